@@ -1,0 +1,116 @@
+// Package auth is the client of nginx's auth_http protocol: it writes the
+// request byte for byte as nginx does and parses the answer with nginx's
+// rules (a 1024-byte header block, an optional status line, the headers of
+// section 4.6 of the spec).
+//
+// This file is the contract read by package mail. The client itself lives
+// in client.go; it returns errors and leaves logging to its caller.
+package auth
+
+import "net/netip"
+
+// Methods as sent in Auth-Method.
+const (
+	MethodPlain    = "plain"
+	MethodAPOP     = "apop"
+	MethodCRAMMD5  = "cram-md5"
+	MethodExternal = "external"
+	MethodNone     = "none"
+)
+
+// Request is everything nginx puts in an auth_http request. Byte slices are
+// sent as they are (User, Pass and SSL.Cert %-escaped by the writer).
+type Request struct {
+	Method       string
+	User         []byte
+	Pass         []byte
+	Salt         []byte // nil: no Auth-Salt header
+	Protocol     string // "pop3" | "imap" | "smtp"
+	LoginAttempt int    // 1-based
+	ClientIP     string // without port, IPv6 unbracketed, after realip
+
+	// ClientHost is sent only for SMTP (HasClientHost true): the resolved
+	// name, "[UNAVAILABLE]" or "[TEMPUNAVAIL]".
+	HasClientHost bool
+	ClientHost    string
+
+	// ProxyProtocol is non-nil when the listener read a PROXY header with
+	// addresses.
+	ProxyProtocol *ProxyInfo
+
+	// SMTP method "none": the HELO argument and the whole MAIL/RCPT lines
+	// without CRLF.
+	SMTPHelo, SMTPFrom, SMTPTo []byte
+
+	// TLS is non-nil when the client connection is TLS.
+	TLS *TLSInfo
+}
+
+// ProxyInfo are the addresses of an inbound PROXY protocol header.
+type ProxyInfo struct {
+	Addr, Port, ServerAddr, ServerPort string
+}
+
+// TLSInfo feeds the Auth-SSL-* headers.
+type TLSInfo struct {
+	Protocol string // "TLSv1.2"
+	Cipher   string // OpenSSL name
+	// Verify is empty when ssl_verify_client is off; else SUCCESS,
+	// FAILED:reason or NONE.
+	Verify                               string
+	Subject, Issuer, Serial, Fingerprint string // empty: no client cert
+	Cert                                 string // PEM; empty unless auth_http_pass_client_cert
+}
+
+// Kind is the outcome of one auth_http exchange (spec 4.7).
+type Kind int
+
+const (
+	// OK: log in to Server as User/Pass.
+	OK Kind = iota
+	// Fail: Auth-Status was a failure message (Message); Wait tells whether
+	// the session may continue after WaitSeconds.
+	Fail
+	// Again: Auth-Status: WAIT; send the identical request again after
+	// WaitSeconds (0: at once).
+	Again
+)
+
+// Result is a parsed, validated auth_http answer.
+type Result struct {
+	Kind        Kind
+	Message     string // Fail: the Auth-Status text shown to the client
+	ErrorCode   string // Fail, SMTP: Auth-Error-Code, "" for the default
+	HasWait     bool   // Auth-Wait present and numeric
+	WaitSeconds int
+
+	Server netip.AddrPort // OK: Auth-Server:Auth-Port
+	// ServerText is "<Auth-Server>:<Auth-Port>" exactly as sent, as nginx
+	// logs it in "upstream:".
+	ServerText string
+	User       []byte // Auth-User override, nil if absent
+	Pass       []byte // Auth-Pass override, nil if absent
+}
+
+// Error is a failure of the exchange itself (connect, timeout, malformed
+// answer, missing server). The client gets the internal-error reply.
+// Log is nginx's log text ("auth http server 127.0.0.1:9901 sent invalid
+// header in response"); empty when nginx logs nothing (early close,
+// oversize header block). Level is the nginx level name ("error", "crit").
+type Error struct {
+	Log   string
+	Level string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Log != "" {
+		return e.Log
+	}
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return "auth http error"
+}
+
+func (e *Error) Unwrap() error { return e.Err }

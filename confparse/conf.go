@@ -1,0 +1,316 @@
+// Package confparse reads nginx.conf files with nginx's own semantics and
+// produces one typed, merged configuration for the mail proxy.
+//
+// gonginx only lexes; this package owns includes, unquoting, positions, the
+// directive table (names, contexts, arity, defaults, merge rules) and nginx's
+// validation messages.
+//
+// This file is the contract the other packages (mail, auth, proxy, cmd) read.
+// Everything in it is the *merged* result: a Server already carries the values
+// it inherited from mail{} or the built-in defaults.
+package confparse
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Pos is where a directive was read. nginx reports the line on which the
+// terminating ';' or '{' was read, and the absolute file name.
+// A zero Pos with CmdLine set means the -g command line.
+type Pos struct {
+	File    string
+	Line    int
+	CmdLine bool
+}
+
+// String renders the position the way nginx appends it to messages:
+// "FILE:LINE" or "command line".
+func (p Pos) String() string {
+	if p.CmdLine {
+		return "command line"
+	}
+	if p.File == "" {
+		return ""
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
+}
+
+// Config is a whole loaded nginx.conf.
+type Config struct {
+	Prefix   string // with a trailing '/'
+	ConfFile string // absolute path of the main file
+	ConfDir  string // directory of ConfFile, for include and ssl_* paths
+	Files    []File // every file read, in parse order, each once (for -T)
+	Core     Core   // main-context settings that matter to mailgate
+	Mail     *Mail  // nil when there is no mail{} block
+	Notices  []Diag // warnings and notices produced while loading
+}
+
+// File is one configuration file as read from disk, for -T.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// Severity of a diagnostic, named as nginx's log levels.
+type Severity int
+
+const (
+	SevEmerg Severity = iota
+	SevAlert
+	SevCrit
+	SevError
+	SevWarn
+	SevNotice
+	SevInfo
+	SevDebug
+)
+
+// Diag is one message about the configuration: an nginx-identical message
+// (Msg, without " in FILE:LINE") plus where it applies. Extra carries
+// mailgate-only explanations for `mailgate check` (never printed by -t).
+type Diag struct {
+	Sev   Severity
+	Msg   string
+	Pos   Pos
+	Extra string
+	// MailgateOnly marks diagnostics nginx itself would never print
+	// (check's extra warnings). -t must not print them.
+	MailgateOnly bool
+}
+
+// Core holds the main-context directives mailgate acts on. The rest of the
+// core directives are accepted and ignored.
+type Core struct {
+	Pid                   string      // absolute path; default <prefix>logs/nginx.pid
+	ErrorLogs             []LogTarget // main-level error_log (empty: the default)
+	Daemon                bool        // default true
+	MasterProcess         bool        // default true
+	WorkerProcesses       int         // -1 for auto
+	WorkerConnections     int         // events{}; default 512
+	WorkerShutdownTimeout time.Duration
+	WorkerRlimitNofile    int
+	User                  string
+	Group                 string
+}
+
+// LogTarget is one error_log: a file (absolute path), "stderr", or a
+// "syslog:..."/"memory:..." target kept as written.
+type LogTarget struct {
+	Path  string
+	Level Severity // default SevError
+	Pos   Pos
+}
+
+// Mail is the merged mail{} block.
+type Mail struct {
+	Pos     Pos       // line of "mail {"
+	Servers []*Server // in file order
+	// Listens is every listen entry of every server in file order, after
+	// expansion of port ranges and host names. Binding groups them as nginx
+	// does (see mail.Server).
+	Listens []*Listen
+}
+
+// Protocol names, as sent in Auth-Protocol.
+const (
+	ProtoPOP3 = "pop3"
+	ProtoIMAP = "imap"
+	ProtoSMTP = "smtp"
+)
+
+// Server is one mail server{} block with every value merged.
+type Server struct {
+	Pos      Pos // line of "server {"
+	Protocol string
+	Listens  []*Listen
+
+	Core     CoreConf
+	SSL      SSLConf
+	POP3     POP3Conf
+	IMAP     IMAPConf
+	SMTP     SMTPConf
+	AuthHTTP AuthHTTPConf
+	Proxy    ProxyConf
+	RealIP   RealIPConf
+
+	// Sources says where each effective value came from, by directive
+	// name: the server's own line, the mail-level line, or absent for a
+	// built-in default. Used by `mailgate check --effective`.
+	Sources map[string]Pos
+}
+
+// Listen is one resolved listen entry (one address:port).
+type Listen struct {
+	Server *Server
+	Pos    Pos
+
+	Network string         // "tcp" or "unix"
+	Addr    netip.AddrPort // tcp; a wildcard is 0.0.0.0 or ::
+	Path    string         // unix
+	// Text is how nginx names this entry in logs ("server: ..."):
+	// "127.0.0.1:18143", "0.0.0.0:110", "[::1]:143", "unix:/path".
+	Text string
+
+	SSL           bool
+	ProxyProtocol bool
+	Bind          bool // explicit bind, or implied by a socket option
+	Backlog       int  // default 511
+	RcvBuf        int  // 0: unset
+	SndBuf        int  // 0: unset
+	IPv6Only      bool // default true
+	Multipath     bool
+	KeepAlive     KeepAlive
+}
+
+// KeepAlive is so_keepalive=on|off|idle:intvl:cnt. Zero durations/counts
+// keep the OS default.
+type KeepAlive struct {
+	Set      bool
+	On       bool
+	Idle     time.Duration
+	Interval time.Duration
+	Count    int
+}
+
+// CoreConf is ngx_mail_core_module's server settings.
+type CoreConf struct {
+	Timeout         time.Duration // default 60s
+	ServerName      string        // default: hostname, lowercased
+	ErrorLogs       []LogTarget   // empty: fall back to the main-level logs
+	Resolver        *Resolver     // nil: off
+	ResolverTimeout time.Duration // default 30s
+	MaxErrors       int           // default 5
+}
+
+// Resolver is the resolver directive (used by SMTP only).
+type Resolver struct {
+	Addrs []netip.AddrPort // port 53 unless given
+	Valid time.Duration    // 0: honour TTLs
+	IPv4  bool             // default true
+	IPv6  bool             // default true
+	Pos   Pos
+}
+
+// StartTLS is the starttls directive's value.
+type StartTLS int
+
+const (
+	StartTLSOff StartTLS = iota
+	StartTLSOn
+	StartTLSOnly
+)
+
+// VerifyClient is ssl_verify_client's value.
+type VerifyClient int
+
+const (
+	VerifyOff VerifyClient = iota
+	VerifyOn
+	VerifyOptional
+	VerifyOptionalNoCA
+)
+
+// SSLConf is ngx_mail_ssl_module's server settings. File paths are
+// absolute (resolved against the config directory).
+type SSLConf struct {
+	SSLOn                  bool // deprecated "ssl on" (1.22.1)
+	StartTLS               StartTLS
+	Certificates           []string
+	CertificateKeys        []string
+	PasswordFile           string
+	DHParam                string
+	ECDHCurve              string   // default "auto"
+	Protocols              []string // e.g. "TLSv1.2","TLSv1.3"; default TLSv1.2 TLSv1.3 (newer nginx)
+	Ciphers                string   // default "HIGH:!aNULL:!MD5"
+	PreferServerCiphers    bool
+	SessionCache           string // as written; default "none"
+	SessionTickets         bool   // default true
+	SessionTicketKeys      []string
+	SessionTimeout         time.Duration // default 5m
+	VerifyClient           VerifyClient
+	VerifyDepth            int // default 1
+	ClientCertificate      string
+	TrustedCertificate     string
+	CRL                    string
+	ConfCommands           [][2]string
+	CertificateCompression bool
+}
+
+// AuthMethods is a bitmask of SASL/login methods, for pop3_auth, imap_auth
+// and smtp_auth.
+type AuthMethods uint8
+
+const (
+	AuthPlain AuthMethods = 1 << iota
+	AuthLogin
+	AuthAPOP
+	AuthCRAMMD5
+	AuthExternal
+	AuthNone
+)
+
+// POP3Conf is ngx_mail_pop3_module's settings.
+type POP3Conf struct {
+	Auth         AuthMethods // default AuthPlain (which also enables LOGIN)
+	Capabilities []string    // default TOP USER UIDL
+}
+
+// IMAPConf is ngx_mail_imap_module's settings.
+type IMAPConf struct {
+	Auth         AuthMethods // default AuthPlain
+	Capabilities []string    // default IMAP4 IMAP4rev1 UIDPLUS
+	ClientBuffer int         // default 4096 (page size)
+}
+
+// SMTPConf is ngx_mail_smtp_module's settings.
+type SMTPConf struct {
+	Auth          AuthMethods // default AuthPlain|AuthLogin
+	Capabilities  []string    // default empty
+	ClientBuffer  int         // default 4096
+	GreetingDelay time.Duration
+}
+
+// AuthHTTPConf is ngx_mail_auth_http_module's settings.
+type AuthHTTPConf struct {
+	URL     string // as written in the directive, for messages
+	Network string // "tcp" or "unix"
+	Addr    string // dial address: "ip:port" or a socket path
+	// Peer is how nginx names the auth server in log lines
+	// ("auth http server 127.0.0.1:9901 ..."): "ip:port" or "unix:PATH".
+	Peer           string
+	Host           string        // Host header: URL host without port; "localhost" for unix
+	URI            string        // default "/"
+	Timeout        time.Duration // default 60s
+	Headers        [][2]string   // auth_http_header name/value, in order
+	PassClientCert bool
+	Pos            Pos
+}
+
+// ProxyProtocolVersion is the proxy_protocol directive's value.
+type ProxyProtocolVersion int
+
+const (
+	ProxyProtocolOff ProxyProtocolVersion = iota
+	ProxyProtocolV1
+	ProxyProtocolV2
+)
+
+// ProxyConf is ngx_mail_proxy_module's settings.
+type ProxyConf struct {
+	On               bool          // accepted, never read (as in nginx)
+	Buffer           int           // default 4096
+	Timeout          time.Duration // default 24h
+	PassErrorMessage bool
+	XClient          bool // default true
+	SMTPAuth         bool
+	ProxyProtocol    ProxyProtocolVersion
+}
+
+// RealIPConf is ngx_mail_realip_module's settings.
+type RealIPConf struct {
+	From     []netip.Prefix
+	FromUnix bool
+}

@@ -1,0 +1,145 @@
+// Package errlog renders logrus entries as nginx error_log lines:
+//
+//	2026/11/26 02:50:08 [emerg] 15521#15521: *3 message
+//
+// nginx has eight levels and logrus seven, so the nginx level travels in
+// the entry field LevelKey; entries without it map from the logrus level.
+// The connection number travels in ConnKey. Filtering is by nginx level
+// (Formatter.Min), so notice and info can be told apart.
+package errlog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Level is an nginx log level; lower is more severe.
+type Level int
+
+const (
+	Emerg Level = iota
+	Alert
+	Crit
+	Error
+	Warn
+	Notice
+	Info
+	Debug
+)
+
+var names = [...]string{"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
+
+func (l Level) String() string {
+	if l >= 0 && int(l) < len(names) {
+		return names[l]
+	}
+	return "debug"
+}
+
+// ParseLevel reads an error_log level word.
+func ParseLevel(s string) (Level, bool) {
+	for i, n := range names {
+		if n == s {
+			return Level(i), true
+		}
+	}
+	return Debug, false
+}
+
+// Entry field names.
+const (
+	LevelKey = "nginx_level" // Level
+	ConnKey  = "conn"        // uint64 connection number, rendered "*N "
+)
+
+// Formatter renders nginx error_log lines. Entries less severe than Min are
+// dropped (Format returns no bytes).
+type Formatter struct {
+	Min Level
+	Pid int // 0: os.Getpid()
+	// Now is the clock; nil means time.Now (tests pin it).
+	Now func() time.Time
+}
+
+// maxLine is nginx's NGX_MAX_ERROR_STR: longer lines are cut.
+const maxLine = 2048
+
+// Format implements logrus.Formatter.
+func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
+	lvl := Of(e)
+	if lvl > f.Min {
+		return nil, nil
+	}
+	pid := f.Pid
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	t := e.Time
+	if f.Now != nil {
+		t = f.Now()
+	}
+	var b bytes.Buffer
+	b.WriteString(t.Format("2006/01/02 15:04:05"))
+	b.WriteString(" [")
+	b.WriteString(lvl.String())
+	b.WriteString("] ")
+	b.WriteString(strconv.Itoa(pid))
+	b.WriteByte('#')
+	b.WriteString(strconv.Itoa(pid))
+	b.WriteString(": ")
+	if c, ok := e.Data[ConnKey]; ok {
+		fmt.Fprintf(&b, "*%v ", c)
+	}
+	b.WriteString(e.Message)
+	if b.Len() > maxLine {
+		b.Truncate(maxLine)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// Of returns the nginx level of an entry.
+func Of(e *logrus.Entry) Level {
+	if v, ok := e.Data[LevelKey]; ok {
+		if l, ok := v.(Level); ok {
+			return l
+		}
+	}
+	switch e.Level {
+	case logrus.PanicLevel, logrus.FatalLevel:
+		return Emerg
+	case logrus.ErrorLevel:
+		return Error
+	case logrus.WarnLevel:
+		return Warn
+	case logrus.InfoLevel:
+		return Info
+	default:
+		return Debug
+	}
+}
+
+// Log writes msg at nginx level l through e.
+func Log(e *logrus.Entry, l Level, msg string) {
+	e = e.WithField(LevelKey, l)
+	switch {
+	case l <= Error:
+		e.Error(msg)
+	case l == Warn:
+		e.Warn(msg)
+	case l <= Info:
+		e.Info(msg)
+	default:
+		e.Debug(msg)
+	}
+}
+
+// Logf is Log with formatting.
+func Logf(e *logrus.Entry, l Level, format string, args ...any) {
+	Log(e, l, fmt.Sprintf(format, args...))
+}

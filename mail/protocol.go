@@ -1,0 +1,119 @@
+package mail
+
+// This file is the contract between the session engine (package mail) and
+// the protocol modules (mail/pop3, mail/imap, mail/smtp): our version of
+// nginx's ngx_mail_protocol_t. The engine owns I/O, the fixed command
+// buffer, deadlines, max_errors, the auth_http exchange, the upstream
+// hand-off and the relay; a protocol owns syntax, states and reply bytes.
+
+import (
+	"errors"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/proxy"
+)
+
+// Protocol is one mail protocol module. It is stateless; per-connection
+// state lives in the Handler it makes.
+type Protocol interface {
+	// Name is the protocol's name as in the protocol directive and
+	// Auth-Protocol: "pop3", "imap" or "smtp".
+	Name() string
+	// ClientBuffer is the size of the fixed command buffer for a server:
+	// 128 for POP3, imap_client_buffer, smtp_client_buffer. A command line
+	// (with its CRLF) longer than this is a "too long command".
+	ClientBuffer(c *confparse.Server) int
+	// NewHandler starts the per-connection state machine.
+	NewHandler(s *Session) Handler
+}
+
+// Command is a parsed client command; its type belongs to the protocol.
+type Command any
+
+// Next tells the engine what to do after a command.
+type Next int
+
+const (
+	// Continue reading commands.
+	Continue Next = iota
+	// Authenticate: the session's Login/Passwd/Salt/AuthMethod are set;
+	// ask auth_http, then log in upstream and relay.
+	Authenticate
+	// StartTLS: the reply was written; flush it and run the TLS handshake.
+	StartTLS
+	// Close: flush what was written and close (QUIT, LOGOUT).
+	Close
+)
+
+// Handler is one connection's protocol state machine. Every method runs on
+// the session's goroutine. Replies are written with Session.Write and
+// flushed by the engine (Session.Flush may be called where the protocol
+// must send before reading more, e.g. an IMAP literal's "+ OK").
+type Handler interface {
+	// Greet sends the greeting. SMTP resolves the client and applies
+	// smtp_greeting_delay here. An error closes the connection.
+	Greet() error
+
+	// Parse looks at the unconsumed bytes of the command buffer and returns
+	// one complete command and how many bytes it used. It returns
+	// ErrNeedMore when the command is not complete yet (the engine reads
+	// more, or answers "too long" when the buffer is full), ErrInvalid for a
+	// parse-level invalid command (n = bytes to skip, through its LF), or a
+	// *CommandError for anything finer.
+	Parse(buf []byte) (cmd Command, n int, err error)
+
+	// Exec runs one command in the current state. A handler-level refusal
+	// returns ErrRejected (not counted toward max_errors) or a
+	// *CommandError.
+	Exec(cmd Command) (Next, error)
+
+	// ErrorReply renders the reply for ErrInvalid, ErrRejected and
+	// ErrTooLong in the current state (IMAP: with the right tag).
+	ErrorReply(err error) []byte
+	// InternalError is the reply when auth_http or the upstream fails
+	// ("-ERR internal server error", "* BAD internal server error",
+	// "451 4.3.2 Internal server error").
+	InternalError() []byte
+	// AuthFailed renders the reply to an auth_http failure with message msg
+	// and (SMTP) Auth-Error-Code code ("" for the default).
+	AuthFailed(msg, code string) []byte
+	// AuthReset returns to the auth state after a failure with Auth-Wait.
+	AuthReset()
+
+	// FillAuth adds the protocol's fields to an auth_http request
+	// (Client-Host, Auth-SMTP-*). The engine has filled the common ones.
+	FillAuth(r *auth.Request)
+	// FillLogin adds the protocol's fields to the upstream login (IMAP tag,
+	// SMTP HELO, MAIL/RCPT, xclient...). The engine has filled the common
+	// ones.
+	FillLogin(p *proxy.LoginParams)
+}
+
+// Sentinel errors shared by all protocols.
+var (
+	// ErrNeedMore: the buffer holds no complete command yet.
+	ErrNeedMore = errors.New("mail: command incomplete")
+	// ErrInvalid: parse-level invalid command; counts toward max_errors.
+	ErrInvalid = errors.New("mail: invalid command")
+	// ErrRejected: known command not allowed now; not counted.
+	ErrRejected = errors.New("mail: command rejected")
+	// ErrTooLong: the command did not fit the buffer; the reply is the
+	// protocol's invalid-command reply and the connection closes.
+	ErrTooLong = errors.New("mail: too long command")
+)
+
+// CommandError is a refusal with its own reply bytes and log line.
+type CommandError struct {
+	Reply   []byte // nil: use Handler.ErrorReply(ErrRejected or ErrInvalid)
+	Counted bool   // counts toward max_errors (parse-level)
+	Close   bool   // close after the reply
+	Log     string // info-level log message, "" for none (no password!)
+}
+
+func (e *CommandError) Error() string {
+	if e.Log != "" {
+		return e.Log
+	}
+	return "mail: command refused"
+}

@@ -1,0 +1,118 @@
+package mail
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"mailgate/confparse"
+	"mailgate/mail/errlog"
+)
+
+// Session is one client connection, shared by the engine and the protocol
+// handler. Fields the protocols set are grouped below; the engine owns the
+// rest.
+type Session struct {
+	ID     uint64 // nginx's connection number ("*N" in logs)
+	Conf   *confparse.Server
+	Listen *confparse.Listen
+	Conn   net.Conn // the client connection (a *tls.Conn after TLS)
+
+	// Client is the client's address after realip; ClientIP its text as
+	// nginx logs it and sends in Client-IP (no port, IPv6 unbracketed).
+	Client   netip.AddrPort
+	ClientIP string
+	// Local is our address of the client connection.
+	Local netip.AddrPort
+
+	// TLS is non-nil once the client connection is TLS (implicit or
+	// STARTTLS). TLSConfig is the server's TLS config, nil when the server
+	// has no certificate loaded (STARTTLS then unavailable).
+	TLS       *tls.ConnectionState
+	TLSConfig *tls.Config
+
+	// Log is the session's logger; use s.Logf to get nginx's context suffix.
+	Log *logrus.Entry
+	// Action is nginx's "while ..." text for log lines ("in auth state").
+	Action string
+
+	// Set by the protocol before returning Authenticate.
+	Login      []byte
+	Passwd     []byte // never logged
+	Salt       []byte // APOP/CRAM-MD5 challenge "<R.T@server_name>", nil if none
+	AuthMethod string // auth.MethodPlain, ...
+
+	// SMTP: filled by the smtp handler's Greet through the resolver.
+	ClientHost string // host, "[UNAVAILABLE]" or "[TEMPUNAVAIL]"
+
+	// Engine bookkeeping.
+	LoginAttempt int    // Auth-Login-Attempt of the last request
+	Errors       int    // parse-level invalid commands so far
+	Upstream     string // "<Auth-Server>:<Auth-Port>" once a connect was tried
+
+	out          *bufio.Writer
+	startTLSUsed bool
+	// Deadline is the single pre-auth `timeout` deadline (from greeting).
+	Deadline time.Time
+}
+
+// Write queues reply bytes for the client; the engine flushes them.
+func (s *Session) Write(p []byte) {
+	s.out.Write(p) //nolint:errcheck // errors surface at Flush
+}
+
+// WriteString queues a reply string.
+func (s *Session) WriteString(p string) {
+	s.out.WriteString(p) //nolint:errcheck // errors surface at Flush
+}
+
+// Flush sends queued replies now.
+func (s *Session) Flush() error {
+	return s.out.Flush()
+}
+
+// Logf logs at nginx level l with nginx's mail context suffix:
+// "msg[ while <action>], client: <ip>[ using starttls], server: <listen>[,
+// login: "<login>"][, upstream: <up>]".
+func (s *Session) Logf(l errlog.Level, format string, args ...any) {
+	errlog.Log(s.Log, l, fmt.Sprintf(format, args...)+s.context(true))
+}
+
+// LogfNoAction is Logf without the "while ..." part (nginx logs "client
+// logged in" and "proxied session done" that way).
+func (s *Session) LogfNoAction(l errlog.Level, format string, args ...any) {
+	errlog.Log(s.Log, l, fmt.Sprintf(format, args...)+s.context(false))
+}
+
+func (s *Session) context(withAction bool) string {
+	var b strings.Builder
+	if withAction && s.Action != "" {
+		b.WriteString(" while ")
+		b.WriteString(s.Action)
+	}
+	b.WriteString(", client: ")
+	b.WriteString(s.ClientIP)
+	if s.TLS != nil && s.startTLSUsed {
+		b.WriteString(" using starttls")
+	}
+	b.WriteString(", server: ")
+	if s.Listen != nil {
+		b.WriteString(s.Listen.Text)
+	}
+	if len(s.Login) > 0 {
+		b.WriteString(`, login: "`)
+		b.Write(s.Login)
+		b.WriteString(`"`)
+	}
+	if s.Upstream != "" {
+		b.WriteString(", upstream: ")
+		b.WriteString(s.Upstream)
+	}
+	return b.String()
+}

@@ -1,0 +1,92 @@
+// Package proxy talks to the upstream mail server once auth_http said yes:
+// the PROXY protocol header, the per-protocol login (POP3 USER/PASS, IMAP
+// LOGIN with literals, SMTP EHLO/XCLIENT/HELO/AUTH/MAIL/RCPT), then the
+// two-way relay.
+//
+// This file is the contract read by package mail; proxy never imports mail.
+package proxy
+
+import (
+	"net/netip"
+	"time"
+)
+
+// LoginParams is what the upstream login needs to know about the session.
+type LoginParams struct {
+	Protocol string // "pop3" | "imap" | "smtp"
+	Login    []byte // after any Auth-User override
+	Pass     []byte // after any Auth-Pass override; nil if none known
+	// Tag is the IMAP tag of the client's LOGIN/AUTHENTICATE command with
+	// its trailing space ("a2 ").
+	Tag []byte
+
+	ServerName string // server_name: EHLO/HELO sent to SMTP upstreams
+
+	// SMTP.
+	ESMTP      bool   // the client used EHLO at least once
+	Helo       []byte // client's HELO/EHLO argument; nil if none sent
+	HeloVerb   string // "HELO" or "EHLO" as the client last used it
+	XClient    bool
+	SMTPAuth   bool   // proxy_smtp_auth
+	AuthNone   bool   // the session is on the smtp_auth none path
+	MailFrom   []byte // whole stored MAIL line without CRLF (none path)
+	RcptTo     []byte // whole stored RCPT line without CRLF (none path)
+	ClientIP   netip.Addr
+	ClientHost string // XCLIENT NAME: host, [UNAVAILABLE] or [TEMPUNAVAIL]
+	// XTextLogin selects newer nginx's xtext encoding of XCLIENT LOGIN=.
+	XTextLogin bool
+
+	PassErrorMessage bool
+	BufferSize       int       // proxy_buffer
+	Deadline         time.Time // the single `timeout` timer of the login dialog
+
+	// PROXY protocol towards the upstream: 0 off, 1 v1, 2 v2.
+	ProxyProtocol int
+	// Source is the client address (after realip), Dest nginx's local
+	// address of the client connection. Invalid Source: "PROXY UNKNOWN".
+	Source, Dest netip.AddrPort
+}
+
+// LoginError is a failed upstream login.
+//
+// Reply is non-nil only when the upstream answered wrongly and
+// proxy_pass_error_message is on: the whole buffered reply to relay to the
+// client verbatim. Otherwise the client gets the protocol's internal error.
+// Log is nginx's log message ("upstream sent invalid response: \"...\"",
+// "upstream timed out (110: Connection timed out)"), Level its level name
+// and Action the "while ..." action text.
+type LoginError struct {
+	Reply  []byte
+	Log    string
+	Level  string
+	Action string
+	Err    error
+}
+
+func (e *LoginError) Error() string {
+	if e.Log != "" {
+		return e.Log
+	}
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return "upstream login failed"
+}
+
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// RelayOptions configure the relay after hand-off.
+type RelayOptions struct {
+	ClientBuffer   int           // client→upstream buffer (protocol's client buffer)
+	UpstreamBuffer int           // upstream→client buffer (proxy_buffer)
+	Timeout        time.Duration // proxy_timeout, re-armed by client activity only
+}
+
+// RelayResult says how the relay ended, for the session-done log lines.
+type RelayResult struct {
+	ClientTimedOut bool  // proxy_timeout expired
+	ClientErr      error // read/write error on the client side (info level)
+	UpstreamErr    error // read/write error on the upstream side (error level)
+	BytesUp        int64 // client → upstream
+	BytesDown      int64 // upstream → client
+}
