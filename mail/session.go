@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -115,4 +116,18 @@ func (s *Session) context(withAction bool) string {
 		b.WriteString(s.Upstream)
 	}
 	return b.String()
+}
+
+// NewTestSession returns a session whose replies go to w, for protocol unit
+// tests that drive a Handler without the engine. Log lines are discarded
+// unless the caller replaces Log.
+func NewTestSession(conf *confparse.Server, w io.Writer) *Session {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return &Session{
+		Conf:     conf,
+		ClientIP: "127.0.0.1",
+		Log:      logrus.NewEntry(l),
+		out:      bufio.NewWriter(w),
+	}
 }
