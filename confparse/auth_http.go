@@ -1,0 +1,84 @@
+package confparse
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ngx_mail_auth_http_module.
+
+func authHTTPDirectives() []*directive {
+	ms := ctxMail | ctxServer
+	return []*directive{
+		{name: "auth_http", module: "mail_auth_http", ctx: ms, args: take1, set: setAuthHTTP, merge: mergeSpecial},
+		{name: "auth_http_timeout", module: "mail_auth_http", ctx: ms, args: take1, set: setMsec, def: "60s", merge: mergeScalar},
+		{name: "auth_http_header", module: "mail_auth_http", ctx: ms, args: take2, set: setKeyval, merge: mergeArray},
+		{name: "auth_http_pass_client_cert", module: "mail_auth_http", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+	}
+}
+
+// authURL is a parsed auth_http value.
+type authURL struct {
+	url, network, addr, peer, host, uri string
+}
+
+// parseAuthHTTP parses an auth_http URL as nginx does: an optional
+// "http://" is stripped, then host[:port][/uri] or unix:PATH[:/uri]. The
+// host is resolved now and only the first address is used. The error is
+// nginx's message.
+func parseAuthHTTP(raw string) (*authURL, string) {
+	s := raw
+	if strings.HasPrefix(s, "http://") {
+		s = s[7:]
+	}
+	u, e := parseURL(s, urlOpts{uriPart: true, defaultPort: 80})
+	if e != "" {
+		return nil, fmt.Sprintf(`%s in auth_http "%s"`, e, s)
+	}
+	a := &authURL{url: raw, uri: u.uri}
+	if a.uri == "" {
+		a.uri = "/"
+	}
+	if u.unix {
+		a.network, a.addr, a.peer, a.host = "unix", u.path, "unix:"+u.path, "localhost"
+	} else {
+		a.network = "tcp"
+		a.addr = u.addrs[0].String()
+		a.peer = addrText(u.addrs[0])
+		a.host = u.host
+	}
+	return a, ""
+}
+
+// setAuthHTTP: no duplicate check, the last one wins.
+func setAuthHTTP(l *loader, lv *level, n *node) error {
+	a, e := parseAuthHTTP(n.args()[0])
+	if e != "" {
+		return l.fail(errAt(n, "%s", e))
+	}
+	lv.vals[n.name()] = &setting{v: a, pos: n.pos}
+	return nil
+}
+
+func (l *loader) mergeAuthHTTP(s *Server, sv *level) error {
+	c := &s.AuthHTTP
+	c.Timeout = 60 * time.Second
+	if v := l.eff(s, sv, "auth_http_timeout"); v != nil {
+		c.Timeout = v.(time.Duration)
+	}
+	if v := l.eff(s, sv, "auth_http_header"); v != nil {
+		c.Headers = v.([][2]string)
+	}
+	if v := l.eff(s, sv, "auth_http_pass_client_cert"); v != nil {
+		c.PassClientCert = v.(bool)
+	}
+	v := l.eff(s, sv, "auth_http")
+	if v == nil {
+		return l.fail(&Diag{Msg: fmt.Sprintf(`no "auth_http" is defined for server in %s`, sv.pos)})
+	}
+	a := v.(*authURL)
+	c.URL, c.Network, c.Addr, c.Peer, c.Host, c.URI = a.url, a.network, a.addr, a.peer, a.host, a.uri
+	c.Pos = s.Sources["auth_http"]
+	return nil
+}

@@ -1,0 +1,64 @@
+package confparse
+
+import (
+	"fmt"
+	"strings"
+)
+
+// lint adds Check's mailgate-only advice about a configuration that loaded
+// without errors.
+func (l *loader) lint() {
+	adv := func(pos Pos, msg, extra string) {
+		l.diags = append(l.diags, Diag{Sev: SevWarn, Msg: msg, Pos: pos, Extra: extra, MailgateOnly: true})
+	}
+	if s := l.main.get("worker_processes"); s != nil {
+		adv(s.pos, `"worker_processes" directive ignored`,
+			"mailgate runs as one process and uses all CPUs through the Go runtime")
+	}
+	for _, name := range []string{"worker_cpu_affinity", "worker_priority", "worker_rlimit_core", "thread_pool", "pcre_jit", "timer_resolution", "lock_file"} {
+		if s := l.main.get(name); s != nil {
+			adv(s.pos, fmt.Sprintf(`"%s" directive ignored`, name), "accepted for nginx compatibility; it has no effect in mailgate")
+		}
+	}
+	levels := append([]*level{l.mail}, l.servers...)
+	for _, lv := range levels {
+		if lv == nil {
+			continue
+		}
+		if s := lv.get("ssl"); s != nil {
+			adv(s.pos, `the "ssl" directive was removed in nginx 1.25.1`,
+				`mailgate still accepts it like nginx 1.22.1; use "listen ... ssl" instead`)
+		}
+		if s := lv.get("proxy"); s != nil {
+			adv(s.pos, `"proxy" directive has no effect`,
+				"nginx accepts it but never reads it; sessions are always proxied")
+		}
+		if s := lv.get("ssl_session_cache"); s != nil && strings.Contains(s.v.(string), "shared:") {
+			adv(s.pos, `"ssl_session_cache shared:" is per process in mailgate`,
+				"the cache lives in the mailgate process; it is not shared with other instances or kept across restarts")
+		}
+	}
+	if l.cfg.Mail == nil {
+		return
+	}
+	for _, s := range l.cfg.Mail.Servers {
+		plain := false
+		switch s.Protocol {
+		case ProtoPOP3, ProtoIMAP:
+			// USER/PASS and LOGIN always work, whatever *_auth says.
+			plain = true
+		case ProtoSMTP:
+			plain = s.SMTP.Auth&(AuthPlain|AuthLogin) != 0
+		}
+		if !plain || s.SSL.StartTLS == StartTLSOnly || s.SSL.SSLOn {
+			continue
+		}
+		for _, ls := range s.Listens {
+			if ls.SSL || ls.Network == "unix" {
+				continue
+			}
+			adv(ls.Pos, fmt.Sprintf("passwords may be sent in plain text on %s", ls.Text),
+				`this `+s.Protocol+` listener accepts a password login without TLS; add "ssl" to the listen or use "starttls only"`)
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package confparse
+
+// Main-context directives (ngx_core_module, ngx_errlog_module,
+// ngx_conf_module, ngx_openssl_module, ngx_regex_module,
+// ngx_thread_pool_module), the events{} block, and the http{}, stream{}
+// and mail{} blocks.
+
+import (
+	"os"
+	"os/user"
+	"time"
+)
+
+func coreDirectives() []*directive {
+	m := ctxMain
+	return []*directive{
+		{name: "daemon", module: "core", ctx: m, args: take1, set: setFlag, def: "on"},
+		{name: "master_process", module: "core", ctx: m, args: take1, set: setFlag, def: "on"},
+		{name: "timer_resolution", module: "core", ctx: m, args: take1, set: setMsec},
+		{name: "pid", module: "core", ctx: m, args: take1, set: setStr, def: "logs/nginx.pid"},
+		{name: "lock_file", module: "core", ctx: m, args: take1, set: setStr},
+		{name: "worker_processes", module: "core", ctx: m, args: take1, set: setWorkerProcesses, def: "1"},
+		{name: "debug_points", module: "core", ctx: m, args: take1, set: setEnum("stop", "abort")},
+		{name: "user", module: "core", ctx: m, args: take12, set: setUser},
+		{name: "worker_priority", module: "core", ctx: m, args: take1, set: setPriority},
+		{name: "worker_cpu_affinity", module: "core", ctx: m, args: oneMore, set: setAccept},
+		{name: "worker_rlimit_nofile", module: "core", ctx: m, args: take1, set: setNum},
+		{name: "worker_rlimit_core", module: "core", ctx: m, args: take1, set: setOffset},
+		{name: "worker_shutdown_timeout", module: "core", ctx: m, args: take1, set: setMsec},
+		{name: "working_directory", module: "core", ctx: m, args: take1, set: setStr},
+		{name: "env", module: "core", ctx: m, args: take1, set: setArray},
+		{name: "load_module", module: "core", ctx: m, args: take1, set: setLoadModule},
+		{name: "error_log", module: "errlog", ctx: m, args: oneMore, set: setErrorLog},
+		{name: "include", module: "conf", ctx: ctxAny, args: take1, set: func(l *loader, lv *level, n *node) error {
+			return l.include(n, lv)
+		}},
+		{name: "ssl_engine", module: "openssl", ctx: m, args: take1, set: setSSLEngine},
+		{name: "pcre_jit", module: "regex", ctx: m, args: take1, set: setFlag},
+		{name: "thread_pool", module: "thread_pool", ctx: m, args: take23, set: setAccept},
+		{name: "events", module: "events", ctx: m, args: isBlock | take0, set: setEventsBlock},
+		{name: "http", module: "http", ctx: m, args: isBlock | take0, set: setOpaqueBlock},
+		{name: "stream", module: "stream", ctx: m, args: isBlock | take0, set: setOpaqueBlock},
+		{name: "mail", module: "mail", ctx: m, args: isBlock | take0, set: setMailBlock},
+	}
+}
+
+func eventsDirectives() []*directive {
+	e := ctxEvents
+	return []*directive{
+		{name: "worker_connections", module: "event_core", ctx: e, args: take1, set: setWorkerConnections, def: "512"},
+		{name: "use", module: "event_core", ctx: e, args: take1, set: setEventUse},
+		{name: "multi_accept", module: "event_core", ctx: e, args: take1, set: setFlag},
+		{name: "accept_mutex", module: "event_core", ctx: e, args: take1, set: setFlag},
+		{name: "accept_mutex_delay", module: "event_core", ctx: e, args: take1, set: setMsec},
+		{name: "debug_connection", module: "event_core", ctx: e, args: take1, set: setAccept},
+		{name: "epoll_events", module: "epoll", ctx: e, args: take1, set: setNum},
+		{name: "worker_aio_requests", module: "epoll", ctx: e, args: take1, set: setNum},
+	}
+}
+
+func setWorkerProcesses(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	a := n.args()[0]
+	if a == "auto" {
+		lv.vals[n.name()] = &setting{v: -1, pos: n.pos}
+		return nil
+	}
+	v, ok := atoi(a)
+	if !ok {
+		return l.fail(reason(n, "invalid value"))
+	}
+	lv.vals[n.name()] = &setting{v: int(v), pos: n.pos}
+	return nil
+}
+
+func setUser(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	if os.Geteuid() != 0 {
+		l.warn(n.pos, `the "user" directive makes sense only if the master process runs with super-user privileges, ignored`)
+		lv.vals[n.name()] = &setting{v: [2]string{}, pos: n.pos}
+		return nil
+	}
+	a := n.args()
+	if _, err := user.Lookup(a[0]); err != nil {
+		return l.fail(errAt(n, `getpwnam("%s") failed`, a[0]))
+	}
+	group := a[0]
+	if len(a) == 2 {
+		group = a[1]
+	}
+	if _, err := user.LookupGroup(group); err != nil {
+		return l.fail(errAt(n, `getgrnam("%s") failed`, group))
+	}
+	lv.vals[n.name()] = &setting{v: [2]string{a[0], group}, pos: n.pos}
+	return nil
+}
+
+func setPriority(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	a := n.args()[0]
+	neg := false
+	if a != "" && (a[0] == '-' || a[0] == '+') {
+		neg = a[0] == '-'
+		a = a[1:]
+	}
+	v, ok := atoi(a)
+	if !ok {
+		return l.fail(reason(n, "invalid number"))
+	}
+	if neg {
+		v = -v
+	}
+	if v == 0 {
+		// nginx keeps 0 as "unset", so a second worker_priority after 0
+		// is not a duplicate.
+		return nil
+	}
+	lv.vals[n.name()] = &setting{v: int(v), pos: n.pos}
+	return nil
+}
+
+func setLoadModule(l *loader, lv *level, n *node) error {
+	if l.modulesUsed {
+		return l.fail(reason(n, "is specified too late"))
+	}
+	// mailgate cannot dlopen nginx modules and has the mail module built
+	// in, so any load_module line is accepted without opening the file.
+	l.mgNotice(SevNotice, n.pos, `"load_module" directive ignored`,
+		"mailgate has the mail module built in and does not load nginx modules; the file "+
+			l.prefixPath(n.args()[0])+" is not opened")
+	return nil
+}
+
+func setSSLEngine(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	lv.vals[n.name()] = &setting{v: n.args()[0], pos: n.pos}
+	l.mgNotice(SevWarn, n.pos, `"ssl_engine" directive ignored`,
+		"mailgate uses Go's TLS stack and has no OpenSSL engines")
+	return nil
+}
+
+func setWorkerConnections(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	v, ok := atoi(n.args()[0])
+	if !ok {
+		return l.fail(errAt(n, `invalid number "%s"`, n.args()[0]))
+	}
+	lv.vals[n.name()] = &setting{v: int(v), pos: n.pos}
+	return nil
+}
+
+func setEventUse(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	switch n.args()[0] {
+	case "epoll", "poll", "select":
+	default:
+		return l.fail(errAt(n, `invalid event type "%s"`, n.args()[0]))
+	}
+	lv.vals[n.name()] = &setting{v: n.args()[0], pos: n.pos}
+	return nil
+}
+
+func setEventsBlock(l *loader, lv *level, n *node) error {
+	if l.eventsSeen {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	l.eventsSeen = true
+	l.modulesUsed = true
+	l.events = newLevel(ctxEvents, n.pos)
+	return l.walk(n.children, l.events)
+}
+
+func setOpaqueBlock(l *loader, lv *level, n *node) error {
+	name := n.name()
+	seen := &l.httpSeen
+	if name == "stream" {
+		seen = &l.streamSeen
+	}
+	if *seen {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	*seen = true
+	l.modulesUsed = true
+	l.mgNotice(SevNotice, n.pos, `"`+name+`" block ignored`,
+		"mailgate is a mail proxy only; the "+name+"{} block is read for syntax and includes but not served")
+	return l.walk(n.children, newLevel(ctxOpaque, n.pos))
+}
+
+// finishCore fills Config.Core from the main and events levels.
+func (l *loader) finishCore() error {
+	c := &l.cfg.Core
+	c.Daemon = true
+	c.MasterProcess = true
+	c.WorkerProcesses = 1
+	c.WorkerConnections = 512
+	c.Pid = l.prefixPath("logs/nginx.pid")
+	mv := l.main.vals
+	if s := mv["daemon"]; s != nil {
+		c.Daemon = s.v.(bool)
+	}
+	if s := mv["master_process"]; s != nil {
+		c.MasterProcess = s.v.(bool)
+	}
+	if s := mv["worker_processes"]; s != nil {
+		c.WorkerProcesses = s.v.(int)
+	}
+	if s := mv["pid"]; s != nil {
+		c.Pid = l.prefixPath(s.v.(string))
+	}
+	if s := mv["worker_shutdown_timeout"]; s != nil {
+		c.WorkerShutdownTimeout = s.v.(time.Duration)
+	}
+	if s := mv["worker_rlimit_nofile"]; s != nil {
+		c.WorkerRlimitNofile = s.v.(int)
+	}
+	if s := mv["user"]; s != nil {
+		u := s.v.([2]string)
+		c.User, c.Group = u[0], u[1]
+	}
+	if s := mv["error_log"]; s != nil {
+		c.ErrorLogs = s.v.([]LogTarget)
+	}
+	if l.events != nil {
+		if s := l.events.vals["worker_connections"]; s != nil {
+			c.WorkerConnections = s.v.(int)
+		}
+	}
+	return nil
+}

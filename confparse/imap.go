@@ -1,0 +1,31 @@
+package confparse
+
+// ngx_mail_imap_module.
+
+var imapAuthNames = []string{"plain", "login", "cram-md5", "external"}
+
+func imapDirectives() []*directive {
+	ms := ctxMail | ctxServer
+	return []*directive{
+		{name: "imap_client_buffer", module: "mail_imap", ctx: ms, args: take1, set: setSize, def: "4k", merge: mergeScalar},
+		{name: "imap_capabilities", module: "mail_imap", ctx: ms, args: oneMore, set: setArray, def: "IMAP4 IMAP4rev1 UIDPLUS", merge: mergeArray},
+		{name: "imap_auth", module: "mail_imap", ctx: ms, args: oneMore, set: setBitmask(imapAuthNames...), def: "plain", merge: mergeBitmask},
+	}
+}
+
+func (l *loader) mergeIMAP(s *Server, sv *level) error {
+	c := &s.IMAP
+	c.Auth = AuthPlain
+	c.Capabilities = []string{"IMAP4", "IMAP4rev1", "UIDPLUS"}
+	c.ClientBuffer = 4096
+	if v := l.eff(s, sv, "imap_client_buffer"); v != nil {
+		c.ClientBuffer = v.(int)
+	}
+	if v := l.eff(s, sv, "imap_auth"); v != nil {
+		c.Auth = authMask(v.(*bitmaskVal))
+	}
+	if v := l.eff(s, sv, "imap_capabilities"); v != nil {
+		c.Capabilities = v.([]string)
+	}
+	return nil
+}

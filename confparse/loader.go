@@ -1,0 +1,318 @@
+package confparse
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// DefaultPrefix is the build prefix of Debian's nginx (nginx -V:
+// --prefix=/usr/share/nginx), used when Options.Prefix is empty.
+const DefaultPrefix = "/usr/share/nginx/"
+
+// DefaultConfFile is Debian's --conf-path, used when Options.ConfFile is
+// empty.
+const DefaultConfFile = "/etc/nginx/nginx.conf"
+
+// Options says what to load, like nginx's -p, -c and -g.
+type Options struct {
+	Prefix   string // -p, with trailing '/'; "" → DefaultPrefix
+	ConfFile string // -c as given; relative → resolved against Prefix
+	Globals  string // -g text, parsed before the file as main-context directives
+	Hostname string // for the server_name default; "" → os.Hostname() lowercased
+}
+
+// Error is a configuration error, printed as nginx prints it:
+// Msg + " in " + Pos, or Msg alone when Pos is zero.
+type Error struct {
+	Diag
+}
+
+func (e *Error) Error() string { return e.Diag.String() }
+
+// String renders a diagnostic like nginx: the message, then " in FILE:LINE"
+// or " in command line" when the position is known.
+func (d Diag) String() string {
+	if p := d.Pos.String(); p != "" {
+		return d.Msg + " in " + p
+	}
+	return d.Msg
+}
+
+// Load reads the configuration and stops at the first error, as nginx -t
+// does. Warnings are in Config.Notices.
+func Load(o Options) (*Config, error) {
+	l := newLoader(o, false)
+	err := l.run()
+	if err != nil {
+		return l.cfg, err
+	}
+	return l.cfg, nil
+}
+
+// Check reads the configuration and reports every error it can find,
+// continuing after errors where that makes sense, plus all warnings and
+// mailgate-only advice (Diag.MailgateOnly).
+func Check(o Options) (*Config, []Diag) {
+	l := newLoader(o, true)
+	if err := l.run(); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			l.diags = append(l.diags, e.Diag)
+		}
+	}
+	if l.fatal == nil && !l.failed {
+		l.lint()
+	}
+	return l.cfg, l.diags
+}
+
+// stopError carries the error that ends loading.
+type loader struct {
+	o      Options
+	check  bool
+	cfg    *Config
+	diags  []Diag // Check: everything reported
+	failed bool   // Check: some error was reported
+	fatal  error
+
+	hostname string
+
+	seenFiles map[string]bool
+	stack     []string // files being read, for include cycles
+
+	main   *level
+	events *level
+	mail   *level
+	// blocks seen in main, for duplicates and load_module ordering
+	eventsSeen, httpSeen, streamSeen, mailSeen bool
+	modulesUsed                                bool
+
+	servers  []*level
+	listens  []*Listen
+	srvByLvl map[*level]*Server
+}
+
+func newLoader(o Options, check bool) *loader {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	if o.ConfFile == "" {
+		o.ConfFile = DefaultConfFile
+	}
+	l := &loader{o: o, check: check, seenFiles: map[string]bool{}, srvByLvl: map[*level]*Server{}}
+	conf := o.ConfFile
+	if !filepath.IsAbs(conf) {
+		conf = o.Prefix + conf
+	}
+	l.cfg = &Config{
+		Prefix:   o.Prefix,
+		ConfFile: conf,
+		ConfDir:  filepath.Dir(conf) + "/",
+	}
+	if o.Hostname != "" {
+		l.hostname = strings.ToLower(o.Hostname)
+	} else if h, err := os.Hostname(); err == nil {
+		l.hostname = strings.ToLower(h)
+	}
+	l.main = newLevel(ctxMain, Pos{})
+	return l
+}
+
+// emerg reports an error. Load stops at the first one; Check records it
+// and carries on.
+func (l *loader) emerg(d *Diag) error {
+	if d.Sev == 0 {
+		d.Sev = SevEmerg
+	}
+	if !l.check {
+		return &Error{*d}
+	}
+	l.failed = true
+	l.diags = append(l.diags, *d)
+	return nil
+}
+
+// stop reports an error after which nothing sensible can follow (syntax).
+func (l *loader) stop(d *Diag) error {
+	if d.Sev == 0 {
+		d.Sev = SevEmerg
+	}
+	l.fatal = &Error{*d}
+	return l.fatal
+}
+
+// notice records a warning or notice (nginx's or mailgate's own).
+func (l *loader) notice(d Diag) {
+	l.cfg.Notices = append(l.cfg.Notices, d)
+	if l.check {
+		l.diags = append(l.diags, d)
+	}
+}
+
+func (l *loader) warn(pos Pos, format string, a ...any) {
+	l.notice(Diag{Sev: SevWarn, Msg: fmt.Sprintf(format, a...), Pos: pos})
+}
+
+// mgNotice records a mailgate-only diagnostic.
+func (l *loader) mgNotice(sev Severity, pos Pos, msg, extra string) {
+	l.notice(Diag{Sev: sev, Msg: msg, Pos: pos, Extra: extra, MailgateOnly: true})
+}
+
+func (l *loader) run() error {
+	if l.o.Globals != "" {
+		nodes := parseData([]byte(l.o.Globals), "", true)
+		if err := l.walk(nodes, l.main); err != nil {
+			return err
+		}
+	}
+	if err := l.readFile(l.cfg.ConfFile, Pos{}, l.main); err != nil {
+		return err
+	}
+	if !l.eventsSeen {
+		if err := l.emerg(&Diag{Msg: `no "events" section in configuration`}); err != nil {
+			return err
+		}
+	}
+	return l.finishCore()
+}
+
+// sysErr renders an errno the way nginx does: "(2: No such file or directory)".
+func sysErr(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		msg := errno.Error()
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return fmt.Sprintf("(%d: %s)", int(errno), msg)
+	}
+	return "(" + err.Error() + ")"
+}
+
+// readFile reads and interprets one configuration file in the context of lv.
+// at is the include directive's position (zero for the main file).
+func (l *loader) readFile(path string, at Pos, lv *level) error {
+	for _, f := range l.stack {
+		if f == path {
+			return l.stop(&Diag{Msg: fmt.Sprintf(`include of "%s" includes itself recursively`, path), Pos: at,
+				Extra: "nginx has no cycle check and fails only when it runs out of file descriptors"})
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "read" {
+			// nginx opens directories fine and then fails to read them.
+			return l.stop(&Diag{Sev: SevCrit, Msg: fmt.Sprintf(`pread() "%s" failed %s`, path, sysErr(err))})
+		}
+		return l.stop(&Diag{Msg: fmt.Sprintf(`open() "%s" failed %s`, path, sysErr(err)), Pos: at})
+	}
+	if !l.seenFiles[path] {
+		l.seenFiles[path] = true
+		l.cfg.Files = append(l.cfg.Files, File{Path: path, Data: data})
+	}
+	l.stack = append(l.stack, path)
+	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
+	return l.walk(parseData(data, path, false), lv)
+}
+
+// include handles the include directive in any context.
+func (l *loader) include(n *node, lv *level) error {
+	name := n.args()[0]
+	full := l.confPath(name)
+	if !strings.ContainsAny(full, "*?[") {
+		return l.readFile(full, n.pos, lv)
+	}
+	matches, err := nginxGlob(full)
+	if err != nil {
+		return l.stop(&Diag{Msg: fmt.Sprintf(`glob() "%s" failed`, full), Pos: n.pos})
+	}
+	for _, m := range matches {
+		if err := l.readFile(m, n.pos, lv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// confPath resolves a path against the configuration directory
+// (ngx_conf_full_name with conf_prefix).
+func (l *loader) confPath(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return l.cfg.ConfDir + name
+}
+
+// prefixPath resolves a path against the prefix.
+func (l *loader) prefixPath(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return l.o.Prefix + name
+}
+
+// nginxGlob expands a pattern like glob(3) with no flags: matches sorted
+// in byte order, wildcards never match a leading dot, "[!...]" negates.
+func nginxGlob(pattern string) ([]string, error) {
+	parts := strings.Split(pattern, "/")
+	paths := []string{""}
+	if !strings.HasPrefix(pattern, "/") {
+		paths = []string{"."}
+	}
+	for i, part := range parts {
+		if i == 0 && part == "" {
+			paths = []string{"/"}
+			continue
+		}
+		if part == "" {
+			continue
+		}
+		last := i == len(parts)-1
+		var next []string
+		if !strings.ContainsAny(part, "*?[") {
+			for _, p := range paths {
+				c := filepath.Join(p, part)
+				if last {
+					if _, err := os.Lstat(c); err != nil {
+						continue
+					}
+				}
+				next = append(next, c)
+			}
+			paths = next
+			continue
+		}
+		goPat := strings.ReplaceAll(part, "[!", "[^")
+		if _, err := filepath.Match(goPat, ""); err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				nm := e.Name()
+				if strings.HasPrefix(nm, ".") && !strings.HasPrefix(part, ".") {
+					continue
+				}
+				if ok, _ := filepath.Match(goPat, nm); ok {
+					next = append(next, filepath.Join(p, nm))
+				}
+			}
+		}
+		paths = next
+	}
+	sort.Strings(paths)
+	return paths, nil
+}

@@ -1,0 +1,48 @@
+package confparse
+
+import "time"
+
+// ngx_mail_proxy_module.
+
+func proxyDirectives() []*directive {
+	ms := ctxMail | ctxServer
+	return []*directive{
+		{name: "proxy", module: "mail_proxy", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+		{name: "proxy_buffer", module: "mail_proxy", ctx: ms, args: take1, set: setSize, def: "4k", merge: mergeScalar},
+		{name: "proxy_timeout", module: "mail_proxy", ctx: ms, args: take1, set: setMsec, def: "24h", merge: mergeScalar},
+		{name: "proxy_pass_error_message", module: "mail_proxy", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+		{name: "xclient", module: "mail_proxy", ctx: ms, args: take1, set: setFlag, def: "on", merge: mergeScalar},
+		{name: "proxy_smtp_auth", module: "mail_proxy", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+		// off|on|v2 as in nginx 1.31.4+ (1.22.1 only knows on|off).
+		{name: "proxy_protocol", module: "mail_proxy", ctx: ms, args: take1, set: setEnum("off", "on", "v2"), def: "off", merge: mergeScalar},
+	}
+}
+
+func (l *loader) mergeProxy(s *Server, sv *level) error {
+	c := &s.Proxy
+	c.Buffer = 4096
+	c.Timeout = 24 * time.Hour
+	c.XClient = true
+	if v := l.eff(s, sv, "proxy"); v != nil {
+		c.On = v.(bool)
+	}
+	if v := l.eff(s, sv, "proxy_buffer"); v != nil {
+		c.Buffer = v.(int)
+	}
+	if v := l.eff(s, sv, "proxy_timeout"); v != nil {
+		c.Timeout = v.(time.Duration)
+	}
+	if v := l.eff(s, sv, "proxy_pass_error_message"); v != nil {
+		c.PassErrorMessage = v.(bool)
+	}
+	if v := l.eff(s, sv, "xclient"); v != nil {
+		c.XClient = v.(bool)
+	}
+	if v := l.eff(s, sv, "proxy_smtp_auth"); v != nil {
+		c.SMTPAuth = v.(bool)
+	}
+	if v := l.eff(s, sv, "proxy_protocol"); v != nil {
+		c.ProxyProtocol = map[string]ProxyProtocolVersion{"off": ProxyProtocolOff, "on": ProxyProtocolV1, "v2": ProxyProtocolV2}[v.(string)]
+	}
+	return nil
+}

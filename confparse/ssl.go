@@ -1,0 +1,282 @@
+package confparse
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+)
+
+var sslProtocolNames = []string{"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+
+// ngx_mail_ssl_module.
+func mailSSLDirectives() []*directive {
+	ms := ctxMail | ctxServer
+	return []*directive{
+		// "ssl on|off" was removed in nginx 1.25.1. mailgate keeps accepting
+		// it with 1.22.1's deprecation warning, so that old configs keep
+		// working; Check adds a mailgate-only warning.
+		{name: "ssl", module: "mail_ssl", ctx: ms, args: take1, set: setSSLOn, def: "off", merge: mergeScalar},
+		{name: "starttls", module: "mail_ssl", ctx: ms, args: take1, set: setStartTLS, def: "off", merge: mergeScalar},
+		{name: "ssl_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setArray, merge: mergeArray},
+		{name: "ssl_certificate_key", module: "mail_ssl", ctx: ms, args: take1, set: setArray, merge: mergeArray},
+		{name: "ssl_password_file", module: "mail_ssl", ctx: ms, args: take1, set: setPasswordFile, merge: mergeScalar},
+		{name: "ssl_dhparam", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
+		{name: "ssl_ecdh_curve", module: "mail_ssl", ctx: ms, args: take1, set: setStr, def: "auto", merge: mergeScalar},
+		{name: "ssl_protocols", module: "mail_ssl", ctx: ms, args: oneMore, set: setBitmask(sslProtocolNames...), def: "TLSv1.2 TLSv1.3", merge: mergeBitmask},
+		{name: "ssl_ciphers", module: "mail_ssl", ctx: ms, args: take1, set: setStr, def: "HIGH:!aNULL:!MD5", merge: mergeScalar},
+		{name: "ssl_prefer_server_ciphers", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+		{name: "ssl_session_cache", module: "mail_ssl", ctx: ms, args: take12, set: setSessionCache, def: "none", merge: mergeScalar},
+		{name: "ssl_session_tickets", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "on", merge: mergeScalar},
+		{name: "ssl_session_ticket_key", module: "mail_ssl", ctx: ms, args: take1, set: setArray, merge: mergeArray},
+		{name: "ssl_session_timeout", module: "mail_ssl", ctx: ms, args: take1, set: setSec, def: "5m", merge: mergeScalar},
+		{name: "ssl_verify_client", module: "mail_ssl", ctx: ms, args: take1, set: setEnum("off", "on", "optional", "optional_no_ca"), def: "off", merge: mergeScalar},
+		{name: "ssl_verify_depth", module: "mail_ssl", ctx: ms, args: take1, set: setNum, def: "1", merge: mergeScalar},
+		{name: "ssl_client_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
+		{name: "ssl_trusted_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
+		{name: "ssl_crl", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
+		{name: "ssl_conf_command", module: "mail_ssl", ctx: ms, args: take2, set: setKeyval, merge: mergeArray},
+		// 1.29.1+; accepted as newer nginx does.
+		{name: "ssl_certificate_compression", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+	}
+}
+
+// setSSLOn is 1.22.1's "ssl" directive: a flag, a deprecation warning,
+// and a conflict with starttls at the same level.
+func setSSLOn(l *loader, lv *level, n *node) error {
+	if err := setFlag(l, lv, n); err != nil {
+		return err
+	}
+	st := lv.get("ssl")
+	if st == nil || st.pos != n.pos {
+		return nil // failed (Check mode)
+	}
+	on := st.v.(bool)
+	if on {
+		if s := lv.get("starttls"); s != nil && s.v.(string) != "off" {
+			l.warn(n.pos, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
+			return l.fail(errAt(n, `"starttls" directive conflicts with "ssl on"`))
+		}
+		if !lv.sslListen {
+			lv.sslPos, lv.sslPosSet = n.pos, true
+		}
+	}
+	l.warn(n.pos, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
+	return nil
+}
+
+func setStartTLS(l *loader, lv *level, n *node) error {
+	if err := setEnum("off", "on", "only")(l, lv, n); err != nil {
+		return err
+	}
+	st := lv.get("starttls")
+	if st == nil || st.pos != n.pos {
+		return nil
+	}
+	if st.v.(string) != "off" {
+		if s := lv.get("ssl"); s != nil && s.v.(bool) {
+			return l.fail(errAt(n, `"ssl" directive conflicts with "starttls"`))
+		}
+	}
+	if !lv.sslListen {
+		lv.sslPos, lv.sslPosSet = n.pos, true
+	}
+	return nil
+}
+
+// setPasswordFile reads the file at load time, as nginx does.
+func setPasswordFile(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	path := l.confPath(n.args()[0])
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return l.fail(errAt(n, `open() "%s" failed %s`, path, sysErr(err)))
+	}
+	lv.vals[n.name()] = &setting{v: path, pos: n.pos}
+	_ = data
+	return nil
+}
+
+func setSessionCache(l *loader, lv *level, n *node) error {
+	for _, a := range n.args() {
+		switch {
+		case a == "off", a == "none", a == "builtin":
+			continue
+		case strings.HasPrefix(a, "builtin:") && len(a) > 8:
+			if _, ok := atoi(a[8:]); !ok {
+				return l.fail(errAt(n, `invalid session cache "%s"`, a))
+			}
+		case strings.HasPrefix(a, "shared:") && len(a) > 7:
+			rest := a[7:]
+			i := strings.IndexByte(rest, ':')
+			if i <= 0 {
+				return l.fail(errAt(n, `invalid session cache "%s"`, a))
+			}
+			sz, ok := parseSize(rest[i+1:])
+			if !ok {
+				return l.fail(errAt(n, `invalid session cache "%s"`, a))
+			}
+			if sz < 8*4096 {
+				return l.fail(errAt(n, `session cache "%s" is too small`, a))
+			}
+		default:
+			return l.fail(errAt(n, `invalid session cache "%s"`, a))
+		}
+	}
+	lv.vals[n.name()] = &setting{v: strings.Join(n.args(), " "), pos: n.pos}
+	return nil
+}
+
+// sslMode is the ssl merge's mode: which directive turned TLS on.
+func (l *loader) sslMode(sv *level, sslOn bool, starttls StartTLS) string {
+	switch {
+	case sv.sslListen:
+		return "listen ... ssl"
+	case sslOn:
+		return "ssl"
+	case starttls != StartTLSOff:
+		return "starttls"
+	}
+	return ""
+}
+
+// mergeSSL merges ngx_mail_ssl_module's settings and runs its checks.
+// ssl_verify_client without a CA uses newer nginx's text (1.27.2+), where
+// ssl_trusted_certificate alone is enough.
+func (l *loader) mergeSSL(s *Server, sv *level) error {
+	c := &s.SSL
+	c.ECDHCurve = "auto"
+	c.Protocols = []string{"TLSv1.2", "TLSv1.3"}
+	c.Ciphers = "HIGH:!aNULL:!MD5"
+	c.SessionCache = "none"
+	c.SessionTickets = true
+	c.SessionTimeout = 5 * time.Minute
+	c.VerifyDepth = 1
+	if v := l.eff(s, sv, "ssl"); v != nil {
+		c.SSLOn = v.(bool)
+	}
+	if v := l.eff(s, sv, "starttls"); v != nil {
+		c.StartTLS = map[string]StartTLS{"off": StartTLSOff, "on": StartTLSOn, "only": StartTLSOnly}[v.(string)]
+	}
+	if v := l.eff(s, sv, "ssl_session_timeout"); v != nil {
+		c.SessionTimeout = v.(time.Duration)
+	}
+	if v := l.eff(s, sv, "ssl_prefer_server_ciphers"); v != nil {
+		c.PreferServerCiphers = v.(bool)
+	}
+	if v := l.eff(s, sv, "ssl_protocols"); v != nil {
+		c.Protocols = orderedWords(v.(*bitmaskVal), sslProtocolNames)
+	}
+	if v := l.eff(s, sv, "ssl_verify_client"); v != nil {
+		c.VerifyClient = map[string]VerifyClient{"off": VerifyOff, "on": VerifyOn, "optional": VerifyOptional, "optional_no_ca": VerifyOptionalNoCA}[v.(string)]
+	}
+	if v := l.eff(s, sv, "ssl_verify_depth"); v != nil {
+		c.VerifyDepth = v.(int)
+	}
+	if v := l.eff(s, sv, "ssl_certificate"); v != nil {
+		c.Certificates = l.confPaths(v.([]string))
+	}
+	if v := l.eff(s, sv, "ssl_certificate_key"); v != nil {
+		c.CertificateKeys = l.confPaths(v.([]string))
+	}
+	if v := l.eff(s, sv, "ssl_password_file"); v != nil {
+		c.PasswordFile = v.(string)
+	}
+	if v := l.eff(s, sv, "ssl_dhparam"); v != nil {
+		c.DHParam = l.confPath(v.(string))
+	}
+	if v := l.eff(s, sv, "ssl_ecdh_curve"); v != nil {
+		c.ECDHCurve = v.(string)
+	}
+	if v := l.eff(s, sv, "ssl_client_certificate"); v != nil {
+		c.ClientCertificate = l.confPath(v.(string))
+	}
+	if v := l.eff(s, sv, "ssl_trusted_certificate"); v != nil {
+		c.TrustedCertificate = l.confPath(v.(string))
+	}
+	if v := l.eff(s, sv, "ssl_crl"); v != nil {
+		c.CRL = l.confPath(v.(string))
+	}
+	if v := l.eff(s, sv, "ssl_ciphers"); v != nil {
+		c.Ciphers = v.(string)
+	}
+	if v := l.eff(s, sv, "ssl_conf_command"); v != nil {
+		c.ConfCommands = v.([][2]string)
+	}
+	if v := l.eff(s, sv, "ssl_session_cache"); v != nil {
+		c.SessionCache = v.(string)
+	}
+	if v := l.eff(s, sv, "ssl_session_tickets"); v != nil {
+		c.SessionTickets = v.(bool)
+	}
+	if v := l.eff(s, sv, "ssl_session_ticket_key"); v != nil {
+		c.SessionTicketKeys = l.confPaths(v.([]string))
+	}
+	if v := l.eff(s, sv, "ssl_certificate_compression"); v != nil {
+		c.CertificateCompression = v.(bool)
+	}
+
+	mode := l.sslMode(sv, c.SSLOn, c.StartTLS)
+	if mode == "" {
+		return nil
+	}
+	pos := sv.sslPos
+	if !sv.sslPosSet {
+		pos = l.mail.sslPos
+	}
+	fail := func(format string, a ...any) error {
+		return l.fail(&Diag{Msg: fmt.Sprintf(format, a...)})
+	}
+	if c.Certificates == nil {
+		return fail(`no "ssl_certificate" is defined for the "%s" directive in %s`, mode, pos)
+	}
+	if c.CertificateKeys == nil {
+		return fail(`no "ssl_certificate_key" is defined for the "%s" directive in %s`, mode, pos)
+	}
+	if len(c.CertificateKeys) < len(c.Certificates) {
+		return fail(`no "ssl_certificate_key" is defined for certificate "%s" and the "%s" directive in %s`,
+			rawLast(l.eff(s, sv, "ssl_certificate")), mode, pos)
+	}
+	for _, cert := range c.Certificates {
+		if _, err := os.Stat(cert); errors.Is(err, fs.ErrNotExist) {
+			return fail(`cannot load certificate "%s": BIO_new_file() failed (SSL: error:80000002:system library::No such file or directory:calling fopen(%s, r) error:10000080:BIO routines::no such file)`, cert, cert)
+		}
+	}
+	if c.VerifyClient != VerifyOff && c.VerifyClient != VerifyOptionalNoCA &&
+		c.ClientCertificate == "" && c.TrustedCertificate == "" {
+		return fail("no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client")
+	}
+	return nil
+}
+
+func rawLast(v any) string {
+	a := v.([]string)
+	return a[len(a)-1]
+}
+
+func (l *loader) confPaths(a []string) []string {
+	out := make([]string, len(a))
+	for i, p := range a {
+		if strings.HasPrefix(p, "data:") {
+			out[i] = p
+			continue
+		}
+		out[i] = l.confPath(p)
+	}
+	return out
+}
+
+// orderedWords lists a bitmask's words in table order.
+func orderedWords(bv *bitmaskVal, names []string) []string {
+	var out []string
+	for i, nm := range names {
+		if bv.mask&(1<<uint(i)) != 0 {
+			out = append(out, nm)
+		}
+	}
+	return out
+}

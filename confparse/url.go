@@ -1,0 +1,305 @@
+package confparse
+
+// nginx's URL/address parser (ngx_parse_url and friends), as used by
+// listen, auth_http and resolver, re-implemented.
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+type parsedURL struct {
+	unix     bool
+	path     string // unix socket path
+	host     string // as written ("[::1]" keeps its brackets)
+	port     int
+	lastPort int
+	noPort   bool
+	wildcard bool
+	uri      string
+	addrs    []netip.AddrPort // one per address (and per port of a range)
+}
+
+type urlOpts struct {
+	listen      bool
+	uriPart     bool
+	defaultPort int
+}
+
+// lookupHost resolves a host name as nginx's ngx_inet_resolve_host does:
+// IPv4 addresses first, then IPv6, duplicates dropped.
+var lookupHost = func(host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	var v4, v6 []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, ip := range ips {
+		ip = ip.Unmap().WithZone("")
+		if seen[ip] {
+			continue
+		}
+		seen[ip] = true
+		if ip.Is4() {
+			v4 = append(v4, ip)
+		} else {
+			v6 = append(v6, ip)
+		}
+	}
+	return append(v4, v6...), nil
+}
+
+// atoiPort is ngx_atoi for ports; -1 on error.
+func atoiPort(s string) int {
+	v, ok := atoi(s)
+	if !ok || v > 1<<20 {
+		if !ok {
+			return -1
+		}
+		return 1 << 20
+	}
+	return int(v)
+}
+
+// parseURL returns the parsed URL or nginx's u->err text.
+func parseURL(s string, o urlOpts) (*parsedURL, string) {
+	if len(s) >= 5 && strings.EqualFold(s[:5], "unix:") {
+		return parseUnixURL(s, o)
+	}
+	if strings.HasPrefix(s, "[") {
+		return parseInet6URL(s, o)
+	}
+	return parseInetURL(s, o)
+}
+
+func parseUnixURL(s string, o urlOpts) (*parsedURL, string) {
+	path := s[5:]
+	u := &parsedURL{unix: true}
+	if o.uriPart {
+		if i := strings.IndexByte(path, ':'); i >= 0 {
+			u.uri = path[i+1:]
+			path = path[:i]
+		}
+	}
+	if path == "" {
+		return nil, "no path in the unix domain socket"
+	}
+	if len(path)+1 > 108 {
+		return nil, "too long path in the unix domain socket"
+	}
+	u.path = path
+	return u, ""
+}
+
+// portRange parses "N" or "N-M" (listen only), as nginx does.
+func portRange(s string, listen bool, u *parsedURL) string {
+	p := s
+	if listen {
+		if i := strings.IndexByte(s, '-'); i >= 0 {
+			n := atoiPort(s[i+1:])
+			if n < 1 || n > 65535 {
+				return "invalid port"
+			}
+			u.lastPort = n
+			p = s[:i]
+		}
+	}
+	n := atoiPort(p)
+	if n < 1 || n > 65535 {
+		return "invalid port"
+	}
+	if u.lastPort != 0 && n > u.lastPort {
+		return "invalid port range"
+	}
+	u.port = n
+	return ""
+}
+
+func parseInetURL(s string, o urlOpts) (*parsedURL, string) {
+	u := &parsedURL{}
+	host := s
+	last := len(s)
+	port := strings.IndexByte(s, ':')
+	uri := strings.IndexByte(s, '/')
+	if args := strings.IndexByte(s, '?'); args >= 0 && (uri < 0 || args < uri) {
+		uri = args
+	}
+	if uri >= 0 {
+		if o.listen || !o.uriPart {
+			return nil, "invalid host"
+		}
+		u.uri = s[uri:]
+		last = uri
+		if uri < port {
+			port = -1
+		}
+	}
+	if port >= 0 {
+		if e := portRange(s[port+1:last], o.listen, u); e != "" {
+			return nil, e
+		}
+		last = port
+	} else {
+		if uri < 0 && o.listen {
+			// the value may be a port (or port range) alone
+			p := s[:last]
+			lp := 0
+			perr := ""
+			noPort := false
+			if i := strings.IndexByte(p, '-'); i >= 0 {
+				n := atoiPort(p[i+1:])
+				if n < 0 {
+					noPort = true
+				} else if n < 1 || n > 65535 {
+					perr = "invalid port"
+				} else {
+					lp = n
+				}
+				p = p[:i]
+			}
+			if !noPort {
+				if n := atoiPort(p); n >= 0 {
+					if perr != "" {
+						return nil, perr
+					}
+					if n < 1 || n > 65535 {
+						return nil, "invalid port"
+					}
+					if lp != 0 && n > lp {
+						return nil, "invalid port range"
+					}
+					u.port, u.lastPort, u.wildcard = n, lp, true
+					u.addAddrs(netip.IPv4Unspecified())
+					return u, ""
+				}
+			}
+		}
+		u.noPort = true
+		u.port = o.defaultPort
+		u.lastPort = 0
+	}
+	host = s[:last]
+	if host == "" {
+		return nil, "no host"
+	}
+	u.host = host
+	if o.listen && host == "*" {
+		u.wildcard = true
+		u.addAddrs(netip.IPv4Unspecified())
+		return u, ""
+	}
+	if a, ok := parseIPv4(host); ok {
+		u.wildcard = a.IsUnspecified()
+		u.addAddrs(a)
+		return u, ""
+	}
+	addrs, err := lookupHost(host)
+	if err != nil || len(addrs) == 0 {
+		return nil, "host not found"
+	}
+	u.addAddrs(addrs...)
+	return u, ""
+}
+
+// parseIPv4 is ngx_inet_addr: exactly four dotted decimal octets.
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	octet, n, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || n > 3 {
+				return netip.Addr{}, false
+			}
+			b[n] = byte(octet)
+			n++
+			octet, digits = 0, 0
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' {
+			return netip.Addr{}, false
+		}
+		octet = octet*10 + int(c-'0')
+		digits++
+		if octet > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if n != 4 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(b), true
+}
+
+func parseInet6URL(s string, o urlOpts) (*parsedURL, string) {
+	u := &parsedURL{}
+	end := strings.IndexByte(s, ']')
+	if end < 0 {
+		return nil, "invalid host"
+	}
+	rest := s[end+1:]
+	last := len(rest)
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		if o.listen || !o.uriPart {
+			return nil, "invalid host"
+		}
+		u.uri = rest[i:]
+		last = i
+	}
+	if last > 0 {
+		if rest[0] != ':' {
+			return nil, "invalid host"
+		}
+		if e := portRange(rest[1:last], o.listen, u); e != "" {
+			return nil, e
+		}
+	} else {
+		u.noPort = true
+		u.port = o.defaultPort
+	}
+	h := s[1:end]
+	if h == "" {
+		return nil, "no host"
+	}
+	u.host = s[:end+1]
+	a, err := netip.ParseAddr(h)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return nil, "invalid IPv6 address"
+	}
+	u.wildcard = a.IsUnspecified()
+	u.addAddrs(a)
+	return u, ""
+}
+
+// addAddrs adds one entry per address and per port of the range.
+func (u *parsedURL) addAddrs(addrs ...netip.Addr) {
+	last := u.port
+	if u.lastPort != 0 {
+		last = u.lastPort
+	}
+	for _, a := range addrs {
+		for p := u.port; p <= last; p++ {
+			ap := netip.AddrPortFrom(a, uint16(p))
+			dup := false
+			for _, x := range u.addrs {
+				if x == ap {
+					dup = true
+				}
+			}
+			if !dup {
+				u.addrs = append(u.addrs, ap)
+			}
+		}
+	}
+}
+
+// addrText is how nginx names an address:port ("127.0.0.1:143", "[::1]:143").
+func addrText(ap netip.AddrPort) string {
+	return ap.String()
+}

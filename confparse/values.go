@@ -1,0 +1,231 @@
+package confparse
+
+// Value syntax of nginx's configuration (numbers, sizes, offsets, times),
+// re-implemented from nginx's documented behaviour (ngx_parse.c, ngx_string.c).
+
+import (
+	"math"
+	"strings"
+	"time"
+)
+
+const maxInt = math.MaxInt64
+
+// atoi is ngx_atoi: decimal digits only, no sign, no empty string, no
+// overflow. ok is false on error.
+func atoi(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if v > (maxInt-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// parseSize is ngx_parse_size: digits with an optional k/K or m/M suffix.
+func parseSize(s string) (int64, bool) {
+	return parseScaled(s, false)
+}
+
+// parseOffset is ngx_parse_offset: like parseSize plus g/G.
+func parseOffset(s string) (int64, bool) {
+	return parseScaled(s, true)
+}
+
+func parseScaled(s string, giga bool) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	scale := int64(1)
+	switch s[len(s)-1] {
+	case 'k', 'K':
+		scale = 1024
+		s = s[:len(s)-1]
+	case 'm', 'M':
+		scale = 1024 * 1024
+		s = s[:len(s)-1]
+	case 'g', 'G':
+		if giga {
+			scale = 1024 * 1024 * 1024
+			s = s[:len(s)-1]
+		}
+	}
+	v, ok := atoi(s)
+	if !ok || v > maxInt/scale {
+		return 0, false
+	}
+	return v * scale, true
+}
+
+// parseTime is ngx_parse_time. With isSec it returns seconds and allows the
+// y and M units but not ms; otherwise it returns milliseconds and allows ms
+// but not y or M. A bare number is seconds.
+func parseTime(s string, isSec bool) (int64, bool) {
+	const (
+		stStart = iota
+		stYear
+		stMonth
+		stWeek
+		stDay
+		stHour
+		stMin
+		stSec
+		stMsec
+		stLast
+	)
+	step := stStart
+	if !isSec {
+		step = stMonth
+	}
+	var value, total int64
+	valid := false
+	cutoff, cutlim := int64(maxInt/10), int64(maxInt%10)
+	for p := 0; p < len(s); p++ {
+		ch := s[p]
+		if ch >= '0' && ch <= '9' {
+			d := int64(ch - '0')
+			if value >= cutoff && (value > cutoff || d > cutlim) {
+				return 0, false
+			}
+			value = value*10 + d
+			valid = true
+			continue
+		}
+		var max, scale int64
+		switch ch {
+		case 'y':
+			if step > stStart {
+				return 0, false
+			}
+			step = stYear
+			max = maxInt / (60 * 60 * 24 * 365)
+			scale = 60 * 60 * 24 * 365
+		case 'M':
+			if step >= stMonth {
+				return 0, false
+			}
+			step = stMonth
+			max = maxInt / (60 * 60 * 24 * 30)
+			scale = 60 * 60 * 24 * 30
+		case 'w':
+			if step >= stWeek {
+				return 0, false
+			}
+			step = stWeek
+			max = maxInt / (60 * 60 * 24 * 7)
+			scale = 60 * 60 * 24 * 7
+		case 'd':
+			if step >= stDay {
+				return 0, false
+			}
+			step = stDay
+			max = maxInt / (60 * 60 * 24)
+			scale = 60 * 60 * 24
+		case 'h':
+			if step >= stHour {
+				return 0, false
+			}
+			step = stHour
+			max = maxInt / (60 * 60)
+			scale = 60 * 60
+		case 'm':
+			if p+1 < len(s) && s[p+1] == 's' {
+				if isSec || step >= stMsec {
+					return 0, false
+				}
+				p++
+				step = stMsec
+				max = maxInt
+				scale = 1
+				break
+			}
+			if step >= stMin {
+				return 0, false
+			}
+			step = stMin
+			max = maxInt / 60
+			scale = 60
+		case 's':
+			if step >= stSec {
+				return 0, false
+			}
+			step = stSec
+			max = maxInt
+			scale = 1
+		case ' ':
+			if step >= stSec {
+				return 0, false
+			}
+			step = stLast
+			max = maxInt
+			scale = 1
+		default:
+			return 0, false
+		}
+		if step != stMsec && !isSec {
+			scale *= 1000
+			max /= 1000
+		}
+		if value > max {
+			return 0, false
+		}
+		value *= scale
+		if total > maxInt-value {
+			return 0, false
+		}
+		total += value
+		value = 0
+		for p+1 < len(s) && s[p+1] == ' ' {
+			p++
+		}
+	}
+	if !valid {
+		return 0, false
+	}
+	if !isSec {
+		if value > maxInt/1000 {
+			return 0, false
+		}
+		value *= 1000
+	}
+	if total > maxInt-value {
+		return 0, false
+	}
+	return total + value, true
+}
+
+// msDuration converts milliseconds to a Duration, saturating.
+func msDuration(ms int64) time.Duration {
+	if ms > int64(math.MaxInt64/time.Millisecond) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func secDuration(s int64) time.Duration {
+	if s > int64(math.MaxInt64/time.Second) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(s) * time.Second
+}
+
+// flagValue is ngx_conf_set_flag_slot's parsing: on/off, case-insensitive.
+func flagValue(name, v string) (bool, *Diag) {
+	switch {
+	case strings.EqualFold(v, "on"):
+		return true, nil
+	case strings.EqualFold(v, "off"):
+		return false, nil
+	}
+	return false, &Diag{Sev: SevEmerg, Msg: `invalid value "` + v + `" in "` + name + `" directive, it must be "on" or "off"`}
+}
