@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"mailgate/auth"
 	"mailgate/confparse"
 	"mailgate/mail/errlog"
 )
@@ -57,10 +59,24 @@ type Session struct {
 	Errors       int    // parse-level invalid commands so far
 	Upstream     string // "<Auth-Server>:<Auth-Port>" once a connect was tried
 
+	// ProxyInfo holds the addresses of an inbound PROXY header, nil if none.
+	ProxyInfo *auth.ProxyInfo
+
 	out          *bufio.Writer
 	startTLSUsed bool
+	certVerify   string // Auth-SSL-Verify value, "" when not verifying
+	ctx          context.Context
 	// Deadline is the single pre-auth `timeout` deadline (from greeting).
 	Deadline time.Time
+}
+
+// Context is cancelled when the server closes (use it for lookups and
+// delays in Greet).
+func (s *Session) Context() context.Context {
+	if s.ctx == nil {
+		return context.Background()
+	}
+	return s.ctx
 }
 
 // Write queues reply bytes for the client; the engine flushes them.

@@ -1,0 +1,56 @@
+package mail
+
+// The engine's links to package auth (the auth_http client) and package
+// proxy (upstream dial, login and relay). They are variables so the engine
+// tests can put fakes in their place; production code never changes them.
+//
+// TEMPORARY: until auth.NewClient, proxy.Dial, proxy.Login and proxy.Relay
+// land, these point at placeholders that fail (auth, login) or do the
+// simplest thing (dial, relay).
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/proxy"
+)
+
+// authDoer is what the engine needs from an auth_http client.
+type authDoer interface {
+	Do(ctx context.Context, r *auth.Request) (*auth.Result, error)
+}
+
+type missingAuth struct{}
+
+func (missingAuth) Do(context.Context, *auth.Request) (*auth.Result, error) {
+	return nil, &auth.Error{Log: "auth http client not available", Level: "error"}
+}
+
+var (
+	newAuthClient = func(*confparse.AuthHTTPConf) authDoer { return missingAuth{} }
+	proxyDial     = func(ctx context.Context, a netip.AddrPort) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", a.String())
+	}
+	proxyLogin = func(net.Conn, *proxy.LoginParams) ([]byte, error) {
+		return nil, &proxy.LoginError{Err: errors.New("upstream login not available"), Level: "error"}
+	}
+	proxyRelay = simpleRelay
+)
+
+// simpleRelay copies both ways until either side ends.
+func simpleRelay(client, upstream net.Conn, _ proxy.RelayOptions) proxy.RelayResult {
+	var once sync.Once
+	done := make(chan struct{})
+	stop := func() { once.Do(func() { close(done) }) }
+	go func() { io.Copy(upstream, client); stop() }() //nolint:errcheck
+	go func() { io.Copy(client, upstream); stop() }() //nolint:errcheck
+	<-done
+	return proxy.RelayResult{}
+}

@@ -1,0 +1,567 @@
+package mail
+
+// The session engine: one goroutine per client connection runs PROXY
+// header, TLS, greeting, the pre-auth command loop over a fixed buffer, the
+// auth_http exchange, the upstream login and the relay.
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/mail/errlog"
+	"mailgate/proxy"
+)
+
+func (srv *Server) serveConn(c net.Conn, so *socket) {
+	defer srv.sessions.Done()
+	defer srv.untrack(c)
+	local := addrPortOf(c.LocalAddr())
+	l := so.spec.pick(local.Addr())
+	fixKeepalive(c, l, so.kd)
+	sc := srv.servers[l.Server]
+	if sc == nil {
+		c.Close()
+		return
+	}
+	id := NextConnID()
+	entry := srv.log.WithField(errlog.ConnKey, id)
+	peer := addrPortOf(c.RemoteAddr())
+	errlog.Log(entry, errlog.Info, fmt.Sprintf("client %s connected to %s", clientTextPort(peer), l.Text))
+
+	s := &Session{
+		ID:        id,
+		Conf:      sc.conf,
+		Listen:    l,
+		Conn:      c,
+		Client:    peer,
+		ClientIP:  clientText(peer),
+		Local:     local,
+		TLSConfig: sc.tls,
+		Log:       entry,
+		Action:    "sending client greeting line",
+		ctx:       srv.ctx,
+	}
+	s.out = bufio.NewWriterSize(c, 4096)
+	e := &engine{srv: srv, sc: sc, s: s}
+	e.run()
+	s.Conn.Close()
+}
+
+type engine struct {
+	srv *Server
+	sc  *serverCtx
+	s   *Session
+	h   Handler
+
+	buf       []byte
+	pos, last int
+}
+
+func (e *engine) timeout() time.Duration {
+	t := e.sc.conf.Core.Timeout
+	if t <= 0 {
+		t = 60 * time.Second
+	}
+	return t
+}
+
+// flush sends queued replies under the send timeout.
+func (e *engine) flush() error {
+	if e.s.out.Buffered() == 0 {
+		return nil
+	}
+	e.s.Conn.SetWriteDeadline(time.Now().Add(e.timeout())) //nolint:errcheck
+	return e.s.out.Flush()
+}
+
+func (e *engine) run() {
+	s := e.s
+	conf := e.sc.conf
+
+	if s.Listen.ProxyProtocol {
+		s.Action = "reading PROXY protocol"
+		if !e.readProxyProtocol() {
+			return
+		}
+	}
+	if (s.Listen.SSL || conf.SSL.SSLOn) && s.TLSConfig != nil {
+		s.Action = "SSL handshaking"
+		if !e.handshake(time.Now().Add(e.timeout()), false) {
+			return
+		}
+	}
+
+	s.Action = "sending client greeting line"
+	e.h = e.sc.proto.NewHandler(s)
+	e.buf = make([]byte, e.sc.proto.ClientBuffer(conf))
+	if err := e.h.Greet(); err != nil {
+		e.flush() //nolint:errcheck
+		return
+	}
+	s.Deadline = time.Now().Add(e.timeout())
+	if err := e.flush(); err != nil {
+		return
+	}
+	s.Action = "in auth state"
+	e.loop()
+}
+
+// handshake runs the server side of TLS under deadline. starttls marks a
+// STARTTLS upgrade (for the "using starttls" log suffix).
+func (e *engine) handshake(deadline time.Time, starttls bool) bool {
+	s := e.s
+	tc := tls.Server(s.Conn, s.TLSConfig)
+	tc.SetDeadline(deadline) //nolint:errcheck
+	if err := tc.HandshakeContext(s.Context()); err != nil {
+		if isTimeout(err) {
+			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
+		}
+		return false
+	}
+	tc.SetDeadline(time.Time{}) //nolint:errcheck
+	st := tc.ConnectionState()
+	s.Conn = tc
+	s.TLS = &st
+	s.startTLSUsed = starttls
+	s.out.Reset(tc)
+	return e.verifyCert()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// loop is the pre-auth command loop.
+func (e *engine) loop() {
+	s := e.s
+	for {
+		needMore := false
+		for e.pos < e.last {
+			cmd, n, err := e.h.Parse(e.buf[e.pos:e.last])
+			if errors.Is(err, ErrNeedMore) {
+				needMore = true
+				break
+			}
+			if n < 0 {
+				n = 0
+			}
+			if n > e.last-e.pos {
+				n = e.last - e.pos
+			}
+			e.pos += n
+			if err != nil {
+				if e.fail(err) {
+					return
+				}
+				continue
+			}
+			next, err := e.h.Exec(cmd)
+			if err != nil {
+				if e.fail(err) {
+					return
+				}
+				continue
+			}
+			switch next {
+			case Close:
+				e.flush() //nolint:errcheck
+				return
+			case StartTLS:
+				if e.flush() != nil {
+					return
+				}
+				// nginx drops whatever was pipelined after STARTTLS.
+				e.pos, e.last = 0, 0
+				s.Action = "in starttls state"
+				if s.TLSConfig == nil || !e.handshake(s.Deadline, true) {
+					return
+				}
+				s.Action = "in auth state"
+			case Authenticate:
+				if e.flush() != nil {
+					return
+				}
+				if !e.authenticate() {
+					return
+				}
+			}
+		}
+		if needMore && e.last == len(e.buf) {
+			s.Logf(errlog.Info, "client sent too long command \"%s\"", e.buf[:e.last])
+			s.Write(e.h.ErrorReply(ErrTooLong))
+			e.flush() //nolint:errcheck
+			return
+		}
+		if e.flush() != nil {
+			return
+		}
+		if e.pos == e.last {
+			e.pos, e.last = 0, 0
+		}
+		s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
+		n, err := s.Conn.Read(e.buf[e.last:])
+		e.last += n
+		if err != nil && n == 0 {
+			e.readError(err)
+			return
+		}
+	}
+}
+
+// readError logs a failed client read in the auth state as nginx does.
+func (e *engine) readError(err error) {
+	s := e.s
+	switch {
+	case isTimeout(err):
+		s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		if en := Errno(err); en != 0 {
+			s.Logf(errlog.Info, "recv() failed %s", ErrnoText(en))
+		}
+	}
+}
+
+// fail turns a command error into its reply. It reports whether the
+// session is over.
+func (e *engine) fail(err error) bool {
+	s := e.s
+	var ce *CommandError
+	switch {
+	case errors.Is(err, ErrTooLong):
+		s.Write(e.h.ErrorReply(ErrTooLong))
+		e.flush() //nolint:errcheck
+		return true
+	case errors.Is(err, ErrInvalid):
+		s.Write(e.h.ErrorReply(ErrInvalid))
+		return e.countError()
+	case errors.Is(err, ErrRejected):
+		s.Write(e.h.ErrorReply(ErrRejected))
+		return false
+	case errors.As(err, &ce):
+		if ce.Log != "" {
+			s.Logf(errlog.Info, "%s", ce.Log)
+		}
+		reply := ce.Reply
+		if reply == nil {
+			if ce.Counted {
+				reply = e.h.ErrorReply(ErrInvalid)
+			} else {
+				reply = e.h.ErrorReply(ErrRejected)
+			}
+		}
+		s.Write(reply)
+		if ce.Counted && e.countError() {
+			return true
+		}
+		if ce.Close {
+			e.flush() //nolint:errcheck
+			return true
+		}
+		return false
+	default:
+		s.Write(e.h.InternalError())
+		e.flush() //nolint:errcheck
+		return true
+	}
+}
+
+// countError counts a parse-level error toward max_errors; at the limit the
+// reply already queued is sent and the session ends.
+func (e *engine) countError() bool {
+	s := e.s
+	s.Errors++
+	if s.Errors >= e.sc.conf.Core.MaxErrors {
+		s.Logf(errlog.Info, "client sent too many invalid commands")
+		e.flush() //nolint:errcheck
+		return true
+	}
+	return false
+}
+
+// internalError sends the protocol's internal-error reply; the session ends.
+func (e *engine) internalError() {
+	e.s.Write(e.h.InternalError())
+	e.flush() //nolint:errcheck
+}
+
+func levelOf(name string, def errlog.Level) errlog.Level {
+	if l, ok := errlog.ParseLevel(name); ok {
+		return l
+	}
+	return def
+}
+
+// sleep waits d unless the server is closed; it reports whether d passed.
+func (e *engine) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return e.s.Context().Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-e.s.Context().Done():
+		return false
+	}
+}
+
+// authenticate asks auth_http about the credentials the protocol stored.
+// It returns true when the session goes back to the auth state (a failure
+// with Auth-Wait) and false when it is over (refused, error, or proxied).
+func (e *engine) authenticate() bool {
+	s := e.s
+	conf := e.sc.conf
+	s.Action = "in http auth state"
+	s.LoginAttempt++
+	req := &auth.Request{
+		Method:        s.AuthMethod,
+		User:          s.Login,
+		Pass:          s.Passwd,
+		Protocol:      e.sc.proto.Name(),
+		LoginAttempt:  s.LoginAttempt,
+		ClientIP:      s.ClientIP,
+		ProxyProtocol: s.ProxyInfo,
+		TLS:           tlsInfo(s),
+	}
+	if req.Method == "" {
+		req.Method = auth.MethodPlain
+	}
+	// 1.22.1 sends Auth-Salt for every method but plain when a salt exists.
+	if req.Method != auth.MethodPlain && len(s.Salt) > 0 {
+		req.Salt = s.Salt
+	}
+	e.h.FillAuth(req)
+
+	at := conf.AuthHTTP.Timeout
+	if at <= 0 {
+		at = 60 * time.Second
+	}
+	var res *auth.Result
+	for {
+		NextConnID()
+		ctx, cancel := context.WithTimeout(s.Context(), at)
+		r, err := e.sc.auth.Do(ctx, req)
+		cancel()
+		if err != nil {
+			e.authError(err)
+			return false
+		}
+		if r.Kind == auth.Again {
+			if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
+				return false
+			}
+			continue
+		}
+		res = r
+		break
+	}
+
+	if res.Kind == auth.Fail {
+		s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
+		if !res.HasWait || res.WaitSeconds <= 0 {
+			s.Write(e.h.AuthFailed(res.Message, res.ErrorCode))
+			e.flush() //nolint:errcheck
+			return false
+		}
+		if !e.sleep(time.Duration(res.WaitSeconds) * time.Second) {
+			return false
+		}
+		s.Write(e.h.AuthFailed(res.Message, res.ErrorCode))
+		s.AuthMethod = auth.MethodPlain
+		e.h.AuthReset()
+		s.Deadline = time.Now().Add(e.timeout())
+		s.Action = "in auth state"
+		return true
+	}
+
+	// Success: POP3 and IMAP need a password for the upstream login.
+	pass := res.Pass
+	if pass == nil && req.Method == auth.MethodPlain {
+		pass = s.Passwd
+		if pass == nil {
+			pass = []byte{}
+		}
+	}
+	if pass == nil && e.sc.proto.Name() != confparse.ProtoSMTP {
+		s.Logf(errlog.Error, "auth http server %s did not send password", conf.AuthHTTP.Peer)
+		e.internalError()
+		return false
+	}
+	if res.User != nil {
+		s.Login = res.User
+	}
+	s.Passwd = pass
+	s.Upstream = res.ServerText
+	e.proxy(res)
+	return false
+}
+
+// authError logs a failed auth_http exchange and sends the internal error.
+func (e *engine) authError(err error) {
+	s := e.s
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		if ae.Log != "" {
+			s.Logf(levelOf(ae.Level, errlog.Error), "%s", ae.Log)
+		}
+	} else if !errors.Is(err, context.Canceled) {
+		s.Logf(errlog.Error, "auth http server %s failed: %v", e.sc.conf.AuthHTTP.Peer, err)
+	}
+	e.internalError()
+}
+
+// proxy connects to the upstream, logs in and relays.
+func (e *engine) proxy(res *auth.Result) {
+	s := e.s
+	conf := e.sc.conf
+	deadline := time.Now().Add(e.timeout())
+	s.Action = "connecting to upstream"
+	NextConnID()
+	ctx, cancel := context.WithDeadline(s.Context(), deadline)
+	up, err := proxyDial(ctx, res.Server)
+	cancel()
+	if err != nil {
+		e.loginError(err, true)
+		return
+	}
+	if !e.srv.trackUpstream(up) {
+		up.Close()
+		return
+	}
+	defer e.srv.untrack(up)
+	defer up.Close()
+
+	p := &proxy.LoginParams{
+		Protocol:         e.sc.proto.Name(),
+		Login:            s.Login,
+		Pass:             s.Passwd,
+		ServerName:       conf.Core.ServerName,
+		XClient:          conf.Proxy.XClient,
+		SMTPAuth:         conf.Proxy.SMTPAuth,
+		ClientIP:         s.Client.Addr(),
+		ClientHost:       s.ClientHost,
+		XTextLogin:       true,
+		PassErrorMessage: conf.Proxy.PassErrorMessage,
+		BufferSize:       conf.Proxy.Buffer,
+		Deadline:         deadline,
+		ProxyProtocol:    int(conf.Proxy.ProxyProtocol),
+		Source:           s.Client,
+		Dest:             s.Local,
+	}
+	e.h.FillLogin(p)
+	s.Action = "reading response from upstream"
+	handoff, err := proxyLogin(up, p)
+	if err != nil {
+		e.loginError(err, false)
+		return
+	}
+
+	s.Action = ""
+	s.LogfNoAction(errlog.Info, "client logged in")
+	s.Conn.SetDeadline(time.Time{}) //nolint:errcheck
+	up.SetDeadline(time.Time{})     //nolint:errcheck
+	s.Write(handoff)
+	if err := e.flush(); err != nil {
+		return
+	}
+	s.Conn.SetWriteDeadline(time.Time{}) //nolint:errcheck
+	if e.pos < e.last {
+		if _, err := up.Write(e.buf[e.pos:e.last]); err != nil {
+			s.Action = "proxying and sending to upstream"
+			s.Logf(errlog.Error, "send() failed %s", SysErrText(err))
+			return
+		}
+		e.pos, e.last = 0, 0
+	}
+	s.Action = "proxying"
+	rr := proxyRelay(s.Conn, up, proxy.RelayOptions{
+		ClientBuffer:   len(e.buf),
+		UpstreamBuffer: conf.Proxy.Buffer,
+		Timeout:        conf.Proxy.Timeout,
+	})
+	switch {
+	case rr.ClientTimedOut:
+		s.Action = "proxying"
+		s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
+	case rr.ClientErr != nil:
+		e.relayError(rr.ClientErr, "client", errlog.Info)
+	case rr.UpstreamErr != nil:
+		e.relayError(rr.UpstreamErr, "upstream", errlog.Error)
+	default:
+		s.LogfNoAction(errlog.Info, "proxied session done")
+	}
+}
+
+func (e *engine) relayError(err error, side string, l errlog.Level) {
+	s := e.s
+	var oe *net.OpError
+	call, dir := "recv", "reading from "
+	if errors.As(err, &oe) && oe.Op == "write" {
+		call, dir = "send", "sending to "
+	}
+	s.Action = "proxying and " + dir + side
+	if en := Errno(err); en != 0 {
+		s.Logf(l, "%s() failed %s", call, ErrnoText(en))
+		return
+	}
+	s.Logf(l, "%v", err)
+}
+
+// loginError logs a failed upstream connect or login and answers the
+// client.
+func (e *engine) loginError(err error, dialing bool) {
+	s := e.s
+	var le *proxy.LoginError
+	switch {
+	case errors.As(err, &le):
+		if le.Action != "" {
+			s.Action = le.Action
+		}
+		if le.Log != "" {
+			s.Logf(levelOf(le.Level, errlog.Error), "%s", le.Log)
+		}
+		if le.Reply != nil {
+			s.Write(le.Reply)
+			e.flush() //nolint:errcheck
+			return
+		}
+	case errors.Is(err, context.Canceled):
+	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+		s.Action = "reading response from upstream"
+		s.Logf(errlog.Info, "upstream timed out (110: Connection timed out)")
+	case dialing && errors.Is(err, syscall.ECONNREFUSED):
+		// nginx connects without blocking and meets the refusal in recv().
+		s.Action = "reading response from upstream"
+		s.Logf(errlog.Error, "recv() failed %s", ErrnoText(syscall.ECONNREFUSED))
+	case dialing:
+		s.Logf(errlog.Error, "connect() to %s failed %s", s.Upstream, SysErrText(err))
+	default:
+		s.Logf(errlog.Error, "%v", err)
+	}
+	e.internalError()
+}
+
+// tlsInfo feeds the Auth-SSL-* headers.
+func tlsInfo(s *Session) *auth.TLSInfo {
+	if s.TLS == nil {
+		return nil
+	}
+	return &auth.TLSInfo{
+		Protocol: tlsVersionName(s.TLS.Version),
+		Cipher:   opensslCipherName(s.TLS.CipherSuite),
+		Verify:   s.certVerify,
+	}
+}

@@ -1,0 +1,468 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/mail/errlog"
+	"mailgate/proxy"
+)
+
+// fakeProto is a line protocol for engine tests: NOOP, QUIT, REJ (handler
+// refusal), BOOM (internal error), LOGIN u p (authenticate); anything else
+// is a parse-level invalid command.
+type fakeProto struct{ buf int }
+
+func (fakeProto) Name() string                          { return "pop3" }
+func (p fakeProto) ClientBuffer(*confparse.Server) int { return p.buf }
+func (fakeProto) NewHandler(s *Session) Handler         { return &fakeHandler{s: s} }
+
+type fakeHandler struct {
+	s     *Session
+	reset int
+}
+
+func (h *fakeHandler) Greet() error { h.s.WriteString("+OK ready\r\n"); return nil }
+
+func (h *fakeHandler) Parse(buf []byte) (Command, int, error) {
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return nil, 0, ErrNeedMore
+	}
+	line := strings.TrimRight(string(buf[:i]), "\r")
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return nil, i + 1, ErrInvalid
+	}
+	switch f[0] {
+	case "NOOP", "QUIT", "REJ", "BOOM", "LOGIN", "CERR":
+		return f, i + 1, nil
+	}
+	return nil, i + 1, ErrInvalid
+}
+
+func (h *fakeHandler) Exec(c Command) (Next, error) {
+	f := c.([]string)
+	switch f[0] {
+	case "NOOP":
+		h.s.WriteString("+OK\r\n")
+		return Continue, nil
+	case "QUIT":
+		h.s.WriteString("+OK bye\r\n")
+		return Close, nil
+	case "REJ":
+		return Continue, ErrRejected
+	case "CERR":
+		return Continue, &CommandError{Reply: []byte("-ERR custom\r\n"), Counted: true, Log: "custom refusal"}
+	case "BOOM":
+		return Continue, errors.New("boom")
+	case "LOGIN":
+		if len(f) != 3 {
+			return Continue, ErrRejected
+		}
+		h.s.Login = []byte(f[1])
+		h.s.Passwd = []byte(f[2])
+		h.s.AuthMethod = auth.MethodPlain
+		return Authenticate, nil
+	}
+	return Continue, ErrInvalid
+}
+
+func (h *fakeHandler) ErrorReply(err error) []byte {
+	if errors.Is(err, ErrRejected) {
+		return []byte("-ERR rejected\r\n")
+	}
+	return []byte("-ERR invalid command\r\n")
+}
+func (h *fakeHandler) InternalError() []byte { return []byte("-ERR internal server error\r\n") }
+func (h *fakeHandler) AuthFailed(msg, code string) []byte {
+	return []byte("-ERR " + msg + "\r\n")
+}
+func (h *fakeHandler) AuthReset()                     { h.reset++ }
+func (h *fakeHandler) FillAuth(*auth.Request)         {}
+func (h *fakeHandler) FillLogin(p *proxy.LoginParams) { p.Tag = []byte("t ") }
+
+type authFunc func(ctx context.Context, r *auth.Request) (*auth.Result, error)
+
+func (f authFunc) Do(ctx context.Context, r *auth.Request) (*auth.Result, error) { return f(ctx, r) }
+
+// logBuf collects formatted log lines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type testEnv struct {
+	t     *testing.T
+	srv   *Server
+	addr  string
+	log   *logBuf
+	conf  *confparse.Server
+	reqs  chan *auth.Request
+	upstr *upstream
+}
+
+type upstream struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	got  bytes.Buffer
+	done chan struct{}
+}
+
+func startUpstream(t *testing.T) *upstream {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{ln: ln, done: make(chan struct{})}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer close(u.done)
+		defer c.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			u.mu.Lock()
+			u.got.Write(buf[:n])
+			u.mu.Unlock()
+			if bytes.Contains(buf[:n], []byte("ECHO")) {
+				c.Write([]byte("echo\r\n")) //nolint:errcheck
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return u
+}
+
+func (u *upstream) String() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.got.String()
+}
+
+func newTestConf(timeout time.Duration) (*confparse.Config, *confparse.Server) {
+	sc := &confparse.Server{Protocol: "pop3"}
+	sc.Core.Timeout = timeout
+	sc.Core.MaxErrors = 3
+	sc.Core.ServerName = "mx.test"
+	sc.AuthHTTP.Timeout = 2 * time.Second
+	sc.AuthHTTP.Peer = "127.0.0.1:9"
+	sc.Proxy.Buffer = 4096
+	sc.Proxy.Timeout = time.Hour
+	l := &confparse.Listen{Server: sc, Network: "tcp",
+		Addr: netip.MustParseAddrPort("127.0.0.1:0"), Text: "127.0.0.1:0", Backlog: 511, IPv6Only: true}
+	sc.Listens = []*confparse.Listen{l}
+	return &confparse.Config{Mail: &confparse.Mail{Servers: []*confparse.Server{sc}, Listens: sc.Listens}}, sc
+}
+
+func startEnv(t *testing.T, bufSize int, timeout time.Duration, af authFunc) *testEnv {
+	t.Helper()
+	env := &testEnv{t: t, log: &logBuf{}, reqs: make(chan *auth.Request, 16)}
+	env.upstr = startUpstream(t)
+	oldAuth, oldLogin := newAuthClient, proxyLogin
+	t.Cleanup(func() { newAuthClient, proxyLogin = oldAuth, oldLogin })
+	newAuthClient = func(*confparse.AuthHTTPConf) authDoer {
+		return authFunc(func(ctx context.Context, r *auth.Request) (*auth.Result, error) {
+			env.reqs <- r
+			return af(ctx, r)
+		})
+	}
+	proxyLogin = func(c net.Conn, p *proxy.LoginParams) ([]byte, error) {
+		if string(p.Pass) == "upfail" {
+			return nil, &proxy.LoginError{Log: "upstream sent invalid response: \"-ERR no\"", Level: "error",
+				Action: "sending password to upstream"}
+		}
+		if _, err := io.WriteString(c, "USER "+string(p.Login)+"\r\nPASS "+string(p.Pass)+"\r\n"); err != nil {
+			return nil, err
+		}
+		return []byte("+OK logged in\r\n"), nil
+	}
+	cfg, sc := newTestConf(timeout)
+	env.conf = sc
+	lg := logrus.New()
+	lg.SetOutput(env.log)
+	lg.SetLevel(logrus.DebugLevel)
+	lg.SetFormatter(&errlog.Formatter{Min: errlog.Info})
+	srv, err := NewServer(cfg, Options{Protocols: map[string]Protocol{"pop3": fakeProto{buf: bufSize}}, Log: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve() //nolint:errcheck
+	t.Cleanup(func() { srv.Close() })
+	env.srv = srv
+	for _, a := range srv.Addrs() {
+		env.addr = a.String()
+	}
+	return env
+}
+
+func (env *testEnv) upstreamResult() *auth.Result {
+	return &auth.Result{Kind: auth.OK, Server: addrPortOf(env.upstr.ln.Addr()),
+		ServerText: env.upstr.ln.Addr().String()}
+}
+
+// exchange writes in and reads everything until the server closes.
+func (env *testEnv) exchange(in string) string {
+	env.t.Helper()
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	if in != "" {
+		if _, err := io.WriteString(c, in); err != nil {
+			env.t.Fatal(err)
+		}
+	}
+	out, _ := io.ReadAll(c)
+	return string(out)
+}
+
+func okAuth(env **testEnv) authFunc {
+	return func(ctx context.Context, r *auth.Request) (*auth.Result, error) {
+		switch string(r.Pass) {
+		case "good", "upfail":
+			return (*env).upstreamResult(), nil
+		case "wait":
+			if r.LoginAttempt == 1 {
+				return &auth.Result{Kind: auth.Fail, Message: "try later", HasWait: true, WaitSeconds: 1}, nil
+			}
+			return (*env).upstreamResult(), nil
+		case "again":
+			if r.LoginAttempt == 1 && len(r.User) == 1 {
+				r.User = append(r.User, 'x')
+				return &auth.Result{Kind: auth.Again}, nil
+			}
+			return (*env).upstreamResult(), nil
+		case "broken":
+			return nil, &auth.Error{Log: "auth http server 127.0.0.1:9 sent invalid header in response", Level: "error"}
+		}
+		return &auth.Result{Kind: auth.Fail, Message: "Invalid login or password"}, nil
+	}
+}
+
+func TestEngineTranscripts(t *testing.T) {
+	tests := []struct {
+		name    string
+		buf     int
+		in      string
+		want    string
+		logs    []string
+		nologs  []string
+		upWant  string
+		timeout time.Duration
+	}{
+		{name: "quit", buf: 32, in: "NOOP\r\nQUIT\r\nNOOP\r\n", want: "+OK ready\r\n+OK\r\n+OK bye\r\n",
+			logs: []string{"client 127.0.0.1:", " connected to 127.0.0.1:0\n"}},
+		{name: "pipelined in order", buf: 64, in: "NOOP\r\nREJ\r\nNOOP\nQUIT\r\n",
+			want: "+OK ready\r\n+OK\r\n-ERR rejected\r\n+OK\r\n+OK bye\r\n"},
+		{name: "max errors", buf: 64, in: "X\r\nREJ\r\nY\r\nZ\r\nNOOP\r\n",
+			want: "+OK ready\r\n-ERR invalid command\r\n-ERR rejected\r\n-ERR invalid command\r\n-ERR invalid command\r\n",
+			logs: []string{"client sent too many invalid commands while in auth state, client: 127.0.0.1, server: 127.0.0.1:0\n"}},
+		{name: "command error counted", buf: 64, in: "CERR\r\nCERR\r\nCERR\r\nNOOP\r\n",
+			want: "+OK ready\r\n-ERR custom\r\n-ERR custom\r\n-ERR custom\r\n",
+			logs: []string{"custom refusal while in auth state"}},
+		{name: "too long", buf: 16, in: "NOOP\r\nNOOP\r\nNOOP", want: "+OK ready\r\n+OK\r\n+OK\r\n-ERR invalid command\r\n",
+			logs: []string{`client sent too long command "NOOP` + "\r\n" + `NOOP` + "\r\n" + `NOOP" while in auth state`}},
+		{name: "exactly full buffer works", buf: 12, in: "NOOP\r\nNOOP\r\nQUIT\r\n", want: "+OK ready\r\n+OK\r\n+OK\r\n+OK bye\r\n"},
+		{name: "internal error", buf: 32, in: "BOOM\r\nNOOP\r\n", want: "+OK ready\r\n-ERR internal server error\r\n"},
+		{name: "timeout", buf: 32, timeout: 300 * time.Millisecond, in: "NOOP\r\n", want: "+OK ready\r\n+OK\r\n",
+			logs: []string{"client timed out (110: Connection timed out) while in auth state, client: 127.0.0.1, server: 127.0.0.1:0\n"}},
+		{name: "auth fail", buf: 32, in: "LOGIN u bad\r\nNOOP\r\n", want: "+OK ready\r\n-ERR Invalid login or password\r\n",
+			logs: []string{`client login failed: "Invalid login or password" while in http auth state, client: 127.0.0.1, server: 127.0.0.1:0, login: "u"` + "\n"},
+			nologs: []string{"bad"}},
+		{name: "auth error", buf: 32, in: "LOGIN u broken\r\n", want: "+OK ready\r\n-ERR internal server error\r\n",
+			logs: []string{"[error]", "auth http server 127.0.0.1:9 sent invalid header in response while in http auth state, client: 127.0.0.1, server: 127.0.0.1:0, login: \"u\"\n"}},
+		{name: "auth ok relays", buf: 64, in: "LOGIN u good\r\nECHO\r\n",
+			want:   "+OK ready\r\n+OK logged in\r\necho\r\n",
+			upWant: "USER u\r\nPASS good\r\nECHO\r\n",
+			logs:   []string{"client logged in, client: 127.0.0.1, server: 127.0.0.1:0, login: \"u\", upstream: 127.0.0.1:"}},
+		{name: "auth wait then ok", buf: 64, in: "LOGIN u wait\r\nNOOP\r\nLOGIN v wait\r\n",
+			want:   "+OK ready\r\n-ERR try later\r\n+OK\r\n+OK logged in\r\n",
+			upWant: "USER v\r\nPASS wait\r\n"},
+		{name: "upstream login error", buf: 64, in: "LOGIN u upfail\r\n",
+			want: "+OK ready\r\n-ERR internal server error\r\n",
+			logs: []string{"[error]", `upstream sent invalid response: "-ERR no" while sending password to upstream, client: 127.0.0.1, server: 127.0.0.1:0, login: "u", upstream: 127.0.0.1:`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var env *testEnv
+			to := tt.timeout
+			if to == 0 {
+				to = 5 * time.Second
+			}
+			env = startEnv(t, tt.buf, to, okAuth(&env))
+			var got string
+			if tt.upWant != "" {
+				got = env.relayExchange(tt.in, len(tt.want))
+			} else {
+				got = env.exchange(tt.in)
+			}
+			if got != tt.want {
+				t.Errorf("client got %q, want %q", got, tt.want)
+			}
+			if tt.upWant != "" {
+				deadline := time.Now().Add(5 * time.Second)
+				for env.upstr.String() != tt.upWant && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if g := env.upstr.String(); g != tt.upWant {
+					t.Errorf("upstream got %q, want %q", g, tt.upWant)
+				}
+			}
+			waitLogs(t, env.log, tt.logs)
+			for _, nl := range tt.nologs {
+				if strings.Contains(env.log.String(), nl) {
+					t.Errorf("log contains %q:\n%s", nl, env.log.String())
+				}
+			}
+		})
+	}
+}
+
+func waitLogs(t *testing.T, lb *logBuf, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for _, w := range want {
+		for !strings.Contains(lb.String(), w) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(lb.String(), w) {
+			t.Errorf("log lacks %q:\n%s", w, lb.String())
+		}
+	}
+}
+
+// relayExchange writes in and reads n bytes (the session stays open).
+func (env *testEnv) relayExchange(in string, n int) string {
+	env.t.Helper()
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	io.WriteString(c, in)                            //nolint:errcheck
+	buf := make([]byte, n)
+	m, _ := io.ReadFull(bufio.NewReader(c), buf)
+	return string(buf[:m])
+}
+
+func TestEngineWaitRequeries(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	got := env.relayExchange("LOGIN a again\r\n", len("+OK ready\r\n+OK logged in\r\n"))
+	if got != "+OK ready\r\n+OK logged in\r\n" {
+		t.Fatalf("got %q", got)
+	}
+	r1, r2 := <-env.reqs, <-env.reqs
+	if r1 != r2 || r2.LoginAttempt != 1 {
+		t.Errorf("WAIT must resend the same request with the same attempt: %v %v", r1.LoginAttempt, r2.LoginAttempt)
+	}
+}
+
+func TestEngineAuthRequestFields(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	env.exchange("LOGIN u bad\r\n")
+	r := <-env.reqs
+	if r.Method != auth.MethodPlain || string(r.User) != "u" || string(r.Pass) != "bad" ||
+		r.Protocol != "pop3" || r.LoginAttempt != 1 || r.ClientIP != "127.0.0.1" || r.Salt != nil {
+		t.Errorf("request = %+v", r)
+	}
+}
+
+func TestConnectionNumbers(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	before := connCounter.Load()
+	env.exchange("LOGIN u bad\r\n")
+	env.exchange("QUIT\r\n")
+	// client, auth, then the next client.
+	if got := connCounter.Load() - before; got != 3 {
+		t.Errorf("counter advanced by %d, want 3", got)
+	}
+}
+
+func TestShutdownKeepsPreAuthSessions(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if l, _ := r.ReadString('\n'); l != "+OK ready\r\n" {
+		t.Fatalf("greeting %q", l)
+	}
+	done := make(chan error)
+	go func() { done <- env.srv.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := net.Dial("tcp", env.addr); err == nil {
+		t.Error("new connections accepted after Shutdown")
+	}
+	io.WriteString(c, "NOOP\r\nQUIT\r\n") //nolint:errcheck
+	if l, _ := r.ReadString('\n'); l != "+OK\r\n" {
+		t.Errorf("pre-auth session after Shutdown: %q", l)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Shutdown did not return after the session ended")
+	}
+}
+
+func TestShutdownDeadlineCloses(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 30*time.Second, okAuth(&env))
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bufio.NewReader(c).ReadString('\n') //nolint:errcheck
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := env.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v", err)
+	}
+}

@@ -1,0 +1,292 @@
+package mail
+
+// Listening sockets, grouped and bound as nginx does (ngx_mail_add_ports,
+// ngx_mail_optimize_servers, ngx_open_listening_sockets).
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"mailgate/confparse"
+)
+
+// socketSpec is one listening socket: the entry that owns it and, for a
+// wildcard socket, the specific addresses of its port that share it.
+type socketSpec struct {
+	Key   string // the owning entry's Text: "0.0.0.0:110", "[::1]:143", "unix:/p"
+	Main  *confparse.Listen
+	Exact map[netip.Addr]*confparse.Listen
+}
+
+// pick chooses the listen entry (and so the server) for a connection that
+// arrived at local address a: the exact address if one shares this socket,
+// else the socket's own entry.
+func (sp *socketSpec) pick(a netip.Addr) *confparse.Listen {
+	if len(sp.Exact) > 0 {
+		if l, ok := sp.Exact[a.Unmap()]; ok {
+			return l
+		}
+		if l, ok := sp.Exact[a]; ok {
+			return l
+		}
+	}
+	return sp.Main
+}
+
+func isWildcard(l *confparse.Listen) bool {
+	return l.Network != "unix" && l.Addr.Addr().IsUnspecified()
+}
+
+// groupSockets turns the listen entries into sockets. Entries are grouped by
+// family and port. In a group with a wildcard, only the wildcard and the
+// entries with "bind" get their own socket; the other addresses share the
+// wildcard's. Without a wildcard every address has its own socket. Within a
+// group, bound addresses come first and the wildcard last, as nginx sorts
+// them (so the bind errors come in nginx's order).
+func groupSockets(ls []*confparse.Listen) []*socketSpec {
+	type gkey struct {
+		v6   bool
+		port uint16
+	}
+	var order []gkey
+	groups := map[gkey][]*confparse.Listen{}
+	var out []*socketSpec
+	for _, l := range ls {
+		if l.Network == "unix" {
+			continue
+		}
+		k := gkey{l.Addr.Addr().Is6() && !l.Addr.Addr().Is4In6(), l.Addr.Port()}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], l)
+	}
+	for _, k := range order {
+		g := groups[k]
+		var wild *confparse.Listen
+		for _, l := range g {
+			if isWildcard(l) {
+				wild = l
+				break
+			}
+		}
+		if wild == nil {
+			for _, l := range g {
+				out = append(out, &socketSpec{Key: l.Text, Main: l})
+			}
+			continue
+		}
+		ws := &socketSpec{Key: wild.Text, Main: wild}
+		for _, l := range g {
+			switch {
+			case l == wild:
+			case l.Bind:
+				out = append(out, &socketSpec{Key: l.Text, Main: l})
+			default:
+				if ws.Exact == nil {
+					ws.Exact = map[netip.Addr]*confparse.Listen{}
+				}
+				ws.Exact[l.Addr.Addr().Unmap()] = l
+			}
+		}
+		out = append(out, ws)
+	}
+	for _, l := range ls {
+		if l.Network == "unix" {
+			out = append(out, &socketSpec{Key: l.Text, Main: l})
+		}
+	}
+	return out
+}
+
+// keepaliveDefaults are the kernel's keepalive settings on a fresh socket;
+// Go's Accept overwrites them, so the engine puts them back.
+type keepaliveDefaults struct {
+	idle, intvl, cnt int
+}
+
+// BindError is a failed bind() or listen(), with nginx's message text.
+type BindError struct {
+	Addr  string
+	Call  string // "bind" or "listen"
+	Errno syscall.Errno
+	Msg   string
+}
+
+func (e *BindError) Error() string { return e.Msg }
+
+func (e *BindError) Unwrap() error { return e.Errno }
+
+func bindErr(call, addr string, backlog int, err error) error {
+	en := Errno(err)
+	var msg string
+	if call == "listen" {
+		msg = fmt.Sprintf("listen() to %s, backlog %d failed %s", addr, backlog, SysErrText(err))
+	} else {
+		msg = fmt.Sprintf("%s() to %s failed %s", call, addr, SysErrText(err))
+	}
+	return &BindError{Addr: addr, Call: call, Errno: en, Msg: msg}
+}
+
+// openSocket creates, configures, binds and listens one socket.
+func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
+	var kd keepaliveDefaults
+	var (
+		family int
+		sa     syscall.Sockaddr
+	)
+	switch {
+	case l.Network == "unix":
+		family = syscall.AF_UNIX
+		sa = &syscall.SockaddrUnix{Name: l.Path}
+	case l.Addr.Addr().Is4() || l.Addr.Addr().Is4In6():
+		family = syscall.AF_INET
+		sa = &syscall.SockaddrInet4{Port: int(l.Addr.Port()), Addr: l.Addr.Addr().Unmap().As4()}
+	default:
+		family = syscall.AF_INET6
+		sa6 := &syscall.SockaddrInet6{Port: int(l.Addr.Port()), Addr: l.Addr.Addr().As16()}
+		sa = sa6
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, kd, &BindError{Addr: l.Text, Call: "socket", Errno: Errno(err),
+			Msg: "socket() " + l.Text + " failed " + SysErrText(err)}
+	}
+	fail := func(call string, err error) (net.Listener, keepaliveDefaults, error) {
+		syscall.Close(fd)
+		return nil, kd, bindErr(call, l.Text, l.Backlog, err)
+	}
+	setopt := func(level, opt, v int, name string) error {
+		if err := syscall.SetsockoptInt(fd, level, opt, v); err != nil {
+			syscall.Close(fd)
+			return &BindError{Addr: l.Text, Call: "setsockopt", Errno: Errno(err),
+				Msg: fmt.Sprintf("setsockopt(%s) %s failed %s", name, l.Text, SysErrText(err))}
+		}
+		return nil
+	}
+	if family != syscall.AF_UNIX {
+		if err := setopt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
+			return nil, kd, err
+		}
+		kd.idle, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		kd.intvl, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
+		kd.cnt, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
+	}
+	if l.RcvBuf > 0 {
+		if err := setopt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, l.RcvBuf, "SO_RCVBUF"); err != nil {
+			return nil, kd, err
+		}
+	}
+	if l.SndBuf > 0 {
+		if err := setopt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, l.SndBuf, "SO_SNDBUF"); err != nil {
+			return nil, kd, err
+		}
+	}
+	if family != syscall.AF_UNIX && l.KeepAlive.Set {
+		on := 0
+		if l.KeepAlive.On {
+			on = 1
+		}
+		if err := setopt(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, on, "SO_KEEPALIVE"); err != nil {
+			return nil, kd, err
+		}
+		if l.KeepAlive.Idle > 0 {
+			kd.idle = int(l.KeepAlive.Idle / time.Second)
+			if err := setopt(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, kd.idle, "TCP_KEEPIDLE"); err != nil {
+				return nil, kd, err
+			}
+		}
+		if l.KeepAlive.Interval > 0 {
+			kd.intvl = int(l.KeepAlive.Interval / time.Second)
+			if err := setopt(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, kd.intvl, "TCP_KEEPINTVL"); err != nil {
+				return nil, kd, err
+			}
+		}
+		if l.KeepAlive.Count > 0 {
+			kd.cnt = l.KeepAlive.Count
+			if err := setopt(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, kd.cnt, "TCP_KEEPCNT"); err != nil {
+				return nil, kd, err
+			}
+		}
+	}
+	if family == syscall.AF_INET6 {
+		v := 0
+		if l.IPv6Only {
+			v = 1
+		}
+		if err := setopt(syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, v, "IPV6_V6ONLY"); err != nil {
+			return nil, kd, err
+		}
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if family == syscall.AF_UNIX {
+		os.Chmod(l.Path, 0o666) //nolint:errcheck // nginx only logs this
+	}
+	backlog := l.Backlog
+	if backlog == 0 {
+		backlog = 511
+	}
+	if err := syscall.Listen(fd, backlog); err != nil {
+		if family == syscall.AF_UNIX {
+			os.Remove(l.Path) //nolint:errcheck
+		}
+		return fail("listen", err)
+	}
+	f := os.NewFile(uintptr(fd), l.Text)
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, kd, err
+	}
+	return ln, kd, nil
+}
+
+// fixKeepalive undoes what Go's Accept did to SO_KEEPALIVE and the TCP
+// keepalive timers, leaving what the listen directive asked for (or the
+// kernel's defaults).
+func fixKeepalive(c net.Conn, l *confparse.Listen, kd keepaliveDefaults) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	on := 0
+	if l.KeepAlive.Set && l.KeepAlive.On {
+		on = 1
+	}
+	rc.Control(func(fd uintptr) { //nolint:errcheck
+		s := int(fd)
+		syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, on) //nolint:errcheck
+		if kd.idle > 0 {
+			syscall.SetsockoptInt(s, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, kd.idle) //nolint:errcheck
+		}
+		if kd.intvl > 0 {
+			syscall.SetsockoptInt(s, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, kd.intvl) //nolint:errcheck
+		}
+		if kd.cnt > 0 {
+			syscall.SetsockoptInt(s, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, kd.cnt) //nolint:errcheck
+		}
+	})
+}
+
+// isAddrInUse reports EADDRINUSE, the one bind error nginx retries.
+func isAddrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE)
+}
+
+// removeSocketFile deletes a unix socket's file when its listener closes.
+func removeSocketFile(path string) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path) //nolint:errcheck
+	}
+}

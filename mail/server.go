@@ -1,0 +1,424 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"mailgate/confparse"
+	"mailgate/mail/errlog"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Protocols are the protocol modules by name: "pop3", "imap", "smtp".
+	Protocols map[string]Protocol
+	// Log receives every log line (fields errlog.LevelKey, errlog.ConnKey).
+	Log *logrus.Logger
+
+	// Inherit holds listening sockets handed over by a previous generation
+	// (see HandOff), by key (the listen entry's text, "0.0.0.0:110",
+	// "unix:/path"). Listen uses them instead of binding again and closes
+	// the ones the new configuration no longer has.
+	Inherit map[string]net.Listener
+
+	// BindLog, if set, receives the messages nginx prints while it retries
+	// bind() on EADDRINUSE: each failure at emerg ("bind() to
+	// 127.0.0.1:19143 failed (98: Address already in use)") and "try again
+	// to bind() after 500ms" at notice. Nil: they go to Log.
+	BindLog func(level errlog.Level, msg string)
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("mail: server closed")
+
+// connCounter is nginx's global connection counter: client, auth_http and
+// upstream connections each take a number ("*N" in logs).
+var connCounter atomic.Uint64
+
+// NextConnID takes the next connection number.
+func NextConnID() uint64 { return connCounter.Add(1) }
+
+// serverCtx is what the engine needs per server{} block.
+type serverCtx struct {
+	conf  *confparse.Server
+	proto Protocol
+	auth  authDoer
+	tls   *tls.Config
+}
+
+type socket struct {
+	spec     *socketSpec
+	ln       net.Listener
+	kd       keepaliveDefaults
+	handoff  atomic.Bool
+	accepted chan struct{} // closed when the accept loop has returned
+}
+
+// Server is one generation of the mail proxy: every listening socket of a
+// configuration and the sessions accepted on them.
+type Server struct {
+	cfg     *confparse.Config
+	opts    Options
+	log     *logrus.Logger
+	specs   []*socketSpec
+	servers map[*confparse.Server]*serverCtx
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	socks    []*socket
+	conns    map[net.Conn]struct{}
+	closing  bool // Shutdown or Close called
+	done     chan struct{}
+	doneOnce sync.Once
+	sessions sync.WaitGroup
+	serving  bool
+	loops    sync.WaitGroup
+}
+
+// NewServer prepares a server for cfg: protocol modules, auth_http clients
+// and TLS certificates per server block. It binds nothing.
+func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
+	log := o.Log
+	if log == nil {
+		log = logrus.New()
+		log.SetOutput(io.Discard)
+	}
+	s := &Server{
+		cfg:     cfg,
+		opts:    o,
+		log:     log,
+		servers: map[*confparse.Server]*serverCtx{},
+		conns:   map[net.Conn]struct{}{},
+		done:    make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg == nil || cfg.Mail == nil {
+		return s, nil
+	}
+	for _, sc := range cfg.Mail.Servers {
+		p := o.Protocols[sc.Protocol]
+		if p == nil {
+			return nil, fmt.Errorf("mail: no protocol module for %q", sc.Protocol)
+		}
+		x := &serverCtx{conf: sc, proto: p, auth: newAuthClient(&sc.AuthHTTP)}
+		if needsTLS(sc) {
+			t, err := loadTLS(sc)
+			if err != nil {
+				return nil, err
+			}
+			x.tls = t
+		}
+		s.servers[sc] = x
+	}
+	s.specs = groupSockets(cfg.Mail.Listens)
+	return s, nil
+}
+
+func (s *Server) bindLog(l errlog.Level, msg string) {
+	if s.opts.BindLog != nil {
+		s.opts.BindLog(l, msg)
+		return
+	}
+	errlog.Log(logrus.NewEntry(s.log), l, msg)
+}
+
+// Listen binds every socket as nginx groups them. A bind() failing with
+// EADDRINUSE is retried 5 times, 500ms apart, reporting each failure
+// through BindLog; then the error is "still could not bind()". Any other
+// failure is returned at once with nginx's text ("bind() to
+// 127.0.0.1:19143 failed (13: Permission denied)").
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if len(s.socks) > 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+
+	opened := make([]*socket, len(s.specs))
+	closeAll := func() {
+		for _, so := range opened {
+			if so != nil {
+				so.ln.Close()
+			}
+		}
+	}
+	used := map[string]bool{}
+	for i, sp := range s.specs {
+		if ln, ok := s.opts.Inherit[sp.Key]; ok {
+			opened[i] = &socket{spec: sp, ln: ln, kd: listenerKeepalive(ln)}
+			used[sp.Key] = true
+		}
+	}
+	for try := 0; try < 5; try++ {
+		failed := false
+		for i, sp := range s.specs {
+			if opened[i] != nil {
+				continue
+			}
+			ln, kd, err := openSocket(sp.Main)
+			if err != nil {
+				if !isAddrInUse(err) {
+					closeAll()
+					return err
+				}
+				s.bindLog(errlog.Emerg, err.Error())
+				failed = true
+				continue
+			}
+			opened[i] = &socket{spec: sp, ln: ln, kd: kd}
+		}
+		if !failed {
+			for k, ln := range s.opts.Inherit {
+				if !used[k] {
+					ln.Close()
+				}
+			}
+			s.mu.Lock()
+			for _, so := range opened {
+				so.accepted = make(chan struct{})
+				s.socks = append(s.socks, so)
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		if try < 4 {
+			s.bindLog(errlog.Notice, "try again to bind() after 500ms")
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	closeAll()
+	return errors.New("still could not bind()")
+}
+
+// listenerKeepalive reads the keepalive timers of an inherited socket.
+func listenerKeepalive(ln net.Listener) keepaliveDefaults {
+	var kd keepaliveDefaults
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return kd
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return kd
+	}
+	rc.Control(func(fd uintptr) { //nolint:errcheck
+		kd.idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		kd.intvl, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
+		kd.cnt, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
+	})
+	return kd
+}
+
+// Addrs returns the bound address of every socket by key (useful when a
+// listen had port 0).
+func (s *Server) Addrs() map[string]net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]net.Addr{}
+	for _, so := range s.socks {
+		m[so.spec.Key] = so.ln.Addr()
+	}
+	return m
+}
+
+// Serve accepts connections on every socket (binding first if Listen was
+// not called) and blocks until Shutdown or Close; it then returns
+// ErrServerClosed.
+func (s *Server) Serve() error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closing || s.serving {
+		s.mu.Unlock()
+		if s.serving {
+			return errors.New("mail: Serve called twice")
+		}
+		return ErrServerClosed
+	}
+	s.serving = true
+	for _, so := range s.socks {
+		s.loops.Add(1)
+		go s.acceptLoop(so)
+	}
+	s.mu.Unlock()
+	<-s.done
+	return ErrServerClosed
+}
+
+func (s *Server) acceptLoop(so *socket) {
+	defer s.loops.Done()
+	defer close(so.accepted)
+	var delay time.Duration
+	for {
+		c, err := so.ln.Accept()
+		if err != nil {
+			if so.handoff.Load() {
+				return
+			}
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else {
+				delay *= 2
+			}
+			if delay > time.Second {
+				delay = time.Second
+			}
+			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, "accept4() failed "+SysErrText(err))
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.sessions.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c, so)
+	}
+}
+
+func (s *Server) trackUpstream(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) closeListeners() {
+	for _, so := range s.socks {
+		if so.handoff.Load() {
+			continue
+		}
+		so.ln.Close()
+		if so.spec.Main.Network == "unix" {
+			removeSocketFile(so.spec.Main.Path)
+		}
+	}
+}
+
+func (s *Server) finish() {
+	s.doneOnce.Do(func() { close(s.done) })
+}
+
+// Shutdown stops accepting at once and waits for the sessions to end on
+// their own (pre-auth sessions run until they log in, quit or time out;
+// relayed ones until a side closes), as nginx's graceful shutdown does.
+// When ctx ends first, the rest are closed and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.closeListeners()
+	s.mu.Unlock()
+	s.finish()
+	s.loops.Wait()
+	ch := make(chan struct{})
+	go func() { s.sessions.Wait(); close(ch) }()
+	select {
+	case <-ch:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-ch
+		return ctx.Err()
+	}
+}
+
+// Close closes every socket and connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.cancel()
+	s.closeListeners()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.finish()
+	return nil
+}
+
+// HandOff stops accepting without closing the sockets and returns them by
+// key, for the next generation's Options.Inherit. The sessions of this
+// generation carry on; call Shutdown afterwards to wait for them.
+func (s *Server) HandOff() map[string]net.Listener {
+	s.mu.Lock()
+	socks := append([]*socket(nil), s.socks...)
+	serving := s.serving
+	s.mu.Unlock()
+	m := map[string]net.Listener{}
+	for _, so := range socks {
+		so.handoff.Store(true)
+		if d, ok := so.ln.(interface{ SetDeadline(time.Time) error }); ok && serving {
+			d.SetDeadline(time.Now()) //nolint:errcheck
+			<-so.accepted
+			d.SetDeadline(time.Time{}) //nolint:errcheck
+		}
+		m[so.spec.Key] = so.ln
+	}
+	return m
+}
+
+// addrPortOf converts a net.Addr to netip.AddrPort (invalid for unix).
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		return v.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// clientText is nginx's client address text: IP without port (IPv6
+// unbracketed), "unix:" for unix sockets.
+func clientText(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "unix:"
+	}
+	return ap.Addr().String()
+}
+
+// clientTextPort is the "ip:port" form of the "connected to" line.
+func clientTextPort(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "unix:"
+	}
+	return ap.String()
+}
