@@ -20,6 +20,8 @@ for l in sys.stdin:
         if re.fullmatch(r"[a-z][a-z0-9_]{1,50}", l[i:]):
             s.add(l[i:])
 print("\n".join(sorted(s)))' > "$dir/cands"
+# Names whose string the compiler merged into a longer, non-identifier one.
+printf '%s\n' aio root ssi xclient starttls >> "$dir/cands"
 : > "$dir/known"
 while read -r n; do
   cat > "$dir/p/nginx.conf" <<EOC

@@ -123,7 +123,7 @@ func (lx *lexer) next() tokResult {
 		}
 		if lx.i-start >= confBuffer {
 			if dQuoted {
-				return lx.fail(startLine, `too long parameter, probably missing terminating "\"" character`)
+				return lx.fail(startLine, `too long parameter, probably missing terminating """ character`)
 			}
 			if sQuoted {
 				return lx.fail(startLine, `too long parameter, probably missing terminating "'" character`)
