@@ -668,12 +668,12 @@ func lineDiff(na, nb, a, b string) string {
 			ops = append(ops, op{' ', la[i]})
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			ops = append(ops, op{'+', lb[j]})
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
 			ops = append(ops, op{'-', la[i]})
 			i++
+		default:
+			ops = append(ops, op{'+', lb[j]})
+			j++
 		}
 	}
 	var out strings.Builder
