@@ -27,14 +27,21 @@ var PostfixMaster = "/usr/lib/postfix/sbin/master"
 // else is refused at delivery (no DNS, no relaying). The banner is
 // "220 upstream.test ESMTP".
 //
-// Gotchas handled here: the instance has its own config, queue and data
-// directories under a short /tmp path (socket paths are limited to 108
-// bytes); data_directory must belong to the postfix user; maillog_file
-// must match maillog_file_prefixes; the queue tree is made here with the
-// owners and modes of postfix-files (`postfix check` takes seconds); config files
-// younger than a few seconds make Postfix sleep, so they are back-dated; master -d keeps the master in the foreground so the test owns it;
-// regexp maps may not use $1 in virtual_mailbox_maps, so a static map
-// sends everything to one maildir. Several instances can run at once.
+// Gotchas handled here:
+//   - own config, queue and data directories under a short /tmp path
+//     (unix socket paths are limited to 108 bytes);
+//   - data_directory must belong to the postfix user;
+//   - maillog_file must match maillog_file_prefixes;
+//   - the queue tree is made here with the owners and modes of
+//     postfix-files (`postfix check` would take seconds);
+//   - Postfix sleeps while a config file is only seconds old, so main.cf
+//     and master.cf are back-dated;
+//   - master -d keeps the master in the foreground, in its own process
+//     group, so the test owns it and SIGTERM ends all of it;
+//   - virtual_mailbox_maps regexp tables may not use $1, so a static map
+//     sends everything to one maildir.
+//
+// Several instances can run at once.
 type Postfix struct {
 	Addr string // smtpd, "127.0.0.1:port"
 	Dir  string
