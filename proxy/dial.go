@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+
+	"unicode"
+	"unicode/utf8"
+)
+
+// Dial connects to the upstream the way nginx does (TCP, no keep-alive
+// tweaks) and turns failures into nginx's log lines as a *LoginError:
+//
+//   - refused, host or network unreachable, connect timeout: nginx's
+//     non-blocking connect learns these from the first recv() of the
+//     greeting, so the log is "recv() failed (111: Connection refused)"
+//     at error, while "reading response from upstream";
+//   - the context deadline (the `timeout` timer): "upstream timed out
+//     (110: Connection timed out)" at info, while "connecting to upstream";
+//   - anything connect() itself rejects: "connect() to ADDR failed (...)",
+//     at error for network errors, crit otherwise.
+func Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	return DialProxy(ctx, addr, 0)
+}
+
+// DialProxy is Dial for a server with proxy_protocol on (version 1 or 2):
+// nginx then learns of an asynchronous connect failure when it sends the
+// PROXY header, so the log says "send() failed (111: Connection refused)
+// while sending PROXY protocol header to upstream".
+func DialProxy(ctx context.Context, addr netip.AddrPort, proxyProtocol int) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr.String())
+	if err == nil {
+		return c, nil
+	}
+	return nil, dialError(ctx, addr, proxyProtocol, err)
+}
+
+func dialError(ctx context.Context, addr netip.AddrPort, pp int, err error) *LoginError {
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) || ctx.Err() != nil {
+		return &LoginError{
+			Log:    "upstream timed out (110: Connection timed out)",
+			Level:  LevelInfo,
+			Action: ActionConnecting,
+			Err:    err,
+		}
+	}
+	errno, ok := errnoOf(err)
+	if !ok {
+		return &LoginError{Log: "connect() to " + peerName(addr) + " failed: " + err.Error(), Level: LevelCrit, Action: ActionConnecting, Err: err}
+	}
+	switch errno {
+	case syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ETIMEDOUT, syscall.ECONNRESET, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.ENETDOWN:
+		if pp != 0 {
+			return &LoginError{Log: "send() failed " + errnoText(errno), Level: LevelError, Action: ActionSendProxyProt, Err: err}
+		}
+		return &LoginError{Log: "recv() failed " + errnoText(errno), Level: LevelError, Action: ActionReading, Err: err}
+	}
+	return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errnoText(errno), Level: LevelCrit, Action: ActionConnecting, Err: err}
+}
+
+// peerName is the upstream as nginx names it: "127.0.0.1:110", "::1:110".
+func peerName(a netip.AddrPort) string {
+	return FormatAddr(a.Addr()) + ":" + strconv.Itoa(int(a.Port()))
+}
+
+// errnoOf digs the errno out of a net error.
+func errnoOf(err error) (syscall.Errno, bool) {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno, true
+	}
+	return 0, false
+}
+
+// errnoText renders "(111: Connection refused)" as nginx does with
+// strerror(): Go's text with the first letter in upper case matches
+// glibc's for the socket errors seen here.
+func errnoText(e syscall.Errno) string {
+	s := e.Error()
+	if r, n := utf8.DecodeRuneInString(s); n > 0 {
+		s = string(unicode.ToUpper(r)) + s[n:]
+	}
+	return "(" + strconv.Itoa(int(e)) + ": " + s + ")"
+}
