@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"mailgate/confparse"
+	"mailgate/mail"
+	"mailgate/mail/errlog"
+)
+
+// daemonEnv marks the re-executed daemon child; its value is the file
+// descriptor on which the child reports that it is up.
+const daemonEnv = "MAILGATE_DAEMON_FD"
+
+// generation is one running configuration: its server and logs.
+type generation struct {
+	cfg  *confparse.Config
+	srv  *mail.Server
+	logs *runLog
+	done chan error // Serve's result
+}
+
+// serve runs the proxy: nginx without -t or -s.
+func serve(prog string, o *options, p paths, l *earlyLog) int {
+	cfg, err := loadConfig(p, o.globals)
+	logNotices(l, cfg)
+	if err != nil {
+		logLoadError(l, err)
+		return 1
+	}
+	readyFD := os.Getenv(daemonEnv)
+	if cfg.Core.Daemon && readyFD == "" {
+		return daemonize(l)
+	}
+	g, err := startGeneration(cfg, p, l.stderr, nil, func(lvl errlog.Level, msg string) { l.Logf(lvl, "%s", msg) })
+	if err != nil {
+		l.Logf(errlog.Emerg, "%s", err.Error())
+		return 1
+	}
+	if err := writePidFile(cfg.Core.Pid); err != nil {
+		l.Logf(errlog.Emerg, "%s", err.Error())
+		g.srv.Close()
+		return 1
+	}
+	if readyFD != "" {
+		notifyParent(readyFD)
+	}
+	return supervise(g, p, o.globals, l)
+}
+
+// startGeneration sets up logs, builds the server and binds its sockets.
+// prev, when set, is the running generation: once the new server is
+// built, prev stops accepting and hands its listening sockets over, so a
+// reload never closes a socket that stays in the configuration.
+func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *generation, bindLog func(errlog.Level, string)) (*generation, error) {
+	logs, err := newRunLog(cfg, p.errorLog, stderr)
+	if err != nil {
+		return nil, err
+	}
+	// Options.Inherit is filled only after NewServer succeeded, so a
+	// configuration the engine rejects leaves the old generation serving.
+	inherit := map[string]net.Listener{}
+	srv, err := mail.NewServer(cfg, mail.Options{Protocols: protocols(), Log: logs.Logger, BindLog: bindLog, Inherit: inherit})
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	if prev != nil {
+		for k, ln := range prev.srv.HandOff() {
+			inherit[k] = ln
+		}
+	}
+	if err := srv.Listen(); err != nil {
+		logs.Close()
+		return nil, err
+	}
+	g := &generation{cfg: cfg, srv: srv, logs: logs, done: make(chan error, 1)}
+	go func() { g.done <- srv.Serve() }()
+	return g, nil
+}
+
+// supervise handles signals until the server stops.
+func supervise(g *generation, p paths, globals string, early *earlyLog) int {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGWINCH)
+	defer signal.Stop(sigs)
+	log := func(lvl errlog.Level, format string, args ...any) {
+		errlog.Logf(logrus.NewEntry(g.logs.Logger), lvl, format, args...)
+	}
+	log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
+	for {
+		select {
+		case err := <-g.done:
+			// Serve ended without being asked to: a fatal listener error.
+			if err != nil && !errors.Is(err, mail.ErrServerClosed) {
+				log(errlog.Emerg, "%s", err.Error())
+			}
+			removePidFile(g.cfg.Core.Pid)
+			g.logs.Close()
+			return 1
+		case s := <-sigs:
+			sig := s.(syscall.Signal)
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				log(errlog.Notice, "signal %d (%s) received, exiting", int(sig), sigName(sig))
+				g.srv.Close()
+				<-g.done
+				log(errlog.Notice, "exit")
+				removePidFile(g.cfg.Core.Pid)
+				g.logs.Close()
+				return 0
+			case syscall.SIGQUIT:
+				log(errlog.Notice, "signal %d (%s) received, shutting down", int(sig), sigName(sig))
+				log(errlog.Notice, "gracefully shutting down")
+				shutdown(g)
+				log(errlog.Notice, "exit")
+				removePidFile(g.cfg.Core.Pid)
+				g.logs.Close()
+				return 0
+			case syscall.SIGUSR1:
+				log(errlog.Notice, "signal %d (%s) received, reopening logs", int(sig), sigName(sig))
+				if err := g.logs.Reopen(); err != nil {
+					log(errlog.Emerg, "%s", err.Error())
+				}
+				log(errlog.Notice, "reopening logs")
+			case syscall.SIGHUP:
+				log(errlog.Notice, "signal %d (%s) received, reconfiguring", int(sig), sigName(sig))
+				if ng := reload(g, p, globals, log); ng != nil {
+					g = ng
+				}
+			}
+		}
+	}
+}
+
+// shutdown stops a generation gracefully: listeners close at once and the
+// live sessions may finish, bounded by worker_shutdown_timeout if set.
+func shutdown(g *generation) {
+	ctx := context.Background()
+	if t := g.cfg.Core.WorkerShutdownTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	if err := g.srv.Shutdown(ctx); err != nil {
+		g.srv.Close()
+	}
+	<-g.done
+}
+
+// reload re-reads the configuration. On any error the old generation keeps
+// running and the error is logged, as nginx does. On success the old
+// generation shuts down gracefully (its sessions keep their configuration)
+// and the new one takes over the listeners.
+func reload(old *generation, p paths, globals string, log func(errlog.Level, string, ...any)) *generation {
+	cfg, err := loadConfig(p, globals)
+	if cfg != nil {
+		for _, d := range cfg.Notices {
+			if !d.MailgateOnly {
+				log(errlog.Level(d.Sev), "%s", diagText(d))
+			}
+		}
+	}
+	if err != nil {
+		var ce *confparse.Error
+		if errors.As(err, &ce) {
+			log(errlog.Level(ce.Sev), "%s", ce.Error())
+		} else {
+			log(errlog.Emerg, "%s", err.Error())
+		}
+		return nil
+	}
+	log(errlog.Notice, "reconfiguring")
+	ng, err := startGeneration(cfg, p, os.Stderr, old, func(lvl errlog.Level, msg string) { log(lvl, "%s", msg) })
+	if err != nil {
+		log(errlog.Emerg, "%s", err.Error())
+		return nil
+	}
+	// The old generation has handed its sockets over; its sessions carry
+	// on with the old configuration until they end.
+	go func() {
+		shutdown(old)
+		old.logs.Close()
+	}()
+	if cfg.Core.Pid != old.cfg.Core.Pid {
+		if err := writePidFile(cfg.Core.Pid); err != nil {
+			log(errlog.Emerg, "%s", err.Error())
+		} else {
+			removePidFile(old.cfg.Core.Pid)
+		}
+	}
+	return ng
+}
+
+// sigName is the C name of a signal, as nginx logs it.
+func sigName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGUSR1:
+		return "SIGUSR1"
+	}
+	return "SIG" + strconv.Itoa(int(s))
+}
+
+// writePidFile writes "<pid>\n", truncating the file.
+func writePidFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return &openError{path, err}
+	}
+	return nil
+}
+
+func removePidFile(path string) {
+	if path != "" {
+		os.Remove(path)
+	}
+}
+
+// daemonize re-executes mailgate detached (new session, stdin and stdout on
+// /dev/null; stderr is kept, as nginx keeps it) and waits until the child
+// has loaded its configuration, bound its sockets and written the pid
+// file. Go cannot fork, so this replaces nginx's fork-and-exit.
+func daemonize(l *earlyLog) int {
+	self, err := os.Executable()
+	if err != nil {
+		l.Logf(errlog.Emerg, "cannot find own executable: %v", err)
+		return 1
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		l.Logf(errlog.Emerg, "open() \"%s\" failed %s", os.DevNull, errnoText(err))
+		return 1
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		l.Logf(errlog.Emerg, "pipe() failed %s", errnoText(err))
+		return 1
+	}
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(os.Environ(), daemonEnv+"=3")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, os.Stderr
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		l.Logf(errlog.Emerg, "fork() failed: %v", err)
+		return 1
+	}
+	w.Close()
+	buf := make([]byte, 1)
+	n, _ := r.Read(buf)
+	r.Close()
+	if n == 1 && buf[0] == 'R' {
+		cmd.Process.Release()
+		return 0
+	}
+	// The child failed; it has said why on stderr.
+	if err := cmd.Wait(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			return ee.ExitCode()
+		}
+	}
+	return 1
+}
+
+// notifyParent tells the waiting parent that the daemon is up.
+func notifyParent(fdText string) {
+	fd, err := strconv.Atoi(fdText)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "ready")
+	if f == nil {
+		return
+	}
+	fmt.Fprint(f, "R")
+	f.Close()
+	os.Unsetenv(daemonEnv)
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"mailgate/confparse"
+	"mailgate/mail/errlog"
+)
+
+// loadConfig reads the configuration the way nginx's startup does: the
+// first error stops it. The notices gathered so far are returned along
+// with the error when confparse provides a partial Config.
+func loadConfig(p paths, globals string) (*confparse.Config, error) {
+	host, _ := os.Hostname()
+	return confparse.Load(confparse.Options{
+		Prefix:   p.prefix,
+		ConfFile: p.confFile,
+		Globals:  globals,
+		Hostname: strings.ToLower(host),
+	})
+}
+
+// diagText renders a diagnostic as nginx prints it.
+func diagText(d confparse.Diag) string {
+	if pos := d.Pos.String(); pos != "" {
+		return d.Msg + " in " + pos
+	}
+	return d.Msg
+}
+
+// logNotices prints the warnings nginx would print while loading.
+func logNotices(l *earlyLog, cfg *confparse.Config) {
+	if cfg == nil {
+		return
+	}
+	for _, d := range cfg.Notices {
+		if d.MailgateOnly {
+			continue
+		}
+		l.Logf(errlog.Level(d.Sev), "%s", diagText(d))
+	}
+}
+
+// logLoadError prints the error that stopped loading.
+func logLoadError(l *earlyLog, err error) {
+	var ce *confparse.Error
+	if errors.As(err, &ce) {
+		l.Logf(errlog.Level(ce.Sev), "%s", ce.Error())
+		return
+	}
+	l.Logf(errlog.Emerg, "%s", err.Error())
+}
+
+// afterSyntax reports whether nginx finds this error only after it has
+// printed "syntax is ok": the checks the core modules run once the whole
+// file is parsed (in practice, the events module's). confparse reports them as load errors
+// like any other, so they are recognised by their text.
+func afterSyntax(err error) bool {
+	var ce *confparse.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	return ce.Msg == `no "events" section in configuration`
+}
+
+// testConfig implements -t and -T: load, report, create the pid file and
+// the log files as nginx -t does, and on success dump the files for -T.
+func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(p, o.globals)
+	logNotices(l, cfg)
+	confFile := p.confFile
+	if cfg != nil && cfg.ConfFile != "" {
+		confFile = cfg.ConfFile
+	}
+	failed := func() int {
+		fmt.Fprintf(stderr, "%s: configuration file %s test failed\n", prog, confFile)
+		return 1
+	}
+	if err != nil {
+		if afterSyntax(err) && !o.quiet {
+			fmt.Fprintf(stderr, "%s: the configuration file %s syntax is ok\n", prog, confFile)
+		}
+		logLoadError(l, err)
+		return failed()
+	}
+	if !o.quiet {
+		fmt.Fprintf(stderr, "%s: the configuration file %s syntax is ok\n", prog, confFile)
+	}
+	// nginx -t opens the pid file without truncating it (creating it
+	// empty when missing) and opens every error log file.
+	for _, name := range filesToOpen(cfg) {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			l.Logf(errlog.Emerg, "open() \"%s\" failed %s", name, errnoText(err))
+			return failed()
+		}
+		f.Close()
+	}
+	if !o.quiet {
+		fmt.Fprintf(stderr, "%s: configuration file %s test is successful\n", prog, confFile)
+	}
+	if o.dump {
+		for _, f := range cfg.Files {
+			fmt.Fprintf(stdout, "# configuration file %s:\n", f.Path)
+			stdout.Write(f.Data)
+			io.WriteString(stdout, "\n")
+		}
+	}
+	return 0
+}
+
+// filesToOpen lists the pid file and every error log file of the
+// configuration, in nginx's order (pid first), each once.
+func filesToOpen(cfg *confparse.Config) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name == "" || seen[name] {
+			return
+		}
+		seen[name] = true
+		out = append(out, name)
+	}
+	add(cfg.Core.Pid)
+	addLogs := func(ts []confparse.LogTarget) {
+		for _, t := range ts {
+			if isLogFile(t.Path) {
+				add(t.Path)
+			}
+		}
+	}
+	addLogs(cfg.Core.ErrorLogs)
+	if cfg.Mail != nil {
+		for _, s := range cfg.Mail.Servers {
+			addLogs(s.Core.ErrorLogs)
+		}
+	}
+	return out
+}
+
+// isLogFile reports whether an error_log target is a plain file.
+func isLogFile(path string) bool {
+	return path != "" && path != "stderr" &&
+		!strings.HasPrefix(path, "syslog:") && !strings.HasPrefix(path, "memory:")
+}

@@ -1,0 +1,363 @@
+// Package configcompat runs the configuration corpus through the real
+// nginx and through mailgate and compares what `-t` says.
+//
+// Every directory under cases/ is one case: an nginx.conf, any files it
+// includes, and optionally an "args" file with extra command-line
+// arguments, one per line (e.g. "-g" then "pid x.pid;", or "-T").
+// Both programs run as
+//
+//	<prog> -t -p <copy of the case>/ -c nginx.conf -e stderr [args]
+//
+// nginx additionally gets `-g "load_module .../ngx_mail_module.so;"`
+// (merged with the case's own -g) unless the case loads the module
+// itself; mailgate has the mail module built in and must accept that line
+// too. Outputs are compared after normalising timestamps, pids, the
+// program name and the case directory.
+package configcompat
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	mailModule = "/usr/lib/nginx/modules/ngx_mail_module.so"
+	// minMessageRate is the lowest acceptable share of cases whose
+	// messages match exactly.
+	minMessageRate = 0.95
+)
+
+// result is what one program did with one case.
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+func TestConfigCorpus(t *testing.T) {
+	nginx := findNginx(t)
+	work := t.TempDir()
+	mailgate := buildMailgate(t, work)
+	crt, key := testCert(t)
+	known, supersets := knownDifferences(t)
+
+	cases, err := os.ReadDir("cases")
+	if err != nil {
+		t.Fatalf("reading cases: %v", err)
+	}
+	var names []string
+	for _, c := range cases {
+		if c.IsDir() {
+			names = append(names, c.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) < 80 {
+		t.Fatalf("corpus has %d cases, want at least 80", len(names))
+	}
+
+	verdicts, messages := 0, 0
+	var verdictFail, messageFail, explained, supersetHits []string
+	for _, name := range names {
+		extra := readArgs(t, filepath.Join("cases", name, "args"))
+		n := runCase(t, name, work, "nginx", crt, key, func(dir string) []string {
+			return nginxArgs(t, dir, extra)
+		}, nginx)
+		m := runCase(t, name, work, "mailgate", crt, key, func(dir string) []string {
+			return append([]string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", "stderr"}, extra...)
+		}, mailgate)
+
+		_, superset := supersets[name]
+		switch {
+		case n.code == m.code:
+			verdicts++
+			if superset {
+				t.Errorf("%s: listed as a superset in DIFFERENCES.md but the verdicts match now", name)
+			}
+		case superset && n.code == 1 && m.code == 0:
+			// Deliberate: mailgate accepts what nginx 1.22.1 rejects
+			// (newer nginx syntax, blocks it does not validate).
+			supersetHits = append(supersetHits, name)
+			t.Logf("%s: accepted superset (DIFFERENCES.md); nginx says:\n%s", name, n.stderr)
+			continue
+		default:
+			verdictFail = append(verdictFail, name)
+			t.Errorf("%s: verdict differs: nginx exit %d, mailgate exit %d\nnginx:\n%s\nmailgate:\n%s",
+				name, n.code, m.code, n.stderr, m.stderr)
+		}
+		if n.stderr == m.stderr && n.stdout == m.stdout {
+			messages++
+			if _, ok := known[name]; ok {
+				t.Errorf("%s: listed in DIFFERENCES.md but matches now; remove it from the list", name)
+			}
+			continue
+		}
+		if _, ok := known[name]; ok {
+			explained = append(explained, name)
+			t.Logf("%s: known difference (DIFFERENCES.md)\nnginx:\n%s\nmailgate:\n%s", name, n.stderr, m.stderr)
+			continue
+		}
+		messageFail = append(messageFail, name)
+		t.Errorf("%s: message differs (not in DIFFERENCES.md)\nnginx stderr:\n%s\nmailgate stderr:\n%s%s",
+			name, n.stderr, m.stderr, stdoutDiff(n, m))
+	}
+
+	total := len(names)
+	summary := fmt.Sprintf("config corpus: %d cases, verdict match %d/%d, message match %d/%d "+
+		"(%d listed message differences, %d listed supersets: accepted by mailgate, rejected by nginx 1.22.1)",
+		total, verdicts, total, messages, total, len(explained), len(supersetHits))
+	fmt.Println(summary)
+	t.Log(summary)
+	if len(verdictFail) > 0 {
+		t.Errorf("verdict differs on: %s", strings.Join(verdictFail, ", "))
+	}
+	if len(messageFail) > 0 {
+		t.Errorf("unexplained message differences on: %s", strings.Join(messageFail, ", "))
+	}
+	if rate := float64(messages) / float64(total); rate < minMessageRate {
+		t.Errorf("message match rate %.1f%% is below %.0f%%", 100*rate, 100*minMessageRate)
+	}
+}
+
+func stdoutDiff(n, m result) string {
+	if n.stdout == m.stdout {
+		return ""
+	}
+	return fmt.Sprintf("\nnginx stdout:\n%s\nmailgate stdout:\n%s", n.stdout, m.stdout)
+}
+
+// findNginx locates the oracle. It is required: the CI script installs it.
+func findNginx(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr == nil {
+			path = "/usr/sbin/nginx"
+		} else {
+			t.Fatalf("nginx not found in PATH or /usr/sbin: the config corpus needs the real nginx " +
+				"(Debian: apt-get install nginx libnginx-mod-mail)")
+		}
+	}
+	if _, err := os.Stat(mailModule); err != nil {
+		t.Fatalf("nginx mail module %s is missing: install libnginx-mod-mail", mailModule)
+	}
+	return path
+}
+
+// buildMailgate compiles the command into dir.
+func buildMailgate(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "bin", "mailgate")
+	cmd := exec.Command("go", "build", "-o", bin, "mailgate/cmd/mailgate")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build mailgate: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// testCert makes a throwaway self-signed certificate and key, PEM encoded.
+func testCert(t *testing.T) (crt, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "mailgate corpus test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}
+
+// readArgs reads a case's extra arguments, one per line.
+func readArgs(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		args = append(args, line)
+	}
+	return args
+}
+
+// nginxArgs builds nginx's command line: the mail module is loaded
+// through -g, merged with the case's own -g if it has one.
+func nginxArgs(t *testing.T, dir string, extra []string) []string {
+	t.Helper()
+	conf, err := os.ReadFile(filepath.Join(dir, "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := "load_module " + mailModule + ";"
+	if bytes.Contains(conf, []byte("ngx_mail_module.so")) {
+		load = ""
+	}
+	var rest []string
+	globals := load
+	for i := 0; i < len(extra); i++ {
+		if extra[i] == "-g" && i+1 < len(extra) {
+			globals += extra[i+1]
+			i++
+			continue
+		}
+		rest = append(rest, extra[i])
+	}
+	args := []string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", "stderr"}
+	if globals != "" {
+		args = append(args, "-g", globals)
+	}
+	return append(args, rest...)
+}
+
+// runCase copies the case into work/<side>/<name>, adds the test
+// certificate, runs the program and returns its normalised result.
+func runCase(t *testing.T, name, work, side string, crt, key []byte, args func(dir string) []string, bin string) result {
+	t.Helper()
+	dir := filepath.Join(work, side, name)
+	if err := copyDir(filepath.Join("cases", name), dir); err != nil {
+		t.Fatalf("%s: copying case: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "test.crt"), crt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "test.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args(dir)...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("%s: running %s: %v", name, side, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s: %s timed out", name, side)
+	}
+	return result{
+		code:   code,
+		stdout: normalise(stdout.String(), dir),
+		stderr: normalise(stderr.String(), dir),
+	}
+}
+
+var (
+	// 2026/11/26 02:50:08 [emerg] 15521#15521: → [emerg]
+	stampRE = regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[([a-z]+)\] \d+#\d+: `)
+	// "nginx: " or "mailgate: " at a line start → "PROG: "
+	progRE = regexp.MustCompile(`(?m)^(nginx|mailgate): `)
+)
+
+func normalise(s, dir string) string {
+	s = strings.ReplaceAll(s, dir+"/", "PREFIX/")
+	s = strings.ReplaceAll(s, dir, "PREFIX")
+	s = stampRE.ReplaceAllString(s, "[$1] ")
+	return progRE.ReplaceAllString(s, "PROG: ")
+}
+
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
+
+// knownDifferences reads DIFFERENCES.md. A line "- `case`: reason" lets
+// the case differ in message text only. A line "- superset `case`:
+// reason" lets mailgate accept (exit 0) a configuration that nginx 1.22.1
+// rejects (exit 1); the opposite direction is never allowed.
+func knownDifferences(t *testing.T) (messages, supersets map[string]string) {
+	t.Helper()
+	f, err := os.Open("DIFFERENCES.md")
+	if err != nil {
+		t.Fatalf("reading DIFFERENCES.md: %v", err)
+	}
+	defer f.Close()
+	re := regexp.MustCompile("^- (superset )?`([A-Za-z0-9_.-]+)`:?\\s*(.*)$")
+	messages, supersets = map[string]string{}, map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := re.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		if m[3] == "" {
+			t.Errorf("DIFFERENCES.md: %q has no reason", m[2])
+		}
+		if m[1] != "" {
+			supersets[m[2]] = m[3]
+		} else {
+			messages[m[2]] = m[3]
+		}
+		if _, err := os.Stat(filepath.Join("cases", m[2])); err != nil {
+			t.Errorf("DIFFERENCES.md lists %q, which is not a case", m[2])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return messages, supersets
+}
