@@ -4,16 +4,13 @@ package mail
 // proxy (upstream dial, login and relay). They are variables so the engine
 // tests can put fakes in their place; production code never changes them.
 //
-// TEMPORARY: until auth.NewClient, proxy.Dial, proxy.Login and proxy.Relay
-// land, these point at placeholders that fail (auth, login) or do the
-// simplest thing (dial, relay).
+// TEMPORARY: until auth.NewClient and proxy.Relay land, these point at
+// placeholders that fail (auth) or do the simplest thing (relay).
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 
 	"mailgate/auth"
@@ -34,13 +31,10 @@ func (missingAuth) Do(context.Context, *auth.Request) (*auth.Result, error) {
 
 var (
 	newAuthClient = func(*confparse.AuthHTTPConf) authDoer { return missingAuth{} }
-	proxyDial     = func(ctx context.Context, a netip.AddrPort) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", a.String())
-	}
-	proxyLogin = func(net.Conn, *proxy.LoginParams) ([]byte, error) {
-		return nil, &proxy.LoginError{Err: errors.New("upstream login not available"), Level: "error"}
-	}
+	// proxyDial is proxy.DialProxy: with proxy_protocol on, nginx learns
+	// of a failed connect while sending the header, which changes the log.
+	proxyDial  = proxy.DialProxy
+	proxyLogin = proxy.Login
 	proxyRelay = simpleRelay
 )
 

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"mailgate/auth"
-	"mailgate/confparse"
 	"mailgate/mail/errlog"
 	"mailgate/proxy"
 )
@@ -395,11 +394,8 @@ func (e *engine) authenticate() bool {
 			pass = []byte{}
 		}
 	}
-	if pass == nil && e.sc.proto.Name() != confparse.ProtoSMTP {
-		s.Logf(errlog.Error, "auth http server %s did not send password", conf.AuthHTTP.Peer)
-		e.internalError()
-		return false
-	}
+	// auth.Decide already refused an OK without a password where POP3
+	// and IMAP need one ("did not send password").
 	if res.User != nil {
 		s.Login = res.User
 	}
@@ -431,7 +427,7 @@ func (e *engine) proxy(res *auth.Result) {
 	s.Action = "connecting to upstream"
 	NextConnID()
 	ctx, cancel := context.WithDeadline(s.Context(), deadline)
-	up, err := proxyDial(ctx, res.Server)
+	up, err := proxyDial(ctx, res.Server, int(conf.Proxy.ProxyProtocol))
 	cancel()
 	if err != nil {
 		e.loginError(err, true)

@@ -26,9 +26,9 @@ import (
 // is a parse-level invalid command.
 type fakeProto struct{ buf int }
 
-func (fakeProto) Name() string                          { return "pop3" }
+func (fakeProto) Name() string                         { return "pop3" }
 func (p fakeProto) ClientBuffer(*confparse.Server) int { return p.buf }
-func (fakeProto) NewHandler(s *Session) Handler         { return &fakeHandler{s: s} }
+func (fakeProto) NewHandler(s *Session) Handler        { return &fakeHandler{s: s} }
 
 type fakeHandler struct {
 	s     *Session
@@ -304,7 +304,7 @@ func TestEngineTranscripts(t *testing.T) {
 		{name: "timeout", buf: 32, timeout: 300 * time.Millisecond, in: "NOOP\r\n", want: "+OK ready\r\n+OK\r\n",
 			logs: []string{"client timed out (110: Connection timed out) while in auth state, client: 127.0.0.1, server: 127.0.0.1:0\n"}},
 		{name: "auth fail", buf: 32, in: "LOGIN u bad\r\nNOOP\r\n", want: "+OK ready\r\n-ERR Invalid login or password\r\n",
-			logs: []string{`client login failed: "Invalid login or password" while in http auth state, client: 127.0.0.1, server: 127.0.0.1:0, login: "u"` + "\n"},
+			logs:   []string{`client login failed: "Invalid login or password" while in http auth state, client: 127.0.0.1, server: 127.0.0.1:0, login: "u"` + "\n"},
 			nologs: []string{"bad"}},
 		{name: "auth error", buf: 32, in: "LOGIN u broken\r\n", want: "+OK ready\r\n-ERR internal server error\r\n",
 			logs: []string{"[error]", "auth http server 127.0.0.1:9 sent invalid header in response while in http auth state, client: 127.0.0.1, server: 127.0.0.1:0, login: \"u\"\n"}},
@@ -377,7 +377,7 @@ func (env *testEnv) relayExchange(in string, n int) string {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
-	io.WriteString(c, in)                            //nolint:errcheck
+	io.WriteString(c, in)                           //nolint:errcheck
 	buf := make([]byte, n)
 	m, _ := io.ReadFull(bufio.NewReader(c), buf)
 	return string(buf[:m])

@@ -1,0 +1,377 @@
+// Package pop3 is the POP3 protocol module: nginx's ngx_mail_pop3_module
+// before authentication (greeting, CAPA, USER/PASS, APOP, AUTH, STLS).
+// The engine in package mail does the I/O, the auth_http exchange and the
+// upstream login.
+package pop3
+
+import (
+	"strings"
+	"sync"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/mail"
+	"mailgate/proxy"
+)
+
+// Protocol implements mail.Protocol for POP3.
+type Protocol struct{}
+
+// Name is "pop3".
+func (Protocol) Name() string { return confparse.ProtoPOP3 }
+
+// ClientBuffer is nginx's fixed 128-byte POP3 command buffer.
+func (Protocol) ClientBuffer(*confparse.Server) int { return 128 }
+
+// NewHandler starts a POP3 session.
+func (Protocol) NewHandler(s *mail.Session) mail.Handler {
+	return &handler{s: s, caps: capsFor(s.Conf)}
+}
+
+// Fixed replies.
+const (
+	replyOK       = "+OK\r\n"
+	replyNext     = "+ \r\n"
+	replyUsername = "+ " + mail.ChallengeUsername + "\r\n"
+	replyPassword = "+ " + mail.ChallengePassword + "\r\n"
+	replyInvalid  = "-ERR invalid command\r\n"
+	replyInternal = "-ERR internal server error\r\n"
+	greeting      = "+OK POP3 ready"
+)
+
+// caps are the CAPA and AUTH replies of one server block, rendered once.
+type caps struct {
+	capa, capaSTLS, capaSTLSOnly, authList []byte
+}
+
+var capCache sync.Map // *confparse.Server → *caps
+
+func capsFor(c *confparse.Server) *caps {
+	if v, ok := capCache.Load(c); ok {
+		return v.(*caps)
+	}
+	v, _ := capCache.LoadOrStore(c, renderCaps(c))
+	return v.(*caps)
+}
+
+// saslNames lists the SASL mechanisms in nginx's fixed order; plain also
+// turns on LOGIN, APOP is never a SASL mechanism.
+func saslNames(m confparse.AuthMethods) []string {
+	var n []string
+	if m&(confparse.AuthPlain|confparse.AuthLogin) != 0 {
+		if m&confparse.AuthPlain != 0 {
+			n = append(n, "PLAIN")
+		}
+		n = append(n, "LOGIN")
+	}
+	if m&confparse.AuthCRAMMD5 != 0 {
+		n = append(n, "CRAM-MD5")
+	}
+	if m&confparse.AuthExternal != 0 {
+		n = append(n, "EXTERNAL")
+	}
+	return n
+}
+
+func renderCaps(c *confparse.Server) *caps {
+	var plain, only strings.Builder
+	plain.WriteString("+OK Capability list follows\r\n")
+	only.WriteString("+OK Capability list follows\r\n")
+	for _, it := range c.POP3.Capabilities {
+		plain.WriteString(it + "\r\n")
+		if !strings.EqualFold(it, "USER") {
+			only.WriteString(it + "\r\n")
+		}
+	}
+	names := saslNames(c.POP3.Auth)
+	plain.WriteString("SASL")
+	for _, n := range names {
+		plain.WriteString(" " + n)
+	}
+	plain.WriteString("\r\n")
+	body := plain.String()
+	only.WriteString("STLS\r\n.\r\n")
+
+	var al strings.Builder
+	al.WriteString("+OK methods supported:\r\n")
+	for _, n := range names {
+		al.WriteString(n + "\r\n")
+	}
+	al.WriteString(".\r\n")
+	return &caps{
+		capa:         []byte(body + ".\r\n"),
+		capaSTLS:     []byte(body + "STLS\r\n.\r\n"),
+		capaSTLSOnly: []byte(only.String()),
+		authList:     []byte(al.String()),
+	}
+}
+
+// state is the POP3 auth-state machine's state.
+type state int
+
+const (
+	stStart state = iota
+	stUser
+	stAuthLoginUsername
+	stAuthLoginPassword
+	stAuthPlain
+	stAuthCRAMMD5
+	stAuthExternal
+)
+
+// continuation: in these states the next line is a SASL response, parsed
+// as arguments (nginx keeps the AUTH command and starts in the argument
+// state).
+func (st state) continuation() bool { return st >= stAuthLoginUsername }
+
+type handler struct {
+	s     *mail.Session
+	caps  *caps
+	state state
+}
+
+// Greet sends "+OK POP3 ready", with the APOP/CRAM-MD5 salt when either is
+// enabled.
+func (h *handler) Greet() error {
+	if h.s.Conf.POP3.Auth&(confparse.AuthAPOP|confparse.AuthCRAMMD5) != 0 {
+		h.s.NewSalt()
+		h.s.WriteString(greeting + " ")
+		h.s.Write(h.s.Salt)
+		h.s.WriteString("\r\n")
+		return nil
+	}
+	h.s.WriteString(greeting + "\r\n")
+	return nil
+}
+
+// Parse reads one command line. A parse-level error also resets the
+// state machine to its start, as nginx does.
+func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
+	cmd, n, err := parse(buf, h.state.continuation())
+	if err == mail.ErrInvalid {
+		h.state = stStart
+	}
+	return cmd, n, err
+}
+
+// execFunc runs one command in one state.
+type execFunc func(h *handler, c *command) (mail.Next, error)
+
+// table is the whole state machine: the commands each state accepts. A
+// command missing from its state's row is a handler-level "-ERR invalid
+// command" that sends the session back to the start state. The SASL
+// states take any line as their response (key cmdCont).
+var table = map[state]map[verb]execFunc{
+	stStart: {
+		cmdUSER: (*handler).user,
+		cmdCAPA: func(h *handler, _ *command) (mail.Next, error) { return h.capa(true) },
+		cmdAPOP: (*handler).apop,
+		cmdAUTH: (*handler).auth,
+		cmdQUIT: (*handler).quit,
+		cmdNOOP: (*handler).noop,
+		cmdSTLS: (*handler).stls,
+	},
+	stUser: {
+		cmdPASS: (*handler).pass,
+		cmdCAPA: func(h *handler, _ *command) (mail.Next, error) { return h.capa(false) },
+		cmdQUIT: (*handler).quit,
+		cmdNOOP: (*handler).noop,
+	},
+	stAuthLoginUsername: {cmdCont: (*handler).loginUsername},
+	stAuthLoginPassword: {cmdCont: (*handler).loginPassword},
+	stAuthPlain:         {cmdCont: (*handler).plain},
+	stAuthCRAMMD5:       {cmdCont: (*handler).cramMD5},
+	stAuthExternal:      {cmdCont: (*handler).external},
+}
+
+// Exec runs a parsed command in the current state.
+func (h *handler) Exec(c mail.Command) (mail.Next, error) {
+	cmd := c.(*command)
+	v := cmd.verb
+	if h.state.continuation() {
+		v = cmdCont
+	}
+	f := table[h.state][v]
+	if f == nil {
+		h.state = stStart
+		return mail.Continue, mail.ErrRejected
+	}
+	next, err := f(h, cmd)
+	if err != nil {
+		h.state = stStart
+	}
+	return next, err
+}
+
+func (h *handler) starttlsOnly() bool {
+	return h.s.TLS == nil && h.s.Conf.SSL.StartTLS == confparse.StartTLSOnly
+}
+
+func (h *handler) user(c *command) (mail.Next, error) {
+	if h.starttlsOnly() || len(c.args) != 1 {
+		return mail.Continue, mail.ErrRejected
+	}
+	h.s.Login = append([]byte(nil), c.args[0]...)
+	h.state = stUser
+	h.s.WriteString(replyOK)
+	return mail.Continue, nil
+}
+
+func (h *handler) pass(c *command) (mail.Next, error) {
+	if len(c.args) != 1 {
+		return mail.Continue, mail.ErrRejected
+	}
+	h.s.Passwd = append([]byte(nil), c.args[0]...)
+	h.s.AuthMethod = auth.MethodPlain
+	return mail.Authenticate, nil
+}
+
+func (h *handler) capa(stls bool) (mail.Next, error) {
+	out := h.caps.capa
+	if stls && h.s.TLS == nil {
+		switch h.s.Conf.SSL.StartTLS {
+		case confparse.StartTLSOn:
+			out = h.caps.capaSTLS
+		case confparse.StartTLSOnly:
+			out = h.caps.capaSTLSOnly
+		}
+	}
+	h.s.Write(out)
+	return mail.Continue, nil
+}
+
+func (h *handler) apop(c *command) (mail.Next, error) {
+	if h.starttlsOnly() || len(c.args) != 2 || h.s.Conf.POP3.Auth&confparse.AuthAPOP == 0 {
+		return mail.Continue, mail.ErrRejected
+	}
+	h.s.Login = append([]byte(nil), c.args[0]...)
+	h.s.Passwd = append([]byte(nil), c.args[1]...)
+	h.s.AuthMethod = auth.MethodAPOP
+	return mail.Authenticate, nil
+}
+
+func (h *handler) auth(c *command) (mail.Next, error) {
+	if h.starttlsOnly() {
+		return mail.Continue, mail.ErrRejected
+	}
+	if len(c.args) == 0 {
+		h.s.Write(h.caps.authList)
+		return mail.Continue, nil
+	}
+	methods := h.s.Conf.POP3.Auth
+	mech := strings.ToUpper(string(c.args[0]))
+	switch {
+	case mech == "LOGIN" && len(c.args) == 1:
+		h.state = stAuthLoginUsername
+		h.s.WriteString(replyUsername)
+		return mail.Continue, nil
+	case mech == "LOGIN" && len(c.args) == 2:
+		if err := h.s.SASLLoginUsername(c.args[1]); err != nil {
+			return mail.Continue, err
+		}
+		h.state = stAuthLoginPassword
+		h.s.WriteString(replyPassword)
+		return mail.Continue, nil
+	case mech == "PLAIN" && len(c.args) == 1:
+		h.state = stAuthPlain
+		h.s.WriteString(replyNext)
+		return mail.Continue, nil
+	case mech == "PLAIN" && len(c.args) == 2:
+		return h.done(h.s.SASLPlain(c.args[1]))
+	case mech == "CRAM-MD5" && len(c.args) == 1:
+		if methods&confparse.AuthCRAMMD5 == 0 {
+			return mail.Continue, mail.ErrRejected
+		}
+		h.state = stAuthCRAMMD5
+		h.s.Write(h.s.SASLCRAMMD5Challenge("+ "))
+		return mail.Continue, nil
+	case mech == "EXTERNAL" && len(c.args) == 1:
+		if methods&confparse.AuthExternal == 0 {
+			return mail.Continue, mail.ErrRejected
+		}
+		h.state = stAuthExternal
+		h.s.WriteString(replyUsername)
+		return mail.Continue, nil
+	case mech == "EXTERNAL" && len(c.args) == 2:
+		// nginx checks pop3_auth only when EXTERNAL comes without an
+		// initial response.
+		return h.done(h.s.SASLExternal(c.args[1]))
+	}
+	return mail.Continue, mail.ErrRejected
+}
+
+// done turns a completed SASL exchange into Authenticate.
+func (h *handler) done(err error) (mail.Next, error) {
+	if err != nil {
+		return mail.Continue, err
+	}
+	return mail.Authenticate, nil
+}
+
+func (h *handler) arg0(c *command) []byte {
+	if len(c.args) == 0 {
+		return nil
+	}
+	return c.args[0]
+}
+
+func (h *handler) loginUsername(c *command) (mail.Next, error) {
+	if err := h.s.SASLLoginUsername(h.arg0(c)); err != nil {
+		return mail.Continue, err
+	}
+	h.state = stAuthLoginPassword
+	h.s.WriteString(replyPassword)
+	return mail.Continue, nil
+}
+
+func (h *handler) loginPassword(c *command) (mail.Next, error) {
+	return h.done(h.s.SASLLoginPassword(h.arg0(c)))
+}
+
+func (h *handler) plain(c *command) (mail.Next, error) {
+	return h.done(h.s.SASLPlain(h.arg0(c)))
+}
+
+func (h *handler) cramMD5(c *command) (mail.Next, error) {
+	return h.done(h.s.SASLCRAMMD5(h.arg0(c)))
+}
+
+func (h *handler) external(c *command) (mail.Next, error) {
+	return h.done(h.s.SASLExternal(h.arg0(c)))
+}
+
+func (h *handler) quit(*command) (mail.Next, error) {
+	h.s.WriteString(replyOK)
+	return mail.Close, nil
+}
+
+func (h *handler) noop(*command) (mail.Next, error) {
+	h.s.WriteString(replyOK)
+	return mail.Continue, nil
+}
+
+func (h *handler) stls(*command) (mail.Next, error) {
+	if h.s.TLS != nil || h.s.TLSConfig == nil || h.s.Conf.SSL.StartTLS == confparse.StartTLSOff {
+		return mail.Continue, mail.ErrRejected
+	}
+	h.s.WriteString(replyOK)
+	return mail.StartTLS, nil
+}
+
+// ErrorReply: POP3 answers every refusal with "-ERR invalid command".
+func (h *handler) ErrorReply(error) []byte { return []byte(replyInvalid) }
+
+// InternalError is "-ERR internal server error".
+func (h *handler) InternalError() []byte { return []byte(replyInternal) }
+
+// AuthFailed is "-ERR <Auth-Status text>".
+func (h *handler) AuthFailed(msg, _ string) []byte { return []byte("-ERR " + msg + "\r\n") }
+
+// AuthReset goes back to the start state after a failure with Auth-Wait.
+func (h *handler) AuthReset() { h.state = stStart }
+
+// FillAuth: POP3 adds nothing to the common fields.
+func (h *handler) FillAuth(*auth.Request) {}
+
+// FillLogin: POP3 adds nothing to the common fields.
+func (h *handler) FillLogin(*proxy.LoginParams) {}
