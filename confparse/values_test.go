@@ -22,16 +22,16 @@ func TestParseTime(t *testing.T) {
 		{"1h30", false, 3630000, true}, // trailing digits are seconds
 		{"1d2h3m4s5ms", false, (day+2*3600+3*60+4)*1000 + 5, true},
 		{"2w", false, 14 * day * 1000, true},
-		{"1y", false, 0, false},      // y only with second resolution
-		{"1M", false, 0, false},      // M likewise
-		{"1m1h", false, 0, false},    // units out of order
-		{"1s1s", false, 0, false},    // unit twice
-		{"-1s", false, 0, false},     // no sign
-		{"", false, 0, false},        // empty
-		{"s", false, 0, false},       // no digits
-		{"1x", false, 0, false},      // unknown unit
-		{"1ms1s", false, 0, false},   // ms is the last unit
-		{"1 h", false, 0, false},     // a bare number then a space is seconds: then "h" is out of order
+		{"1y", false, 0, false},    // y only with second resolution
+		{"1M", false, 0, false},    // M likewise
+		{"1m1h", false, 0, false},  // units out of order
+		{"1s1s", false, 0, false},  // unit twice
+		{"-1s", false, 0, false},   // no sign
+		{"", false, 0, false},      // empty
+		{"s", false, 0, false},     // no digits
+		{"1x", false, 0, false},    // unknown unit
+		{"1ms1s", false, 0, false}, // ms is the last unit
+		{"1 h", false, 0, false},   // a bare number then a space is seconds: then "h" is out of order
 		{"1y", true, 365 * day, true},
 		{"1M", true, 30 * day, true},
 		{"1y1M1w1d", true, 365*day + 30*day + 7*day + day, true},
