@@ -1,0 +1,69 @@
+package imap
+
+import (
+	"strings"
+	"sync"
+
+	"mailgate/confparse"
+)
+
+// capabilities are the three CAPABILITY untagged lines nginx builds for a
+// server at configuration time (spec section 3.5).
+type capabilities struct {
+	plain        []byte // no STARTTLS offered, or TLS already up
+	starttls     []byte // starttls on, before TLS
+	starttlsOnly []byte // starttls only, before TLS: no AUTH=, LOGINDISABLED
+}
+
+var defaultCapabilities = []string{"IMAP4", "IMAP4rev1", "UIDPLUS"}
+
+// authNames are the AUTH= items in nginx's order, by imap_auth bit.
+var authNames = []struct {
+	m    confparse.AuthMethods
+	name string
+}{
+	{confparse.AuthPlain, "AUTH=PLAIN"},
+	{confparse.AuthLogin, "AUTH=LOGIN"},
+	{confparse.AuthCRAMMD5, "AUTH=CRAM-MD5"},
+	{confparse.AuthExternal, "AUTH=EXTERNAL"},
+}
+
+func buildCapabilities(c *confparse.IMAPConf) *capabilities {
+	items := c.Capabilities
+	if len(items) == 0 {
+		items = defaultCapabilities
+	}
+	var b strings.Builder
+	b.WriteString("* CAPABILITY")
+	for _, it := range items {
+		b.WriteByte(' ')
+		b.WriteString(it)
+	}
+	base := b.String()
+	for _, a := range authNames {
+		if c.Auth&a.m != 0 {
+			b.WriteByte(' ')
+			b.WriteString(a.name)
+		}
+	}
+	withAuth := b.String()
+	return &capabilities{
+		plain:        []byte(withAuth + "\r\n"),
+		starttls:     []byte(withAuth + " STARTTLS\r\n"),
+		starttlsOnly: []byte(base + " STARTTLS LOGINDISABLED\r\n"),
+	}
+}
+
+// capCache holds one rendering per server config, made on first use.
+var capCache sync.Map // *confparse.Server -> *capabilities
+
+func capabilitiesFor(s *confparse.Server) *capabilities {
+	if s == nil {
+		return buildCapabilities(&confparse.IMAPConf{Auth: confparse.AuthPlain})
+	}
+	if v, ok := capCache.Load(s); ok {
+		return v.(*capabilities)
+	}
+	v, _ := capCache.LoadOrStore(s, buildCapabilities(&s.IMAP))
+	return v.(*capabilities)
+}

@@ -1,0 +1,86 @@
+package imap
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzIMAPParse feeds arbitrary bytes to the parser, whole and split at a
+// fuzzed point, in both the command and the SASL-continuation modes. It
+// checks that the parser never panics, never claims more bytes than it was
+// given, keeps its output within the size of its input (bounded memory),
+// never writes into the buffer, and gives the same transcript however the
+// bytes are split.
+func FuzzIMAPParse(f *testing.F) {
+	seeds := []string{
+		"a1 CAPABILITY\r\n",
+		"a LOGIN {4}\r\ntest {6+}\r\nsecret\r\n",
+		"a LOGIN \"us\\\"er\" \"p a\\\\ss\"\r\n",
+		"a LOGIN \"x y\r\nb LOGIN x y\r\n",
+		"a FOO {3+}\r\nabc\r\n",
+		"a LOGIN {0}\r\nx pass\r\n",
+		"a LOGIN {99999999999999999999}\r\n",
+		"a AUTHENTICATE PLAIN\r\nAHRlc3QAYmFk a b c\r\n",
+		"a AUTHENTICATE LOGIN\r\n!!!\r\nb NOOP\r\n",
+		" NOOP\r\n\r\na5\r\n",
+		"a LOGIN {4}\r\nuser{4}\r\npass\r\n",
+	}
+	for i, s := range seeds {
+		f.Add([]byte(s), uint16(i*3), false)
+		f.Add([]byte(s), uint16(i), true)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, split uint16, cont bool) {
+		if len(in) > 1<<16 {
+			return
+		}
+		orig := append([]byte(nil), in...)
+		for _, quoted := range []bool{false, true} {
+			pp := parsePass{cont: cont, quoted: quoted}
+			out := pp.run(in)
+			if !bytes.Equal(in, orig) {
+				t.Fatal("parser wrote into its buffer")
+			}
+			if out != outNeedMore && (pp.n <= 0 || pp.n > len(in)) {
+				t.Fatalf("n = %d of %d", pp.n, len(in))
+			}
+			if len(pp.cmd.args) > maxArgs {
+				t.Fatalf("%d arguments", len(pp.cmd.args))
+			}
+			total := 0
+			for _, a := range pp.cmd.args {
+				total += len(a)
+			}
+			if total > len(in) {
+				t.Fatalf("arguments hold %d bytes of %d", total, len(in))
+			}
+			if len(pp.tag) > maxTag+1 {
+				t.Fatalf("tag of %d bytes", len(pp.tag))
+			}
+			if pp.syncLits > len(in)/3 {
+				t.Fatalf("%d literals in %d bytes", pp.syncLits, len(in))
+			}
+			// A second pass over the same bytes sees the same thing.
+			again := parsePass{cont: cont, quoted: quoted}
+			if again.run(in) != out || again.n != pp.n || again.syncLits != pp.syncLits {
+				t.Fatal("second pass differs")
+			}
+		}
+
+		whole := newDriver(t, allMethods)
+		whole.maxErr = 1 << 30
+		whole.feed(string(in))
+		parts := newDriver(t, allMethods)
+		parts.maxErr = 1 << 30
+		k := int(split) % (len(in) + 1)
+		parts.feed(string(in[:k]))
+		parts.feed(string(in[k:]))
+		w, p := whole.out.String(), parts.out.String()
+		// The CRAM-MD5 salt is random: compare up to the first challenge.
+		if whole.s.Salt != nil || parts.s.Salt != nil {
+			return
+		}
+		if w != p {
+			t.Fatalf("split at %d changes the transcript\nwhole %q\nparts %q", k, w, p)
+		}
+	})
+}

@@ -1,0 +1,430 @@
+// Package imap is the IMAP module: nginx's ngx_mail_imap_module in the
+// auth state. It greets, parses commands from the engine's buffer, answers
+// CAPABILITY, NOOP, LOGOUT and STARTTLS itself, and collects the
+// credentials of LOGIN and AUTHENTICATE (PLAIN, LOGIN, CRAM-MD5, EXTERNAL)
+// for the engine's auth_http request. Everything after that (upstream
+// LOGIN, relay) belongs to the engine and package proxy.
+package imap
+
+import (
+	"bytes"
+	"errors"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/mail"
+	"mailgate/proxy"
+)
+
+// Fixed reply texts (spec sections 1.4, 3).
+const (
+	greeting       = "* OK IMAP4 ready\r\n"
+	replyOK        = "OK completed\r\n"
+	replyNext      = "+ OK\r\n" // a synchronizing literal may follow
+	replyPlainNext = "+ \r\n"
+	replyUsername  = "+ " + mail.ChallengeUsername + "\r\n"
+	replyPassword  = "+ " + mail.ChallengePassword + "\r\n"
+	replyBye       = "* BYE\r\n"
+	replyInvalid   = "BAD invalid command\r\n"
+	replyInternal  = "* BAD internal server error\r\n"
+	star           = "* "
+)
+
+// Protocol is the IMAP mail.Protocol.
+type Protocol struct{}
+
+var _ mail.Protocol = Protocol{}
+
+// Name is "imap".
+func (Protocol) Name() string { return confparse.ProtoIMAP }
+
+// DefaultClientBuffer is imap_client_buffer's default (the page size).
+const DefaultClientBuffer = 4096
+
+// ClientBuffer is imap_client_buffer.
+func (Protocol) ClientBuffer(c *confparse.Server) int {
+	if c == nil || c.IMAP.ClientBuffer <= 0 {
+		return DefaultClientBuffer
+	}
+	return c.IMAP.ClientBuffer
+}
+
+// NewHandler starts one connection's state machine.
+func (Protocol) NewHandler(s *mail.Session) mail.Handler {
+	return &Handler{s: s, caps: capabilitiesFor(s.Conf)}
+}
+
+// state is where the connection is in the auth phase (nginx's mail_state).
+type state int
+
+const (
+	stateStart state = iota
+	stateAuthLoginUsername
+	stateAuthLoginPassword
+	stateAuthPlain
+	stateAuthCRAMMD5
+	stateAuthExternal
+)
+
+// step runs one command in one state.
+type step func(h *Handler, c *command) (mail.Next, error)
+
+// table is every state with the commands it accepts. In the start state
+// the six verbs nginx parses; in the SASL states the continuation line.
+// The parser already refuses anything else (a counted, parse-level error).
+var table = map[state]map[verb]step{
+	stateStart: {
+		verbLogin:        (*Handler).login,
+		verbAuthenticate: (*Handler).authenticate,
+		verbCapability:   (*Handler).capability,
+		verbLogout:       (*Handler).logout,
+		verbNoop:         (*Handler).noop,
+		verbStartTLS:     (*Handler).startTLS,
+	},
+	stateAuthLoginUsername: {verbContinue: (*Handler).saslLoginUsername},
+	stateAuthLoginPassword: {verbContinue: (*Handler).saslLoginPassword},
+	stateAuthPlain:         {verbContinue: (*Handler).saslPlain},
+	stateAuthCRAMMD5:       {verbContinue: (*Handler).saslCRAMMD5},
+	stateAuthExternal:      {verbContinue: (*Handler).saslExternal},
+}
+
+// Handler is one IMAP connection in the auth state.
+type Handler struct {
+	s    *mail.Session
+	caps *capabilities
+
+	state state
+	// cont: the next line belongs to the AUTHENTICATE exchange (nginx keeps
+	// its parser in the argument state and the AUTHENTICATE tag).
+	cont bool
+	// tag is the tag of error and completion replies, with its space; nil
+	// is "* ". Like nginx's s->tag it is set once a tag's space is read and
+	// cleared after a reply, except after an authenticating command: then
+	// it stays for the NO reply.
+	tag []byte
+	// quoted is nginx's sticky quoted flag: an unterminated quoted string
+	// leaves it set into the following commands.
+	quoted bool
+	// litSent counts the "+ OK" already sent for the command being parsed.
+	litSent int
+	// bare makes the next error reply the untagged, star-less line that
+	// nginx sends for bad base64 at the AUTHENTICATE LOGIN username step.
+	bare bool
+}
+
+// Greet sends the greeting.
+func (h *Handler) Greet() error {
+	h.s.WriteString(greeting)
+	return nil
+}
+
+// Parse returns one command from buf. Synchronizing literals are answered
+// "+ OK" once each, even when the engine hands over the same bytes again.
+func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
+	pp := parsePass{cont: h.cont, quoted: h.quoted}
+	out := pp.run(buf)
+
+	if pp.tag != nil && !bytes.Equal(pp.tag, h.tag) {
+		h.tag = append([]byte(nil), pp.tag...)
+	}
+	for h.litSent < pp.syncLits {
+		h.litSent++
+		h.s.WriteString(replyNext)
+		if err := h.s.Flush(); err != nil {
+			return nil, 0, err
+		}
+	}
+
+	switch out {
+	case outDone:
+		h.litSent = 0
+		h.quoted = pp.quoted
+		c := pp.cmd
+		return &c, pp.n, nil
+	case outInvalid:
+		h.litSent = 0
+		h.quoted = false
+		h.state = stateStart
+		h.cont = false
+		if pp.quit {
+			return nil, pp.n, &mail.CommandError{Counted: true, Close: true}
+		}
+		return nil, pp.n, mail.ErrInvalid
+	}
+	return nil, 0, mail.ErrNeedMore
+}
+
+// Exec runs one command in the current state.
+func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
+	c, ok := cmd.(*command)
+	if !ok {
+		return mail.Continue, errors.New("imap: foreign command")
+	}
+	fn := table[h.state][c.verb]
+	if fn == nil {
+		// A verb the state does not take: only reachable if the engine
+		// mixes handlers up; refuse like nginx's default branch.
+		h.reset()
+		return mail.Continue, mail.ErrRejected
+	}
+	next, err := fn(h, c)
+	if err != nil {
+		h.reset()
+		return next, err
+	}
+	switch next {
+	case mail.Authenticate:
+		// nginx leaves its tag alone on the way to auth_http.
+		h.state = stateStart
+		h.cont = false
+	case mail.Continue, mail.Close, mail.StartTLS:
+		if !h.cont {
+			h.tag = nil
+		}
+	}
+	return next, nil
+}
+
+// reset returns to the start state after a refused command; the tag is
+// cleared once the error reply has been rendered.
+func (h *Handler) reset() {
+	h.state = stateStart
+	h.cont = false
+}
+
+// ErrorReply renders "<tag> BAD invalid command" (or "* BAD ..." when no
+// tag was read, or the bare quirk line).
+func (h *Handler) ErrorReply(err error) []byte {
+	var b []byte
+	if h.bare {
+		h.bare = false
+		b = []byte(replyInvalid)
+	} else {
+		b = h.tagged(nil, replyInvalid)
+	}
+	if !h.cont {
+		h.tag = nil
+	}
+	return b
+}
+
+// InternalError is "* BAD internal server error".
+func (h *Handler) InternalError() []byte { return []byte(replyInternal) }
+
+// AuthFailed is "<tag> NO <msg>".
+func (h *Handler) AuthFailed(msg, code string) []byte {
+	return h.tagged(nil, "NO "+msg+"\r\n")
+}
+
+// AuthReset returns to the start state after an Auth-Wait failure.
+//
+// nginx keeps its tag here, as a pointer into its command buffer: a
+// following line that fails before its own tag is read gets whatever bytes
+// now sit at that place of the buffer as its "tag". mailgate forgets the
+// tag instead, so such a line gets "* BAD invalid command".
+func (h *Handler) AuthReset() {
+	h.tag = nil
+	h.state = stateStart
+	h.cont = false
+	h.bare = false
+	h.litSent = 0
+	h.s.AuthMethod = auth.MethodPlain
+}
+
+// FillAuth adds nothing: IMAP sends only the common headers.
+func (h *Handler) FillAuth(r *auth.Request) {}
+
+// FillLogin gives the upstream LOGIN the client's tag with its space.
+func (h *Handler) FillLogin(p *proxy.LoginParams) {
+	if h.tag != nil {
+		p.Tag = append([]byte(nil), h.tag...)
+	} else {
+		p.Tag = []byte(star)
+	}
+}
+
+// tagged renders text + tag + out.
+func (h *Handler) tagged(text []byte, out string) []byte {
+	t := h.tag
+	if t == nil {
+		t = []byte(star)
+	}
+	b := make([]byte, 0, len(text)+len(t)+len(out))
+	b = append(b, text...)
+	b = append(b, t...)
+	return append(b, out...)
+}
+
+func (h *Handler) ok(text []byte) {
+	h.s.Write(h.tagged(text, replyOK))
+}
+
+func (h *Handler) tlsActive() bool { return h.s.TLS != nil }
+
+func (h *Handler) startTLSMode() confparse.StartTLS {
+	if h.s.Conf == nil {
+		return confparse.StartTLSOff
+	}
+	return h.s.Conf.SSL.StartTLS
+}
+
+// starttlsOnly: "starttls only" and no TLS yet refuses LOGIN/AUTHENTICATE.
+func (h *Handler) starttlsOnly() bool {
+	return !h.tlsActive() && h.startTLSMode() == confparse.StartTLSOnly
+}
+
+func (h *Handler) methodEnabled(m confparse.AuthMethods) bool {
+	return h.s.Conf != nil && h.s.Conf.IMAP.Auth&m != 0
+}
+
+func (h *Handler) noop(*command) (mail.Next, error) {
+	h.ok(nil)
+	return mail.Continue, nil
+}
+
+func (h *Handler) logout(*command) (mail.Next, error) {
+	h.ok([]byte(replyBye))
+	return mail.Close, nil
+}
+
+func (h *Handler) capability(*command) (mail.Next, error) {
+	text := h.caps.plain
+	if !h.tlsActive() {
+		switch h.startTLSMode() {
+		case confparse.StartTLSOn:
+			text = h.caps.starttls
+		case confparse.StartTLSOnly:
+			text = h.caps.starttlsOnly
+		}
+	}
+	h.ok(text)
+	return mail.Continue, nil
+}
+
+func (h *Handler) startTLS(*command) (mail.Next, error) {
+	if h.tlsActive() || h.startTLSMode() == confparse.StartTLSOff || h.s.TLSConfig == nil {
+		return mail.Continue, mail.ErrRejected
+	}
+	h.ok(nil)
+	return mail.StartTLS, nil
+}
+
+func (h *Handler) login(c *command) (mail.Next, error) {
+	if h.starttlsOnly() {
+		return mail.Continue, mail.ErrRejected
+	}
+	if len(c.args) != 2 || len(c.args[0]) == 0 {
+		return mail.Continue, mail.ErrRejected
+	}
+	h.s.Login = append([]byte(nil), c.args[0]...)
+	h.s.Passwd = append([]byte{}, c.args[1]...)
+	h.s.AuthMethod = auth.MethodPlain
+	return mail.Authenticate, nil
+}
+
+// challenge sends an untagged SASL prompt and waits for the next line.
+func (h *Handler) challenge(prompt []byte, next state) (mail.Next, error) {
+	h.s.Write(prompt)
+	h.state = next
+	h.cont = true
+	return mail.Continue, nil
+}
+
+// authenticate is nginx's AUTHENTICATE: the mechanism and an optional
+// initial response. PLAIN and LOGIN always work; CRAM-MD5 and EXTERNAL
+// must be in imap_auth, except that EXTERNAL with an initial response is
+// not checked (nginx does the same).
+func (h *Handler) authenticate(c *command) (mail.Next, error) {
+	if h.starttlsOnly() || len(c.args) == 0 {
+		return mail.Continue, mail.ErrRejected
+	}
+	mech, n := c.args[0], len(c.args)
+	switch {
+	case bytes.EqualFold(mech, []byte("LOGIN")):
+		switch n {
+		case 1:
+			return h.challenge([]byte(replyUsername), stateAuthLoginUsername)
+		case 2:
+			if err := h.s.SASLLoginUsername(copyArg(c.args[1])); err != nil {
+				return mail.Continue, err
+			}
+			return h.challenge([]byte(replyPassword), stateAuthLoginPassword)
+		}
+	case bytes.EqualFold(mech, []byte("PLAIN")):
+		switch n {
+		case 1:
+			return h.challenge([]byte(replyPlainNext), stateAuthPlain)
+		case 2:
+			if err := h.s.SASLPlain(copyArg(c.args[1])); err != nil {
+				return mail.Continue, err
+			}
+			return mail.Authenticate, nil
+		}
+	case bytes.EqualFold(mech, []byte("CRAM-MD5")):
+		if n != 1 || !h.methodEnabled(confparse.AuthCRAMMD5) {
+			break
+		}
+		return h.challenge(h.s.SASLCRAMMD5Challenge("+ "), stateAuthCRAMMD5)
+	case bytes.EqualFold(mech, []byte("EXTERNAL")):
+		switch n {
+		case 1:
+			if !h.methodEnabled(confparse.AuthExternal) {
+				break
+			}
+			return h.challenge([]byte(replyUsername), stateAuthExternal)
+		case 2:
+			if err := h.s.SASLExternal(copyArg(c.args[1])); err != nil {
+				return mail.Continue, err
+			}
+			return mail.Authenticate, nil
+		}
+	}
+	return mail.Continue, mail.ErrRejected
+}
+
+func copyArg(a []byte) []byte { return append([]byte{}, a...) }
+
+// saslArg is the continuation line's first argument (nginx reads only it).
+func saslArg(c *command) []byte {
+	if len(c.args) == 0 {
+		return []byte{}
+	}
+	return copyArg(c.args[0])
+}
+
+func (h *Handler) saslLoginUsername(c *command) (mail.Next, error) {
+	if err := h.s.SASLLoginUsername(saslArg(c)); err != nil {
+		// Quirk: nginx answers this one without any tag.
+		h.bare = true
+		return mail.Continue, err
+	}
+	return h.challenge([]byte(replyPassword), stateAuthLoginPassword)
+}
+
+func (h *Handler) saslLoginPassword(c *command) (mail.Next, error) {
+	if err := h.s.SASLLoginPassword(saslArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	return mail.Authenticate, nil
+}
+
+func (h *Handler) saslPlain(c *command) (mail.Next, error) {
+	if err := h.s.SASLPlain(saslArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	return mail.Authenticate, nil
+}
+
+func (h *Handler) saslCRAMMD5(c *command) (mail.Next, error) {
+	if err := h.s.SASLCRAMMD5(saslArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	return mail.Authenticate, nil
+}
+
+func (h *Handler) saslExternal(c *command) (mail.Next, error) {
+	if err := h.s.SASLExternal(saslArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	return mail.Authenticate, nil
+}
