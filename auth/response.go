@@ -1,0 +1,349 @@
+package auth
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+)
+
+// MaxResponse is nginx's buffer for the auth_http status line and headers.
+// A header block that ends exactly at byte 1024 is accepted.
+const MaxResponse = 1024
+
+// Parse errors returned by ParseResponse.
+var (
+	// ErrIncomplete: the header block has not ended yet; read more.
+	ErrIncomplete = errors.New("auth: response incomplete")
+	// ErrTooLarge: no end of the header block within MaxResponse bytes.
+	ErrTooLarge = errors.New("auth: response header block over 1024 bytes")
+	// ErrInvalidResponse: a CR not followed by LF in the status line
+	// (nginx: "sent invalid response").
+	ErrInvalidResponse = errors.New("auth: invalid response")
+	// ErrInvalidHeader: a malformed header line (nginx: "sent invalid
+	// header in response").
+	ErrInvalidHeader = errors.New("auth: invalid header in response")
+)
+
+// Response is a parsed auth_http header block, before the outcome rules of
+// Decide. Values are the bytes as sent, trimmed of spaces as nginx does.
+type Response struct {
+	// Failed: an Auth-Status other than OK and WAIT was seen. Message is
+	// the last such value (it may be empty). A later OK or WAIT does not
+	// undo a failure.
+	Failed  bool
+	Message []byte
+	// Wait: Auth-Status: WAIT was seen.
+	Wait bool
+
+	Server, Port []byte // last Auth-Server / Auth-Port, nil if absent
+	User, Pass   []byte // last Auth-User / Auth-Pass, nil if absent
+	ErrorCode    []byte // last Auth-Error-Code, nil if absent
+
+	// HasWait: an Auth-Wait with a decimal value was seen; WaitSeconds is
+	// the last such value. Non-numeric Auth-Wait values are ignored.
+	HasWait     bool
+	WaitSeconds int64
+}
+
+// ParseResponse parses an auth_http answer with nginx's rules (spec 4.5).
+// data is everything received so far. It returns the response and the
+// number of bytes up to and including the empty line, or ErrIncomplete
+// (need more bytes), ErrTooLarge (only the first MaxResponse bytes count),
+// ErrInvalidResponse or ErrInvalidHeader.
+func ParseResponse(data []byte) (*Response, int, error) {
+	full := len(data) >= MaxResponse
+	if full {
+		data = data[:MaxResponse]
+	}
+	more := ErrIncomplete
+	if full {
+		more = ErrTooLarge
+	}
+
+	pos, err := skipStatusLine(data)
+	if err != nil {
+		if err == ErrIncomplete {
+			return nil, 0, more
+		}
+		return nil, 0, err
+	}
+
+	r := &Response{}
+	for {
+		name, value, next, done, err := parseHeaderLine(data, pos)
+		if err != nil {
+			if err == ErrIncomplete {
+				return nil, 0, more
+			}
+			return nil, 0, err
+		}
+		pos = next
+		if done {
+			return r, pos, nil
+		}
+		r.add(name, value)
+	}
+}
+
+// skipStatusLine returns where the headers start: after the first line if
+// data starts with "HTTP/", else 0.
+func skipStatusLine(data []byte) (int, error) {
+	const prefix = "HTTP/"
+	n := min(len(data), len(prefix))
+	if string(data[:n]) != prefix[:n] {
+		return 0, nil
+	}
+	if n < len(prefix) {
+		return 0, ErrIncomplete
+	}
+	for i := len(prefix); i < len(data); i++ {
+		switch data[i] {
+		case '\n':
+			return i + 1, nil
+		case '\r':
+			if i+1 == len(data) {
+				return 0, ErrIncomplete
+			}
+			if data[i+1] != '\n' {
+				return 0, ErrInvalidResponse
+			}
+			return i + 2, nil
+		}
+	}
+	return 0, ErrIncomplete
+}
+
+func isAlnum(c byte) bool {
+	l := c | 0x20
+	return l >= 'a' && l <= 'z' || c >= '0' && c <= '9'
+}
+
+// parseHeaderLine parses one line at pos. done is true for the empty line
+// that ends the block. A name without a colon yields an empty value.
+func parseHeaderLine(data []byte, pos int) (name, value []byte, next int, done bool, err error) {
+	// eol checks a line end at i: LF, or CR followed by LF.
+	eol := func(i int) (int, error) {
+		if data[i] == '\n' {
+			return i + 1, nil
+		}
+		if i+1 == len(data) {
+			return 0, ErrIncomplete
+		}
+		if data[i+1] != '\n' {
+			return 0, ErrInvalidHeader
+		}
+		return i + 2, nil
+	}
+
+	if pos >= len(data) {
+		return nil, nil, 0, false, ErrIncomplete
+	}
+	if c := data[pos]; c == '\r' || c == '\n' {
+		next, err := eol(pos)
+		return nil, nil, next, err == nil, err
+	}
+	if !isAlnum(data[pos]) {
+		return nil, nil, 0, false, ErrInvalidHeader
+	}
+	i := pos + 1
+	for ; i < len(data); i++ {
+		c := data[i]
+		if isAlnum(c) || c == '-' {
+			continue
+		}
+		switch c {
+		case ':':
+		case '\r', '\n':
+			next, err := eol(i)
+			return data[pos:i], data[i:i], next, false, err
+		default:
+			return nil, nil, 0, false, ErrInvalidHeader
+		}
+		break
+	}
+	if i == len(data) {
+		return nil, nil, 0, false, ErrIncomplete
+	}
+	name = data[pos:i]
+	i++ // the colon
+	for i < len(data) && data[i] == ' ' {
+		i++
+	}
+	start := i
+	end := -1 // end of the value: first byte of trailing spaces or the line end
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case ' ':
+			if end < 0 {
+				end = i
+			}
+		case '\r', '\n':
+			if end < 0 {
+				end = i
+			}
+			next, err := eol(i)
+			return name, data[start:end], next, false, err
+		default:
+			end = -1
+		}
+	}
+	return nil, nil, 0, false, ErrIncomplete
+}
+
+func (r *Response) add(name, value []byte) {
+	switch {
+	case bytes.EqualFold(name, []byte("Auth-Status")):
+		switch string(value) {
+		case "OK":
+		case "WAIT":
+			r.Wait = true
+		default:
+			r.Failed = true
+			r.Message = value
+		}
+	case bytes.EqualFold(name, []byte("Auth-Server")):
+		r.Server = value
+	case bytes.EqualFold(name, []byte("Auth-Port")):
+		r.Port = value
+	case bytes.EqualFold(name, []byte("Auth-User")):
+		r.User = value
+	case bytes.EqualFold(name, []byte("Auth-Pass")):
+		r.Pass = value
+	case bytes.EqualFold(name, []byte("Auth-Wait")):
+		if n, ok := atoi(value); ok {
+			r.HasWait, r.WaitSeconds = true, n
+		}
+	case bytes.EqualFold(name, []byte("Auth-Error-Code")):
+		r.ErrorCode = value
+	}
+}
+
+// atoi is nginx's ngx_atoi: one or more decimal digits, no sign, no
+// overflow.
+func atoi(s []byte) (int64, bool) {
+	if len(s) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// Decide applies the outcome rules of spec 4.7 to a parsed response.
+// protocol and method are those of the request: POP3 and IMAP need a
+// password from the auth server for apop, cram-md5 and external. On a
+// problem it returns the log text after "auth http server PEER " (e.g.
+// "did not send server or port").
+func Decide(r *Response, protocol, method string) (*Result, string) {
+	res := &Result{User: clone(r.User), Pass: clone(r.Pass)}
+
+	failed := r.Failed
+	if protocol == "smtp" {
+		// nginx keeps the SMTP failure text itself as the error reply, so
+		// an empty failure text is no failure there.
+		failed = len(r.Message) > 0
+	}
+	if failed {
+		res.Kind = Fail
+		res.Message = string(r.Message)
+		res.ErrorCode = string(r.ErrorCode)
+		res.setWait(r)
+		return res, ""
+	}
+	if r.Wait {
+		res.Kind = Again
+		res.setWait(r)
+		return res, ""
+	}
+	if len(r.Server) == 0 || len(r.Port) == 0 {
+		return nil, "did not send server or port"
+	}
+	if protocol != "smtp" && r.Pass == nil &&
+		(method == MethodAPOP || method == MethodCRAMMD5 || method == MethodExternal) {
+		return nil, "did not send password"
+	}
+	addr, ok := parseAddr(r.Server)
+	if !ok {
+		return nil, `sent invalid server address:"` + string(r.Server) + `"`
+	}
+	port, ok := atoi(r.Port)
+	if !ok || port < 1 || port > 65535 {
+		return nil, `sent invalid server port:"` + string(r.Port) + `"`
+	}
+	res.Kind = OK
+	res.Server = netip.AddrPortFrom(addr, uint16(port))
+	res.ServerText = string(r.Server) + ":" + string(r.Port)
+	return res, ""
+}
+
+func (res *Result) setWait(r *Response) {
+	if r.HasWait {
+		res.HasWait = true
+		res.WaitSeconds = int(min(r.WaitSeconds, 1<<31-1))
+	}
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// parseAddr accepts what nginx's ngx_parse_addr accepts: an IPv4 address
+// in nginx's lenient dotted form (exactly four parts, each 0-255, empty
+// parts count as 0, leading zeros allowed, 255.255.255.255 refused) or an
+// IPv6 literal without brackets or zone.
+func parseAddr(s []byte) (netip.Addr, bool) {
+	if a, ok := parseIPv4(s); ok {
+		return a, true
+	}
+	if bytes.IndexByte(s, ':') < 0 || bytes.IndexByte(s, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(string(s))
+	if err != nil || !a.Is6() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+func parseIPv4(s []byte) (netip.Addr, bool) {
+	var out [4]byte
+	part, octet := 0, 0
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			octet = octet*10 + int(c-'0')
+			if octet > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if part == 3 {
+				return netip.Addr{}, false
+			}
+			out[part] = byte(octet)
+			part, octet = part+1, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if part != 3 {
+		return netip.Addr{}, false
+	}
+	out[3] = byte(octet)
+	if out == [4]byte{255, 255, 255, 255} {
+		// INADDR_NONE: nginx's parser cannot tell it from an error.
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(out), true
+}
