@@ -18,8 +18,9 @@ import (
 	"mailgate/proxy"
 )
 
-// authDoer is what the engine needs from an auth_http client.
-type authDoer interface {
+// AuthClient is what the engine needs from an auth_http client
+// (*auth.Client); Options.NewAuth can supply another one in tests.
+type AuthClient interface {
 	Do(ctx context.Context, r *auth.Request) (*auth.Result, error)
 }
 
@@ -30,7 +31,7 @@ func (missingAuth) Do(context.Context, *auth.Request) (*auth.Result, error) {
 }
 
 var (
-	newAuthClient = func(*confparse.AuthHTTPConf) authDoer { return missingAuth{} }
+	newAuthClient = func(*confparse.AuthHTTPConf) AuthClient { return missingAuth{} }
 	// proxyDial is proxy.DialProxy: with proxy_protocol on, nginx learns
 	// of a failed connect while sending the header, which changes the log.
 	proxyDial  = proxy.DialProxy

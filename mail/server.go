@@ -37,6 +37,10 @@ type Options struct {
 	// 127.0.0.1:19143 failed (98: Address already in use)") and "try again
 	// to bind() after 500ms" at notice. Nil: they go to Log.
 	BindLog func(level errlog.Level, msg string)
+
+	// NewAuth, if set, makes the auth_http client of each server block
+	// instead of auth.NewClient (tests use it to fake the auth server).
+	NewAuth func(*confparse.AuthHTTPConf) AuthClient
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -53,7 +57,7 @@ func NextConnID() uint64 { return connCounter.Add(1) }
 type serverCtx struct {
 	conf  *confparse.Server
 	proto Protocol
-	auth  authDoer
+	auth  AuthClient
 	tls   *tls.Config
 }
 
@@ -113,7 +117,11 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		if p == nil {
 			return nil, fmt.Errorf("mail: no protocol module for %q", sc.Protocol)
 		}
-		x := &serverCtx{conf: sc, proto: p, auth: newAuthClient(&sc.AuthHTTP)}
+		mk := o.NewAuth
+		if mk == nil {
+			mk = newAuthClient
+		}
+		x := &serverCtx{conf: sc, proto: p, auth: mk(&sc.AuthHTTP)}
 		if needsTLS(sc) {
 			t, err := loadTLS(sc)
 			if err != nil {
