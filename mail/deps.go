@@ -4,8 +4,7 @@ package mail
 // proxy (upstream dial, login and relay). They are variables so the engine
 // tests can put fakes in their place; production code never changes them.
 //
-// TEMPORARY: until auth.NewClient and proxy.Relay land, these point at
-// placeholders that fail (auth) or do the simplest thing (relay).
+// TEMPORARY: until proxy.Relay lands, the relay is a plain two-way copy.
 
 import (
 	"context"
@@ -24,14 +23,8 @@ type AuthClient interface {
 	Do(ctx context.Context, r *auth.Request) (*auth.Result, error)
 }
 
-type missingAuth struct{}
-
-func (missingAuth) Do(context.Context, *auth.Request) (*auth.Result, error) {
-	return nil, &auth.Error{Log: "auth http client not available", Level: "error"}
-}
-
 var (
-	newAuthClient = func(*confparse.AuthHTTPConf) AuthClient { return missingAuth{} }
+	newAuthClient = func(c *confparse.AuthHTTPConf) AuthClient { return auth.NewClient(c) }
 	// proxyDial is proxy.DialProxy: with proxy_protocol on, nginx learns
 	// of a failed connect while sending the header, which changes the log.
 	proxyDial  = proxy.DialProxy
