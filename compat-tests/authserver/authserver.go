@@ -81,8 +81,8 @@ type Script struct {
 	// NoneUpstream is the backend for Auth-Method: none (SMTP without
 	// auth). Empty: such requests fail like a wrong password.
 	NoneUpstream string
-	// Handler, if set, answers every request itself (return nil to fall
-	// back to the normal logic).
+	// Handler, if set, is asked first for every request (return nil to
+	// fall back to the user table). It may be called concurrently.
 	Handler func(r *Request) *Behavior
 }
 
@@ -320,6 +320,24 @@ func (s *Server) handle(c net.Conn) {
 		return
 	}
 	c.Write(s.Answer(req, b))
+}
+
+// Sequence returns a Script.Handler that answers the i-th request (from 0,
+// across all users) with bs[i], and with the script once bs runs out; a
+// nil entry also means the script. Example: WAIT once, then the normal
+// answer: Sequence(&Behavior{Status: "WAIT", Wait: "1"}).
+func Sequence(bs ...*Behavior) func(*Request) *Behavior {
+	var mu sync.Mutex
+	i := 0
+	return func(*Request) *Behavior {
+		mu.Lock()
+		defer mu.Unlock()
+		if i >= len(bs) {
+			return nil
+		}
+		i++
+		return bs[i-1]
+	}
 }
 
 // OversizeResponse is a well-formed OK answer whose header block exceeds

@@ -165,3 +165,21 @@ func TestUnescape(t *testing.T) {
 		t.Error("APOP digest does not match RFC 1939's example")
 	}
 }
+
+func TestSequence(t *testing.T) {
+	s, err := Start("127.0.0.1:0", Script{
+		Users:   map[string]User{"good": {Password: "pw", Upstream: "127.0.0.1:5"}},
+		Handler: Sequence(&Behavior{Status: "WAIT", Wait: "1"}, nil, &Behavior{Close: true}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	req := request("plain", "good", "pw", "", "imap")
+	ok := "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 5\r\n\r\n"
+	for i, want := range []string{"HTTP/1.0 200 OK\r\nAuth-Status: WAIT\r\nAuth-Wait: 1\r\n\r\n", ok, "", ok, ok} {
+		if got := exchange(t, "tcp", s.Addr(), req); got != want {
+			t.Errorf("request %d: got %q, want %q", i, got, want)
+		}
+	}
+}
