@@ -90,6 +90,9 @@ type Result struct {
 	ServerText string
 	User       []byte // Auth-User override, nil if absent
 	Pass       []byte // Auth-Pass override, nil if absent
+	// nginx applies User/Pass for every Kind, not only OK (verified with
+	// 1.22.1): after Fail the "login:" in logs is the override, and after
+	// Again the repeated request carries them as Auth-User/Auth-Pass.
 }
 
 // Error is a failure of the exchange itself (connect, timeout, malformed
