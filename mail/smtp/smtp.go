@@ -1,0 +1,544 @@
+// Package smtp is the SMTP module of the mail proxy: nginx's
+// ngx_mail_smtp_module as seen on the wire. It resolves the client before
+// the greeting (resolver), applies smtp_greeting_delay, greets, parses
+// commands from the engine's fixed buffer and runs the auth state: HELO,
+// EHLO, AUTH (PLAIN, LOGIN, CRAM-MD5, EXTERNAL), the `smtp_auth none` path
+// (MAIL stored, RCPT authenticates), RSET, NOOP, QUIT and STARTTLS.
+//
+// The engine (package mail) owns the I/O, the buffer, deadlines,
+// max_errors, auth_http and the upstream; this package owns syntax, states
+// and reply bytes (see mail.Handler).
+package smtp
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"mailgate/auth"
+	"mailgate/confparse"
+	"mailgate/mail"
+	"mailgate/mail/errlog"
+	"mailgate/proxy"
+)
+
+// Fixed replies (spec §4.2, §1.4).
+const (
+	replyOK              = "250 2.0.0 OK\r\n"
+	replyBye             = "221 2.0.0 Bye\r\n"
+	replyStartTLS        = "220 2.0.0 Start TLS\r\n"
+	replyNext            = "334 \r\n"
+	replyUsername        = "334 " + mail.ChallengeUsername + "\r\n"
+	replyPassword        = "334 " + mail.ChallengePassword + "\r\n"
+	replyInvalidCommand  = "500 5.5.1 Invalid command\r\n"
+	replyInvalidPipeline = "503 5.5.0 Improper use of SMTP command pipelining\r\n"
+	replyInvalidArgument = "501 5.5.4 Invalid argument\r\n"
+	replyAuthRequired    = "530 5.7.1 Authentication required\r\n"
+	replyBadSequence     = "503 5.5.1 Bad sequence of commands\r\n"
+	replyInternalError   = "451 4.3.2 Internal server error\r\n"
+	defaultAuthErrorCode = "535 5.7.0"
+)
+
+// Values of Session.ClientHost when the client has no usable name.
+const (
+	HostUnavailable = "[UNAVAILABLE]"
+	HostTempUnavail = "[TEMPUNAVAIL]"
+)
+
+// Protocol is the SMTP mail.Protocol.
+type Protocol struct{}
+
+var _ mail.Protocol = Protocol{}
+
+// Name is "smtp".
+func (Protocol) Name() string { return confparse.ProtoSMTP }
+
+// ClientBuffer is smtp_client_buffer.
+func (Protocol) ClientBuffer(c *confparse.Server) int { return c.SMTP.ClientBuffer }
+
+// NewHandler starts one connection's state machine.
+func (Protocol) NewHandler(s *mail.Session) mail.Handler {
+	return newHandler(s, s)
+}
+
+// replies is where a handler writes: the session, or a test double.
+type replies interface {
+	Write(p []byte)
+	Flush() error
+}
+
+// state is the auth-state sub-state (nginx's mail_state).
+type state uint8
+
+const (
+	stStart         state = iota // commands
+	stLoginUsername              // AUTH LOGIN: waiting for the user name
+	stLoginPassword              // AUTH LOGIN: waiting for the password
+	stPlain                      // AUTH PLAIN: waiting for the response
+	stCRAMMD5                    // AUTH CRAM-MD5: waiting for the response
+	stExternal                   // AUTH EXTERNAL: waiting for the login
+)
+
+// action runs one command in one state.
+type action func(h *handler, c *Command) (mail.Next, error)
+
+// table is the whole state machine: for each state, the commands it
+// accepts. In the SASL states every line is a continuation (VerbNone).
+// A known verb missing from stStart's row does not exist: the parser only
+// produces the verbs listed there.
+var table = map[state]map[Verb]action{
+	stStart: {
+		VerbHELO:     (*handler).cmdHelo,
+		VerbEHLO:     (*handler).cmdHelo,
+		VerbAUTH:     (*handler).cmdAuth,
+		VerbQUIT:     (*handler).quit,
+		VerbMAIL:     (*handler).cmdMail,
+		VerbRCPT:     (*handler).rcpt,
+		VerbRSET:     (*handler).rset,
+		VerbNOOP:     (*handler).noop,
+		VerbSTARTTLS: (*handler).starttls,
+		VerbVRFY:     (*handler).refuse,
+		VerbEXPN:     (*handler).refuse,
+		VerbHELP:     (*handler).refuse,
+	},
+	stLoginUsername: {VerbNone: (*handler).loginUsername},
+	stLoginPassword: {VerbNone: (*handler).loginPassword},
+	stPlain:         {VerbNone: (*handler).plainResponse},
+	stCRAMMD5:       {VerbNone: (*handler).cramResponse},
+	stExternal:      {VerbNone: (*handler).externalResponse},
+}
+
+// handler is one connection's SMTP state machine.
+type handler struct {
+	s    *mail.Session
+	out  replies
+	conf *confparse.Server
+	tmpl *templates
+
+	state state
+	esmtp bool   // EHLO seen at least once (sticky)
+	helo  []byte // last HELO/EHLO argument; nil if none
+	from  []byte // stored MAIL line (none path)
+	to    []byte // stored RCPT line (none path)
+
+	// seen holds the bytes of the engine's buffer already consumed since it
+	// was last emptied; window is seen plus the unconsumed bytes at the last
+	// Parse. nginx logs a rejected MAIL with the whole buffer.
+	seen   []byte
+	window []byte
+
+	// resolve is the client resolver; tests replace it.
+	resolve func(h *handler) string
+}
+
+func newHandler(s *mail.Session, out replies) *handler {
+	return &handler{
+		s:       s,
+		out:     out,
+		conf:    s.Conf,
+		tmpl:    templatesFor(s.Conf),
+		resolve: resolveClient,
+	}
+}
+
+func (h *handler) write(p string) { h.out.Write([]byte(p)) }
+
+// Parse implements mail.Handler.
+func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
+	cmd, n, err := parseLine(buf, h.state != stStart)
+	if errors.Is(err, mail.ErrNeedMore) {
+		return nil, 0, err
+	}
+	if cmd != nil && cmd.Verb == VerbMAIL {
+		h.window = append(append(h.window[:0], h.seen...), buf...)
+	}
+	if n == len(buf) {
+		h.seen = h.seen[:0]
+	} else {
+		h.seen = append(h.seen, buf[:n]...)
+	}
+	if err != nil {
+		// A malformed line resets any SASL exchange (nginx: mail_state =
+		// start on an invalid command).
+		h.state = stStart
+		return nil, n, err
+	}
+	return cmd, n, nil
+}
+
+// Exec implements mail.Handler.
+func (h *handler) Exec(c mail.Command) (mail.Next, error) {
+	cmd, ok := c.(*Command)
+	if !ok {
+		return mail.Continue, mail.ErrInvalid
+	}
+	act := table[h.state][cmd.Verb]
+	if act == nil {
+		h.state = stStart
+		return mail.Continue, mail.ErrInvalid
+	}
+	next, err := act(h, cmd)
+	if err != nil {
+		h.state = stStart
+	}
+	return next, err
+}
+
+// ErrorReply implements mail.Handler: SMTP has one invalid-command reply.
+func (h *handler) ErrorReply(error) []byte { return []byte(replyInvalidCommand) }
+
+// InternalError implements mail.Handler.
+func (h *handler) InternalError() []byte { return []byte(replyInternalError) }
+
+// AuthFailed implements mail.Handler: "<Auth-Error-Code or 535 5.7.0> msg".
+func (h *handler) AuthFailed(msg, code string) []byte {
+	if code == "" {
+		code = defaultAuthErrorCode
+	}
+	b := make([]byte, 0, len(code)+len(msg)+3)
+	b = append(b, code...)
+	b = append(b, ' ')
+	b = append(b, msg...)
+	return append(b, '\r', '\n')
+}
+
+// AuthReset implements mail.Handler: back to the start state. Stored HELO,
+// MAIL and the esmtp flag stay (a later RCPT reuses the stored MAIL).
+func (h *handler) AuthReset() {
+	h.state = stStart
+	h.s.AuthMethod = auth.MethodPlain
+}
+
+// FillAuth implements mail.Handler: Client-Host always, Auth-SMTP-* on the
+// none path.
+func (h *handler) FillAuth(r *auth.Request) {
+	r.HasClientHost = true
+	r.ClientHost = h.s.ClientHost
+	if r.Method == auth.MethodNone {
+		r.SMTPHelo = nonNil(h.helo)
+		r.SMTPFrom = nonNil(h.from)
+		r.SMTPTo = nonNil(h.to)
+	}
+}
+
+// FillLogin implements mail.Handler.
+func (h *handler) FillLogin(p *proxy.LoginParams) {
+	p.ESMTP = h.esmtp
+	p.Helo = h.helo
+	if h.esmtp {
+		p.HeloVerb = "EHLO"
+	} else {
+		p.HeloVerb = "HELO"
+	}
+	p.XClient = h.conf.Proxy.XClient
+	p.SMTPAuth = h.conf.Proxy.SMTPAuth
+	p.AuthNone = h.s.AuthMethod == auth.MethodNone
+	if p.AuthNone {
+		p.MailFrom = h.from
+		p.RcptTo = h.to
+	}
+	p.ClientHost = h.s.ClientHost
+	p.XTextLogin = true // newer nginx (1.29.2+): xtext in XCLIENT LOGIN=
+	if p.ServerName == "" {
+		p.ServerName = h.conf.Core.ServerName
+	}
+	if !p.ClientIP.IsValid() {
+		p.ClientIP = h.s.Client.Addr()
+	}
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// --- commands in the start state ---
+
+func (h *handler) cmdHelo(c *Command) (mail.Next, error) {
+	if len(c.Args) != 1 {
+		h.write(replyInvalidArgument)
+		return mail.Continue, nil
+	}
+	h.helo = c.Args[0]
+	h.from, h.to = nil, nil
+	if c.Verb == VerbHELO {
+		h.out.Write(h.tmpl.helo)
+		return mail.Continue, nil
+	}
+	h.esmtp = true
+	h.out.Write(h.tmpl.ehlo(h.conf.SSL.StartTLS, h.s.TLS != nil))
+	return mail.Continue, nil
+}
+
+func (h *handler) starttlsOnly() bool {
+	return h.conf.SSL.StartTLS == confparse.StartTLSOnly && h.s.TLS == nil
+}
+
+func (h *handler) cmdAuth(c *Command) (mail.Next, error) {
+	if h.starttlsOnly() {
+		return mail.Continue, mail.ErrRejected
+	}
+	if len(c.Args) == 0 {
+		h.write(replyInvalidArgument)
+		return mail.Continue, nil
+	}
+	mech := strings.ToUpper(string(c.Args[0]))
+	n := len(c.Args)
+	switch {
+	case mech == "LOGIN" && n == 1:
+		h.write(replyUsername)
+		h.state = stLoginUsername
+		return mail.Continue, nil
+	case mech == "LOGIN" && n == 2:
+		if err := h.s.SASLLoginUsername(c.Args[1]); err != nil {
+			return mail.Continue, err
+		}
+		h.write(replyPassword)
+		h.state = stLoginPassword
+		return mail.Continue, nil
+	case mech == "PLAIN" && n == 1:
+		h.write(replyNext)
+		h.state = stPlain
+		return mail.Continue, nil
+	case mech == "PLAIN" && n == 2:
+		if err := h.s.SASLPlain(c.Args[1]); err != nil {
+			return mail.Continue, err
+		}
+		return mail.Authenticate, nil
+	case mech == "CRAM-MD5" && n == 1:
+		if h.conf.SMTP.Auth&confparse.AuthCRAMMD5 == 0 {
+			return mail.Continue, mail.ErrRejected
+		}
+		h.out.Write(h.s.SASLCRAMMD5Challenge("334 "))
+		h.state = stCRAMMD5
+		return mail.Continue, nil
+	case mech == "EXTERNAL" && n == 1:
+		if h.conf.SMTP.Auth&confparse.AuthExternal == 0 {
+			return mail.Continue, mail.ErrRejected
+		}
+		h.write(replyUsername)
+		h.state = stExternal
+		return mail.Continue, nil
+	case mech == "EXTERNAL" && n == 2:
+		// nginx checks smtp_auth only when EXTERNAL has no initial
+		// response.
+		if err := h.s.SASLExternal(c.Args[1]); err != nil {
+			return mail.Continue, err
+		}
+		return mail.Authenticate, nil
+	}
+	return mail.Continue, mail.ErrRejected
+}
+
+func (h *handler) quit(*Command) (mail.Next, error) {
+	h.write(replyBye)
+	return mail.Close, nil
+}
+
+func (h *handler) cmdMail(c *Command) (mail.Next, error) {
+	if h.conf.SMTP.Auth&confparse.AuthNone == 0 {
+		h.s.Logf(errlog.Info, "client was rejected: \"%s\"", showCRLF(h.window))
+		h.write(replyAuthRequired)
+		return mail.Continue, nil
+	}
+	if len(h.from) > 0 {
+		h.write(replyBadSequence)
+		return mail.Continue, nil
+	}
+	if len(c.Args) == 0 {
+		h.write(replyInvalidArgument)
+		return mail.Continue, nil
+	}
+	h.from = c.Line
+	// Newer nginx (1.29.1, CVE-2025-53859): a MAIL accepted under `none`
+	// drops credentials of an earlier failed AUTH.
+	h.s.Login = nil
+	h.s.Passwd = nil
+	h.write(replyOK)
+	return mail.Continue, nil
+}
+
+func (h *handler) rcpt(c *Command) (mail.Next, error) {
+	if len(h.from) == 0 {
+		h.write(replyBadSequence)
+		return mail.Continue, nil
+	}
+	if len(c.Args) == 0 {
+		h.write(replyInvalidArgument)
+		return mail.Continue, nil
+	}
+	h.to = c.Line
+	h.s.AuthMethod = auth.MethodNone
+	return mail.Authenticate, nil
+}
+
+func (h *handler) rset(*Command) (mail.Next, error) {
+	h.from, h.to = nil, nil
+	h.write(replyOK)
+	return mail.Continue, nil
+}
+
+func (h *handler) noop(*Command) (mail.Next, error) {
+	h.write(replyOK)
+	return mail.Continue, nil
+}
+
+func (h *handler) starttls(*Command) (mail.Next, error) {
+	if h.s.TLS != nil || h.s.TLSConfig == nil || h.conf.SSL.StartTLS == confparse.StartTLSOff {
+		return mail.Continue, mail.ErrRejected
+	}
+	// RFC 3207: forget what the client said before STARTTLS.
+	h.helo, h.from, h.to = nil, nil, nil
+	h.seen = h.seen[:0]
+	h.write(replyStartTLS)
+	return mail.StartTLS, nil
+}
+
+// refuse answers VRFY, EXPN and HELP: known, never allowed, not counted.
+func (h *handler) refuse(*Command) (mail.Next, error) {
+	return mail.Continue, mail.ErrRejected
+}
+
+// --- SASL continuation lines ---
+
+func firstArg(c *Command) []byte {
+	if len(c.Args) == 0 {
+		return nil
+	}
+	return c.Args[0]
+}
+
+func (h *handler) loginUsername(c *Command) (mail.Next, error) {
+	if err := h.s.SASLLoginUsername(firstArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	h.write(replyPassword)
+	h.state = stLoginPassword
+	return mail.Continue, nil
+}
+
+func (h *handler) loginPassword(c *Command) (mail.Next, error) {
+	if err := h.s.SASLLoginPassword(firstArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	h.state = stStart
+	return mail.Authenticate, nil
+}
+
+func (h *handler) plainResponse(c *Command) (mail.Next, error) {
+	if err := h.s.SASLPlain(firstArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	h.state = stStart
+	return mail.Authenticate, nil
+}
+
+func (h *handler) cramResponse(c *Command) (mail.Next, error) {
+	if err := h.s.SASLCRAMMD5(firstArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	h.state = stStart
+	return mail.Authenticate, nil
+}
+
+func (h *handler) externalResponse(c *Command) (mail.Next, error) {
+	if err := h.s.SASLExternal(firstArg(c)); err != nil {
+		return mail.Continue, err
+	}
+	h.state = stStart
+	return mail.Authenticate, nil
+}
+
+// showCRLF renders bytes for a log line as nginx does for rejected
+// commands: CR and LF become '_'.
+func showCRLF(b []byte) string {
+	out := []byte(string(b))
+	for i, c := range out {
+		if c == '\r' || c == '\n' {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}
+
+// --- replies built once per server ---
+
+// templates are the per-server reply bytes (nginx builds them at
+// configuration time).
+type templates struct {
+	greeting     []byte // "220 <server_name> ESMTP ready"
+	helo         []byte // "250 <server_name>"
+	capability   []byte // EHLO reply
+	starttlsCap  []byte // EHLO reply with STARTTLS (starttls on)
+	starttlsOnly []byte // EHLO reply for starttls only: no AUTH, STARTTLS
+}
+
+var templateCache sync.Map // *confparse.Server -> *templates
+
+func templatesFor(c *confparse.Server) *templates {
+	if t, ok := templateCache.Load(c); ok {
+		return t.(*templates)
+	}
+	t, _ := templateCache.LoadOrStore(c, buildTemplates(c))
+	return t.(*templates)
+}
+
+func buildTemplates(c *confparse.Server) *templates {
+	name := c.Core.ServerName
+	t := &templates{
+		greeting: []byte("220 " + name + " ESMTP ready\r\n"),
+		helo:     []byte("250 " + name + "\r\n"),
+	}
+	lines := append([]string{name}, c.SMTP.Capabilities...)
+	var mechs []string
+	for _, m := range []struct {
+		bit  confparse.AuthMethods
+		name string
+	}{
+		{confparse.AuthPlain, "PLAIN"},
+		{confparse.AuthLogin, "LOGIN"},
+		{confparse.AuthCRAMMD5, "CRAM-MD5"},
+		{confparse.AuthExternal, "EXTERNAL"},
+	} {
+		if c.SMTP.Auth&m.bit != 0 {
+			mechs = append(mechs, m.name)
+		}
+	}
+	withAuth := lines
+	if len(mechs) > 0 {
+		withAuth = append(append([]string{}, lines...), "AUTH "+strings.Join(mechs, " "))
+	}
+	t.capability = render(withAuth)
+	t.starttlsCap = render(append(append([]string{}, withAuth...), "STARTTLS"))
+	t.starttlsOnly = render(append(append([]string{}, lines...), "STARTTLS"))
+	return t
+}
+
+// render makes a multi-line 250 reply.
+func render(lines []string) []byte {
+	var b []byte
+	for i, l := range lines {
+		if i == len(lines)-1 {
+			b = append(b, "250 "...)
+		} else {
+			b = append(b, "250-"...)
+		}
+		b = append(b, l...)
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+func (t *templates) ehlo(mode confparse.StartTLS, tls bool) []byte {
+	if !tls {
+		switch mode {
+		case confparse.StartTLSOn:
+			return t.starttlsCap
+		case confparse.StartTLSOnly:
+			return t.starttlsOnly
+		}
+	}
+	return t.capability
+}
