@@ -176,19 +176,23 @@ func TestResolver(t *testing.T) {
 			logs:  []string{"error: *7 127.0.0.1 could not be resolved (110: Operation timed out) while in resolving client address"},
 		},
 		{
-			name:  "PTR answer without PTR record",
-			setup: func() { d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{"1.0.0.127.in-addr.arpa. 60 IN CNAME x.example.net."}}) },
-			want:  HostTempUnavail,
+			name: "PTR answer without PTR record",
+			setup: func() {
+				d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{"1.0.0.127.in-addr.arpa. 60 IN CNAME x.example.net."}})
+			},
+			want: HostTempUnavail,
 			logs: []string{
 				"error: no PTR type in DNS response",
 				"error: *7 127.0.0.1 could not be resolved (110: Operation timed out) while in resolving client address",
 			},
 		},
 		{
-			name:  "injection in PTR name",
-			setup: func() { d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{ptr + `a\032b\013\010XCLIENT.example.net.`}}) },
-			want:  HostTempUnavail,
-			logs:  []string{"error: *7 127.0.0.1 resolved to invalid host name \"a b\r\nXCLIENT.example.net\" while in resolving client address"},
+			name: "injection in PTR name",
+			setup: func() {
+				d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{ptr + `a\032b\013\010XCLIENT.example.net.`}})
+			},
+			want: HostTempUnavail,
+			logs: []string{"error: *7 127.0.0.1 resolved to invalid host name \"a b\r\nXCLIENT.example.net\" while in resolving client address"},
 		},
 		{
 			name:  "underscore in PTR name",

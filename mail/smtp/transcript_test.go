@@ -361,8 +361,8 @@ func TestTranscripts(t *testing.T) {
 			},
 		},
 		{
-			name:  "command split over reads",
-			steps: []step{{"NO", ""}, {"OP\r", ""}, {"\nEH", ok250}, {"LO x\r\nQU", ehloDef}, {"IT\r\n", "221 2.0.0 Bye\r\n"}},
+			name:   "command split over reads",
+			steps:  []step{{"NO", ""}, {"OP\r", ""}, {"\nEH", ok250}, {"LO x\r\nQU", ehloDef}, {"IT\r\n", "221 2.0.0 Bye\r\n"}},
 			closed: true,
 		},
 		{
