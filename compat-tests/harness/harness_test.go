@@ -237,3 +237,35 @@ func TestRunnerRecordsTimeoutsAndClose(t *testing.T) {
 		t.Error("close not seen")
 	}
 }
+
+// A declared difference is reported, not failed, and counted as such; an
+// identical scenario is counted as identical.
+func TestDeclaredDifferenceIsCounted(t *testing.T) {
+	t.Parallel()
+	dc := harness.StartDovecot(t, map[string]string{"alice": "secret"})
+	up, rec := harness.Record(t, dc.POP3Addr)
+	auth := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
+		"alice": {Password: "secret", Upstream: up}}})
+	run := 0
+	s := &harness.Suite{
+		Name:      "declared self-test",
+		Config:    harness.Config{Mail: "auth_http {{auth}};\nserver { listen 127.0.0.1:{{port pop3}}; protocol pop3; }"},
+		Auth:      auth,
+		Upstreams: map[string]*harness.Recorder{"dovecot": rec},
+		// The second run sees a different message: the transcripts differ.
+		Reset: func(t testing.TB) {
+			run++
+			dc.SetMailbox("alice", fmt.Sprintf("Subject: run %d\n\nx\n", run))
+		},
+		Impls: []harness.Impl{harness.Nginx, harness.Nginx},
+	}
+	s.Run(t, []harness.Scenario{{
+		Name:   "differs",
+		Differ: "the mailbox changes between runs (self-test)",
+		Steps: []harness.Step{harness.Lines(1), harness.Send("USER alice\r\nPASS secret\r\nTOP 1 0\r\nQUIT\r\n"),
+			harness.Closed()},
+	}})
+	if total, identical, declared, failures := s.Counts(); total != 1 || identical != 0 || declared != 1 || failures != 0 {
+		t.Errorf("counts: total %d identical %d declared %d failures %d", total, identical, declared, failures)
+	}
+}

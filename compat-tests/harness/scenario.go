@@ -281,6 +281,13 @@ func (s *Suite) Run(t *testing.T, scenarios []Scenario) {
 	}
 }
 
+// Counts returns the tallies of the scenarios run so far.
+func (s *Suite) Counts() (total, identical, declared, failures int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total, s.identical, s.declared, s.failures
+}
+
 func (s *Suite) runScenario(t *testing.T, sc Scenario) {
 	outcome := "failure"
 	defer func() {
