@@ -1,6 +1,7 @@
 package confparse
 
 import (
+	"net/netip"
 	"strings"
 )
 
@@ -109,12 +110,15 @@ func setListen(l *loader, lv *level, n *node) error {
 			entries = append(entries, &e)
 		}
 	}
+	if l.listenKeys == nil {
+		l.listenKeys = map[listenKey]bool{}
+	}
 	for _, e := range entries {
-		for _, old := range l.listens {
-			if old.Network == e.Network && old.Addr == e.Addr && old.Path == e.Path {
-				return l.fail(errAt(n, `duplicate "%s" address and port pair`, e.Text))
-			}
+		k := listenKey{e.Network, e.Addr, e.Path}
+		if l.listenKeys[k] {
+			return l.fail(errAt(n, `duplicate "%s" address and port pair`, e.Text))
 		}
+		l.listenKeys[k] = true
 		l.listens = append(l.listens, e)
 		lv.listens = append(lv.listens, e)
 	}
@@ -159,4 +163,12 @@ func parseKeepalive(s string) (KeepAlive, bool) {
 		return ka, false
 	}
 	return ka, true
+}
+
+// listenKey identifies an address for the duplicate check (every listen
+// of the whole mail block is compared).
+type listenKey struct {
+	network string
+	addr    netip.AddrPort
+	path    string
 }

@@ -93,9 +93,10 @@ type loader struct {
 	eventsSeen, httpSeen, streamSeen, mailSeen bool
 	modulesUsed                                bool
 
-	servers  []*level
-	listens  []*Listen
-	srvByLvl map[*level]*Server
+	servers    []*level
+	listens    []*Listen
+	listenKeys map[listenKey]bool
+	srvByLvl   map[*level]*Server
 }
 
 func newLoader(o Options, check bool) *loader {

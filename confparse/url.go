@@ -283,16 +283,15 @@ func (u *parsedURL) addAddrs(addrs ...netip.Addr) {
 	if u.lastPort != 0 {
 		last = u.lastPort
 	}
+	seen := make(map[netip.AddrPort]bool, len(u.addrs))
+	for _, x := range u.addrs {
+		seen[x] = true
+	}
 	for _, a := range addrs {
 		for p := u.port; p <= last; p++ {
 			ap := netip.AddrPortFrom(a, uint16(p))
-			dup := false
-			for _, x := range u.addrs {
-				if x == ap {
-					dup = true
-				}
-			}
-			if !dup {
+			if !seen[ap] {
+				seen[ap] = true
 				u.addrs = append(u.addrs, ap)
 			}
 		}

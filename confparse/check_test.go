@@ -1,0 +1,195 @@
+package confparse
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func checkString(t *testing.T, conf string) ([]Diag, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+	return diags, dir
+}
+
+func diagLines(diags []Diag, dir string, mailgateOnly bool) []string {
+	var out []string
+	for _, d := range diags {
+		if d.MailgateOnly != mailgateOnly {
+			continue
+		}
+		out = append(out, "["+sevNames[d.Sev]+"] "+strings.ReplaceAll(d.String(), dir+"/", ""))
+	}
+	return out
+}
+
+func TestCheckReportsEveryError(t *testing.T) {
+	conf := `events {}
+mail {
+  server { listen 127.0.0.1:27001; }
+  server { listen 127.0.0.1:27002; protocol imap; timeout x; imap_auth plain plain; }
+  server { protocol pop3; xclient maybe; }
+  server { listen 127.0.0.1:27002; listen 127.0.0.1:27003 ssl; protocol smtp; auth_http 127.0.0.1:1; }
+}
+`
+	diags, dir := checkString(t, conf)
+	got := diagLines(diags, dir, false)
+	want := []string{
+		`[emerg] "timeout" directive invalid value in nginx.conf:4`,
+		`[warn] duplicate value "plain" in nginx.conf:4`,
+		`[emerg] invalid value "maybe" in "xclient" directive, it must be "on" or "off" in nginx.conf:5`,
+		`[emerg] no "listen" is defined for server in nginx.conf:5`,
+		`[emerg] duplicate "127.0.0.1:27002" address and port pair in nginx.conf:6`,
+		// merge: core for every server, then ssl, then auth_http
+		`[emerg] unknown mail protocol for server in nginx.conf:3`,
+		`[emerg] no "ssl_certificate" is defined for the "listen ... ssl" directive in nginx.conf:6`,
+		`[emerg] no "auth_http" is defined for server in nginx.conf:3`,
+		`[emerg] no "auth_http" is defined for server in nginx.conf:4`,
+		`[emerg] no "auth_http" is defined for server in nginx.conf:5`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Load stops at the first error
+	_, err := Load(Options{Prefix: dir + "/", ConfFile: "nginx.conf"})
+	var e *Error
+	if !errors.As(err, &e) || e.Pos.Line != 4 || e.Msg != `"timeout" directive invalid value` {
+		t.Errorf("Load: %v", err)
+	}
+}
+
+func TestCheckStopsAtSyntaxError(t *testing.T) {
+	diags, dir := checkString(t, "events {}\ndaemon maybe;\nmail {\n  server_name \"x\"y;\n}\n")
+	got := diagLines(diags, dir, false)
+	want := []string{
+		`[emerg] invalid value "maybe" in "daemon" directive, it must be "on" or "off" in nginx.conf:2`,
+		`[emerg] unexpected "y" in nginx.conf:4`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(diagLines(diags, dir, true)) != 0 {
+		t.Errorf("advice after errors: %v", diagLines(diags, dir, true))
+	}
+}
+
+func TestCheckMailgateAdvice(t *testing.T) {
+	conf := `load_module modules/ngx_mail_module.so;
+worker_processes 4;
+events {}
+http { server { listen 8080; } }
+stream { }
+mail {
+  auth_http 127.0.0.1:1;
+  ssl_certificate @DIR@c.pem; ssl_certificate_key @DIR@c.pem;
+  proxy on;
+  ssl_session_cache shared:MAIL:1m;
+  server { listen 127.0.0.1:27143; protocol imap; }
+  server { listen 127.0.0.1:27993 ssl; protocol imap; }
+  server { listen 127.0.0.1:27110; protocol pop3; starttls only; }
+  server { listen 127.0.0.1:27025; protocol smtp; smtp_auth none; }
+  server { listen 127.0.0.1:27587; protocol smtp; starttls on; }
+  server { listen 127.0.0.1:27465; protocol smtp; ssl on; }
+}
+`
+	dir := t.TempDir()
+	conf = strings.ReplaceAll(conf, "@DIR@", dir+"/")
+	if err := os.WriteFile(filepath.Join(dir, "c.pem"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf"})
+	if errs := diagLines(diags, dir, false); len(errs) != 1 || !strings.Contains(errs[0], `[warn] the "ssl" directive is deprecated`) {
+		t.Fatalf("nginx diagnostics: %q", errs)
+	}
+	got := diagLines(diags, dir, true)
+	want := []string{
+		`[notice] "load_module" directive ignored in nginx.conf:1`,
+		`[notice] "http" block ignored in nginx.conf:4`,
+		`[notice] "stream" block ignored in nginx.conf:5`,
+		`[warn] "worker_processes" directive ignored in nginx.conf:2`,
+		`[warn] "proxy" directive has no effect in nginx.conf:9`,
+		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:10`,
+		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:16`,
+		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:11`,
+		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:15`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, d := range diags {
+		if d.MailgateOnly && d.Extra == "" {
+			t.Errorf("no explanation for %q", d.Msg)
+		}
+	}
+	// Load keeps the ignored-block notices but not Check's advice
+	var notices []string
+	for _, n := range cfg.Notices {
+		if n.MailgateOnly {
+			notices = append(notices, n.Msg)
+		}
+	}
+	if len(notices) != 3 {
+		t.Errorf("Load notices %q", notices)
+	}
+}
+
+// FuzzLoad feeds arbitrary configuration text to Load and Check: they
+// must not panic or hang. Inputs with '/' are skipped so that includes
+// and file directives stay inside the scratch directory, and host names
+// are not resolved.
+func FuzzLoad(f *testing.F) {
+	seeds := []string{
+		"events {}\nmail { auth_http 127.0.0.1:1; server { listen 127.0.0.1:27001; protocol imap; } }",
+		"events{}mail{server{listen 25;}}",
+		"events {}\nmail { server { listen [::1]:143 ssl so_keepalive=1:2:3; starttls only; } }",
+		"include *;\nevents {}",
+		"a \"b\\\"c\" 'd' `e` 1\\;2 ${x} # c\n;}",
+		"events { worker_connections x; } mail { error_log x debug_mail; resolver 127.0.0.1 valid=1s; }",
+		"mail { mail { server { server { } } } }",
+		"events {}\nmail { set_real_ip_from 10.0.0.1/8; smtp_auth plain plain; ssl on; starttls on; }",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	saved := lookupHost
+	lookupHost = func(host string) ([]netip.Addr, error) {
+		if host == "localhost" {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	defer func() { lookupHost = saved }()
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 1<<16 || strings.Contains(s, "/") {
+			return
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "h"}
+		cfg, err := Load(o)
+		if cfg == nil {
+			t.Fatal("nil config")
+		}
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error of type %T", err)
+			}
+		}
+		_, diags := Check(o)
+		if err != nil && len(diags) == 0 {
+			t.Fatalf("Load failed (%v) but Check found nothing", err)
+		}
+	})
+}
