@@ -93,6 +93,7 @@ type loader struct {
 	eventsSeen, httpSeen, streamSeen, mailSeen bool
 	modulesUsed                                bool
 
+	mailEnd    Pos // where mail{}'s "}" was read: some merge errors point there
 	servers    []*level
 	listens    []*Listen
 	listenKeys map[listenKey]bool

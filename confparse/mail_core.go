@@ -30,6 +30,7 @@ func setMailBlock(l *loader, lv *level, n *node) error {
 	l.modulesUsed = true
 	l.mail = newLevel(ctxMail, n.pos)
 	l.cfg.Mail = &Mail{Pos: n.pos}
+	l.mailEnd = n.end
 	if err := l.walk(n.children, l.mail); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ type node struct {
 	pos      Pos
 	block    bool
 	children []*node
+	end      Pos // where the block's "}" was read
 	// syntax, when set, marks the place where the file stopped parsing:
 	// the interpreter reports it when it reaches this node.
 	syntax *Diag
@@ -42,13 +43,14 @@ const (
 )
 
 type lexer struct {
-	data    []byte
-	i       int
-	line    int
-	file    string
-	cmdline bool
-	words   []string
-	err     *Diag
+	data     []byte
+	i        int
+	line     int
+	file     string
+	cmdline  bool
+	words    []string
+	err      *Diag
+	blockEnd Pos
 }
 
 func (lx *lexer) pos(line int) Pos {
@@ -278,6 +280,7 @@ func (lx *lexer) parseBlock(inBlock bool, depth int) ([]*node, bool) {
 				lx.fail(lx.line, `unexpected "}"`)
 				return errNode()
 			}
+			lx.blockEnd = lx.pos(lx.line)
 			return nodes, false
 		case tokEOF:
 			if inBlock {
@@ -299,6 +302,7 @@ func (lx *lexer) parseBlock(inBlock bool, depth int) ([]*node, bool) {
 			}
 			children, stop := lx.parseBlock(true, depth+1)
 			n.children = children
+			n.end = lx.blockEnd
 			nodes = append(nodes, n)
 			if stop {
 				return nodes, true
