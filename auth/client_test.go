@@ -20,8 +20,8 @@ import (
 
 // rawServer is a fake auth server speaking raw bytes: it records each
 // request head and answers with answer(). Directives at the start of the
-// answer, one per line: "#delay", "#close", "#hang", "#hangafter" (send the
-// rest, then keep the connection open).
+// answer, one per line: "#delay", "#close", "#rst" (close with a reset),
+// "#hang", "#hangafter" (send the rest, then keep the connection open).
 type rawServer struct {
 	ln     net.Listener
 	answer func(req []byte) []byte
@@ -90,6 +90,11 @@ func (s *rawServer) serve(c net.Conn) {
 			}
 		case "#close":
 			return
+		case "#rst":
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			return
 		case "#hang":
 			<-s.done
 			return
@@ -150,8 +155,8 @@ func TestDoAgainstNginx(t *testing.T) {
 		}
 		cases = append(cases, o)
 	}
-	if len(cases) < 60 {
-		t.Fatalf("%d observed cases, want at least 60", len(cases))
+	if len(cases) < 80 {
+		t.Fatalf("%d observed cases, want at least 80", len(cases))
 	}
 
 	const timeout = 300 * time.Millisecond

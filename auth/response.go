@@ -300,24 +300,102 @@ func clone(b []byte) []byte {
 }
 
 // parseAddr accepts what nginx's ngx_parse_addr accepts: an IPv4 address
-// in nginx's lenient dotted form (exactly four parts, each 0-255, empty
-// parts count as 0, leading zeros allowed, 255.255.255.255 refused) or an
-// IPv6 literal without brackets or zone.
+// in nginx's lenient dotted form, else an IPv6 literal as nginx's own
+// parser reads it (no brackets, no zone).
 func parseAddr(s []byte) (netip.Addr, bool) {
 	if a, ok := parseIPv4(s); ok {
-		return a, true
+		return netip.AddrFrom4(a), true
 	}
-	if bytes.IndexByte(s, ':') < 0 || bytes.IndexByte(s, '%') >= 0 {
-		return netip.Addr{}, false
+	if a, ok := parseIPv6(s); ok {
+		return netip.AddrFrom16(a), true
 	}
-	a, err := netip.ParseAddr(string(s))
-	if err != nil || !a.Is6() {
-		return netip.Addr{}, false
-	}
-	return a, true
+	return netip.Addr{}, false
 }
 
-func parseIPv4(s []byte) (netip.Addr, bool) {
+// parseIPv6 follows nginx's IPv6 parser, quirks included: one leading
+// colon is skipped (":1:2:3:4:5:6:7:8" is accepted), a group has at most
+// four hex digits, one "::" stands for the missing groups, a trailing
+// colon after "::" adds a zero group, and a dotted IPv4 tail (nginx's
+// lenient form) may end the address when two groups are left for it.
+func parseIPv6(s []byte) ([16]byte, bool) {
+	var out [16]byte
+	if len(s) == 0 {
+		return out, false
+	}
+	var words []uint16
+	zeroAt := -1     // index in words where "::" stands
+	groupStart := -1 // start of the current group, after a colon
+	nibbles, word := 0, uint16(0)
+	i := 0
+	if s[0] == ':' {
+		i = 1
+	}
+	v4tail := false
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			if nibbles > 0 {
+				words = append(words, word)
+				if len(words) == 8 {
+					return out, false
+				}
+				groupStart, nibbles, word = i+1, 0, 0
+				continue
+			}
+			if zeroAt >= 0 {
+				return out, false
+			}
+			groupStart, zeroAt = i+1, len(words)
+			continue
+		}
+		if c == '.' && nibbles > 0 {
+			if len(words) > 6 || groupStart < 0 {
+				return out, false
+			}
+			v4, ok := parseIPv4(s[groupStart:])
+			if !ok {
+				return out, false
+			}
+			words = append(words, uint16(v4[0])<<8|uint16(v4[1]))
+			word = uint16(v4[2])<<8 | uint16(v4[3])
+			v4tail = true
+			break
+		}
+		nibbles++
+		if nibbles > 4 {
+			return out, false
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			word = word<<4 | uint16(c-'0')
+		case c|0x20 >= 'a' && c|0x20 <= 'f':
+			word = word<<4 | uint16(c|0x20-'a'+10)
+		default:
+			return out, false
+		}
+	}
+	if !v4tail && nibbles == 0 && zeroAt < 0 {
+		return out, false
+	}
+	words = append(words, word)
+	switch {
+	case len(words) < 8 && zeroAt >= 0:
+		fill := make([]uint16, 8-len(words))
+		words = append(words[:zeroAt], append(fill, words[zeroAt:]...)...)
+	case len(words) == 8 && zeroAt < 0:
+	default:
+		return out, false
+	}
+	for k, w := range words {
+		out[2*k], out[2*k+1] = byte(w>>8), byte(w)
+	}
+	return out, true
+}
+
+// parseIPv4 is nginx's IPv4 parser: exactly four dot-separated parts, each
+// 0-255, empty parts count as 0, leading zeros allowed; 255.255.255.255 is
+// refused because nginx cannot tell it from its error value.
+func parseIPv4(s []byte) ([4]byte, bool) {
 	var out [4]byte
 	part, octet := 0, 0
 	for _, c := range s {
@@ -325,25 +403,24 @@ func parseIPv4(s []byte) (netip.Addr, bool) {
 		case c >= '0' && c <= '9':
 			octet = octet*10 + int(c-'0')
 			if octet > 255 {
-				return netip.Addr{}, false
+				return out, false
 			}
 		case c == '.':
 			if part == 3 {
-				return netip.Addr{}, false
+				return out, false
 			}
 			out[part] = byte(octet)
 			part, octet = part+1, 0
 		default:
-			return netip.Addr{}, false
+			return out, false
 		}
 	}
 	if part != 3 {
-		return netip.Addr{}, false
+		return out, false
 	}
 	out[3] = byte(octet)
 	if out == [4]byte{255, 255, 255, 255} {
-		// INADDR_NONE: nginx's parser cannot tell it from an error.
-		return netip.Addr{}, false
+		return out, false
 	}
-	return netip.AddrFrom4(out), true
+	return out, true
 }

@@ -186,6 +186,23 @@ func TestDecide(t *testing.T) {
 			Result{Kind: OK, Server: netip.MustParseAddrPort("127.0.0.1:22"), ServerText: "127..0.01:022"}},
 		{"ipv6", "imap", MethodPlain, "Auth-Server: ::1\r\nAuth-Port: 143\r\n", "",
 			Result{Kind: OK, Server: netip.MustParseAddrPort("[::1]:143"), ServerText: "::1:143"}},
+		{"ipv6 leading colon", "imap", MethodPlain, "Auth-Server: :1:2:3:4:5:6:7:8\r\nAuth-Port: 1\r\n", "",
+			Result{Kind: OK, Server: netip.MustParseAddrPort("[1:2:3:4:5:6:7:8]:1"), ServerText: ":1:2:3:4:5:6:7:8:1"}},
+		{"ipv6 trailing colon", "imap", MethodPlain, "Auth-Server: 1::2:\r\nAuth-Port: 1\r\n", "",
+			Result{Kind: OK, Server: netip.MustParseAddrPort("[1::2:0]:1"), ServerText: "1::2::1"}},
+		{"ipv6 v4 tail", "imap", MethodPlain, "Auth-Server: ::1:2:3:4:5:1.2.3.4\r\nAuth-Port: 1\r\n", "",
+			Result{Kind: OK, Server: netip.MustParseAddrPort("[0:1:2:3:4:5:102:304]:1"), ServerText: "::1:2:3:4:5:1.2.3.4:1"}},
+		{"ipv6 mapped lenient v4", "imap", MethodPlain, "Auth-Server: ::FFFF:127.000.0.01\r\nAuth-Port: 1\r\n", "",
+			Result{Kind: OK, Server: netip.MustParseAddrPort("[::ffff:127.0.0.1]:1"), ServerText: "::FFFF:127.000.0.01:1"}},
+		{"ipv6 all zero", "imap", MethodPlain, "Auth-Server: ::\r\nAuth-Port: 1\r\n", "",
+			Result{Kind: OK, Server: netip.MustParseAddrPort("[::]:1"), ServerText: ":::1"}},
+		{"ipv6 triple colon", "imap", MethodPlain, "Auth-Server: :::\r\nAuth-Port: 1\r\n", `sent invalid server address:":::"`, Result{}},
+		{"ipv6 v4 tail too late", "imap", MethodPlain, "Auth-Server: 1:2:3:4:5:6:7:1.2.3.4\r\nAuth-Port: 1\r\n", `sent invalid server address:"1:2:3:4:5:6:7:1.2.3.4"`, Result{}},
+		{"ipv6 nine groups", "imap", MethodPlain, "Auth-Server: 1:2:3:4:5:6:7:8:9\r\nAuth-Port: 1\r\n", `sent invalid server address:"1:2:3:4:5:6:7:8:9"`, Result{}},
+		{"ipv6 seven groups", "imap", MethodPlain, "Auth-Server: 1:2:3:4:5:6:7\r\nAuth-Port: 1\r\n", `sent invalid server address:"1:2:3:4:5:6:7"`, Result{}},
+		{"ipv6 seven groups then ::", "imap", MethodPlain, "Auth-Server: 1:2:3:4:5:6:7::\r\nAuth-Port: 1\r\n", `sent invalid server address:"1:2:3:4:5:6:7::"`, Result{}},
+		{"ipv6 five nibbles", "imap", MethodPlain, "Auth-Server: 00001::1\r\nAuth-Port: 1\r\n", `sent invalid server address:"00001::1"`, Result{}},
+		{"ipv6 hex in v4 tail", "imap", MethodPlain, "Auth-Server: ::1a7.0.0.1\r\nAuth-Port: 1\r\n", `sent invalid server address:"::1a7.0.0.1"`, Result{}},
 		{"port plus", "imap", MethodPlain, "Auth-Server: ::1\r\nAuth-Port: +143\r\n", `sent invalid server port:"+143"`, Result{}},
 		{"port zero", "imap", MethodPlain, "Auth-Server: ::1\r\nAuth-Port: 0\r\n", `sent invalid server port:"0"`, Result{}},
 		{"port 65536", "imap", MethodPlain, "Auth-Server: ::1\r\nAuth-Port: 65536\r\n", `sent invalid server port:"65536"`, Result{}},
@@ -262,6 +279,38 @@ func FuzzParseResponse(f *testing.F) {
 			if (res == nil) == (problem == "") {
 				t.Fatalf("Decide: result %v problem %q", res, problem)
 			}
+		}
+	})
+}
+
+// FuzzParseAddr: nginx's parser accepts every address Go's strict parser
+// accepts and reads it the same way, except 255.255.255.255, zones, and
+// seven groups followed by "::" (nginx counts a zero group after a final
+// "::", verified with 1:2:3:4:5:6:7::).
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "::1", "::ffff:1.2.3.4", "1:2:3:4:5:6:7:8", "::", "1::", "fe80::1%lo", "127..0.1", ":1:2:3:4:5:6:7:8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseAddr([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if err != nil || want.Zone() != "" || s == "255.255.255.255" {
+			return
+		}
+		if !ok && !(strings.HasSuffix(s, "::") && strings.Count(s, ":") == 8) {
+			t.Fatalf("parseAddr(%q) refused a valid address", s)
+		}
+		if !ok {
+			return
+		}
+		if want.Is4() {
+			if got != want {
+				t.Fatalf("parseAddr(%q) = %v, want %v", s, got, want)
+			}
+			return
+		}
+		if got != netip.AddrFrom16(want.As16()) {
+			t.Fatalf("parseAddr(%q) = %v, want %v", s, got, want)
 		}
 	})
 }

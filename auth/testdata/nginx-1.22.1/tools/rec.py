@@ -15,13 +15,19 @@ def handle(c, tag):
     with lock:
         n[0]+=1; k=n[0]
     open('%s/%03d-%s.bin'%(CAP,k,tag),'wb').write(data)
-    try: resp=open(RESP,'rb').read()
-    except: resp=b'HTTP/1.0 200 OK\r\nAuth-Status: Invalid login or password\r\n\r\n'
+    seq='/tmp/auth/seq/%d'%k
+    if os.path.exists(seq): resp=open(seq,'rb').read()
+    else:
+     try: resp=open(RESP,'rb').read()
+     except: resp=b'HTTP/1.0 200 OK\r\nAuth-Status: Invalid login or password\r\n\r\n'
     while resp.startswith(b'#'):
         line,_,resp=resp.partition(b'\n')
         w=line.split()
         if w[0]==b'#delay': time.sleep(float(w[1]))
         elif w[0]==b'#close': c.close(); return
+        elif w[0]==b'#rst':
+            import struct
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii',1,0)); c.close(); return
         elif w[0]==b'#hang': time.sleep(30); c.close(); return
         elif w[0]==b'#hangafter': c.sendall(resp); time.sleep(30); c.close(); return
     try:
