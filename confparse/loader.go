@@ -184,7 +184,57 @@ func (l *loader) run() error {
 			return err
 		}
 	}
-	return l.finishCore()
+	if err := l.finishCore(); err != nil {
+		return err
+	}
+	if n := listeningSockets(l.listens); l.eventsSeen && l.cfg.Core.WorkerConnections < n+1 {
+		// one connection per listening socket plus one (nginx's channel)
+		return l.emerg(&Diag{Msg: fmt.Sprintf("%d worker_connections are not enough for %d listening sockets",
+			l.cfg.Core.WorkerConnections, n)})
+	}
+	return nil
+}
+
+// listeningSockets counts the sockets nginx would open for the mail
+// listens: per (family, port), a wildcard takes every address that does
+// not ask for its own bind; without a wildcard each address has a socket.
+// (Listens of http{} and stream{}, which nginx also counts, are ignored.)
+func listeningSockets(ls []*Listen) int {
+	type key struct {
+		unix bool
+		is4  bool
+		port uint16
+	}
+	type group struct{ wildcard, total, bound int }
+	groups := map[key]*group{}
+	for _, l := range ls {
+		k := key{unix: l.Network == "unix"}
+		if !k.unix {
+			k.is4 = l.Addr.Addr().Is4()
+			k.port = l.Addr.Port()
+		}
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+		}
+		g.total++
+		switch {
+		case !k.unix && l.Addr.Addr().IsUnspecified():
+			g.wildcard++
+		case l.Bind:
+			g.bound++
+		}
+	}
+	n := 0
+	for _, g := range groups {
+		if g.wildcard > 0 {
+			n += g.wildcard + g.bound
+		} else {
+			n += g.total
+		}
+	}
+	return n
 }
 
 // sysErr renders an errno the way nginx does: "(2: No such file or directory)".
