@@ -21,7 +21,7 @@ var newerNginx = map[string]string{
 	// 1.29.1+ directive.
 	"s13": ``,
 	// 1.27.2+: ssl_trusted_certificate alone is enough, and the text says so.
-	"s6": `[emerg] no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`,
+	"s6":    `[emerg] no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`,
 	"real6": `[emerg] no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`,
 	// 1.31.4+: proxy_protocol off|on|v2.
 	"pp1": ``,
