@@ -89,4 +89,16 @@ type RelayResult struct {
 	UpstreamErr    error // read/write error on the upstream side (error level)
 	BytesUp        int64 // client → upstream
 	BytesDown      int64 // upstream → client
+
+	// Added by package proxy (additive): nginx's log line for how the
+	// relay ended, if any. Log is e.g. "client timed out (110: Connection
+	// timed out)" or "recv() failed (104: Connection reset by peer)",
+	// Level its nginx level ("info" or "error") and Action its "while ..."
+	// text ("proxying", "proxying and reading from upstream", ...).
+	// LogDone says nginx then logs "proxied session done" (EOF and recv()
+	// errors; not after timeouts or send() errors).
+	Log     string
+	Level   string
+	Action  string
+	LogDone bool
 }

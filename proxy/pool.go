@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// Relay buffers come from one sync.Pool per size (proxy_buffer and the
+// protocols' client buffers: 128, 4096, whatever is configured), so an
+// idle session holds none and a busy one reuses them.
+var bufPools sync.Map // int → *sync.Pool of *[]byte
+
+func getBuf(size int) *[]byte {
+	p, ok := bufPools.Load(size)
+	if !ok {
+		p, _ = bufPools.LoadOrStore(size, &sync.Pool{New: func() any {
+			b := make([]byte, size)
+			return &b
+		}})
+	}
+	return p.(*sync.Pool).Get().(*[]byte)
+}
+
+func putBuf(b *[]byte) {
+	if p, ok := bufPools.Load(len(*b)); ok {
+		p.(*sync.Pool).Put(b)
+	}
+}
+
+// splicePipe is a kernel pipe used to splice upstream → client without
+// copying through user space. It is taken from the pool only while data
+// flows and given back when the upstream has nothing more to read, so idle
+// sessions hold no pipe (no extra file descriptors).
+type splicePipe struct {
+	r, w int
+	data int // bytes in the pipe not yet sent on
+}
+
+var pipePool = sync.Pool{New: func() any {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return nil
+	}
+	p := &splicePipe{r: fds[0], w: fds[1]}
+	runtime.AddCleanup(p, func(fds [2]int) {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+	}, fds)
+	return p
+}}
+
+func getPipe() *splicePipe {
+	p, _ := pipePool.Get().(*splicePipe)
+	return p
+}
+
+// putPipe returns a pipe to the pool. Data left in it by an aborted
+// transfer is thrown away first.
+func putPipe(p *splicePipe) {
+	if p.data != 0 {
+		var junk [4096]byte
+		for {
+			n, err := syscall.Read(p.r, junk[:])
+			if n <= 0 || err != nil {
+				break
+			}
+		}
+		p.data = 0
+	}
+	pipePool.Put(p)
+}

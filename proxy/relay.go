@@ -1,0 +1,433 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// HalfCloseGrace bounds how long the relay keeps delivering upstream →
+// client traffic after the client half-closed its side (see
+// docs/relay.md): the session ends once the upstream closes, or after this
+// long without upstream → client progress.
+var HalfCloseGrace = 5 * time.Second
+
+// A client write that takes longer than this is taken as a blocked send
+// (only where the relay cannot see EAGAIN: TLS or other non-TCP clients);
+// its completion re-arms proxy_timeout as nginx's client write event does.
+const blockedWrite = 5 * time.Millisecond
+
+// Actions nginx logs relay errors with.
+const (
+	ActionProxying         = "proxying"
+	ActionReadingClient    = "proxying and reading from client"
+	ActionSendingUpstream  = "proxying and sending to upstream"
+	ActionReadingUpstream  = "proxying and reading from upstream"
+	ActionSendingClient    = "proxying and sending to client"
+	maxSplice              = 1 << 20
+	spliceFlags            = 0x2 // SPLICE_F_NONBLOCK
+	defaultRelayBufferSize = 4096
+)
+
+type relay struct {
+	client, upstream net.Conn
+	o                RelayOptions
+	grace            time.Duration
+	cliRaw, upRaw    syscall.RawConn // nil unless a plain *net.TCPConn
+
+	last      atomic.Int64 // unix nanoseconds of the last client activity
+	clientEOF atomic.Bool
+	closing   atomic.Bool
+	once      sync.Once
+	res       RelayResult
+	up, down  atomic.Int64
+}
+
+// Relay copies bytes both ways between client and upstream after the
+// hand-off until one side ends, then closes both connections, like
+// nginx's ngx_mail_proxy_handler:
+//
+//   - client → upstream through a buffer of o.ClientBuffer bytes; every
+//     client read re-arms proxy_timeout (o.Timeout);
+//   - upstream → client through a buffer of o.UpstreamBuffer bytes, or by
+//     splice(2) when both ends are plain *net.TCPConn; this traffic does
+//     not re-arm proxy_timeout, except that a client write completing
+//     after a blocked send does (nginx's client write event);
+//   - proxy_timeout expiring closes both (ClientTimedOut);
+//   - an upstream EOF or error, or a client error, closes both at once;
+//   - a client EOF (half-close) is where mailgate differs: the upstream's
+//     answer still in flight is delivered, until the upstream closes or
+//     HalfCloseGrace passes without upstream → client progress.
+//
+// Buffers and splice pipes are pooled and taken only while data moves, so
+// an idle session holds neither.
+func Relay(client, upstream net.Conn, o RelayOptions) RelayResult {
+	if o.ClientBuffer <= 0 {
+		o.ClientBuffer = defaultRelayBufferSize
+	}
+	if o.UpstreamBuffer <= 0 {
+		o.UpstreamBuffer = defaultRelayBufferSize
+	}
+	r := &relay{client: client, upstream: upstream, o: o, grace: HalfCloseGrace}
+	if o.Timeout > 0 && o.Timeout < r.grace {
+		r.grace = o.Timeout
+	}
+	r.touch()
+	if tc, ok := client.(*net.TCPConn); ok {
+		r.cliRaw, _ = tc.SyscallConn()
+	}
+	if tc, ok := upstream.(*net.TCPConn); ok {
+		r.upRaw, _ = tc.SyscallConn()
+	}
+	done := make(chan struct{})
+	go r.clientToUpstream(done)
+	if r.cliRaw != nil && r.upRaw != nil {
+		r.spliceDown()
+	} else {
+		r.copyDown()
+	}
+	<-done
+	r.finish(nil) // both directions are over; make sure both are closed
+	r.res.BytesUp = r.up.Load()
+	r.res.BytesDown = r.down.Load()
+	return r.res
+}
+
+func (r *relay) touch() { r.last.Store(time.Now().UnixNano()) }
+
+// expiry is when proxy_timeout fires unless the client is active first.
+func (r *relay) expiry() time.Time {
+	return time.Unix(0, r.last.Load()).Add(r.o.Timeout)
+}
+
+// finish records how the session ended (the first caller wins) and closes
+// both connections, which also stops the other direction.
+func (r *relay) finish(set func(*RelayResult)) {
+	r.once.Do(func() {
+		r.closing.Store(true)
+		if set != nil {
+			set(&r.res)
+		}
+		r.client.Close()
+		r.upstream.Close()
+	})
+}
+
+// done ends the session the normal way: "proxied session done".
+func (r *relay) done() {
+	r.finish(func(res *RelayResult) { res.LogDone = true })
+}
+
+func (r *relay) timedOut() {
+	r.finish(func(res *RelayResult) {
+		res.ClientTimedOut = true
+		res.Log = "client timed out (110: Connection timed out)"
+		res.Level = LevelInfo
+		res.Action = ActionProxying
+	})
+}
+
+// failed records a socket error with nginx's log line: client-side errors
+// at info, upstream-side ones at error; recv() errors are followed by
+// "proxied session done", send() errors are not.
+func (r *relay) failed(clientSide bool, op string, err error) {
+	r.finish(func(res *RelayResult) {
+		if errno, ok := errnoOf(err); ok {
+			res.Log = op + "() failed " + errnoText(errno)
+		} else {
+			res.Log = op + "() failed: " + err.Error()
+		}
+		res.LogDone = op == "recv"
+		if clientSide {
+			res.ClientErr = err
+			res.Level = LevelInfo
+			res.Action = map[string]string{"recv": ActionReadingClient, "send": ActionSendingClient}[op]
+		} else {
+			res.UpstreamErr = err
+			res.Level = LevelError
+			res.Action = map[string]string{"recv": ActionReadingUpstream, "send": ActionSendingUpstream}[op]
+		}
+	})
+}
+
+func (r *relay) clientToUpstream(done chan<- struct{}) {
+	defer close(done)
+	for {
+		if r.o.Timeout > 0 {
+			r.client.SetReadDeadline(r.expiry())
+		}
+		if r.cliRaw != nil {
+			if err := waitReadable(r.cliRaw); err != nil {
+				if r.clientReadErr(err) {
+					continue
+				}
+				return
+			}
+		}
+		bp := getBuf(r.o.ClientBuffer)
+		n, err := r.client.Read(*bp)
+		if n > 0 {
+			r.touch()
+			werr := r.writeUpstream((*bp)[:n])
+			putBuf(bp)
+			if werr != nil {
+				return
+			}
+		} else {
+			putBuf(bp)
+		}
+		if err != nil && !r.clientReadErr(err) {
+			return
+		}
+	}
+}
+
+// writeUpstream writes all of b. A blocked upstream does not stop the
+// client-side timer: the write gives up when proxy_timeout expires.
+func (r *relay) writeUpstream(b []byte) error {
+	for len(b) > 0 {
+		if r.o.Timeout > 0 {
+			r.upstream.SetWriteDeadline(r.expiry())
+		}
+		n, err := r.upstream.Write(b)
+		r.up.Add(int64(n))
+		b = b[n:]
+		if err == nil {
+			continue
+		}
+		switch {
+		case r.closing.Load():
+		case isTimeout(err) && time.Now().Before(r.expiry()):
+			continue
+		case isTimeout(err):
+			r.timedOut()
+		default:
+			r.failed(false, "send", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// clientReadErr handles a client read error; true means keep going.
+func (r *relay) clientReadErr(err error) bool {
+	switch {
+	case r.closing.Load():
+		return false
+	case isTimeout(err):
+		if time.Now().Before(r.expiry()) {
+			return true // re-armed by client write activity meanwhile
+		}
+		r.timedOut()
+		return false
+	case errors.Is(err, io.EOF):
+		// Half-close: keep the upstream's answer coming (docs/relay.md).
+		r.clientEOF.Store(true)
+		r.renewGrace()
+		return false
+	}
+	r.failed(true, "recv", err)
+	return false
+}
+
+// renewGrace (after a client half-close) gives the upstream → client
+// direction another HalfCloseGrace.
+func (r *relay) renewGrace() {
+	if !r.clientEOF.Load() {
+		return
+	}
+	t := time.Now().Add(r.grace)
+	r.upstream.SetReadDeadline(t)
+	r.client.SetWriteDeadline(t)
+}
+
+// upstreamReadErr handles the end of the upstream → client direction.
+func (r *relay) upstreamReadErr(err error) bool {
+	switch {
+	case r.closing.Load():
+		return false
+	case errors.Is(err, io.EOF):
+		r.done()
+	case isTimeout(err) && r.clientEOF.Load():
+		r.done() // nothing more came within the half-close grace
+	case isTimeout(err):
+		return true // a stale grace deadline cannot happen; keep reading
+	default:
+		r.failed(false, "recv", err)
+	}
+	return false
+}
+
+func (r *relay) clientWriteErr(err error) {
+	switch {
+	case r.closing.Load():
+	case isTimeout(err) && r.clientEOF.Load():
+		r.done()
+	default:
+		r.failed(true, "send", err)
+	}
+}
+
+// copyDown is upstream → client through a pooled proxy_buffer.
+func (r *relay) copyDown() {
+	for {
+		if r.upRaw != nil {
+			if err := waitReadable(r.upRaw); err != nil {
+				if r.upstreamReadErr(err) {
+					continue
+				}
+				return
+			}
+		}
+		bp := getBuf(r.o.UpstreamBuffer)
+		n, err := r.upstream.Read(*bp)
+		if n > 0 {
+			t0 := time.Now()
+			w, werr := r.client.Write((*bp)[:n])
+			r.down.Add(int64(w))
+			putBuf(bp)
+			if werr != nil {
+				r.clientWriteErr(werr)
+				return
+			}
+			if time.Since(t0) > blockedWrite {
+				r.touch()
+			}
+			r.renewGrace()
+		} else {
+			putBuf(bp)
+		}
+		if err != nil && !r.upstreamReadErr(err) {
+			return
+		}
+	}
+}
+
+// spliceDown is upstream → client with splice(2) through a pooled pipe,
+// taken only while the upstream has data.
+func (r *relay) spliceDown() {
+	for {
+		if err := waitReadable(r.upRaw); err != nil {
+			if r.upstreamReadErr(err) {
+				continue
+			}
+			return
+		}
+		p := getPipe()
+		if p == nil {
+			r.copyDown()
+			return
+		}
+		var rerr error
+		eof := false
+		for {
+			var n int64
+			var serr error
+			if err := r.upRaw.Control(func(fd uintptr) {
+				for {
+					n, serr = syscall.Splice(int(fd), nil, p.w, nil, maxSplice, spliceFlags)
+					if serr != syscall.EINTR {
+						return
+					}
+				}
+			}); err != nil {
+				rerr = err
+				break
+			}
+			if serr == syscall.EAGAIN {
+				break // drained for now; give the pipe back while idle
+			}
+			if serr != nil {
+				rerr = &net.OpError{Op: "read", Net: "tcp", Err: serr}
+				break
+			}
+			if n == 0 {
+				eof = true
+				break
+			}
+			p.data += int(n)
+			if err := r.pump(p); err != nil {
+				putPipe(p)
+				r.clientWriteErr(err)
+				return
+			}
+		}
+		putPipe(p)
+		if eof {
+			r.upstreamReadErr(io.EOF)
+			return
+		}
+		if rerr != nil {
+			r.upstreamReadErr(rerr)
+			return
+		}
+	}
+}
+
+// pump moves the pipe's content to the client. A send that has to wait
+// for the client to drain its socket counts as client activity once it
+// completes (nginx re-arms proxy_timeout on the client's write event).
+func (r *relay) pump(p *splicePipe) error {
+	for p.data > 0 {
+		blocked := false
+		var n int64
+		var serr error
+		err := r.cliRaw.Write(func(fd uintptr) bool {
+			for {
+				n, serr = syscall.Splice(p.r, nil, int(fd), nil, p.data, spliceFlags)
+				if serr != syscall.EINTR {
+					break
+				}
+			}
+			if serr == syscall.EAGAIN {
+				blocked = true
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if serr != nil {
+			return &net.OpError{Op: "write", Net: "tcp", Err: serr}
+		}
+		p.data -= int(n)
+		r.down.Add(n)
+		if blocked {
+			r.touch()
+		}
+	}
+	r.renewGrace()
+	return nil
+}
+
+// waitReadable blocks until the socket has data, EOF or an error pending,
+// without holding a buffer (the read deadline applies). A socket error
+// found by the peek is returned: the peek consumes it.
+func waitReadable(rc syscall.RawConn) error {
+	var b [1]byte
+	var perr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch err {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			case nil:
+			default:
+				perr = &net.OpError{Op: "read", Net: "tcp", Err: err}
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return perr
+}

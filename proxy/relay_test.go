@@ -1,0 +1,378 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of one loopback TCP connection.
+func tcpPair(t testing.TB) (dialed, accepted *net.TCPConn) {
+	t.Helper()
+	l := listenLocal(t)
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		ch <- c
+	}()
+	d, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-ch
+	if a == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { d.Close(); a.Close() })
+	return d.(*net.TCPConn), a.(*net.TCPConn)
+}
+
+// session wires user ⇄ [client conn | Relay | upstream conn] ⇄ server.
+type session struct {
+	user, server     net.Conn // the test's ends
+	client, upstream net.Conn // Relay's ends
+	res              chan RelayResult
+	started          time.Time
+}
+
+// newSession builds a relayed session; kind "tcp" gives plain TCP on both
+// sides (splice path), "pipe" a net.Pipe client (buffered path).
+func newSession(t testing.TB, kind string, o RelayOptions) *session {
+	t.Helper()
+	s := &session{res: make(chan RelayResult, 1)}
+	switch kind {
+	case "tcp":
+		s.user, s.client = tcpPair(t)
+	case "tcp-small":
+		// A small send buffer towards the client so that sends block
+		// often. (A small receive buffer on the user's side would bring
+		// zero-window probes, 200ms apart, into play.)
+		s.user, s.client = tcpPair(t)
+		s.client.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	case "pipe":
+		s.user, s.client = net.Pipe()
+		t.Cleanup(func() { s.user.Close() })
+	default:
+		t.Fatal(kind)
+	}
+	s.upstream, s.server = tcpPair(t)
+	s.started = time.Now()
+	go func() { s.res <- Relay(s.client, s.upstream, o) }()
+	return s
+}
+
+func (s *session) result(t testing.TB, within time.Duration) RelayResult {
+	t.Helper()
+	select {
+	case r := <-s.res:
+		return r
+	case <-time.After(within):
+		t.Fatalf("relay still running after %v", within)
+		return RelayResult{}
+	}
+}
+
+func readN(t testing.TB, c net.Conn, n int) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	return b
+}
+
+var kinds = []string{"tcp", "pipe"}
+
+func TestRelayBothWaysThenUpstreamCloses(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: 5 * time.Second})
+			go s.user.Write([]byte("STAT\r\n"))
+			if got := readN(t, s.server, 6); string(got) != "STAT\r\n" {
+				t.Fatalf("upstream got %q", got)
+			}
+			s.server.Write([]byte("+OK 2 320\r\n"))
+			if got := readN(t, s.user, 11); string(got) != "+OK 2 320\r\n" {
+				t.Fatalf("client got %q", got)
+			}
+			s.server.Close()
+			r := s.result(t, 2*time.Second)
+			if !r.LogDone || r.ClientTimedOut || r.ClientErr != nil || r.UpstreamErr != nil || r.Log != "" {
+				t.Errorf("result %+v", r)
+			}
+			if r.BytesUp != 6 || r.BytesDown != 11 {
+				t.Errorf("bytes up %d down %d, want 6 and 11", r.BytesUp, r.BytesDown)
+			}
+			// The client connection is closed: the user sees EOF.
+			s.user.SetReadDeadline(time.Now().Add(time.Second))
+			if n, err := s.user.Read(make([]byte, 1)); err == nil {
+				t.Errorf("client still open (read %d)", n)
+			}
+		})
+	}
+}
+
+// Large transfers both ways keep every byte, with a 128-byte client buffer.
+func TestRelayIntegrity(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: 10 * time.Second})
+			up := make([]byte, 300_000)
+			down := make([]byte, 3_000_000)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range up {
+				up[i] = byte(rng.Uint32())
+			}
+			for i := range down {
+				down[i] = byte(rng.Uint32())
+			}
+			go s.user.Write(up)
+			go s.server.Write(down)
+			gotUp := readN(t, s.server, len(up))
+			gotDown := readN(t, s.user, len(down))
+			if sha256.Sum256(gotUp) != sha256.Sum256(up) || sha256.Sum256(gotDown) != sha256.Sum256(down) {
+				t.Fatal("data corrupted")
+			}
+			s.server.Close()
+			r := s.result(t, 2*time.Second)
+			if r.BytesUp != int64(len(up)) || r.BytesDown != int64(len(down)) {
+				t.Errorf("bytes %d/%d", r.BytesUp, r.BytesDown)
+			}
+		})
+	}
+}
+
+// proxy_timeout counts client activity only: a stream of upstream lines to
+// a fast client does not keep the session alive (seen on 1.22.1).
+func TestRelayTimeoutNotRearmedByUpstream(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			const timeout = 300 * time.Millisecond
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 4096, UpstreamBuffer: 4096, Timeout: timeout})
+			go io.Copy(io.Discard, s.user)
+			stop := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+						if _, err := s.server.Write([]byte("* 1 EXISTS\r\n")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			defer close(stop)
+			r := s.result(t, 3*time.Second)
+			el := time.Since(s.started)
+			if !r.ClientTimedOut || r.Log != "client timed out (110: Connection timed out)" || r.Level != "info" || r.Action != "proxying" || r.LogDone {
+				t.Errorf("result %+v", r)
+			}
+			if el < timeout || el > timeout+400*time.Millisecond {
+				t.Errorf("timed out after %v, want about %v", el, timeout)
+			}
+			if r.BytesDown == 0 {
+				t.Error("no upstream traffic reached the client")
+			}
+		})
+	}
+}
+
+// Client commands re-arm proxy_timeout; the session times out one timeout
+// after the last one.
+func TestRelayTimeoutRearmedByClient(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			const timeout = 250 * time.Millisecond
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 4096, UpstreamBuffer: 4096, Timeout: timeout})
+			go io.Copy(io.Discard, s.server)
+			var last time.Time
+			for range 8 {
+				if _, err := s.user.Write([]byte("a NOOP\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				last = time.Now()
+				time.Sleep(100 * time.Millisecond)
+			}
+			r := s.result(t, 3*time.Second)
+			since := time.Since(last)
+			if !r.ClientTimedOut {
+				t.Fatalf("result %+v", r)
+			}
+			if time.Since(s.started) < 800*time.Millisecond {
+				t.Errorf("session ended after %v despite client activity", time.Since(s.started))
+			}
+			if since < timeout || since > timeout+400*time.Millisecond {
+				t.Errorf("timed out %v after the last command, want about %v", since, timeout)
+			}
+		})
+	}
+}
+
+// A slow client draining a big download keeps the session alive: each
+// client write completing after a blocked send re-arms the timer.
+func TestRelaySlowClientDownloadNotCut(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	// With big socket buffers nginx, too, sees few write events and cuts
+	// such a session.
+	s := newSession(t, "tcp-small", RelayOptions{ClientBuffer: 4096, UpstreamBuffer: 4096, Timeout: timeout})
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	go func() {
+		s.server.Write(data)
+		s.server.Close()
+	}()
+	got := 0
+	buf := make([]byte, 32<<10)
+	for got < len(data) {
+		s.user.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := s.user.Read(buf)
+		got += n
+		if err != nil {
+			t.Fatalf("after %d bytes: %v; relay %+v", got, err, s.result(t, time.Second))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	el := time.Since(s.started)
+	r := s.result(t, 2*time.Second)
+	if r.ClientTimedOut || !r.LogDone {
+		t.Errorf("result %+v", r)
+	}
+	if el < 2*timeout {
+		t.Errorf("download took only %v; the test did not exercise blocked sends", el)
+	}
+}
+
+// A client that reads nothing is cut when proxy_timeout expires even with
+// a send blocked towards it.
+func TestRelayDeadClientTimesOut(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			const timeout = 200 * time.Millisecond
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 4096, UpstreamBuffer: 4096, Timeout: timeout})
+			go s.server.Write(make([]byte, 8<<20))
+			r := s.result(t, 3*time.Second)
+			if !r.ClientTimedOut {
+				t.Errorf("result %+v", r)
+			}
+		})
+	}
+}
+
+// An upstream that does not read does not stop the client-side timer.
+func TestRelayBlockedUpstreamTimesOut(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	s := newSession(t, "tcp", RelayOptions{ClientBuffer: 4096, UpstreamBuffer: 4096, Timeout: timeout})
+	go s.user.Write(make([]byte, 8<<20))
+	r := s.result(t, 3*time.Second)
+	if !r.ClientTimedOut {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// A client that half-closes after QUIT still gets the upstream's answer
+// (nginx drops it; docs/relay.md).
+func TestRelayHalfCloseDeliversLastReply(t *testing.T) {
+	s := newSession(t, "tcp", RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: 5 * time.Second})
+	s.user.Write([]byte("QUIT\r\n"))
+	s.user.(*net.TCPConn).CloseWrite()
+	if got := readN(t, s.server, 6); string(got) != "QUIT\r\n" {
+		t.Fatalf("upstream got %q", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.server.Write([]byte("+OK bye\r\n"))
+	s.server.Close()
+	s.user.SetReadDeadline(time.Now().Add(2 * time.Second))
+	got, err := io.ReadAll(s.user)
+	if err != nil || string(got) != "+OK bye\r\n" {
+		t.Fatalf("client got %q, %v", got, err)
+	}
+	r := s.result(t, 2*time.Second)
+	if !r.LogDone || r.ClientTimedOut || r.Log != "" {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// After a half-close an idle upstream is dropped after the grace period.
+func TestRelayHalfCloseIdleUpstream(t *testing.T) {
+	for _, kind := range []string{"tcp"} {
+		t.Run(kind, func(t *testing.T) {
+			const timeout = 200 * time.Millisecond // grace = min(timeout, HalfCloseGrace)
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: timeout})
+			s.user.(*net.TCPConn).CloseWrite()
+			r := s.result(t, 2*time.Second)
+			el := time.Since(s.started)
+			if !r.LogDone || r.ClientTimedOut {
+				t.Errorf("result %+v", r)
+			}
+			if el < timeout {
+				t.Errorf("ended after %v, before the grace", el)
+			}
+			// The upstream was closed, not half-closed.
+			s.server.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := s.server.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				t.Errorf("upstream read: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+func TestRelayResets(t *testing.T) {
+	tests := []struct {
+		name       string
+		resetUser  bool
+		wantLog    string
+		wantLevel  string
+		wantAction string
+	}{
+		{"upstream reset", false, "recv() failed (104: Connection reset by peer)", "error", ActionReadingUpstream},
+		{"client reset", true, "recv() failed (104: Connection reset by peer)", "info", ActionReadingClient},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSession(t, "tcp", RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: 5 * time.Second})
+			victim := s.server.(*net.TCPConn)
+			if tc.resetUser {
+				victim = s.user.(*net.TCPConn)
+			}
+			victim.SetLinger(0)
+			victim.Close()
+			r := s.result(t, 2*time.Second)
+			if r.Log != tc.wantLog || r.Level != tc.wantLevel || r.Action != tc.wantAction || !r.LogDone {
+				t.Errorf("result %+v", r)
+			}
+			if tc.resetUser != (r.ClientErr != nil) || tc.resetUser == (r.UpstreamErr != nil) {
+				t.Errorf("errors client %v upstream %v", r.ClientErr, r.UpstreamErr)
+			}
+			if strings.Contains(r.Log, "use of closed") {
+				t.Errorf("log %q", r.Log)
+			}
+		})
+	}
+}
+
+// Pooled buffers: one per size, reused.
+func TestBufferPool(t *testing.T) {
+	for _, size := range []int{128, 4096, 16384} {
+		b := getBuf(size)
+		if len(*b) != size {
+			t.Fatalf("getBuf(%d) gave %d bytes", size, len(*b))
+		}
+		putBuf(b)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		b := getBuf(4096)
+		putBuf(b)
+	})
+	if allocs > 0.5 {
+		t.Errorf("%.1f allocations per get/put", allocs)
+	}
+}
