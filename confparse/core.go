@@ -35,6 +35,8 @@ func coreDirectives() []*directive {
 			return l.include(n, lv)
 		}},
 		{name: "ssl_engine", module: "openssl", ctx: m, args: take1, set: setSSLEngine},
+		// 1.27.4+; accepted as newer nginx does.
+		{name: "ssl_object_cache_inheritable", module: "openssl", ctx: m, args: take1, set: setFlag, def: "on"},
 		{name: "pcre_jit", module: "regex", ctx: m, args: take1, set: setFlag},
 		{name: "thread_pool", module: "thread_pool", ctx: m, args: take23, set: setAccept},
 		{name: "events", module: "events", ctx: m, args: isBlock | take0, set: setEventsBlock},

@@ -103,7 +103,10 @@ func setResolver(l *loader, lv *level, n *node) error {
 				return l.fail(errAt(n, `%s in resolver "%s"`, e, w))
 			}
 			if u.unix {
-				return l.fail(errAt(n, `invalid parameter: %s`, w))
+				// nginx accepts it (and would send UDP queries to the socket)
+				l.mgNotice(SevWarn, n.pos, fmt.Sprintf(`resolver address "%s" ignored`, w),
+					"mailgate resolves over UDP/TCP to IP addresses only")
+				continue
 			}
 			r.Addrs = append(r.Addrs, u.addrs...)
 		}

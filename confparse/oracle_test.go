@@ -17,7 +17,8 @@ import (
 // purpose (docs/compat-config.md); the value is mailgate's expected output.
 var newerNginx = map[string]string{
 	// 1.25.5+ wording of an unknown listen parameter.
-	"p6": `[emerg] invalid parameter "default_server" in @DIR@/p6.conf:5`,
+	"p6":  `[emerg] invalid parameter "default_server" in @DIR@/p6.conf:5`,
+	"x36": `[emerg] invalid parameter "bogus" in @DIR@/x36.conf:3`,
 	// 1.29.1+ directive.
 	"s13": ``,
 	// 1.27.2+: ssl_trusted_certificate alone is enough, and the text says so.

@@ -151,7 +151,10 @@ func (l *loader) handle(n *node, lv *level) error {
 	if lv.ctx == ctxOpaque {
 		// http{} and stream{} contents are not validated, but includes are
 		// followed (they must exist, and -T lists them).
-		if name == "include" && !n.block && len(n.args()) == 1 {
+		if name == "include" && !n.block {
+			if len(n.args()) != 1 {
+				return l.emerg(errAt(n, `invalid number of arguments in "include" directive`))
+			}
 			return l.include(n, lv)
 		}
 		if n.block {
