@@ -80,6 +80,11 @@ type Diag struct {
 	// MailgateOnly marks diagnostics nginx itself would never print
 	// (check's extra warnings). -t must not print them.
 	MailgateOnly bool
+	// AfterSyntax marks errors nginx finds only after the whole file has
+	// been parsed, in the core modules' final checks, so that -t prints
+	// "syntax is ok" before them: `no "events" section in configuration`
+	// and "N worker_connections are not enough for M listening sockets".
+	AfterSyntax bool
 }
 
 // Core holds the main-context directives mailgate acts on. The rest of the

@@ -180,7 +180,7 @@ func (l *loader) run() error {
 		return err
 	}
 	if !l.eventsSeen {
-		if err := l.emerg(&Diag{Msg: `no "events" section in configuration`}); err != nil {
+		if err := l.emerg(&Diag{Msg: `no "events" section in configuration`, AfterSyntax: true}); err != nil {
 			return err
 		}
 	}
@@ -190,7 +190,7 @@ func (l *loader) run() error {
 	if n := listeningSockets(l.listens); l.eventsSeen && l.cfg.Core.WorkerConnections < n+1 {
 		// one connection per listening socket plus one (nginx's channel)
 		return l.emerg(&Diag{Msg: fmt.Sprintf("%d worker_connections are not enough for %d listening sockets",
-			l.cfg.Core.WorkerConnections, n)})
+			l.cfg.Core.WorkerConnections, n), AfterSyntax: true})
 	}
 	return nil
 }

@@ -400,3 +400,17 @@ func TestConfFileResolution(t *testing.T) {
 		t.Errorf("missing main file: %v", err)
 	}
 }
+
+func TestAfterSyntax(t *testing.T) {
+	for conf, want := range map[string]bool{
+		"":                         true,
+		"events {}\ndaemon maybe;": false,
+		"events { worker_connections 1; }\nmail { auth_http 127.0.0.1:1; server { listen 127.0.0.1:27001; protocol imap; } }": true,
+	} {
+		_, _, err := loadString(t, conf, nil)
+		e, ok := err.(*Error)
+		if !ok || e.AfterSyntax != want {
+			t.Errorf("%q: %v (AfterSyntax want %v)", conf, err, want)
+		}
+	}
+}
