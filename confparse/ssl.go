@@ -3,6 +3,7 @@ package confparse
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -92,12 +93,15 @@ func setPasswordFile(l *loader, lv *level, n *node) error {
 		return l.fail(reason(n, "is duplicate"))
 	}
 	path := l.confPath(n.args()[0])
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return l.fail(errAt(n, `open() "%s" failed %s`, path, sysErr(err)))
 	}
+	defer f.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(f, 1<<20)); err != nil {
+		return l.fail(errAt(n, `read() "%s" failed %s`, path, sysErr(err)))
+	}
 	lv.vals[n.name()] = &setting{v: path, pos: n.pos}
-	_ = data
 	return nil
 }
 
