@@ -272,3 +272,24 @@ func TestNginxGlob(t *testing.T) {
 		}
 	}
 }
+
+// A file included from -g is read before the main file; nginx -T (1.22.1)
+// lists it first too.
+func TestFilesOrderWithGlobals(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"n.conf": "events {}\n", "g.part": "worker_rlimit_nofile 100;\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := Load(Options{Prefix: dir + "/", ConfFile: "n.conf", Globals: "include g.part;"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Files) != 2 || cfg.Files[0].Path != filepath.Join(dir, "g.part") || cfg.Files[1].Path != filepath.Join(dir, "n.conf") {
+		t.Errorf("files %+v", cfg.Files)
+	}
+	if cfg.Core.WorkerRlimitNofile != 100 {
+		t.Errorf("rlimit %d", cfg.Core.WorkerRlimitNofile)
+	}
+}
