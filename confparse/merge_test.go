@@ -414,3 +414,51 @@ func TestAfterSyntax(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectiveTable(t *testing.T) {
+	ds := Directives()
+	seen := map[string]bool{}
+	var modules []string
+	for _, d := range ds {
+		if seen[d.Name+d.Module] {
+			t.Errorf("%s twice in %s", d.Name, d.Module)
+		}
+		seen[d.Name+d.Module] = true
+		if !knownNames[d.Name] && d.Name != "ssl_certificate_compression" && d.Name != "ssl_object_cache_inheritable" {
+			t.Errorf("%s is not a name nginx 1.22.1 knows", d.Name)
+		}
+		if len(modules) == 0 || modules[len(modules)-1] != d.Module {
+			modules = append(modules, d.Module)
+		}
+	}
+	// the mail modules in nginx's order
+	var mail []string
+	for _, m := range modules {
+		if strings.HasPrefix(m, "mail_") {
+			mail = append(mail, m)
+		}
+	}
+	want := "mail_core mail_ssl mail_pop3 mail_imap mail_smtp mail_auth_http mail_proxy mail_realip"
+	if strings.Join(mail, " ") != want {
+		t.Errorf("mail module order %q", mail)
+	}
+	// the anchors.md inventory of mail directives, all present
+	for _, n := range strings.Fields(`mail server listen protocol server_name timeout resolver resolver_timeout error_log max_errors
+		auth_http auth_http_header auth_http_pass_client_cert auth_http_timeout proxy proxy_buffer proxy_pass_error_message
+		proxy_protocol proxy_smtp_auth proxy_timeout xclient set_real_ip_from imap_auth imap_capabilities imap_client_buffer
+		pop3_auth pop3_capabilities smtp_auth smtp_capabilities smtp_client_buffer smtp_greeting_delay starttls ssl
+		ssl_certificate ssl_certificate_key ssl_password_file ssl_dhparam ssl_ecdh_curve ssl_protocols ssl_ciphers
+		ssl_prefer_server_ciphers ssl_session_cache ssl_session_timeout ssl_session_tickets ssl_session_ticket_key
+		ssl_verify_client ssl_verify_depth ssl_client_certificate ssl_trusted_certificate ssl_crl ssl_conf_command
+		ssl_certificate_compression`) {
+		found := false
+		for _, d := range ds {
+			if d.Name == n && (strings.HasPrefix(d.Module, "mail") || n == "mail") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("mail directive %s missing", n)
+		}
+	}
+}
