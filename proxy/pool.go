@@ -37,11 +37,17 @@ type splicePipe struct {
 	data int // bytes in the pipe not yet sent on
 }
 
+const pipeSize = 1 << 20
+
 var pipePool = sync.Pool{New: func() any {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil
 	}
+	// A bigger pipe means fewer splice calls per megabyte; its pages are
+	// only allocated while data sits in it. Best effort: the limit for
+	// unprivileged users is /proc/sys/fs/pipe-max-size.
+	syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), syscall.F_SETPIPE_SZ, pipeSize)
 	p := &splicePipe{r: fds[0], w: fds[1]}
 	runtime.AddCleanup(p, func(fds [2]int) {
 		syscall.Close(fds[0])

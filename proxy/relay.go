@@ -167,6 +167,10 @@ func (r *relay) clientToUpstream(done chan<- struct{}) {
 				}
 				return
 			}
+			if !r.burstUp() {
+				return
+			}
+			continue
 		}
 		bp := getBuf(r.o.ClientBuffer)
 		n, err := r.client.Read(*bp)
@@ -182,6 +186,42 @@ func (r *relay) clientToUpstream(done chan<- struct{}) {
 		}
 		if err != nil && !r.clientReadErr(err) {
 			return
+		}
+	}
+}
+
+// burstUp forwards what a readable TCP client has sent, reading without
+// ever waiting while it holds a buffer; false means the direction is over.
+func (r *relay) burstUp() bool {
+	bp := getBuf(r.o.ClientBuffer)
+	defer putBuf(bp)
+	for {
+		var n int
+		var rerr error
+		if err := r.cliRaw.Read(func(fd uintptr) bool {
+			for {
+				n, rerr = syscall.Read(int(fd), *bp)
+				if rerr != syscall.EINTR {
+					return true
+				}
+			}
+		}); err != nil {
+			return r.clientReadErr(err)
+		}
+		switch {
+		case rerr == syscall.EAGAIN:
+			return true
+		case rerr != nil:
+			return r.clientReadErr(&net.OpError{Op: "read", Net: "tcp", Err: rerr})
+		case n == 0:
+			return r.clientReadErr(io.EOF)
+		}
+		r.touch()
+		if r.writeUpstream((*bp)[:n]) != nil {
+			return false
+		}
+		if n < len(*bp) {
+			return true // most likely drained; wait without the buffer
 		}
 	}
 }
