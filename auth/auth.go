@@ -44,6 +44,15 @@ type Request struct {
 
 	// TLS is non-nil when the client connection is TLS.
 	TLS *TLSInfo
+
+	// AuthWait is nginx's per-session auth_wait flag. It is set when this
+	// request repeats one that was answered "Auth-Status: WAIT" with no
+	// Auth-Wait, or Auth-Wait 0. It does not change the bytes sent, only
+	// how the answer is read: while it is set, an answer that is not a
+	// failure counts as WAIT again, and a failure with Auth-Wait gives
+	// Result.Requery. This was verified with 1.22.1 and HEAD has the same
+	// code. Requery sets the flag; engines only pass the request along.
+	AuthWait bool
 }
 
 // ProxyInfo are the addresses of an inbound PROXY protocol header.
@@ -93,6 +102,12 @@ type Result struct {
 	// nginx applies User/Pass for every Kind, not only OK (verified with
 	// 1.22.1): after Fail the "login:" in logs is the override, and after
 	// Again the repeated request carries them as Auth-User/Auth-Pass.
+
+	// Requery applies to Fail only, and only when the request had AuthWait
+	// and the answer had Auth-Wait > 0. nginx logs "client login failed" as
+	// usual, but after WaitSeconds it sends the request again
+	// (auth.Requery) instead of the failure reply.
+	Requery bool
 }
 
 // Error is a failure of the exchange itself (connect, timeout, malformed

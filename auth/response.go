@@ -238,12 +238,13 @@ func atoi(s []byte) (int64, bool) {
 	return n, true
 }
 
-// Decide applies the outcome rules of spec 4.7 to a parsed response.
-// protocol and method are those of the request: POP3 and IMAP need a
-// password from the auth server for apop, cram-md5 and external. On a
-// problem it returns the log text after "auth http server PEER " (e.g.
-// "did not send server or port").
-func Decide(r *Response, protocol, method string) (*Result, string) {
+// Decide applies the outcome rules of spec 4.7 to a parsed answer to req.
+// It uses req.Protocol and req.Method (POP3 and IMAP need a password from
+// the auth server for apop, cram-md5 and external) and req.AuthWait. On a
+// problem it returns the log text after "auth http server PEER ", for
+// example "did not send server or port".
+func Decide(r *Response, req *Request) (*Result, string) {
+	protocol, method := req.Protocol, req.Method
 	res := &Result{User: clone(r.User), Pass: clone(r.Pass)}
 
 	failed := r.Failed
@@ -257,9 +258,12 @@ func Decide(r *Response, protocol, method string) (*Result, string) {
 		res.Message = string(r.Message)
 		res.ErrorCode = string(r.ErrorCode)
 		res.setWait(r)
+		res.Requery = req.AuthWait && res.WaitSeconds > 0
 		return res, ""
 	}
-	if r.Wait {
+	if r.Wait || req.AuthWait {
+		// nginx's auth_wait flag outlives the answer that set it: it is
+		// cleared only when a wait timer fires.
 		res.Kind = Again
 		res.setWait(r)
 		return res, ""

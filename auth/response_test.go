@@ -215,7 +215,7 @@ func TestDecide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, problem := Decide(r, tc.proto, tc.method)
+			got, problem := Decide(r, &Request{Protocol: tc.proto, Method: tc.method})
 			if problem != tc.problem {
 				t.Fatalf("problem %q, want %q", problem, tc.problem)
 			}
@@ -275,7 +275,7 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatalf("prefix gave %v", err3)
 		}
 		for _, proto := range []string{"pop3", "smtp"} {
-			res, problem := Decide(r, proto, MethodAPOP)
+			res, problem := Decide(r, &Request{Protocol: proto, Method: MethodAPOP})
 			if (res == nil) == (problem == "") {
 				t.Fatalf("Decide: result %v problem %q", res, problem)
 			}

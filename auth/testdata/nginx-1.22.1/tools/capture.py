@@ -154,3 +154,4 @@ n = shape('imaps-no-verify')
 s = conn(22994, tls=True); rd(s); tx(s, b'a LOGIN good pw\r\n')
 save(n, {'method': 'plain', 'user': b'good', 'pass': b'pw', 'protocol': 'imap', 'tls': {'protocol': s.version(), 'cipher': s.cipher()[0]}})
 
+

@@ -1,4 +1,4 @@
-import socket, threading, os, time, sys, select
+import socket, threading, os, time, sys, select, glob
 CAP='/tmp/auth/cap'
 RESP='/tmp/auth/resp'   # response bytes; first line "#delay N" / "#close" / "#hang" optional
 n=[0]; lock=threading.Lock()
@@ -16,10 +16,17 @@ def handle(c, tag):
         n[0]+=1; k=n[0]
     open('%s/%03d-%s.bin'%(CAP,k,tag),'wb').write(data)
     seq='/tmp/auth/seq/%d'%k
-    if os.path.exists(seq): resp=open(seq,'rb').read()
+    with lock:
+        q=sorted(glob.glob('/tmp/auth/seq/q*'))
+        nxt=q[0] if q else None
+        if nxt:
+            resp=open(nxt,'rb').read(); os.unlink(nxt)
+    if nxt: pass
+    elif os.path.exists(seq): resp=open(seq,'rb').read()
     else:
      try: resp=open(RESP,'rb').read()
      except: resp=b'HTTP/1.0 200 OK\r\nAuth-Status: Invalid login or password\r\n\r\n'
+    open('/tmp/auth/answers.log','ab').write(b'%03d ' % k + resp.split(b'\r\n')[1] + b' | ' + data.split(b'\r\n')[3] + b'\n')  # ANSWERLOG
     while resp.startswith(b'#'):
         line,_,resp=resp.partition(b'\n')
         w=line.split()
