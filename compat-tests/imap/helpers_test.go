@@ -1,0 +1,159 @@
+package imap_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mailgate/compat-tests/harness"
+)
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// serverConf is a one-server IMAP config with extra server directives.
+func serverConf(extra string) *harness.Config {
+	return &harness.Config{Mail: `
+    server_name mx.example.test;
+    auth_http {{auth}};
+    server {
+        listen 127.0.0.1:{{port imap}};
+        protocol imap;
+` + extra + `
+    }`}
+}
+
+// tlsConf is serverConf with a self-signed certificate for STARTTLS.
+func tlsConf(extra string) *harness.Config {
+	c := serverConf(`        ssl_certificate {{prefix}}cert.pem;
+        ssl_certificate_key {{prefix}}key.pem;
+` + extra)
+	cert, key := selfSigned()
+	c.Files = map[string]string{"cert.pem": cert, "key.pem": key}
+	return c
+}
+
+var (
+	certOnce       sync.Once
+	certPEM, keyPM string
+)
+
+func selfSigned() (string, string) {
+	certOnce.Do(func() {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1),
+			Subject:      pkix.Name{CommonName: "mx.example.test"},
+			DNSNames:     []string{"mx.example.test"},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		if err != nil {
+			panic(err)
+		}
+		kd, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			panic(err)
+		}
+		certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		keyPM = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+	})
+	return certPEM, keyPM
+}
+
+// fakeUpstream is a scripted IMAP server for upstream failures nginx must
+// handle: it sends greeting, answers each "{n}" literal announcement with
+// "+ OK" (unless noCont), and after the LOGIN's last line sends
+// final(tag), then holds the connection until the proxy closes it.
+type fakeUpstream struct {
+	ln       net.Listener
+	greeting string
+	final    func(tag string) string
+	noCont   string // sent instead of "+ OK" to the first literal
+	closeNow bool   // close after reading the first line
+}
+
+var literalEnd = regexp.MustCompile(`\{\d+\}\r\n$`)
+
+func startFake(t *testing.T, f *fakeUpstream) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ln = ln
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func (f *fakeUpstream) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte(f.greeting))
+	if f.closeNow {
+		// Read the LOGIN line first so that the proxy sees an orderly
+		// close, not a reset, whatever the timing.
+		c.Read(make([]byte, 4096))
+		return
+	}
+	var buf []byte
+	tag := ""
+	lits := 0
+	sent := false
+	b := make([]byte, 4096)
+	for {
+		n, err := c.Read(b)
+		if err != nil {
+			return
+		}
+		buf = append(buf, b[:n]...)
+		for {
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				break
+			}
+			line := string(buf[:i+1])
+			buf = buf[i+1:]
+			if tag == "" {
+				tag, _, _ = strings.Cut(line, " ")
+			}
+			if literalEnd.MatchString(line) {
+				lits++
+				if lits == 1 && f.noCont != "" {
+					c.Write([]byte(f.noCont))
+					continue
+				}
+				c.Write([]byte("+ OK\r\n"))
+				continue
+			}
+			if lits >= 2 && !sent && f.final != nil {
+				c.Write([]byte(f.final(tag + " ")))
+				sent = true
+			}
+		}
+	}
+}
