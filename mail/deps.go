@@ -3,14 +3,9 @@ package mail
 // The engine's links to package auth (the auth_http client) and package
 // proxy (upstream dial, login and relay). They are variables so the engine
 // tests can put fakes in their place; production code never changes them.
-//
-// TEMPORARY: until proxy.Relay lands, the relay is a plain two-way copy.
 
 import (
 	"context"
-	"io"
-	"net"
-	"sync"
 
 	"mailgate/auth"
 	"mailgate/confparse"
@@ -29,16 +24,5 @@ var (
 	// of a failed connect while sending the header, which changes the log.
 	proxyDial  = proxy.DialProxy
 	proxyLogin = proxy.Login
-	proxyRelay = simpleRelay
+	proxyRelay = proxy.Relay
 )
-
-// simpleRelay copies both ways until either side ends.
-func simpleRelay(client, upstream net.Conn, _ proxy.RelayOptions) proxy.RelayResult {
-	var once sync.Once
-	done := make(chan struct{})
-	stop := func() { once.Do(func() { close(done) }) }
-	go func() { io.Copy(upstream, client); stop() }() //nolint:errcheck
-	go func() { io.Copy(client, upstream); stop() }() //nolint:errcheck
-	<-done
-	return proxy.RelayResult{}
-}

@@ -64,6 +64,7 @@ type engine struct {
 
 	buf       []byte
 	pos, last int
+	authWait  bool // nginx's s->auth_wait
 }
 
 func (e *engine) timeout() time.Duration {
@@ -119,11 +120,16 @@ func (e *engine) run() {
 // STARTTLS upgrade (for the "using starttls" log suffix).
 func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	s := e.s
+	// nginx marks the session "using starttls" when STARTTLS begins.
+	s.startTLSUsed = starttls
 	tc := tls.Server(s.Conn, s.TLSConfig)
 	tc.SetDeadline(deadline) //nolint:errcheck
 	if err := tc.HandshakeContext(s.Context()); err != nil {
-		if isTimeout(err) {
+		switch {
+		case isTimeout(err):
 			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
+		case errors.Is(err, io.EOF):
+			s.Logf(errlog.Info, "peer closed connection in SSL handshake")
 		}
 		return false
 	}
@@ -131,7 +137,6 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	st := tc.ConnectionState()
 	s.Conn = tc
 	s.TLS = &st
-	s.startTLSUsed = starttls
 	s.out.Reset(tc)
 	return e.verifyCert()
 }
@@ -358,8 +363,29 @@ func (e *engine) authenticate() bool {
 			e.authError(err)
 			return false
 		}
-		if r.Kind == auth.Again {
-			if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
+		// nginx applies Auth-User and Auth-Pass as it reads them, whatever
+		// the outcome; a re-query carries them.
+		if r.User != nil {
+			s.Login, req.User = r.User, r.User
+		}
+		if r.Pass != nil {
+			s.Passwd, req.Pass = r.Pass, r.Pass
+		}
+		if r.Kind == auth.Fail {
+			res = r
+			break
+		}
+		// Auth-Status: WAIT sets nginx's auth_wait flag, which only the
+		// end of an Auth-Wait sleep clears: after a WAIT without a wait,
+		// every later answer but a failure is another re-query.
+		if r.Kind == auth.Again || e.authWait {
+			e.authWait = true
+			if r.WaitSeconds > 0 {
+				if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
+					return false
+				}
+				e.authWait = false
+			} else if s.Context().Err() != nil {
 				return false
 			}
 			continue
@@ -396,9 +422,6 @@ func (e *engine) authenticate() bool {
 	}
 	// auth.Decide already refused an OK without a password where POP3
 	// and IMAP need one ("did not send password").
-	if res.User != nil {
-		s.Login = res.User
-	}
 	s.Passwd = pass
 	s.Upstream = res.ServerText
 	e.proxy(res)
@@ -488,32 +511,15 @@ func (e *engine) proxy(res *auth.Result) {
 		UpstreamBuffer: conf.Proxy.Buffer,
 		Timeout:        conf.Proxy.Timeout,
 	})
-	switch {
-	case rr.ClientTimedOut:
-		s.Action = "proxying"
-		s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
-	case rr.ClientErr != nil:
-		e.relayError(rr.ClientErr, "client", errlog.Info)
-	case rr.UpstreamErr != nil:
-		e.relayError(rr.UpstreamErr, "upstream", errlog.Error)
-	default:
+	if rr.Log != "" {
+		if rr.Action != "" {
+			s.Action = rr.Action
+		}
+		s.Logf(levelOf(rr.Level, errlog.Info), "%s", rr.Log)
+	}
+	if rr.LogDone {
 		s.LogfNoAction(errlog.Info, "proxied session done")
 	}
-}
-
-func (e *engine) relayError(err error, side string, l errlog.Level) {
-	s := e.s
-	var oe *net.OpError
-	call, dir := "recv", "reading from "
-	if errors.As(err, &oe) && oe.Op == "write" {
-		call, dir = "send", "sending to "
-	}
-	s.Action = "proxying and " + dir + side
-	if en := Errno(err); en != 0 {
-		s.Logf(l, "%s() failed %s", call, ErrnoText(en))
-		return
-	}
-	s.Logf(l, "%v", err)
 }
 
 // loginError logs a failed upstream connect or login and answers the

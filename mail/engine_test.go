@@ -192,9 +192,10 @@ func startEnv(t *testing.T, bufSize int, timeout time.Duration, af authFunc) *te
 	env.upstr = startUpstream(t)
 	oldAuth, oldLogin := newAuthClient, proxyLogin
 	t.Cleanup(func() { newAuthClient, proxyLogin = oldAuth, oldLogin })
-	newAuthClient = func(*confparse.AuthHTTPConf) authDoer {
+	newAuthClient = func(*confparse.AuthHTTPConf) AuthClient {
 		return authFunc(func(ctx context.Context, r *auth.Request) (*auth.Result, error) {
-			env.reqs <- r
+			cp := *r
+			env.reqs <- &cp
 			return af(ctx, r)
 		})
 	}
@@ -264,11 +265,21 @@ func okAuth(env **testEnv) authFunc {
 			}
 			return (*env).upstreamResult(), nil
 		case "again":
-			if r.LoginAttempt == 1 && len(r.User) == 1 {
-				r.User = append(r.User, 'x')
-				return &auth.Result{Kind: auth.Again}, nil
+			// WAIT with Auth-Wait 1, then OK.
+			if string(r.User) == "a" {
+				return &auth.Result{Kind: auth.Again, HasWait: true, WaitSeconds: 1, User: []byte("b")}, nil
 			}
 			return (*env).upstreamResult(), nil
+		case "again0":
+			// WAIT without a wait, then OK: nginx keeps asking until a
+			// failure comes.
+			switch string(r.User) {
+			case "a":
+				return &auth.Result{Kind: auth.Again, User: []byte("b")}, nil
+			case "b":
+				return &auth.Result{Kind: auth.OK, User: []byte("c")}, nil
+			}
+			return &auth.Result{Kind: auth.Fail, Message: "enough"}, nil
 		case "broken":
 			return nil, &auth.Error{Log: "auth http server 127.0.0.1:9 sent invalid header in response", Level: "error"}
 		}
@@ -391,8 +402,17 @@ func TestEngineWaitRequeries(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	r1, r2 := <-env.reqs, <-env.reqs
-	if r1 != r2 || r2.LoginAttempt != 1 {
-		t.Errorf("WAIT must resend the same request with the same attempt: %v %v", r1.LoginAttempt, r2.LoginAttempt)
+	if r1.LoginAttempt != 1 || r2.LoginAttempt != 1 || string(r2.User) != "b" || string(r2.Pass) != string(r1.Pass) {
+		t.Errorf("WAIT must resend the request (with the Auth-User override) and the same attempt: %v %q", r2.LoginAttempt, r2.User)
+	}
+	got = env.exchange("LOGIN a again0\r\n")
+	if got != "+OK ready\r\n-ERR enough\r\n" {
+		t.Fatalf("WAIT without wait: got %q", got)
+	}
+	for i, want := range []string{"a", "b", "c"} {
+		if r := <-env.reqs; string(r.User) != want {
+			t.Errorf("request %d for %q, want %q", i, r.User, want)
+		}
 	}
 }
 

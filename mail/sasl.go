@@ -126,6 +126,13 @@ func (s *Session) SASLCRAMMD5(arg []byte) error {
 	}
 	i := bytes.IndexByte(resp, ' ')
 	if i < 0 || len(resp)-i-1 != 32 {
+		// nginx has already stored the login (the part before the first
+		// space, or everything) and logs it with the refusal.
+		if i >= 0 {
+			s.Login = resp[:i]
+		} else {
+			s.Login = resp
+		}
 		return s.saslInvalid("invalid CRAM-MD5 hash in AUTH CRAM-MD5 command")
 	}
 	s.Login = resp[:i]

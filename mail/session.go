@@ -115,7 +115,7 @@ func (s *Session) context(withAction bool) string {
 	}
 	b.WriteString(", client: ")
 	b.WriteString(s.ClientIP)
-	if s.TLS != nil && s.startTLSUsed {
+	if s.startTLSUsed {
 		b.WriteString(" using starttls")
 	}
 	b.WriteString(", server: ")
