@@ -37,13 +37,27 @@ func key(name string, qtype uint16) string {
 
 // Start listens on addr ("127.0.0.1:0" for any port) over UDP and TCP.
 func Start(addr string) (*Server, error) {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	// With port 0 the UDP port may be taken over TCP: try a few.
+	for try := 0; try < 20; try++ {
+		pc, err = net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			break
+		}
 		pc.Close()
+		if !strings.HasSuffix(addr, ":0") {
+			return nil, err
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	s := &Server{Addr: pc.LocalAddr().String(), answers: map[string]Answer{}}
