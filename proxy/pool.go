@@ -37,7 +37,7 @@ type splicePipe struct {
 	data int // bytes in the pipe not yet sent on
 }
 
-const pipeSize = 1 << 20
+const pipeSize = 1 << 18
 
 var pipePool = sync.Pool{New: func() any {
 	var fds [2]int
