@@ -43,7 +43,10 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 	if cfg.Core.Daemon && readyFD == "" {
 		return daemonize(l)
 	}
-	g, err := startGeneration(cfg, p, l.stderr, nil, func(lvl errlog.Level, msg string) { l.Logf(lvl, "%s", msg) })
+	// Bind retries are logged through the configured error_log (nil
+	// BindLog), as nginx does: with the default level "error" only the
+	// failures show, not the "try again" notices.
+	g, err := startGeneration(cfg, p, l.stderr, nil, nil)
 	if err != nil {
 		l.Logf(errlog.Emerg, "%s", err.Error())
 		return 1
@@ -183,7 +186,7 @@ func reload(old *generation, p paths, globals string, log func(errlog.Level, str
 		return nil
 	}
 	log(errlog.Notice, "reconfiguring")
-	ng, err := startGeneration(cfg, p, os.Stderr, old, func(lvl errlog.Level, msg string) { log(lvl, "%s", msg) })
+	ng, err := startGeneration(cfg, p, os.Stderr, old, nil)
 	if err != nil {
 		log(errlog.Emerg, "%s", err.Error())
 		return nil

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary compiles mailgate once per test that needs a real process
+// (signals, daemon re-exec).
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mailgate")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, ok := parsePid(b)
+	if !ok {
+		return 0
+	}
+	return pid
+}
+
+// runToFile runs bin with stdout and stderr on a file, with a timeout,
+// and returns what was written.
+func runToFile(t *testing.T, bin string, args ...string) ([]byte, error) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	err = cmd.Run()
+	out, rerr := os.ReadFile(f.Name())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return out, err
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func fileHas(path, s string) func() bool {
+	return func() bool {
+		b, _ := os.ReadFile(path)
+		return strings.Contains(string(b), s)
+	}
+}
+
+// TestForegroundSignals runs mailgate with daemon off and walks it through
+// reopen, a failed reload, a good reload and a graceful quit.
+func TestForegroundSignals(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	conf := "pid run.pid;\nerror_log main.log notice;\nevents {}\nmail {\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", "nginx.conf", "-g", "daemon off;")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	pidFile, logFile := filepath.Join(dir, "run.pid"), filepath.Join(dir, "main.log")
+	waitFor(t, "pid file", func() bool { return readPid(t, pidFile) == cmd.Process.Pid })
+
+	// USR1 reopens the log: after a rename, a new file appears.
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	waitFor(t, "reopened log", fileHas(logFile, "reopening logs"))
+
+	// A broken configuration is reported and the server keeps running.
+	bad := conf + "bogus_directive on;\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "reload error", fileHas(logFile, `[emerg] `+strconv.Itoa(cmd.Process.Pid)+`#`))
+	if b, _ := os.ReadFile(logFile); !strings.Contains(string(b), `unknown directive "bogus_directive" in `+dir+`/nginx.conf:6`) {
+		t.Fatalf("log lacks the reload error:\n%s", b)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("mailgate exited after a failed reload: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	// A good configuration with a new pid path moves the pid file.
+	good := strings.Replace(conf, "pid run.pid;", "pid run2.pid;", 1)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "new pid file", func() bool { return readPid(t, filepath.Join(dir, "run2.pid")) == cmd.Process.Pid })
+	waitFor(t, "old pid file removed", func() bool { _, err := os.Stat(pidFile); return os.IsNotExist(err) })
+
+	cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after QUIT: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("mailgate did not exit on QUIT")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run2.pid")); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind after QUIT: %v", err)
+	}
+	b, _ := os.ReadFile(logFile)
+	for _, want := range []string{"signal 1 (SIGHUP) received, reconfiguring", "signal 3 (SIGQUIT) received, shutting down", "] " + strconv.Itoa(cmd.Process.Pid) + "#" + strconv.Itoa(cmd.Process.Pid) + ": exit\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("log lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// TestDaemon checks daemon on: the parent returns once the child is up,
+// the pid file names the child, and -s stop ends it.
+func TestDaemon(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	conf := "pid run.pid;\nevents {}\nmail {\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon keeps stderr, as nginx does, so its output goes to a file:
+	// a pipe would stay open as long as the daemon lives.
+	out, err := runToFile(t, bin, "-p", dir, "-c", "nginx.conf")
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	if len(out) != 0 {
+		t.Errorf("unexpected output %q", out)
+	}
+	pid := readPid(t, filepath.Join(dir, "run.pid"))
+	if pid == 0 || !alive(pid) {
+		t.Fatalf("no live daemon after start (pid %d)", pid)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if sid, _ := syscall.Getpgid(pid); sid != pid {
+		t.Errorf("daemon pgid %d, want its own session (%d)", sid, pid)
+	}
+	out, err = runToFile(t, bin, "-p", dir, "-c", "nginx.conf", "-s", "stop")
+	if err != nil {
+		t.Fatalf("-s stop: %v\n%s", err, out)
+	}
+	waitFor(t, "daemon exit", func() bool { return !alive(pid) })
+	if _, err := os.Stat(filepath.Join(dir, "run.pid")); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+
+	// A child that cannot start makes the parent fail with its message.
+	bad := strings.Replace(conf, "pid run.pid;", "pid nodir/run.pid;", 1)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runToFile(t, bin, "-p", dir, "-c", "nginx.conf")
+	if err == nil || !strings.Contains(string(out), `open() "`+dir+`/nodir/run.pid" failed (2: No such file or directory)`) {
+		t.Fatalf("failing daemon: err %v, output %q", err, out)
+	}
+}
+
+// TestBindFailure checks nginx's bind retry messages and the exit status
+// when the address is taken.
+func TestBindFailure(t *testing.T) {
+	if _, ok := protocols()["imap"]; !ok {
+		t.Fatal("imap protocol module is not wired in protocols.go")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	conf := "pid run.pid;\ndaemon off;\nevents {}\nmail {\n  auth_http 127.0.0.1:1/auth;\n  server {\n    listen " +
+		ln.Addr().String() + ";\n    protocol imap;\n  }\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", "nginx.conf", "-e", "stderr")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		lines = append(lines, stampRE.ReplaceAllString(sc.Text(), "[$1] "))
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1", err)
+	}
+	inUse := "[emerg] bind() to " + ln.Addr().String() + " failed (98: Address already in use)"
+	// nginx 1.22.1 prints exactly this with -e stderr: the "try again"
+	// notices are below the default error_log level.
+	want := []string{inUse, inUse, inUse, inUse, inUse, "[emerg] still could not bind()"}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stderr:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
