@@ -24,12 +24,11 @@ type realIPVal struct {
 // the address had bits set beyond the mask (nginx warns and masks them).
 func parseCIDR(s string) (p netip.Prefix, done bool, ok bool) {
 	addr, mask, hasMask := strings.Cut(s, "/")
-	a, err := netip.ParseAddr(addr)
-	if err != nil || a.Zone() != "" {
-		return p, false, false
-	}
-	if a.Is4() {
-		if _, ok4 := parseIPv4(addr); !ok4 {
+	a, ok4 := parseIPv4(addr)
+	if !ok4 {
+		var err error
+		a, err = netip.ParseAddr(addr)
+		if err != nil || !a.Is6() || a.Zone() != "" {
 			return p, false, false
 		}
 	}

@@ -207,33 +207,35 @@ func parseInetURL(s string, o urlOpts) (*parsedURL, string) {
 	return u, ""
 }
 
-// parseIPv4 is ngx_inet_addr: exactly four dotted decimal octets.
+// parseIPv4 is ngx_inet_addr: exactly three dots and octets of at most
+// 255. Like nginx it does not require digits between the dots, so
+// "127..1.1" is 127.0.1.1 and "..." is 0.0.0.0.
 func parseIPv4(s string) (netip.Addr, bool) {
 	var b [4]byte
-	octet, n, digits := 0, 0, 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '.' {
-			if digits == 0 || n > 3 {
+	octet, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			octet = octet*10 + int(c-'0')
+			if octet > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if n == 3 {
 				return netip.Addr{}, false
 			}
 			b[n] = byte(octet)
+			octet = 0
 			n++
-			octet, digits = 0, 0
-			continue
-		}
-		c := s[i]
-		if c < '0' || c > '9' {
-			return netip.Addr{}, false
-		}
-		octet = octet*10 + int(c-'0')
-		digits++
-		if octet > 255 {
+		default:
 			return netip.Addr{}, false
 		}
 	}
-	if n != 4 {
+	if n != 3 {
 		return netip.Addr{}, false
 	}
+	b[3] = byte(octet)
 	return netip.AddrFrom4(b), true
 }
 

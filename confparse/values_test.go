@@ -272,3 +272,31 @@ func TestFlagValue(t *testing.T) {
 		t.Errorf("msDuration does not saturate")
 	}
 }
+
+func TestParseIPv4LikeNginx(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" = invalid
+	}{
+		{"127.0.0.1", "127.0.0.1"},
+		{"127..0.1", "127.0.0.1"},
+		{"...", "0.0.0.0"},
+		{"1.2.3.", "1.2.3.0"},
+		{"010.1.1.1", "10.1.1.1"},
+		{"1.2.3", ""},
+		{"1.2.3.4.5", ""},
+		{"256.1.1.1", ""},
+		{"1.2.3.a", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		a, ok := parseIPv4(tc.in)
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("parseIPv4(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
