@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -587,6 +588,94 @@ func io_discard(c net.Conn) {
 	for {
 		if _, err := c.Read(buf); err != nil {
 			return
+		}
+	}
+}
+
+// TestLoginRejectEveryStep refuses each step of each dialog in turn, with
+// proxy_pass_error_message off and on.
+func TestLoginRejectEveryStep(t *testing.T) {
+	type dialogScript struct {
+		name     string
+		params   func() *LoginParams
+		greeting string
+		replies  []string // good replies, one per command
+		commands []string // what the upstream receives, one per step
+		bad      string   // a refused reply for any step
+	}
+	smtpFull := func() *LoginParams {
+		return with(smtpParams(), func(p *LoginParams) { p.SMTPAuth = true; p.Helo = b("c.example"); p.ESMTP = true })
+	}
+	smtpNone := func() *LoginParams {
+		return with(smtpParams(), func(p *LoginParams) {
+			p.AuthNone = true
+			p.Login = nil
+			p.Helo = b("c.example")
+			p.MailFrom = b("MAIL FROM:<a@b>")
+			p.RcptTo = b("RCPT TO:<x@y>")
+		})
+	}
+	scripts := []dialogScript{
+		{"pop3", pop3Params, "+OK g\r\n", []string{"+OK u\r\n", "+OK p\r\n"},
+			[]string{"USER test@example.com\r\n", "PASS secret\r\n"}, "-ERR refused here\r\n"},
+		{"imap", imapParams, "* OK g\r\n", []string{"+ OK\r\n", "+ OK\r\n", "a2 OK p\r\n"},
+			[]string{"a2 LOGIN {16}\r\n", "test@example.com {6}\r\n", "secret\r\n"}, "a2 NO refused here\r\n"},
+		{"smtp auth", smtpFull, "220 g\r\n", []string{"250 e\r\n", "250 x\r\n", "250 h\r\n", "235 a\r\n"},
+			[]string{"EHLO mx.example.test\r\n", "XCLIENT ADDR=127.0.0.1 NAME=[UNAVAILABLE]\r\n", "EHLO c.example\r\n", "AUTH PLAIN AHRlc3RAZXhhbXBsZS5jb20Ac2VjcmV0\r\n"},
+			"554-5.7.0 refused\r\n554 5.7.0 here\r\n"},
+		{"smtp none", smtpNone, "220 g\r\n", []string{"250 e\r\n", "250 x\r\n", "250 h\r\n", "250 m\r\n", "250 r\r\n"},
+			[]string{"EHLO mx.example.test\r\n", "XCLIENT ADDR=127.0.0.1 NAME=[UNAVAILABLE]\r\n", "HELO c.example\r\n", "MAIL FROM:<a@b>\r\n", "RCPT TO:<x@y>\r\n"},
+			"554-5.7.0 refused\r\n554 5.7.0 here\r\n"},
+	}
+	for _, sc := range scripts {
+		// Step 0 is the greeting; step k the reply to command k. The
+		// reply to RCPT is never refused.
+		steps := len(sc.replies)
+		if sc.name == "smtp none" {
+			steps--
+		}
+		for step := 0; step <= steps; step++ {
+			for _, pem := range []bool{false, true} {
+				name := fmt.Sprintf("%s/step%d/pass_error_message=%v", sc.name, step, pem)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					greeting := sc.greeting
+					var replies [][]byte
+					for _, r := range sc.replies {
+						replies = append(replies, b(r))
+					}
+					if step == 0 {
+						greeting = sc.bad
+					} else {
+						replies[step-1] = b(sc.bad)
+					}
+					up := newFakeUpstream(t, b(greeting), replies...)
+					conn, err := net.Dial("tcp", up.addr())
+					if err != nil {
+						t.Fatal(err)
+					}
+					p := sc.params()
+					p.PassErrorMessage = pem
+					p.Deadline = time.Now().Add(2 * time.Second)
+					_, err = Login(conn, p)
+					conn.Close()
+					if got, want := string(up.received(time.Second)), strings.Join(sc.commands[:step], ""); got != want {
+						t.Errorf("upstream got %q, want %q", got, want)
+					}
+					var le *LoginError
+					if !errors.As(err, &le) {
+						t.Fatalf("err %v", err)
+					}
+					wantLog := `upstream sent invalid response: "` + strings.TrimSuffix(sc.bad, "\r\n") + `"`
+					wantLevel, wantReply := "error", ""
+					if pem {
+						wantLevel, wantReply = "info", sc.bad
+					}
+					if le.Log != wantLog || le.Level != wantLevel || le.Action != ActionReading || string(le.Reply) != wantReply {
+						t.Errorf("got {%q %q %q %q}, want {%q %q %q %q}", le.Log, le.Level, le.Action, le.Reply, wantLog, wantLevel, ActionReading, wantReply)
+					}
+				})
+			}
 		}
 	}
 }
