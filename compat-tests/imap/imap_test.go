@@ -111,6 +111,7 @@ var logout = seq(send("z LOGOUT\r\n"), tagged("z"), closed())
 const (
 	newerLiteral = "newer nginx (1.29.6) accepts only SP, CR or LF after a literal; 1.22.1 skipped the byte"
 	newerUntag   = "newer nginx (1.27.3) skips one untagged line before the upstream's tagged LOGIN reply; 1.22.1 treats it as invalid"
+	exactFill    = "nginx stops answering when a read fills its buffer exactly with whole commands (edge-triggered epoll) until more bytes arrive; mailgate goes on"
 	staleTag     = "after an Auth-Wait failure nginx sends the bytes now at its buffer's start as a stale tag; mailgate answers '* BAD'"
 )
 
@@ -176,12 +177,15 @@ func scenarios() []harness.Scenario {
 		{Name: "bad literal syntax", Steps: seq(greet, send("a LOGIN {4x}\r\n"), lines(1), send("b LOGIN {4+x}\r\n"), lines(1),
 			send("c NOOP x y z {1}\r\n"), lines(1))},
 
-		// Buffer limits.
+		// Buffer limits. The client sends exactly what fits: bytes nginx
+		// never reads make its close a reset, which can eat the replies.
 		{Name: "64-byte line in a 64-byte buffer", Config: small, Steps: seq(greet, send("a LOGIN "+strings.Repeat("x", 54)+"\r\n"), lines(1))},
-		{Name: "too long line", Config: small, Steps: seq(greet, send("a LOGIN "+strings.Repeat("x", 55)+"\r\n"), closed())},
-		{Name: "too long line without a tag", Config: small, Steps: seq(greet, send(strings.Repeat("x", 70)+"\r\n"), closed())},
-		{Name: "literal larger than the buffer", Config: small, Steps: seq(greet, send("a LOGIN {100}\r\n"), lines(1), send(strings.Repeat("x", 100)+"\r\n"), closed())},
-		{Name: "pipelined commands past the buffer end", Config: small, Steps: seq(greet, send(strings.Repeat("a NOOP\r\n", 8)+"b NOOP\r\n"), closed())},
+		{Name: "too long line", Config: small, Steps: seq(greet, send("a LOGIN "+strings.Repeat("x", 56)), closed())},
+		{Name: "too long line without a tag", Config: small, Steps: seq(greet, send(strings.Repeat("x", 64)), closed())},
+		{Name: "literal larger than the buffer", Config: small, Steps: seq(greet, send("a LOGIN {100}\r\n"), lines(1), send(strings.Repeat("x", 64-15)), closed())},
+		{Name: "pipelined commands past the buffer end", Config: small, Steps: seq(greet, send(strings.Repeat("a NOOP\r\n", 7)+"bb NOOP\r"), closed())},
+		{Name: "pipelined commands filling the buffer exactly", Config: small, Differ: exactFill,
+			Steps: seq(greet, send(strings.Repeat("a NOOP\r\n", 8)+"b NOOP\r\n"), harness.Quiet(500*time.Millisecond))},
 
 		// LOGIN and auth_http answers.
 		{Name: "login and fetch", Steps: seq(greet, login("a1", "alice", "secret"), send("a2 SELECT INBOX\r\n"), tagged("a2"),
