@@ -21,9 +21,8 @@ type logSink struct {
 	format *errlog.Formatter
 }
 
-func (s *logSink) Levels() []logrus.Level { return logrus.AllLevels }
-
-func (s *logSink) Fire(e *logrus.Entry) error {
+// write formats e for this sink's level and writes it.
+func (s *logSink) write(e *logrus.Entry) error {
 	b, err := s.format.Format(e)
 	if err != nil || len(b) == 0 {
 		return err
@@ -62,50 +61,99 @@ func (s *logSink) close() {
 	}
 }
 
-// runLog is the server's logger: logrus with one hook per error_log.
+// runLog is the server's logger: logrus with one hook that writes each
+// entry to the error_log targets it belongs to. Lines tagged with
+// errlog.ServerKey go to that server's error_log directives (its own or
+// those inherited from mail{}), the rest to the main-level ones, as in
+// nginx.
 type runLog struct {
-	Logger *logrus.Logger
-	sinks  []*logSink
+	Logger  *logrus.Logger
+	main    []*logSink
+	servers map[*confparse.Server][]*logSink
+	all     []*logSink
 }
 
-// newRunLog builds the logger for the main-level error_log directives.
-// With none configured, the early log target (-e or the default stderr)
-// is used at level error, as nginx does. syslog: and memory: targets are
-// not supported and are skipped.
+// newRunLog builds the logger for the configuration's error_log
+// directives. With no main-level error_log, the early log target (-e or
+// the default stderr) is used at level error, as nginx does. syslog: and
+// memory: targets are not supported and are skipped.
 func newRunLog(cfg *confparse.Config, early string, stderr io.Writer) (*runLog, error) {
+	r := &runLog{
+		Logger: &logrus.Logger{
+			Out:       io.Discard,
+			Formatter: nopFormatter{},
+			Hooks:     make(logrus.LevelHooks),
+			Level:     logrus.DebugLevel,
+		},
+		servers: map[*confparse.Server][]*logSink{},
+	}
+	open := func(targets []confparse.LogTarget) ([]*logSink, error) {
+		var sinks []*logSink
+		for _, t := range targets {
+			s := &logSink{w: stderr, format: &errlog.Formatter{Min: errlog.Level(t.Level)}}
+			switch {
+			case t.Path == "stderr" || t.Path == "":
+			case isLogFile(t.Path):
+				s.path = t.Path
+				if err := s.open(); err != nil {
+					return nil, &openError{t.Path, err}
+				}
+			default:
+				continue
+			}
+			sinks = append(sinks, s)
+			r.all = append(r.all, s)
+		}
+		return sinks, nil
+	}
 	targets := cfg.Core.ErrorLogs
 	if len(targets) == 0 {
 		targets = []confparse.LogTarget{{Path: early, Level: confparse.SevError}}
 	}
-	r := &runLog{Logger: &logrus.Logger{
-		Out:       io.Discard,
-		Formatter: nopFormatter{},
-		Hooks:     make(logrus.LevelHooks),
-		Level:     logrus.DebugLevel,
-	}}
-	for _, t := range targets {
-		s := &logSink{w: stderr, format: &errlog.Formatter{Min: errlog.Level(t.Level)}}
-		switch {
-		case t.Path == "stderr" || t.Path == "":
-		case isLogFile(t.Path):
-			s.path = t.Path
-			if err := s.open(); err != nil {
-				r.Close()
-				return nil, &openError{t.Path, err}
-			}
-		default:
-			continue
-		}
-		r.sinks = append(r.sinks, s)
-		r.Logger.AddHook(s)
+	var err error
+	if r.main, err = open(targets); err != nil {
+		r.Close()
+		return nil, err
 	}
+	if cfg.Mail != nil {
+		for _, sv := range cfg.Mail.Servers {
+			if len(sv.Core.ErrorLogs) == 0 {
+				continue
+			}
+			if r.servers[sv], err = open(sv.Core.ErrorLogs); err != nil {
+				r.Close()
+				return nil, err
+			}
+		}
+	}
+	r.Logger.AddHook(r)
 	return r, nil
+}
+
+// Levels implements logrus.Hook.
+func (r *runLog) Levels() []logrus.Level { return logrus.AllLevels }
+
+// Fire implements logrus.Hook: route the entry to its sinks.
+func (r *runLog) Fire(e *logrus.Entry) error {
+	sinks := r.main
+	if sv, ok := e.Data[errlog.ServerKey].(*confparse.Server); ok {
+		if own, ok := r.servers[sv]; ok {
+			sinks = own
+		}
+	}
+	var first error
+	for _, s := range sinks {
+		if err := s.write(e); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Reopen reopens every log file (USR1).
 func (r *runLog) Reopen() error {
 	var first error
-	for _, s := range r.sinks {
+	for _, s := range r.all {
 		if err := s.open(); err != nil && first == nil {
 			first = &openError{s.path, err}
 		}
@@ -115,7 +163,7 @@ func (r *runLog) Reopen() error {
 
 // Close closes every log file.
 func (r *runLog) Close() {
-	for _, s := range r.sinks {
+	for _, s := range r.all {
 		s.close()
 	}
 }

@@ -55,6 +55,10 @@ func ParseLevel(s string) (Level, bool) {
 const (
 	LevelKey = "nginx_level" // Level
 	ConnKey  = "conn"        // uint64 connection number, rendered "*N "
+	// ServerKey carries the *confparse.Server a line belongs to (not
+	// rendered). cmd/mailgate routes such lines to that server's
+	// error_log directives; lines without it go to the main-level logs.
+	ServerKey = "mail_server"
 )
 
 // Formatter renders nginx error_log lines. Entries less severe than Min are
