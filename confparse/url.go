@@ -32,6 +32,11 @@ type urlOpts struct {
 // lookupHost resolves a host name as nginx's ngx_inet_resolve_host does:
 // IPv4 addresses first, then IPv6, duplicates dropped.
 var lookupHost = func(host string) ([]netip.Addr, error) {
+	// getaddrinfo() first accepts the inet_aton() forms ("127.1",
+	// "127.00.1", "0x7f.1"), which Go's resolver does not.
+	if a, ok := inetAton(host); ok {
+		return []netip.Addr{a}, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -303,4 +308,62 @@ func (u *parsedURL) addAddrs(addrs ...netip.Addr) {
 // addrText is how nginx names an address:port ("127.0.0.1:143", "[::1]:143").
 func addrText(ap netip.AddrPort) string {
 	return ap.String()
+}
+
+// inetAton parses the numeric forms glibc's inet_aton accepts: one to four
+// parts, each decimal, octal (leading 0) or hex (0x); the last part fills
+// the remaining bytes.
+func inetAton(s string) (netip.Addr, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	vals := make([]uint64, len(parts))
+	for i, p := range parts {
+		base := uint64(10)
+		switch {
+		case strings.HasPrefix(p, "0x") || strings.HasPrefix(p, "0X"):
+			base, p = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, p = 8, p[1:]
+		}
+		if p == "" {
+			return netip.Addr{}, false
+		}
+		var v uint64
+		for _, c := range []byte(p) {
+			var d uint64
+			switch {
+			case c >= '0' && c <= '9':
+				d = uint64(c - '0')
+			case c >= 'a' && c <= 'f':
+				d = uint64(c-'a') + 10
+			case c >= 'A' && c <= 'F':
+				d = uint64(c-'A') + 10
+			default:
+				return netip.Addr{}, false
+			}
+			if d >= base {
+				return netip.Addr{}, false
+			}
+			v = v*base + d
+			if v > 0xffffffff {
+				return netip.Addr{}, false
+			}
+		}
+		vals[i] = v
+	}
+	var n uint64
+	last := len(vals) - 1
+	for i := 0; i < last; i++ {
+		if vals[i] > 0xff {
+			return netip.Addr{}, false
+		}
+		n |= vals[i] << (24 - 8*uint(i))
+	}
+	if vals[last] >= 1<<(8*uint(4-last)) {
+		return netip.Addr{}, false
+	}
+	n |= vals[last]
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
 }

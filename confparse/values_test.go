@@ -300,3 +300,30 @@ func TestParseIPv4LikeNginx(t *testing.T) {
 		}
 	}
 }
+
+func TestInetAton(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"127.00.1", "127.0.0.1"},
+		{"127.1", "127.0.0.1"},
+		{"0x7f.1", "127.0.0.1"},
+		{"0177.0.0.1", "127.0.0.1"},
+		{"2130706433", "127.0.0.1"},
+		{"1.2.65535", "1.2.255.255"},
+		{"1.2.65536", ""},
+		{"08.1.1.1", ""},
+		{"1.2.3.4.5", ""},
+		{"localhost", ""},
+		{"1..2", ""},
+		{"0x", ""},
+	}
+	for _, tc := range tests {
+		a, ok := inetAton(tc.in)
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("inetAton(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
