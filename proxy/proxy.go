@@ -7,6 +7,7 @@
 package proxy
 
 import (
+	"context"
 	"net/netip"
 	"time"
 )
@@ -80,6 +81,12 @@ type RelayOptions struct {
 	ClientBuffer   int           // client→upstream buffer (protocol's client buffer)
 	UpstreamBuffer int           // upstream→client buffer (proxy_buffer)
 	Timeout        time.Duration // proxy_timeout, re-armed by client activity only
+
+	// Added by package proxy (additive): when Shutdown is done (worker
+	// shutdown: worker_shutdown_timeout expired) the relay closes both
+	// connections and reports nginx's "shutdown timeout" (info, while
+	// proxying). Nil: never. No goroutine is spent on it.
+	Shutdown context.Context
 }
 
 // RelayResult says how the relay ended, for the session-done log lines.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -83,6 +84,10 @@ func Relay(client, upstream net.Conn, o RelayOptions) RelayResult {
 	if tc, ok := upstream.(*net.TCPConn); ok {
 		r.upRaw, _ = tc.SyscallConn()
 	}
+	if o.Shutdown != nil {
+		stop := context.AfterFunc(o.Shutdown, r.shutdown)
+		defer stop()
+	}
 	done := make(chan struct{})
 	go r.clientToUpstream(done)
 	if r.cliRaw != nil && r.upRaw != nil {
@@ -120,6 +125,14 @@ func (r *relay) finish(set func(*RelayResult)) {
 // done ends the session the normal way: "proxied session done".
 func (r *relay) done() {
 	r.finish(func(res *RelayResult) { res.LogDone = true })
+}
+
+func (r *relay) shutdown() {
+	r.finish(func(res *RelayResult) {
+		res.Log = "shutdown timeout"
+		res.Level = LevelInfo
+		res.Action = ActionProxying
+	})
 }
 
 func (r *relay) timedOut() {
@@ -241,6 +254,8 @@ func (r *relay) writeUpstream(b []byte) error {
 		}
 		switch {
 		case r.closing.Load():
+		case isClosed(err):
+			r.finish(nil)
 		case isTimeout(err) && time.Now().Before(r.expiry()):
 			continue
 		case isTimeout(err):
@@ -263,6 +278,9 @@ func (r *relay) clientReadErr(err error) bool {
 			return true // re-armed by client write activity meanwhile
 		}
 		r.timedOut()
+		return false
+	case isClosed(err):
+		r.finish(nil) // closed by the caller: nothing to log
 		return false
 	case errors.Is(err, io.EOF):
 		// Half-close: keep the upstream's answer coming (docs/relay.md).
@@ -290,6 +308,8 @@ func (r *relay) upstreamReadErr(err error) bool {
 	switch {
 	case r.closing.Load():
 		return false
+	case isClosed(err):
+		r.finish(nil) // closed by the caller: nothing to log
 	case errors.Is(err, io.EOF):
 		r.done()
 	case isTimeout(err) && r.clientEOF.Load():
@@ -305,6 +325,8 @@ func (r *relay) upstreamReadErr(err error) bool {
 func (r *relay) clientWriteErr(err error) {
 	switch {
 	case r.closing.Load():
+	case isClosed(err):
+		r.finish(nil)
 	case isTimeout(err) && r.clientEOF.Load():
 		r.done()
 	default:
@@ -470,4 +492,10 @@ func waitReadable(rc syscall.RawConn) error {
 		return err
 	}
 	return perr
+}
+
+// isClosed reports a use of a connection closed by our side (by the
+// caller, e.g. the engine, when it is not the relay itself).
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
 }

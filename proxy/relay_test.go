@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -374,5 +375,35 @@ func TestBufferPool(t *testing.T) {
 	})
 	if allocs > 0.5 {
 		t.Errorf("%.1f allocations per get/put", allocs)
+	}
+}
+
+func TestRelayShutdown(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: time.Hour, Shutdown: ctx})
+			time.Sleep(20 * time.Millisecond)
+			cancel()
+			r := s.result(t, 2*time.Second)
+			if r.Log != "shutdown timeout" || r.Level != "info" || r.Action != "proxying" || r.LogDone || r.ClientTimedOut {
+				t.Errorf("result %+v", r)
+			}
+		})
+	}
+}
+
+// Closing a connection from outside ends the relay quietly.
+func TestRelayClosedByCaller(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := newSession(t, kind, RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: time.Hour})
+			time.Sleep(20 * time.Millisecond)
+			s.client.Close()
+			r := s.result(t, 2*time.Second)
+			if r.Log != "" || r.ClientErr != nil || r.UpstreamErr != nil || r.ClientTimedOut {
+				t.Errorf("result %+v", r)
+			}
+		})
 	}
 }
