@@ -220,6 +220,7 @@ func TestResolver(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d.Reset()
+			resetCache()
 			if tc.setup != nil {
 				tc.setup()
 			}
@@ -255,6 +256,57 @@ func TestResolver(t *testing.T) {
 				t.Errorf("unix client was looked up: %q", d.Queries())
 			}
 		})
+	}
+}
+
+func resetCache() {
+	cache.Lock()
+	cache.m = map[string]cacheEntry{}
+	cache.Unlock()
+}
+
+// Positive answers are kept for the records' TTL (or valid=); failures are
+// asked again.
+func TestResolverCache(t *testing.T) {
+	d, err := dnstest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	resetCache()
+	lookup := func(valid time.Duration) string {
+		c := testConf()
+		c.Core.Resolver = &confparse.Resolver{Addrs: []netip.AddrPort{netip.MustParseAddrPort(d.Addr)}, IPv4: true, Valid: valid}
+		c.Core.ResolverTimeout = 300 * time.Millisecond
+		f := newFixture(c)
+		return resolveClient(f.h)
+	}
+	d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{"1.0.0.127.in-addr.arpa. 60 IN PTR a.example.net."}})
+	d.Set("a.example.net", dns.TypeA, dnstest.Answer{RRs: []string{"a.example.net. 1 IN A 127.0.0.1"}})
+	if got := lookup(0); got != "a.example.net" {
+		t.Fatalf("first lookup %q", got)
+	}
+	if q := len(d.Queries()); q != 2 {
+		t.Fatalf("%d queries, want 2", q)
+	}
+	d.Reset() // everything is NXDOMAIN now
+	if got := lookup(0); got != "a.example.net" {
+		t.Fatalf("cached lookup %q", got)
+	}
+	if q := len(d.Queries()); q != 0 {
+		t.Fatalf("cached lookup asked %q", d.Queries())
+	}
+	time.Sleep(1100 * time.Millisecond) // the A record's TTL ends
+	if got := lookup(0); got != HostUnavailable {
+		t.Fatalf("after TTL %q", got)
+	}
+	if q := d.Queries(); len(q) != 1 || q[0] != "a.example.net./A" {
+		t.Fatalf("after TTL asked %q", q)
+	}
+	// NXDOMAIN was not kept: it is asked again.
+	lookup(0)
+	if q := len(d.Queries()); q != 2 {
+		t.Fatalf("failure cached: %q", d.Queries())
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -244,8 +246,90 @@ func (c *dnsClient) lookup(ctx context.Context, name string) ([]netip.Addr, int)
 	return nil, code
 }
 
-// query sends one question until an answer comes or ctx ends.
+// cache keeps positive answers as nginx's resolver does: for valid= when
+// set, else for the smallest TTL of the answer. Failures are not kept.
+var cache = struct {
+	sync.Mutex
+	m map[string]cacheEntry
+}{m: map[string]cacheEntry{}}
+
+type cacheEntry struct {
+	msg     *dns.Msg
+	expires time.Time
+}
+
+const cacheMax = 10000
+
+func (c *dnsClient) cacheKey(name string, qtype uint16) string {
+	var b strings.Builder
+	for _, a := range c.conf.Addrs {
+		b.WriteString(a.String())
+		b.WriteByte(',')
+	}
+	b.WriteString(strings.ToLower(name))
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(int(qtype)))
+	return b.String()
+}
+
+func (c *dnsClient) cached(key string) *dns.Msg {
+	cache.Lock()
+	defer cache.Unlock()
+	e, ok := cache.m[key]
+	if !ok {
+		return nil
+	}
+	if time.Now().After(e.expires) {
+		delete(cache.m, key)
+		return nil
+	}
+	return e.msg
+}
+
+func (c *dnsClient) store(key string, m *dns.Msg) {
+	ttl := c.conf.Valid
+	if ttl <= 0 {
+		for i, rr := range m.Answer {
+			d := time.Duration(rr.Header().Ttl) * time.Second
+			if i == 0 || d < ttl {
+				ttl = d
+			}
+		}
+	}
+	if ttl <= 0 {
+		return
+	}
+	now := time.Now()
+	cache.Lock()
+	defer cache.Unlock()
+	if len(cache.m) >= cacheMax {
+		for k, e := range cache.m {
+			if now.After(e.expires) {
+				delete(cache.m, k)
+			}
+		}
+		if len(cache.m) >= cacheMax {
+			return
+		}
+	}
+	cache.m[key] = cacheEntry{msg: m, expires: now.Add(ttl)}
+}
+
+// query answers one question from the cache or the resolvers.
 func (c *dnsClient) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, int) {
+	key := c.cacheKey(name, qtype)
+	if m := c.cached(key); m != nil {
+		return m, rcodeOK
+	}
+	m, code := c.ask(ctx, name, qtype)
+	if code == rcodeOK {
+		c.store(key, m)
+	}
+	return m, code
+}
+
+// ask sends one question until an answer comes or ctx ends.
+func (c *dnsClient) ask(ctx context.Context, name string, qtype uint16) (*dns.Msg, int) {
 	if len(c.conf.Addrs) == 0 {
 		return nil, rcodeTimedOut
 	}
