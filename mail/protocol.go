@@ -14,6 +14,22 @@ import (
 	"mailgate/proxy"
 )
 
+// What the engine does around a Handler (additive notes, the interface is
+// unchanged; see docs/engine.md):
+//   - Session.Context() is cancelled when the server closes: use it for
+//     resolver lookups and smtp_greeting_delay in Greet.
+//   - The single `timeout` deadline starts after Greet returns, is kept
+//     across STARTTLS and restarted only after an Auth-Wait failure.
+//   - After StartTLS the engine drops bytes pipelined behind the command,
+//     runs the handshake and sets Session.TLS; Greet is not called again.
+//   - Before AuthReset the engine sets AuthMethod back to plain; the
+//     auth_http request gets Auth-Salt when the method is not plain and
+//     Session.Salt is set; Auth-User/Auth-Pass answers overwrite Login and
+//     Passwd (also on failures), as nginx does.
+//   - Client certificate errors and the PROXY header are answered by the
+//     engine; Session.ProxyInfo holds the header's addresses.
+//   - Options.NewAuth / AuthClient let protocol tests fake auth_http.
+
 // Protocol is one mail protocol module. It is stateless; per-connection
 // state lives in the Handler it makes.
 type Protocol interface {

@@ -122,11 +122,14 @@ func (s *Session) context(withAction bool) string {
 	if s.Listen != nil {
 		b.WriteString(s.Listen.Text)
 	}
-	if len(s.Login) > 0 {
-		b.WriteString(`, login: "`)
-		b.Write(s.Login)
-		b.WriteString(`"`)
+	// nginx 1.22.1 stops after "server:" when the login is empty, so an
+	// smtp_auth none session never shows its upstream (newer nginx does).
+	if len(s.Login) == 0 {
+		return b.String()
 	}
+	b.WriteString(`, login: "`)
+	b.Write(s.Login)
+	b.WriteString(`"`)
 	if s.Upstream != "" {
 		b.WriteString(", upstream: ")
 		b.WriteString(s.Upstream)
