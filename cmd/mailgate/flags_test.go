@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -148,6 +149,27 @@ func FuzzParseFlags(f *testing.F) {
 		p := o.resolve()
 		if p.prefix != "" && !strings.HasSuffix(p.prefix, "/") {
 			t.Fatalf("prefix %q lacks trailing slash", p.prefix)
+		}
+	})
+}
+
+func FuzzParsePid(f *testing.F) {
+	for _, s := range []string{"123\n", "garbage", "", "0", "\r\n", "2147483647", "2147483648"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pid, ok := parsePid(b)
+		if !ok {
+			if pid != 0 {
+				t.Fatalf("rejected input returned pid %d", pid)
+			}
+			return
+		}
+		if pid <= 0 {
+			t.Fatalf("accepted non-positive pid %d from %q", pid, b)
+		}
+		if got := strconv.Itoa(pid); got != strings.TrimLeft(strings.TrimRight(string(b), "\r\n"), "0") {
+			t.Fatalf("pid %d does not round-trip %q", pid, b)
 		}
 	})
 }
