@@ -97,7 +97,9 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 func supervise(g *generation, p paths, globals string, early *earlyLog) int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGWINCH)
+	// USR2 (binary upgrade) and WINCH (stop workers) have no meaning
+	// without worker processes; Go would exit on USR2 by default.
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGWINCH, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	log := func(lvl errlog.Level, format string, args ...any) {
 		errlog.Logf(logrus.NewEntry(g.logs.Logger), lvl, format, args...)

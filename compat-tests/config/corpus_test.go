@@ -11,8 +11,10 @@
 // nginx additionally gets `-g "load_module .../ngx_mail_module.so;"`
 // (merged with the case's own -g) unless the case loads the module
 // itself; mailgate has the mail module built in and must accept that line
-// too. Outputs are compared after normalising timestamps, pids, the
-// program name and the case directory.
+// too. Every case runs a second time with `-e early.log` in place of
+// `-e stderr`, and then stderr plus the content of early.log are compared.
+// Outputs are compared after normalising timestamps, pids, the program
+// name and the case directory.
 package configcompat
 
 import (
@@ -75,25 +77,32 @@ func TestConfigCorpus(t *testing.T) {
 		t.Fatalf("corpus has %d cases, want at least 80", len(names))
 	}
 
-	verdicts, messages := 0, 0
+	verdicts, messages, fileMessages := 0, 0, 0
 	var verdictFail, messageFail, explained, supersetHits []string
 	for _, name := range names {
 		extra := readArgs(t, filepath.Join("cases", name, "args"))
-		n := runCase(t, name, work, "nginx", crt, key, func(dir string) []string {
-			return nginxArgs(t, dir, extra)
-		}, nginx)
-		m := runCase(t, name, work, "mailgate", crt, key, func(dir string) []string {
-			return append([]string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", "stderr"}, extra...)
-		}, mailgate)
+		run := func(side, errLog string) (n, m result) {
+			n = runCase(t, name, work, "nginx"+side, crt, key, func(dir string) []string {
+				return nginxArgs(t, dir, errLog, extra)
+			}, nginx, errLog)
+			m = runCase(t, name, work, "mailgate"+side, crt, key, func(dir string) []string {
+				return append([]string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", errLog}, extra...)
+			}, mailgate, errLog)
+			return n, m
+		}
+		n, m := run("", "stderr")
+		// The same case with the early error log in a file: stderr then
+		// carries "<prog>: [level] msg" and the file the timestamped lines.
+		nf, mf := run("-elog", "early.log")
 
 		_, superset := supersets[name]
 		switch {
-		case n.code == m.code:
+		case n.code == m.code && nf.code == mf.code:
 			verdicts++
 			if superset {
 				t.Errorf("%s: listed as a superset in DIFFERENCES.md but the verdicts match now", name)
 			}
-		case superset && n.code == 1 && m.code == 0:
+		case superset && n.code == 1 && m.code == 0 && nf.code == 1 && mf.code == 0:
 			// Deliberate: mailgate accepts what nginx 1.22.1 rejects
 			// (newer nginx syntax, blocks it does not validate).
 			supersetHits = append(supersetHits, name)
@@ -101,10 +110,14 @@ func TestConfigCorpus(t *testing.T) {
 			continue
 		default:
 			verdictFail = append(verdictFail, name)
-			t.Errorf("%s: verdict differs: nginx exit %d, mailgate exit %d\nnginx:\n%s\nmailgate:\n%s",
-				name, n.code, m.code, n.stderr, m.stderr)
+			t.Errorf("%s: verdict differs: nginx exit %d/%d, mailgate exit %d/%d (-e stderr/-e file)\nnginx:\n%s\nmailgate:\n%s",
+				name, n.code, nf.code, m.code, mf.code, n.stderr, m.stderr)
 		}
-		if n.stderr == m.stderr && n.stdout == m.stdout {
+		fileSame := nf.stderr == mf.stderr && nf.stdout == mf.stdout
+		if fileSame {
+			fileMessages++
+		}
+		if n.stderr == m.stderr && n.stdout == m.stdout && fileSame {
 			messages++
 			if _, ok := known[name]; ok {
 				t.Errorf("%s: listed in DIFFERENCES.md but matches now; remove it from the list", name)
@@ -117,14 +130,17 @@ func TestConfigCorpus(t *testing.T) {
 			continue
 		}
 		messageFail = append(messageFail, name)
+		if !fileSame {
+			n, m = nf, mf
+		}
 		t.Errorf("%s: message differs (not in DIFFERENCES.md)\nnginx stderr:\n%s\nmailgate stderr:\n%s%s",
 			name, n.stderr, m.stderr, stdoutDiff(n, m))
 	}
 
 	total := len(names)
 	summary := fmt.Sprintf("config corpus: %d cases, verdict match %d/%d, message match %d/%d "+
-		"(%d listed message differences, %d listed supersets: accepted by mailgate, rejected by nginx 1.22.1)",
-		total, verdicts, total, messages, total, len(explained), len(supersetHits))
+		"(-e file mode alone: %d/%d; %d listed message differences, %d listed supersets: accepted by mailgate, rejected by nginx 1.22.1)",
+		total, verdicts, total, messages, total, fileMessages, total, len(explained), len(supersetHits))
 	fmt.Println(summary)
 	t.Log(summary)
 	if len(verdictFail) > 0 {
@@ -223,7 +239,7 @@ func readArgs(t *testing.T, path string) []string {
 
 // nginxArgs builds nginx's command line: the mail module is loaded
 // through -g, merged with the case's own -g if it has one.
-func nginxArgs(t *testing.T, dir string, extra []string) []string {
+func nginxArgs(t *testing.T, dir, errLog string, extra []string) []string {
 	t.Helper()
 	conf, err := os.ReadFile(filepath.Join(dir, "nginx.conf"))
 	if err != nil {
@@ -243,7 +259,7 @@ func nginxArgs(t *testing.T, dir string, extra []string) []string {
 		}
 		rest = append(rest, extra[i])
 	}
-	args := []string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", "stderr"}
+	args := []string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", errLog}
 	if globals != "" {
 		args = append(args, "-g", globals)
 	}
@@ -252,7 +268,7 @@ func nginxArgs(t *testing.T, dir string, extra []string) []string {
 
 // runCase copies the case into work/<side>/<name>, adds the test
 // certificate, runs the program and returns its normalised result.
-func runCase(t *testing.T, name, work, side string, crt, key []byte, args func(dir string) []string, bin string) result {
+func runCase(t *testing.T, name, work, side string, crt, key []byte, args func(dir string) []string, bin, errLog string) result {
 	t.Helper()
 	dir := filepath.Join(work, side, name)
 	if err := copyDir(filepath.Join("cases", name), dir); err != nil {
@@ -283,10 +299,20 @@ func runCase(t *testing.T, name, work, side string, crt, key []byte, args func(d
 	if ctx.Err() != nil {
 		t.Fatalf("%s: %s timed out", name, side)
 	}
+	errs := stderr.String()
+	if errLog != "stderr" {
+		// The early log file's content is part of the output to compare.
+		b, err := os.ReadFile(filepath.Join(dir, errLog))
+		if err != nil {
+			errs += "\n(no " + errLog + ": " + err.Error() + ")\n"
+		} else {
+			errs += "\n--- " + errLog + " ---\n" + string(b)
+		}
+	}
 	return result{
 		code:   code,
 		stdout: normalise(stdout.String(), dir),
-		stderr: normalise(stderr.String(), dir),
+		stderr: normalise(errs, dir),
 	}
 }
 
