@@ -277,6 +277,12 @@ func (r *relay) clientReadErr(err error) bool {
 		if time.Now().Before(r.expiry()) {
 			return true // re-armed by client write activity meanwhile
 		}
+		if r.cliRaw != nil && readableNow(r.cliRaw) {
+			// The client's bytes and the timer are due together: nginx
+			// handles the read event first, which re-arms the timer.
+			r.touch()
+			return true
+		}
 		r.timedOut()
 		return false
 	case isClosed(err):
@@ -492,6 +498,18 @@ func waitReadable(rc syscall.RawConn) error {
 		return err
 	}
 	return perr
+}
+
+// readableNow tells whether the socket has data (or EOF, or an error)
+// pending, without waiting.
+func readableNow(rc syscall.RawConn) bool {
+	var b [1]byte
+	ready := false
+	rc.Control(func(fd uintptr) {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ready = err != syscall.EAGAIN && err != syscall.EINTR
+	})
+	return ready
 }
 
 // isClosed reports a use of a connection closed by our side (by the
