@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
-
 	"unicode"
 	"unicode/utf8"
 )
@@ -15,14 +14,15 @@ import (
 // Dial connects to the upstream the way nginx does (TCP, no keep-alive
 // tweaks) and turns failures into nginx's log lines as a *LoginError:
 //
-//   - refused, host or network unreachable, connect timeout: nginx's
+//   - refused, host unreachable, reset, kernel connect timeout: nginx's
 //     non-blocking connect learns these from the first recv() of the
 //     greeting, so the log is "recv() failed (111: Connection refused)"
 //     at error, while "reading response from upstream";
 //   - the context deadline (the `timeout` timer): "upstream timed out
 //     (110: Connection timed out)" at info, while "connecting to upstream";
-//   - anything connect() itself rejects: "connect() to ADDR failed (...)",
-//     at error for network errors, crit otherwise.
+//   - what connect() itself rejects: "connect() to ADDR failed (101:
+//     Network is unreachable)" at error for network errors, at crit for
+//     anything else (EADDRNOTAVAIL, EACCES...).
 func Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
 	return DialProxy(ctx, addr, 0)
 }
@@ -54,11 +54,16 @@ func dialError(ctx context.Context, addr netip.AddrPort, pp int, err error) *Log
 		return &LoginError{Log: "connect() to " + peerName(addr) + " failed: " + err.Error(), Level: LevelCrit, Action: ActionConnecting, Err: err}
 	}
 	switch errno {
-	case syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ETIMEDOUT, syscall.ECONNRESET, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.ENETDOWN:
+	case syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ETIMEDOUT, syscall.ECONNRESET:
+		// Reported after connect() returned EINPROGRESS: nginx sees them
+		// on its first I/O on the connection.
 		if pp != 0 {
 			return &LoginError{Log: "send() failed " + errnoText(errno), Level: LevelError, Action: ActionSendProxyProt, Err: err}
 		}
 		return &LoginError{Log: "recv() failed " + errnoText(errno), Level: LevelError, Action: ActionReading, Err: err}
+	case syscall.ENETUNREACH, syscall.ENETDOWN, syscall.EHOSTDOWN, syscall.EAGAIN:
+		// Returned by connect() itself.
+		return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errnoText(errno), Level: LevelError, Action: ActionConnecting, Err: err}
 	}
 	return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errnoText(errno), Level: LevelCrit, Action: ActionConnecting, Err: err}
 }

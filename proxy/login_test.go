@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -676,6 +678,31 @@ func TestLoginRejectEveryStep(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+func TestDialErrorTexts(t *testing.T) {
+	addr := netip.MustParseAddrPort("[2001:db8::1]:143")
+	sys := func(e syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", e)}
+	}
+	tests := []struct {
+		err                error
+		pp                 int
+		log, level, action string
+	}{
+		{sys(syscall.ECONNREFUSED), 0, "recv() failed (111: Connection refused)", "error", ActionReading},
+		{sys(syscall.EHOSTUNREACH), 0, "recv() failed (113: No route to host)", "error", ActionReading},
+		{sys(syscall.ECONNREFUSED), 2, "send() failed (111: Connection refused)", "error", ActionSendProxyProt},
+		{sys(syscall.ENETUNREACH), 0, "connect() to 2001:db8::1:143 failed (101: Network is unreachable)", "error", ActionConnecting},
+		{sys(syscall.EADDRNOTAVAIL), 0, "connect() to 2001:db8::1:143 failed (99: Cannot assign requested address)", "crit", ActionConnecting},
+		{context.DeadlineExceeded, 0, "upstream timed out (110: Connection timed out)", "info", ActionConnecting},
+	}
+	for _, tc := range tests {
+		le := dialError(context.Background(), addr, tc.pp, tc.err)
+		if le.Log != tc.log || le.Level != tc.level || le.Action != tc.action {
+			t.Errorf("%v: {%q %q %q}, want {%q %q %q}", tc.err, le.Log, le.Level, le.Action, tc.log, tc.level, tc.action)
 		}
 	}
 }
