@@ -133,3 +133,14 @@ func (e *CommandError) Error() string {
 	}
 	return "mail: command refused"
 }
+
+// BufferKeeper is an optional Handler extension (added for IMAP). While
+// KeepBuffer reports true after a command, the engine must not rewind its
+// command buffer to the start even when every byte in it has been used:
+// the next bytes go after the used ones, so the lines of one exchange
+// share the buffer. nginx does this during an IMAP AUTHENTICATE exchange,
+// which makes an exchange longer than imap_client_buffer in total a "too
+// long command". Handlers without the method never keep the buffer.
+type BufferKeeper interface {
+	KeepBuffer() bool
+}
