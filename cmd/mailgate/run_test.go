@@ -238,3 +238,86 @@ func TestBindFailure(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// greeting dials addr and returns the first line the server sends.
+func greeting(t *testing.T, addr string) (net.Conn, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		t.Fatalf("greeting from %s: %v", addr, err)
+	}
+	return c, line
+}
+
+// TestReloadKeepsListeners checks that HUP keeps a listening socket that
+// stays in the configuration, opens new ones, closes removed ones, and
+// leaves open sessions alone.
+func TestReloadKeepsListeners(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	const imapAddr, pop3Addr, smtpAddr = "127.0.0.1:20211", "127.0.0.1:20212", "127.0.0.1:20213"
+	write := func(servers string) {
+		conf := "pid run.pid;\ndaemon off;\nevents {}\nmail {\n  auth_http 127.0.0.1:1/auth;\n" + servers + "}\n"
+		if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("  server { listen " + imapAddr + "; protocol imap; }\n  server { listen " + smtpAddr + "; protocol smtp; }\n")
+	cmd := exec.Command(bin, "-p", dir, "-c", "nginx.conf", "-e", filepath.Join(dir, "err.log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, "pid file", func() bool { return readPid(t, filepath.Join(dir, "run.pid")) == cmd.Process.Pid })
+
+	old, line := greeting(t, imapAddr)
+	defer old.Close()
+	if line != "* OK IMAP4 ready\r\n" {
+		t.Fatalf("imap greeting %q", line)
+	}
+
+	write("  server { listen " + imapAddr + "; protocol imap; }\n  server { listen " + pop3Addr + "; protocol pop3; }\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "new pop3 listener", func() bool {
+		c, err := net.DialTimeout("tcp", pop3Addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	c, line := greeting(t, pop3Addr)
+	c.Close()
+	if line != "+OK POP3 ready\r\n" {
+		t.Errorf("pop3 greeting %q", line)
+	}
+	c, line = greeting(t, imapAddr)
+	c.Close()
+	if line != "* OK IMAP4 ready\r\n" {
+		t.Errorf("imap greeting after reload %q", line)
+	}
+	waitFor(t, "removed smtp listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", smtpAddr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	// The session opened before the reload still answers.
+	if _, err := old.Write([]byte("a1 NOOP\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(old)
+	if line, err := r.ReadString('\n'); err != nil || line != "a1 OK completed\r\n" {
+		t.Errorf("old session after reload: %q, %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after TERM: %v", err)
+	}
+}
