@@ -16,16 +16,17 @@ import (
 // parse-level errors against max_errors, answers "too long" when the
 // buffer is full, and plays the auth_http server with a fixed answer.
 type driver struct {
-	t      *testing.T
-	s      *mail.Session
-	h      *Handler
-	out    *bytes.Buffer
-	buf    []byte // unconsumed bytes in the command buffer (at most size)
-	queued []byte // bytes the client sent that do not fit yet
-	size   int
-	maxErr int
-	errors int
-	closed bool
+	t         *testing.T
+	s         *mail.Session
+	h         *Handler
+	out       *bytes.Buffer
+	buf       []byte // the command buffer; [pos:last] not yet used
+	pos, last int
+	queued    []byte // bytes the client sent that were not read yet
+	size      int
+	maxErr    int
+	errors    int
+	closed    bool
 
 	// auth is the answer to an authenticating command: "" fails with
 	// "Invalid login or password" and Auth-Wait (the session goes on),
@@ -77,59 +78,78 @@ func (d *driver) flush() {
 func (d *driver) write(b []byte) { d.s.Write(b) }
 
 // feed gives the handler one packet and runs every complete command in it.
+// Like the engine (and nginx), the command buffer is a fixed array that is
+// rewound to its start only when every byte in it has been used and the
+// handler does not ask to keep it; a command reaching the buffer's end
+// unfinished is "too long".
 func (d *driver) feed(p string) {
 	if d.closed {
 		return
 	}
 	d.queued = append(d.queued, p...)
 	defer d.flush()
+	if d.buf == nil {
+		d.buf = make([]byte, 0, d.size)
+	}
 	for !d.closed {
-		if room := d.size - len(d.buf); room > 0 && len(d.queued) > 0 {
+		// "Read": append what fits after the bytes already in the buffer.
+		if room := d.size - d.last; room > 0 && len(d.queued) > 0 {
 			k := min(room, len(d.queued))
-			d.buf = append(d.buf, d.queued[:k]...)
+			d.buf = append(d.buf[:d.last], d.queued[:k]...)
+			d.last += k
 			d.queued = d.queued[k:]
 		}
-		if len(d.buf) == 0 {
+		if d.pos == d.last {
 			return
 		}
-		cmd, n, err := d.h.Parse(d.buf)
-		if errors.Is(err, mail.ErrNeedMore) {
-			if len(d.buf) >= d.size {
-				d.write(d.h.ErrorReply(mail.ErrTooLong))
+		needMore := false
+		for !d.closed && d.pos < d.last {
+			cmd, n, err := d.h.Parse(d.buf[d.pos:d.last])
+			if errors.Is(err, mail.ErrNeedMore) {
+				needMore = true
+				break
+			}
+			if n < 0 || n > d.last-d.pos {
+				d.t.Fatalf("Parse used %d of %d bytes", n, d.last-d.pos)
+			}
+			d.pos += n
+			if err != nil {
+				d.parseError(err)
+				continue
+			}
+			if n == 0 {
+				d.t.Fatalf("Parse returned a command of 0 bytes")
+			}
+			next, err := d.h.Exec(cmd)
+			if err != nil {
+				d.execError(err)
+				continue
+			}
+			switch next {
+			case mail.Close:
 				d.closed = true
-				return
+			case mail.StartTLS:
+				d.startTLS++
+				// nginx drops pipelined plain text.
+				d.pos, d.last, d.queued = 0, 0, d.queued[:0]
+				d.s.TLS = &tls.ConnectionState{}
+			case mail.Authenticate:
+				d.authenticate()
 			}
-			if len(d.queued) == 0 {
-				return
-			}
-			continue
 		}
-		if n < 0 || n > len(d.buf) {
-			d.t.Fatalf("Parse used %d of %d bytes", n, len(d.buf))
+		if d.closed {
+			return
 		}
-		if err != nil {
-			d.buf = d.buf[n:]
-			d.parseError(err)
-			continue
-		}
-		if n == 0 {
-			d.t.Fatalf("Parse returned a command of 0 bytes")
-		}
-		d.buf = d.buf[n:]
-		next, err := d.h.Exec(cmd)
-		if err != nil {
-			d.execError(err)
-			continue
-		}
-		switch next {
-		case mail.Close:
+		if needMore && d.last == d.size {
+			d.write(d.h.ErrorReply(mail.ErrTooLong))
 			d.closed = true
-		case mail.StartTLS:
-			d.startTLS++
-			d.buf, d.queued = d.buf[:0], d.queued[:0] // nginx drops pipelined plain text
-			d.s.TLS = &tls.ConnectionState{}
-		case mail.Authenticate:
-			d.authenticate()
+			return
+		}
+		if d.pos == d.last && !d.h.KeepBuffer() {
+			d.pos, d.last = 0, 0
+		}
+		if len(d.queued) == 0 {
+			return
 		}
 	}
 }

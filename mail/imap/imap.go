@@ -110,7 +110,20 @@ type Handler struct {
 	// bare makes the next error reply the untagged, star-less line that
 	// nginx sends for bad base64 at the AUTHENTICATE LOGIN username step.
 	bare bool
+
+	// off is where the current command starts in the engine's command
+	// buffer, which (like nginx's) is rewound only once every byte in it
+	// has been used and no AUTHENTICATE exchange is going on; usedAll says
+	// the last command used every byte it was given.
+	off     int
+	usedAll bool
 }
+
+var _ mail.BufferKeeper = (*Handler)(nil)
+
+// KeepBuffer keeps the engine's buffer during an AUTHENTICATE exchange, as
+// nginx does: the exchange's lines add up in one imap_client_buffer.
+func (h *Handler) KeepBuffer() bool { return h.cont }
 
 // Greet sends the greeting.
 func (h *Handler) Greet() error {
@@ -121,8 +134,18 @@ func (h *Handler) Greet() error {
 // Parse returns one command from buf. Synchronizing literals are answered
 // "+ OK" once each, even when the engine hands over the same bytes again.
 func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
-	pp := parsePass{cont: h.cont, quoted: h.quoted}
+	if h.usedAll {
+		h.usedAll = false
+		if !h.KeepBuffer() {
+			h.off = 0
+		}
+	}
+	pp := parsePass{cont: h.cont, quoted: h.quoted, base: h.off}
 	out := pp.run(buf)
+	if out != outNeedMore {
+		h.usedAll = pp.n == len(buf)
+		h.off += pp.n
+	}
 
 	if pp.tag != nil && !bytes.Equal(pp.tag, h.tag) {
 		h.tag = append([]byte(nil), pp.tag...)
@@ -177,7 +200,11 @@ func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
 		// nginx leaves its tag alone on the way to auth_http.
 		h.state = stateStart
 		h.cont = false
-	case mail.Continue, mail.Close, mail.StartTLS:
+	case mail.StartTLS:
+		// The engine empties its buffer for the TLS handshake.
+		h.tag = nil
+		h.off, h.usedAll = 0, false
+	case mail.Continue, mail.Close:
 		if !h.cont {
 			h.tag = nil
 		}

@@ -138,6 +138,10 @@ type parsePass struct {
 	// inputs
 	cont   bool
 	quoted bool // nginx's sticky quoted flag at the start of the command
+	// base is how many bytes of nginx's command buffer come before buf
+	// (earlier pipelined commands); nginx's "+}" check counts from the
+	// buffer's start.
+	base int
 
 	// outputs
 	tag      []byte // nil: no complete tag seen
@@ -371,14 +375,16 @@ invalid:
 	pp.n = lf + 1
 	// A line ending in "+}" announced a non-synchronizing literal whose
 	// bytes would follow: nginx closes rather than read them as commands.
-	// nginx measures the line from the start of its buffer; here it is
-	// measured from the start of the command.
-	if lf > 4 {
+	// nginx looks only when the LF is more than 4 bytes into its buffer
+	// (which keeps it from reading before the buffer's start).
+	if pp.base+lf > 4 {
+		// Bytes before buf end an earlier line with LF, so they can be
+		// neither '}' nor '+': looking at buf alone is enough.
 		k := lf - 1
-		if buf[k] == '\r' {
+		if k >= 0 && buf[k] == '\r' {
 			k--
 		}
-		if buf[k] == '}' && buf[k-1] == '+' {
+		if k >= 1 && buf[k] == '}' && buf[k-1] == '+' {
 			pp.quit = true
 		}
 	}
