@@ -210,8 +210,13 @@ func (e *engine) loop() {
 		if e.flush() != nil {
 			return
 		}
-		if e.pos == e.last {
+		if e.pos == e.last && !e.keepBuffer() {
 			e.pos, e.last = 0, 0
+		}
+		if e.last == len(e.buf) {
+			// Only with a BufferKeeper: nginx's recv() into no room
+			// returns 0, taken as the client closing.
+			return
 		}
 		s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
 		n, err := s.Conn.Read(e.buf[e.last:])
@@ -221,6 +226,13 @@ func (e *engine) loop() {
 			return
 		}
 	}
+}
+
+// keepBuffer asks an optional BufferKeeper whether the used bytes must
+// stay in the buffer.
+func (e *engine) keepBuffer() bool {
+	k, ok := e.h.(BufferKeeper)
+	return ok && k.KeepBuffer()
 }
 
 // readError logs a failed client read in the auth state as nginx does.

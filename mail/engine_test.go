@@ -33,7 +33,11 @@ func (fakeProto) NewHandler(s *Session) Handler        { return &fakeHandler{s: 
 type fakeHandler struct {
 	s     *Session
 	reset int
+	keep  bool
 }
+
+// KeepBuffer makes fakeHandler a BufferKeeper (KEEP on, FREE off).
+func (h *fakeHandler) KeepBuffer() bool { return h.keep }
 
 func (h *fakeHandler) Greet() error { h.s.WriteString("+OK ready\r\n"); return nil }
 
@@ -48,7 +52,7 @@ func (h *fakeHandler) Parse(buf []byte) (Command, int, error) {
 		return nil, i + 1, ErrInvalid
 	}
 	switch f[0] {
-	case "NOOP", "QUIT", "REJ", "BOOM", "LOGIN", "CERR":
+	case "NOOP", "QUIT", "REJ", "BOOM", "LOGIN", "CERR", "KEEP", "FREE":
 		return f, i + 1, nil
 	}
 	return nil, i + 1, ErrInvalid
@@ -65,6 +69,10 @@ func (h *fakeHandler) Exec(c Command) (Next, error) {
 		return Close, nil
 	case "REJ":
 		return Continue, ErrRejected
+	case "KEEP", "FREE":
+		h.keep = f[0] == "KEEP"
+		h.s.WriteString("+OK\r\n")
+		return Continue, nil
 	case "CERR":
 		return Continue, &CommandError{Reply: []byte("-ERR custom\r\n"), Counted: true, Log: "custom refusal"}
 	case "BOOM":
@@ -297,6 +305,7 @@ func TestEngineTranscripts(t *testing.T) {
 		nologs  []string
 		upWant  string
 		timeout time.Duration
+		step    []string // sent one by one after in, each after its reply
 	}{
 		{name: "quit", buf: 32, in: "NOOP\r\nQUIT\r\nNOOP\r\n", want: "+OK ready\r\n+OK\r\n+OK bye\r\n",
 			logs: []string{"client 127.0.0.1:", " connected to 127.0.0.1:0\n"}},
@@ -310,6 +319,10 @@ func TestEngineTranscripts(t *testing.T) {
 			logs: []string{"custom refusal while in auth state"}},
 		{name: "too long", buf: 16, in: "NOOP\r\nNOOP\r\nNOOP", want: "+OK ready\r\n+OK\r\n+OK\r\n-ERR invalid command\r\n",
 			logs: []string{`client sent too long command "NOOP` + "\r\n" + `NOOP` + "\r\n" + `NOOP" while in auth state`}},
+		{name: "kept buffer fills up", buf: 16, in: "KEEP\r\n", want: "+OK ready\r\n+OK\r\n+OK\r\n-ERR invalid command\r\n",
+			step: []string{"NOOP\r\n", "NOOP\r\n"}},
+		{name: "freed buffer is reused", buf: 16, in: "KEEP\r\n", want: "+OK ready\r\n+OK\r\n+OK\r\n+OK\r\n+OK bye\r\n",
+			step: []string{"FREE\r\n", "NOOP\r\n", "QUIT\r\n"}},
 		{name: "exactly full buffer works", buf: 12, in: "NOOP\r\nNOOP\r\nQUIT\r\n", want: "+OK ready\r\n+OK\r\n+OK\r\n+OK bye\r\n"},
 		{name: "internal error", buf: 32, in: "BOOM\r\nNOOP\r\n", want: "+OK ready\r\n-ERR internal server error\r\n"},
 		{name: "timeout", buf: 32, timeout: 300 * time.Millisecond, in: "NOOP\r\n", want: "+OK ready\r\n+OK\r\n",
@@ -339,7 +352,9 @@ func TestEngineTranscripts(t *testing.T) {
 			}
 			env = startEnv(t, tt.buf, to, okAuth(&env))
 			var got string
-			if tt.upWant != "" {
+			if tt.step != nil {
+				got = env.stepExchange(tt.in, tt.step)
+			} else if tt.upWant != "" {
 				got = env.relayExchange(tt.in, len(tt.want))
 			} else {
 				got = env.exchange(tt.in)
@@ -377,6 +392,30 @@ func waitLogs(t *testing.T, lb *logBuf, want []string) {
 			t.Errorf("log lacks %q:\n%s", w, lb.String())
 		}
 	}
+}
+
+// stepExchange sends in, then each step after the previous reply, and
+// reads until the server closes.
+func (env *testEnv) stepExchange(in string, steps []string) string {
+	env.t.Helper()
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	r := bufio.NewReader(c)
+	var out strings.Builder
+	l, _ := r.ReadString('\n')
+	out.WriteString(l)
+	for _, st := range append([]string{in}, steps...) {
+		io.WriteString(c, st) //nolint:errcheck
+		l, _ := r.ReadString('\n')
+		out.WriteString(l)
+	}
+	rest, _ := io.ReadAll(r)
+	out.Write(rest)
+	return out.String()
 }
 
 // relayExchange writes in and reads n bytes (the session stays open).
