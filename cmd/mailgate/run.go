@@ -43,6 +43,14 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 	if cfg.Core.Daemon && readyFD == "" {
 		return daemonize(l)
 	}
+	// Signals are caught from here on, so a -s sent as soon as the pid
+	// file exists is never lost to Go's default action.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
+	// USR2 (binary upgrade) and WINCH (stop workers) have no meaning
+	// without worker processes; Go would exit on USR2 by default.
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGWINCH, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	// Bind retries are logged through the configured error_log (nil
 	// BindLog), as nginx does: with the default level "error" only the
 	// failures show, not the "try again" notices.
@@ -59,7 +67,7 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 	if readyFD != "" {
 		notifyParent(readyFD)
 	}
-	return supervise(g, p, o.globals, l)
+	return supervise(g, p, o.globals, sigs)
 }
 
 // startGeneration sets up logs, builds the server and binds its sockets.
@@ -94,13 +102,7 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 }
 
 // supervise handles signals until the server stops.
-func supervise(g *generation, p paths, globals string, early *earlyLog) int {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
-	// USR2 (binary upgrade) and WINCH (stop workers) have no meaning
-	// without worker processes; Go would exit on USR2 by default.
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGWINCH, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
+func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal) int {
 	log := func(lvl errlog.Level, format string, args ...any) {
 		errlog.Logf(logrus.NewEntry(g.logs.Logger), lvl, format, args...)
 	}
