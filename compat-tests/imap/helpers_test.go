@@ -9,7 +9,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	mrand "math/rand"
 	"net"
 	"regexp"
 	"strings"
@@ -92,7 +94,7 @@ var literalEnd = regexp.MustCompile(`\{\d+\}\r\n$`)
 
 func startFake(t *testing.T, f *fakeUpstream) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := listenInRange()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +110,22 @@ func startFake(t *testing.T, f *fakeUpstream) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// listenInRange listens on a free loopback port of this suite's range
+// (25500-25999; the harness allocates the proxies' and Dovecot's ports).
+func listenInRange() (net.Listener, error) {
+	var last error
+	start := mrand.Intn(500)
+	for i := 0; i < 500; i++ {
+		port := 25500 + (start+i)%500
+		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return ln, nil
+		}
+		last = err
+	}
+	return nil, last
 }
 
 func (f *fakeUpstream) serve(c net.Conn) {

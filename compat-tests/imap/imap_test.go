@@ -111,6 +111,7 @@ const (
 	newerLiteral = "newer nginx (1.29.6) accepts only SP, CR or LF after a literal; 1.22.1 skipped the byte"
 	newerUntag   = "newer nginx (1.27.3) skips one untagged line before the upstream's tagged LOGIN reply; 1.22.1 treats it as invalid"
 	exactFill    = "nginx stops answering when a read fills its buffer exactly with whole commands (edge-triggered epoll) until more bytes arrive; mailgate goes on"
+	proxyLogTag  = "mailgate's proxy logs the upstream's tagged reply with its tag; nginx logs it from after the tag (proxy/login.go, not the IMAP module); client and upstream bytes are identical"
 	staleTag     = "after an Auth-Wait failure nginx sends the bytes now at its buffer's start as a stale tag; mailgate answers '* BAD'"
 )
 
@@ -155,6 +156,9 @@ func scenarios() []harness.Scenario {
 		{Name: "pipelined login then logout", Steps: seq(greet, send("a LOGIN alice secret\r\nb LOGOUT\r\n"), tagged("b"), closed())},
 		{Name: "pipelined login then commands", Steps: seq(greet, send("a LOGIN alice secret\r\nb SELECT INBOX\r\nc FETCH 1 BODY[]\r\n"), tagged("c"), logout)},
 		{Name: "non-synchronizing literal in an invalid command", Steps: seq(greet, send("a FOO {3+}\r\nb NOOP\r\n"), closed())},
+		{Name: "pipelined +} line closes", Steps: seq(greet, send("a NOOP\r\n+}\r\nb NOOP\r\n"), closed())},
+		{Name: "+} line at the buffer start", Steps: seq(greet, send("a NOOP\r\n"), lines(1), send("+}\r\n"), lines(1),
+			send("x+}\r\n"), lines(1), send("xx+}\r\n"), lines(1), closed())},
 		{Name: "synchronizing literal in an invalid command", Steps: seq(greet, send("a FOO {3}\r\n"), lines(1), send("b NOOP\r\n"), lines(1))},
 
 		// Arguments: quoting and literals.
@@ -183,6 +187,11 @@ func scenarios() []harness.Scenario {
 		{Name: "too long line without a tag", Config: small, Steps: seq(greet, send(strings.Repeat("x", 64)), closed())},
 		{Name: "literal larger than the buffer", Config: small, Steps: seq(greet, send("a LOGIN {100}\r\n"), lines(1), send(strings.Repeat("x", 64-15)), closed())},
 		{Name: "pipelined commands past the buffer end", Config: small, Steps: seq(greet, send(strings.Repeat("a NOOP\r\n", 7)+"bb NOOP\r"), closed())},
+		{Name: "authenticate exchange longer than the buffer", Config: small,
+			Steps: seq(greet, send("a AUTHENTICATE LOGIN\r\n"), lines(1), send(b64("alice")+strings.Repeat(" ", 20)+"\r\n"), lines(1),
+				send(b64("secret")+"\r\n"), lines(1), harness.Quiet(300*time.Millisecond))},
+		{Name: "buffer rewound after an authenticate exchange", Config: small,
+			Steps: seq(greet, send("a AUTHENTICATE PLAIN\r\n"), lines(1), send(b64("\x00alice\x00bad")+"\r\n"), lines(1), closed())},
 		{Name: "pipelined commands filling the buffer exactly", Config: small, Differ: exactFill,
 			Steps: seq(greet, send(strings.Repeat("a NOOP\r\n", 8)+"b NOOP\r\n"), harness.Quiet(500*time.Millisecond))},
 
@@ -245,14 +254,14 @@ func scenarios() []harness.Scenario {
 
 		// Upstream failures.
 		{Name: "upstream refused", Steps: seq(greet, loginFail("a", "deadup", "x"))},
-		{Name: "upstream rejects the password", Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
-		{Name: "upstream rejects the password, pass_error_message", Config: passErr, Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
+		{Name: "upstream rejects the password", Differ: proxyLogTag, Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
+		{Name: "upstream rejects the password, pass_error_message", Differ: proxyLogTag, Config: passErr, Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
 		{Name: "upstream PREAUTH greeting", Steps: seq(greet, loginFail("a", "preauth", "x"))},
 		{Name: "upstream untagged line before OK", Differ: newerUntag, Steps: seq(greet, send("cap LOGIN untagged x\r\n"), harness.Quiet(500*time.Millisecond))},
 		{Name: "upstream untagged line before OK, pass_error_message", Config: passErr, Differ: newerUntag,
 			Steps: seq(greet, send("cap LOGIN untagged x\r\n"), harness.Quiet(500*time.Millisecond))},
-		{Name: "upstream NO", Steps: seq(greet, loginFail("a", "recfake", "x"))},
-		{Name: "upstream NO, pass_error_message", Config: passErr, Steps: seq(greet, loginFail("a", "upno", "x"))},
+		{Name: "upstream NO", Differ: proxyLogTag, Steps: seq(greet, loginFail("a", "recfake", "x"))},
+		{Name: "upstream NO, pass_error_message", Differ: proxyLogTag, Config: passErr, Steps: seq(greet, loginFail("a", "upno", "x"))},
 		{Name: "upstream closes after the LOGIN line", Steps: seq(greet, loginFail("a", "upclose", "x"))},
 		{Name: "upstream refuses the literal", Steps: seq(greet, loginFail("a", "nocont", "x"))},
 	}
