@@ -46,7 +46,7 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 			host, _ := os.Hostname()
 			cfg, diags := confparse.Check(confparse.Options{
 				Prefix:   p.prefix,
-				ConfFile: p.confFile,
+				ConfFile: p.confArg,
 				Globals:  c.String("g"),
 				Hostname: strings.ToLower(host),
 			})

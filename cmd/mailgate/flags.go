@@ -124,13 +124,14 @@ func argName(c byte) string {
 type paths struct {
 	prefix   string // with a trailing '/'
 	confFile string // absolute unless the prefix is relative
+	confArg  string // -c as given (or the default), for confparse to resolve
 	errorLog string // "stderr" or a file path
 }
 
 // resolve applies nginx's rules: -p gets a trailing '/', and a relative
 // -c or -e is taken against the prefix, not the working directory.
 func (o *options) resolve() paths {
-	p := paths{prefix: defaultPrefix, confFile: defaultConfFile, errorLog: defaultErrorLog}
+	p := paths{prefix: defaultPrefix, confFile: defaultConfFile, confArg: defaultConfFile, errorLog: defaultErrorLog}
 	if o.prefixSet {
 		p.prefix = o.prefix
 		if p.prefix != "" && p.prefix[len(p.prefix)-1] != '/' {
@@ -139,6 +140,7 @@ func (o *options) resolve() paths {
 	}
 	if o.confSet {
 		p.confFile = fullName(p.prefix, o.confFile)
+		p.confArg = o.confFile
 	}
 	if o.errorLogSet {
 		if o.errorLog == "stderr" {

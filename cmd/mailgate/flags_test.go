@@ -73,25 +73,26 @@ func TestParseFlags(t *testing.T) {
 func TestResolvePaths(t *testing.T) {
 	tests := []struct {
 		args []string
-		want paths
+		want [3]string // prefix, confFile, errorLog
 	}{
-		{nil, paths{defaultPrefix, defaultConfFile, "stderr"}},
-		{[]string{"-p", "/srv/x"}, paths{"/srv/x/", defaultConfFile, "stderr"}},
-		{[]string{"-p", "/srv/x/", "-c", "a.conf"}, paths{"/srv/x/", "/srv/x/a.conf", "stderr"}},
-		{[]string{"-p", "/srv/x", "-c", "./a.conf"}, paths{"/srv/x/", "/srv/x/./a.conf", "stderr"}},
-		{[]string{"-c", "main.conf"}, paths{defaultPrefix, defaultPrefix + "main.conf", "stderr"}},
-		{[]string{"-c", "/etc/a.conf", "-p", "/p"}, paths{"/p/", "/etc/a.conf", "stderr"}},
-		{[]string{"-p", "/p", "-e", "logs/e.log"}, paths{"/p/", defaultConfFile, "/p/logs/e.log"}},
-		{[]string{"-e", "/var/e.log"}, paths{defaultPrefix, defaultConfFile, "/var/e.log"}},
-		{[]string{"-e", "stderr", "-p", "rel"}, paths{"rel/", defaultConfFile, "stderr"}},
-		{[]string{"-p", "", "-c", "a.conf"}, paths{"", "a.conf", "stderr"}},
+		{nil, [3]string{defaultPrefix, defaultConfFile, "stderr"}},
+		{[]string{"-p", "/srv/x"}, [3]string{"/srv/x/", defaultConfFile, "stderr"}},
+		{[]string{"-p", "/srv/x/", "-c", "a.conf"}, [3]string{"/srv/x/", "/srv/x/a.conf", "stderr"}},
+		{[]string{"-p", "/srv/x", "-c", "./a.conf"}, [3]string{"/srv/x/", "/srv/x/./a.conf", "stderr"}},
+		{[]string{"-c", "main.conf"}, [3]string{defaultPrefix, defaultPrefix + "main.conf", "stderr"}},
+		{[]string{"-c", "/etc/a.conf", "-p", "/p"}, [3]string{"/p/", "/etc/a.conf", "stderr"}},
+		{[]string{"-p", "/p", "-e", "logs/e.log"}, [3]string{"/p/", defaultConfFile, "/p/logs/e.log"}},
+		{[]string{"-e", "/var/e.log"}, [3]string{defaultPrefix, defaultConfFile, "/var/e.log"}},
+		{[]string{"-e", "stderr", "-p", "rel"}, [3]string{"rel/", defaultConfFile, "stderr"}},
+		{[]string{"-p", "", "-c", "a.conf"}, [3]string{"", "a.conf", "stderr"}},
 	}
 	for _, tc := range tests {
 		o, err := parseFlags(tc.args)
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		if got := o.resolve(); got != tc.want {
+		p := o.resolve()
+		if got := [3]string{p.prefix, p.confFile, p.errorLog}; got != tc.want {
 			t.Errorf("%v: got %+v, want %+v", tc.args, got, tc.want)
 		}
 	}
@@ -172,4 +173,19 @@ func FuzzParsePid(f *testing.F) {
 			t.Fatalf("pid %d does not round-trip %q", pid, b)
 		}
 	})
+}
+
+// TestConfArgKeepsRelative checks that the -c value goes to confparse as
+// given, so a relative prefix is not applied twice.
+func TestConfArgKeepsRelative(t *testing.T) {
+	o, err := parseFlags([]string{"-p", "rel", "-c", "nginx.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := o.resolve(); p.confArg != "nginx.conf" || p.confFile != "rel/nginx.conf" {
+		t.Fatalf("confArg %q, confFile %q", p.confArg, p.confFile)
+	}
+	if p := (&options{}).resolve(); p.confArg != defaultConfFile {
+		t.Fatalf("default confArg %q", p.confArg)
+	}
 }

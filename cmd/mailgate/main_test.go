@@ -325,3 +325,15 @@ func TestMsDurAndSize(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativePrefix: with -p relative, the messages name the file
+// relative to the working directory, once prefixed, as nginx does.
+func TestRelativePrefix(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"rel/nginx.conf": "pid nginx.pid;\nevents {}\n"})
+	t.Chdir(dir)
+	code, _, errs := runArgs("nginx", "-t", "-p", "rel", "-c", "nginx.conf", "-e", "stderr")
+	want := "nginx: the configuration file rel/nginx.conf syntax is ok\nnginx: configuration file rel/nginx.conf test is successful\n"
+	if code != 0 || errs != want {
+		t.Fatalf("exit %d, stderr\n%s\nwant\n%s", code, errs, want)
+	}
+}

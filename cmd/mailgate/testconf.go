@@ -18,7 +18,7 @@ func loadConfig(p paths, globals string) (*confparse.Config, error) {
 	host, _ := os.Hostname()
 	return confparse.Load(confparse.Options{
 		Prefix:   p.prefix,
-		ConfFile: p.confFile,
+		ConfFile: p.confArg,
 		Globals:  globals,
 		Hostname: strings.ToLower(host),
 	})
