@@ -188,8 +188,21 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		_, diags := Check(o)
-		if err != nil && len(diags) == 0 {
+		// Check's first error is the one Load stopped at.
+		var first *Diag
+		for i := range diags {
+			if diags[i].Sev <= SevError && !diags[i].MailgateOnly {
+				first = &diags[i]
+				break
+			}
+		}
+		switch {
+		case err == nil && first != nil:
+			t.Fatalf("Check found %q but Load did not fail", first.String())
+		case err != nil && first == nil:
 			t.Fatalf("Load failed (%v) but Check found nothing", err)
+		case err != nil && first.String() != err.Error():
+			t.Fatalf("Load: %v; Check's first error: %s", err, first.String())
 		}
 	})
 }
