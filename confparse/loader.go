@@ -72,14 +72,15 @@ func Check(o Options) (*Config, []Diag) {
 	return l.cfg, l.diags
 }
 
-// stopError carries the error that ends loading.
+// loader is one Load or Check run: nginx's configuration cycle, directive
+// by directive, in file order.
 type loader struct {
 	o      Options
 	check  bool
 	cfg    *Config
 	diags  []Diag // Check: everything reported
 	failed bool   // Check: some error was reported
-	fatal  error
+	fatal  error  // a syntax (or include) error: nothing after it is read
 
 	hostname string
 
