@@ -112,6 +112,7 @@ const (
 	newerUntag   = "newer nginx (1.27.3) skips one untagged line before the upstream's tagged LOGIN reply; 1.22.1 treats it as invalid"
 	exactFill    = "nginx stops answering when a read fills its buffer exactly with whole commands (edge-triggered epoll) until more bytes arrive; mailgate goes on"
 	proxyLogTag  = "mailgate's proxy logs the upstream's tagged reply with its tag; nginx logs it from after the tag (proxy/login.go, not the IMAP module); client and upstream bytes are identical"
+	newerSalt    = "newer nginx (1.29.7) sends Auth-Salt only for APOP and CRAM-MD5; 1.22.1 also sent it for EXTERNAL once a salt existed"
 	staleTag     = "after an Auth-Wait failure nginx sends the bytes now at its buffer's start as a stale tag; mailgate answers '* BAD'"
 )
 
@@ -179,6 +180,26 @@ func scenarios() []harness.Scenario {
 			send("secret\r\n"), lines(1), harness.Quiet(300*time.Millisecond))},
 		{Name: "bad literal syntax", Steps: seq(greet, send("a LOGIN {4x}\r\n"), lines(1), send("b LOGIN {4+x}\r\n"), lines(1),
 			send("c NOOP x y z {1}\r\n"), lines(1))},
+
+		{Name: "literal login with CRLF and 8-bit bytes", Steps: seq(greet, send("a LOGIN {8}\r\n"), lines(1), send("al\r\nic\xc3\xa9 {3}\r\n"), lines(1),
+			send("p%w\r\n"), lines(1), closed())},
+		{Name: "literal password with a quote", Steps: seq(greet, send("a LOGIN bob {5}\r\n"), lines(1), send("p w\"x\r\n"), tagged("a"), logout)},
+		{Name: "pipelined literal login and select", Steps: seq(greet, send("a LOGIN {5+}\r\nalice {6+}\r\nsecret\r\nb SELECT INBOX\r\n"), tagged("b"), logout)},
+		{Name: "literal as the initial response", Steps: seq(greet, send("a AUTHENTICATE PLAIN {16}\r\n"), lines(1),
+			send(b64("\x00alice\x00secret")+"\r\n"), tagged("a"), logout)},
+		{Name: "quoted mechanism", Steps: seq(greet, send(`a AUTHENTICATE "plain" "`+b64("\x00alice\x00secret")+"\"\r\n"), tagged("a"), logout)},
+		{Name: "noop with a literal", Steps: seq(greet, send("a NOOP {3}\r\n"), lines(1), send("abc\r\n"), lines(1))},
+		{Name: "tab after the verb", Steps: seq(greet, send("a LOGIN\talice secret\r\n"), lines(1), send("b NOOP\r\n"), lines(1))},
+		{Name: "errors before a good login", Steps: seq(greet, send("a X\r\nb X\r\nc X\r\nd X\r\n"), lines(4), login("e", "alice", "secret"), logout)},
+		{Name: "authenticate failure with Auth-Wait then login", Steps: seq(greet, send("a AUTHENTICATE PLAIN "+b64("\x00waiter\x00x")+"\r\n"), tagged("a"),
+			send("b CAPABILITY\r\n"), tagged("b"), login("c", "alice", "secret"), logout)},
+		{Name: "external after a cram-md5 challenge", Config: allAuth, Differ: newerSalt, Steps: seq(greet, send("a AUTHENTICATE CRAM-MD5\r\n"), lines(1),
+			send("*\r\n"), lines(1), send("b AUTHENTICATE EXTERNAL "+b64("alice")+"\r\n"), tagged("b"), logout)},
+		{Name: "4096-byte line", Steps: seq(greet, send("a LOGIN alice "+strings.Repeat("x", 4096-16)+"\r\n"), lines(1), closed())},
+		// The too-long log line quotes the buffer; with 4096 bytes nginx cuts
+		// it at 2048 bytes counting its pid, which differs between runs.
+		{Name: "line longer than a 1024-byte buffer", Config: serverConf("        imap_client_buffer 1024;"),
+			Steps: seq(greet, send("a LOGIN alice "+strings.Repeat("x", 1024-14)), closed())},
 
 		// Buffer limits. The client sends exactly what fits: bytes nginx
 		// never reads make its close a reset, which can eat the replies.
