@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -50,6 +54,9 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 				Globals:  c.String("g"),
 				Hostname: strings.ToLower(host),
 			})
+			if cfg != nil {
+				diags = append(diags, probeFiles(cfg)...)
+			}
 			rep := buildReport(p.confFile, cfg, diags, c.Bool("effective"))
 			var err error
 			if format == "json" {
@@ -410,4 +417,43 @@ func splitPos(d confparse.Diag) confparse.Diag {
 		}
 	}
 	return d
+}
+
+// probeFiles reports the pid and error_log files that nginx -t (and a
+// start) could not open, without creating or changing any file: an
+// existing file is opened for appending, a missing one needs a writable
+// directory.
+func probeFiles(cfg *confparse.Config) []confparse.Diag {
+	var out []confparse.Diag
+	for _, name := range filesToOpen(cfg) {
+		if err := probeWritable(name); err != nil {
+			out = append(out, confparse.Diag{
+				Sev: confparse.SevEmerg,
+				Msg: "open() \"" + name + "\" failed " + errnoText(err),
+			})
+		}
+	}
+	return out
+}
+
+func probeWritable(name string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(name)
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return syscall.ENOENT
+	case !st.IsDir():
+		return syscall.ENOTDIR
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return err
+	}
+	return nil
 }

@@ -305,6 +305,16 @@ func TestCheckCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "check ok: 0 error(s)") {
 		t.Errorf("text output (exit %d):\n%s", code, out)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "nginx.pid")); !os.IsNotExist(err) {
+		t.Errorf("check created the pid file (%v); it must not change anything", err)
+	}
+
+	// The files -t would fail to open are errors for check too.
+	dir = writeFiles(t, map[string]string{"nginx.conf": strings.Replace(good, "pid nginx.pid;", "pid nodir/nginx.pid;", 1)})
+	code, out, _ = runArgs("mg", "check", "-p", dir, "-c", "nginx.conf")
+	if want := `[emerg] open() "` + dir + `/nodir/nginx.pid" failed (2: No such file or directory)`; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("missing pid directory: exit %d, output\n%s\nwant a line with %s", code, out, want)
+	}
 	if code, _, errs := runArgs("mg", "check", "--format", "yaml", "-p", dir); code != 2 || !strings.Contains(errs, "unknown format") {
 		t.Errorf("bad format: exit %d, %q", code, errs)
 	}
