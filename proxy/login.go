@@ -115,9 +115,14 @@ func judge(buf []byte, size int, e expect, tag []byte) (v verdict, start int) {
 				return vMore, 0
 			}
 		}
-		if n-p >= len(tag)+2 && bytes.Equal(buf[p:p+len(tag)], tag) &&
-			buf[p+len(tag)] == 'O' && buf[p+len(tag)+1] == 'K' {
-			return vOK, 0
+		if n-p >= len(tag) && bytes.Equal(buf[p:p+len(tag)], tag) {
+			// nginx steps over a matching tag before looking for OK, so
+			// its log line of a refusal starts after the tag
+			// ("NO [AUTHENTICATIONFAILED] ...").
+			p += len(tag)
+			if n-p >= 2 && buf[p] == 'O' && buf[p+1] == 'K' {
+				return vOK, 0
+			}
 		}
 	default: // SMTP
 		if buf[3] == '-' {

@@ -200,7 +200,9 @@ var loginCases = []loginCase{
 		greeting: b("* OK hi\r\n"),
 		replies:  [][]byte{b("+ OK\r\n"), b("+ OK\r\n"), b("* BAD [ALERT] extra\r\na2 NO [AUTHENTICATIONFAILED] upstream says no\r\n")},
 		wantUp:   "a2 LOGIN {16}\r\ntest@example.com {6}\r\nsecret\r\n", wantErr: true,
-		wantLog: `upstream sent invalid response: "a2 NO [AUTHENTICATIONFAILED] upstream says no"`, wantLevel: "info", wantAction: ActionReading,
+		// The log starts after the matching tag, as nginx 1.22.1 printed in
+		// compat-tests/imap: "NO [AUTHENTICATIONFAILED] upstream says no".
+		wantLog: `upstream sent invalid response: "NO [AUTHENTICATIONFAILED] upstream says no"`, wantLevel: "info", wantAction: ActionReading,
 		wantReply: "* BAD [ALERT] extra\r\na2 NO [AUTHENTICATIONFAILED] upstream says no\r\n",
 	},
 	{
@@ -668,7 +670,11 @@ func TestLoginRejectEveryStep(t *testing.T) {
 					if !errors.As(err, &le) {
 						t.Fatalf("err %v", err)
 					}
-					wantLog := `upstream sent invalid response: "` + strings.TrimSuffix(sc.bad, "\r\n") + `"`
+					logged := strings.TrimSuffix(sc.bad, "\r\n")
+					if sc.name == "imap" && step == 3 {
+						logged = strings.TrimPrefix(logged, "a2 ") // after the matching tag
+					}
+					wantLog := `upstream sent invalid response: "` + logged + `"`
 					wantLevel, wantReply := "error", ""
 					if pem {
 						wantLevel, wantReply = "info", sc.bad
