@@ -108,6 +108,19 @@ type LogTarget struct {
 	Path  string
 	Level Severity // default SevError
 	Pos   Pos
+	// Syslog is set for a "syslog:..." target: its parsed parameters.
+	Syslog *SyslogTarget
+}
+
+// SyslogTarget is an error_log syslog: target's parameters, with nginx's
+// defaults filled in.
+type SyslogTarget struct {
+	Network    string // "udp", or "unixgram" for server=unix:PATH
+	Addr       string // "ip:port" (default port 514) or the socket path
+	Facility   string // default "local7"
+	Severity   string // default "info"
+	Tag        string // default "nginx"
+	NoHostname bool
 }
 
 // Mail is the merged mail{} block.

@@ -8,6 +8,8 @@ package confparse
 import (
 	"os"
 	"os/user"
+	"runtime"
+	"strings"
 	"time"
 )
 
@@ -23,7 +25,7 @@ func coreDirectives() []*directive {
 		{name: "debug_points", module: "core", ctx: m, args: take1, set: setEnum("stop", "abort")},
 		{name: "user", module: "core", ctx: m, args: take12, set: setUser},
 		{name: "worker_priority", module: "core", ctx: m, args: take1, set: setPriority},
-		{name: "worker_cpu_affinity", module: "core", ctx: m, args: oneMore, set: setAccept},
+		{name: "worker_cpu_affinity", module: "core", ctx: m, args: oneMore, set: setCPUAffinity},
 		{name: "worker_rlimit_nofile", module: "core", ctx: m, args: take1, set: setNum},
 		{name: "worker_rlimit_core", module: "core", ctx: m, args: take1, set: setOffset},
 		{name: "worker_shutdown_timeout", module: "core", ctx: m, args: take1, set: setMsec},
@@ -38,7 +40,7 @@ func coreDirectives() []*directive {
 		// 1.27.4+; accepted as newer nginx does.
 		{name: "ssl_object_cache_inheritable", module: "openssl", ctx: m, args: take1, set: setFlag, def: "on"},
 		{name: "pcre_jit", module: "regex", ctx: m, args: take1, set: setFlag},
-		{name: "thread_pool", module: "thread_pool", ctx: m, args: take23, set: setAccept},
+		{name: "thread_pool", module: "thread_pool", ctx: m, args: take23, set: setThreadPool},
 		{name: "events", module: "events", ctx: m, args: isBlock | take0, set: setEventsBlock},
 		{name: "http", module: "http", ctx: m, args: isBlock | take0, set: setOpaqueBlock},
 		{name: "stream", module: "stream", ctx: m, args: isBlock | take0, set: setOpaqueBlock},
@@ -124,6 +126,66 @@ func setPriority(l *loader, lv *level, n *node) error {
 		return nil
 	}
 	lv.vals[n.name()] = &setting{v: int(v), pos: n.pos}
+	return nil
+}
+
+// setCPUAffinity validates worker_cpu_affinity (ignored by mailgate).
+func setCPUAffinity(l *loader, lv *level, n *node) error {
+	if lv.get(n.name()) != nil {
+		return l.fail(reason(n, "is duplicate"))
+	}
+	a := n.args()
+	masks := a
+	if a[0] == "auto" {
+		if len(a) > 2 {
+			return l.fail(errAt(n, `invalid number of arguments in "worker_cpu_affinity" directive`))
+		}
+		masks = a[1:]
+	}
+	for _, m := range masks {
+		if len(m) > 1024 {
+			return l.fail(errAt(n, `"worker_cpu_affinity" supports up to 1024 CPUs only`))
+		}
+		// nginx reads each mask from its last character
+		for i := len(m) - 1; i >= 0; i-- {
+			if c := m[i]; c != ' ' && c != '0' && c != '1' {
+				return l.fail(errAt(n, `invalid character "%c" in "worker_cpu_affinity"`, c))
+			}
+		}
+	}
+	lv.vals[n.name()] = &setting{v: len(a), pos: n.pos}
+	return nil
+}
+
+// setThreadPool validates thread_pool (mailgate has no thread pools).
+func setThreadPool(l *loader, lv *level, n *node) error {
+	a := n.args()
+	if l.threadPools == nil {
+		l.threadPools = map[string]bool{}
+	}
+	if l.threadPools[a[0]] {
+		return l.fail(errAt(n, `duplicate thread pool "%s"`, a[0]))
+	}
+	threads := false
+	for _, p := range a[1:] {
+		switch {
+		case strings.HasPrefix(p, "threads="):
+			v, ok := atoi(p[8:])
+			if !ok || v == 0 {
+				return l.fail(errAt(n, `invalid threads value "%s"`, p))
+			}
+			threads = true
+		case strings.HasPrefix(p, "max_queue="):
+			if _, ok := atoi(p[10:]); !ok {
+				return l.fail(errAt(n, `invalid max_queue value "%s"`, p))
+			}
+		}
+	}
+	if !threads {
+		return l.fail(errAt(n, `"thread_pool" must have "threads" parameter`))
+	}
+	l.threadPools[a[0]] = true
+	lv.vals[n.name()] = &setting{v: a[0], pos: n.pos}
 	return nil
 }
 
@@ -226,6 +288,16 @@ func (l *loader) finishCore() error {
 	}
 	if s := mv["worker_rlimit_nofile"]; s != nil {
 		c.WorkerRlimitNofile = s.v.(int)
+	}
+	if s := mv["worker_cpu_affinity"]; s != nil {
+		masks, procs := s.v.(int), c.WorkerProcesses
+		if procs == -1 {
+			procs = runtime.NumCPU()
+		}
+		if masks != 1 && masks != procs {
+			l.notice(Diag{Sev: SevWarn, AfterSyntax: true, Msg: `the number of "worker_processes" is not equal to ` +
+				`the number of "worker_cpu_affinity" masks, using last mask for remaining worker processes`})
+		}
 	}
 	if s := mv["user"]; s != nil {
 		u := s.v.([2]string)

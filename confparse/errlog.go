@@ -26,7 +26,12 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 		}
 		t.Path = a[0]
 	case strings.HasPrefix(a[0], "syslog:"):
+		st, e := parseSyslog(a[0][len("syslog:"):])
+		if e != "" {
+			return l.fail(errAt(n, "%s", e))
+		}
 		t.Path = a[0]
+		t.Syslog = st
 	default:
 		t.Path = l.prefixPath(a[0])
 	}

@@ -462,3 +462,20 @@ func TestDirectiveTable(t *testing.T) {
 		}
 	}
 }
+
+func TestSyslogTarget(t *testing.T) {
+	cfg, _ := mustLoad(t, "error_log syslog:server=unix:/dev/log,nohostname,tag=x_1,facility=mail,severity=warn warn;\n"+
+		"error_log syslog:server=[::1];\nevents {}\n")
+	logs := cfg.Core.ErrorLogs
+	if len(logs) != 2 {
+		t.Fatalf("logs %+v", logs)
+	}
+	want0 := SyslogTarget{Network: "unixgram", Addr: "/dev/log", Facility: "mail", Severity: "warn", Tag: "x_1", NoHostname: true}
+	want1 := SyslogTarget{Network: "udp", Addr: "[::1]:514", Facility: "local7", Severity: "info", Tag: "nginx"}
+	if logs[0].Syslog == nil || *logs[0].Syslog != want0 || logs[0].Level != SevWarn || logs[0].Path != "syslog:server=unix:/dev/log,nohostname,tag=x_1,facility=mail,severity=warn" {
+		t.Errorf("log 0 %+v %+v", logs[0], logs[0].Syslog)
+	}
+	if logs[1].Syslog == nil || *logs[1].Syslog != want1 {
+		t.Errorf("log 1 %+v", logs[1].Syslog)
+	}
+}
