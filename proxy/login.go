@@ -368,7 +368,9 @@ func isTimeout(err error) bool {
 
 func (d *dialog) step(action string, line []byte, e expect) error {
 	d.action = action
-	if err := d.send(line); err != nil {
+	err := d.send(line)
+	clear(line) // may hold the password; no copy outlives the dialog
+	if err != nil {
 		return err
 	}
 	return d.reply(e)
