@@ -56,7 +56,7 @@ func eventsDirectives() []*directive {
 		{name: "multi_accept", module: "event_core", ctx: e, args: take1, set: setFlag},
 		{name: "accept_mutex", module: "event_core", ctx: e, args: take1, set: setFlag},
 		{name: "accept_mutex_delay", module: "event_core", ctx: e, args: take1, set: setMsec},
-		{name: "debug_connection", module: "event_core", ctx: e, args: take1, set: setAccept},
+		{name: "debug_connection", module: "event_core", ctx: e, args: take1, set: setDebugConnection},
 		{name: "epoll_events", module: "epoll", ctx: e, args: take1, set: setNum},
 		{name: "worker_aio_requests", module: "epoll", ctx: e, args: take1, set: setNum},
 	}
@@ -227,12 +227,32 @@ func setEventUse(l *loader, lv *level, n *node) error {
 	if lv.get(n.name()) != nil {
 		return l.fail(reason(n, "is duplicate"))
 	}
+	// Debian's build has only the epoll event module.
 	switch n.args()[0] {
-	case "epoll", "poll", "select":
+	case "epoll":
 	default:
 		return l.fail(errAt(n, `invalid event type "%s"`, n.args()[0]))
 	}
 	lv.vals[n.name()] = &setting{v: n.args()[0], pos: n.pos}
+	return nil
+}
+
+// setDebugConnection validates debug_connection like nginx (a debug
+// build): an address, a CIDR, "unix:" or a host name resolved now.
+func setDebugConnection(l *loader, lv *level, n *node) error {
+	a := n.args()[0]
+	if a == "unix:" {
+		return nil
+	}
+	if _, done, ok := parseCIDR(a); ok {
+		if done {
+			l.warn(n.pos, "low address bits of %s are meaningless", a)
+		}
+		return nil
+	}
+	if addrs, err := lookupHost(a); err != nil || len(addrs) == 0 {
+		return l.fail(errAt(n, `host not found in debug_connection "%s"`, a))
+	}
 	return nil
 }
 
