@@ -162,6 +162,9 @@ func judge(buf []byte, size int, e expect, tag []byte) (v verdict, start int) {
 			return vOK, 0
 		}
 	}
+	if p > n-2 {
+		p = n - 2 // only with a tag holding CR or LF
+	}
 	return vInvalid, p
 }
 

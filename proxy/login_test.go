@@ -541,7 +541,11 @@ func FuzzJudge(f *testing.F) {
 		if len(data) > sz {
 			data = data[:sz]
 		}
-		v, start := judge(data, sz, ex, []byte("a2 "))
+		tag := []byte("a2 ")
+		if e&0x80 != 0 {
+			tag = []byte("\r\n") // not a valid tag, but must not crash
+		}
+		v, start := judge(data, sz, ex, tag)
 		if start < 0 || start > len(data) {
 			t.Fatalf("start %d out of range", start)
 		}
