@@ -206,3 +206,17 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestSSLEngineAccepted(t *testing.T) {
+	cfg, _, err := loadString(t, "ssl_engine pkcs11;\nevents {}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Notices) != 1 || !cfg.Notices[0].MailgateOnly || cfg.Notices[0].Pos.Line != 1 {
+		t.Errorf("notices %+v", cfg.Notices)
+	}
+	_, _, err = loadString(t, "ssl_engine a;\nssl_engine b;\nevents {}\n", nil)
+	if err == nil || err.(*Error).Msg != `"ssl_engine" directive is duplicate` {
+		t.Errorf("duplicate: %v", err)
+	}
+}

@@ -370,6 +370,3 @@ func setKeyval(l *loader, lv *level, n *node) error {
 	lv.vals[n.name()] = s
 	return nil
 }
-
-// setAccept accepts a directive without interpreting it.
-func setAccept(l *loader, lv *level, n *node) error { return nil }
