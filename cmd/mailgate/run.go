@@ -67,6 +67,9 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 	if readyFD != "" {
 		notifyParent(readyFD)
 	}
+	if err := redirectStderr(g.logs); err != nil {
+		l.Logf(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
+	}
 	return supervise(g, p, o.globals, sigs)
 }
 
@@ -141,11 +144,17 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal) in
 				if err := g.logs.Reopen(); err != nil {
 					log(errlog.Emerg, "%s", err.Error())
 				}
+				if err := redirectStderr(g.logs); err != nil {
+					log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
+				}
 				log(errlog.Notice, "reopening logs")
 			case syscall.SIGHUP:
 				log(errlog.Notice, "signal %d (%s) received, reconfiguring", int(sig), sigName(sig))
 				if ng := reload(g, p, globals, log); ng != nil {
 					g = ng
+					if err := redirectStderr(g.logs); err != nil {
+						log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
+					}
 				}
 			}
 		}

@@ -99,6 +99,10 @@ func TestForegroundSignals(t *testing.T) {
 	defer cmd.Process.Kill()
 	pidFile, logFile := filepath.Join(dir, "run.pid"), filepath.Join(dir, "main.log")
 	waitFor(t, "pid file", func() bool { return readPid(t, pidFile) == cmd.Process.Pid })
+	// Once up, stderr points at the main error_log file, as in nginx.
+	if target, err := os.Readlink("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/fd/2"); err != nil || target != logFile {
+		t.Errorf("stderr of the server is %q (%v), want %s", target, err, logFile)
+	}
 
 	// USR1 reopens the log: after a rename, a new file appears.
 	if err := os.Rename(logFile, logFile+".1"); err != nil {
