@@ -220,3 +220,16 @@ func TestSSLEngineAccepted(t *testing.T) {
 		t.Errorf("duplicate: %v", err)
 	}
 }
+
+func TestCheckGoesOnAfterIncludeErrors(t *testing.T) {
+	diags, dir := checkString(t, "events {}\ninclude missing.conf;\ninclude nginx.conf;\ndaemon maybe;\n")
+	got := diagLines(diags, dir, false)
+	want := []string{
+		`[emerg] open() "missing.conf" failed (2: No such file or directory) in nginx.conf:2`,
+		`[emerg] include of "nginx.conf" includes itself recursively in nginx.conf:3`,
+		`[emerg] invalid value "maybe" in "daemon" directive, it must be "on" or "off" in nginx.conf:4`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -80,7 +80,7 @@ type loader struct {
 	cfg    *Config
 	diags  []Diag // Check: everything reported
 	failed bool   // Check: some error was reported
-	fatal  error  // a syntax (or include) error: nothing after it is read
+	fatal  error  // a syntax error: nothing after it is read
 
 	hostname string
 
@@ -257,7 +257,7 @@ func sysErr(err error) string {
 func (l *loader) readFile(path string, at Pos, lv *level) error {
 	for _, f := range l.stack {
 		if f == path {
-			return l.stop(&Diag{Msg: fmt.Sprintf(`include of "%s" includes itself recursively`, path), Pos: at,
+			return l.emerg(&Diag{Msg: fmt.Sprintf(`include of "%s" includes itself recursively`, path), Pos: at,
 				Extra: "nginx has no cycle check and fails only when it runs out of file descriptors"})
 		}
 	}
@@ -266,9 +266,9 @@ func (l *loader) readFile(path string, at Pos, lv *level) error {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "read" {
 			// nginx opens directories fine and then fails to read them.
-			return l.stop(&Diag{Sev: SevCrit, Msg: fmt.Sprintf(`pread() "%s" failed %s`, path, sysErr(err))})
+			return l.emerg(&Diag{Sev: SevCrit, Msg: fmt.Sprintf(`pread() "%s" failed %s`, path, sysErr(err))})
 		}
-		return l.stop(&Diag{Msg: fmt.Sprintf(`open() "%s" failed %s`, path, sysErr(err)), Pos: at})
+		return l.emerg(&Diag{Msg: fmt.Sprintf(`open() "%s" failed %s`, path, sysErr(err)), Pos: at})
 	}
 	if !l.seenFiles[path] {
 		l.seenFiles[path] = true
@@ -288,7 +288,7 @@ func (l *loader) include(n *node, lv *level) error {
 	}
 	matches, err := nginxGlob(full)
 	if err != nil {
-		return l.stop(&Diag{Msg: fmt.Sprintf(`glob() "%s" failed`, full), Pos: n.pos})
+		return l.emerg(&Diag{Msg: fmt.Sprintf(`glob() "%s" failed`, full), Pos: n.pos})
 	}
 	for _, m := range matches {
 		if err := l.readFile(m, n.pos, lv); err != nil {
