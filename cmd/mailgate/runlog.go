@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -10,6 +11,13 @@ import (
 	"mailgate/confparse"
 	"mailgate/mail/errlog"
 )
+
+// sink is one error_log target of the running server.
+type sink interface {
+	write(e *logrus.Entry) error
+	reopen() error // USR1
+	close()
+}
 
 // logSink is one error_log target of the running server: a file that
 // USR1 reopens, or stderr. Each sink filters by its own level.
@@ -31,6 +39,13 @@ func (s *logSink) write(e *logrus.Entry) error {
 	defer s.mu.Unlock()
 	_, err = s.w.Write(b)
 	return err
+}
+
+func (s *logSink) reopen() error {
+	if err := s.open(); err != nil {
+		return &openError{s.path, err}
+	}
+	return nil
 }
 
 func (s *logSink) open() error {
@@ -68,15 +83,15 @@ func (s *logSink) close() {
 // nginx.
 type runLog struct {
 	Logger  *logrus.Logger
-	main    []*logSink
-	servers map[*confparse.Server][]*logSink
-	all     []*logSink
+	main    []sink
+	servers map[*confparse.Server][]sink
+	all     []sink
 }
 
 // newRunLog builds the logger for the configuration's error_log
 // directives. With no main-level error_log, the early log target (-e or
-// the default stderr) is used at level error, as nginx does. syslog: and
-// memory: targets are not supported and are skipped.
+// the default stderr) is used at level error, as nginx does. syslog:
+// targets are sent to over UDP; memory: targets are skipped.
 func newRunLog(cfg *confparse.Config, early string, stderr io.Writer) (*runLog, error) {
 	r := &runLog{
 		Logger: &logrus.Logger{
@@ -85,20 +100,31 @@ func newRunLog(cfg *confparse.Config, early string, stderr io.Writer) (*runLog, 
 			Hooks:     make(logrus.LevelHooks),
 			Level:     logrus.DebugLevel,
 		},
-		servers: map[*confparse.Server][]*logSink{},
+		servers: map[*confparse.Server][]sink{},
 	}
-	open := func(targets []confparse.LogTarget) ([]*logSink, error) {
-		var sinks []*logSink
+	host, _ := os.Hostname()
+	host = strings.ToLower(host)
+	open := func(targets []confparse.LogTarget) ([]sink, error) {
+		var sinks []sink
 		for _, t := range targets {
-			s := &logSink{w: stderr, format: &errlog.Formatter{Min: errlog.Level(t.Level)}}
+			format := &errlog.Formatter{Min: errlog.Level(t.Level)}
+			var s sink
 			switch {
 			case t.Path == "stderr" || t.Path == "":
+				s = &logSink{w: stderr, format: format}
+			case strings.HasPrefix(t.Path, "syslog:"):
+				st, err := parseSyslogTarget(t.Path)
+				if err != nil {
+					return nil, err
+				}
+				s = &syslogSink{t: st, hostname: host, format: format}
 			case isLogFile(t.Path):
-				s.path = t.Path
-				if err := s.open(); err != nil {
+				ls := &logSink{path: t.Path, format: format}
+				if err := ls.open(); err != nil {
 					return nil, &openError{t.Path, err}
 				}
-			default:
+				s = ls
+			default: // memory: needs a debug build in nginx too
 				continue
 			}
 			sinks = append(sinks, s)
@@ -154,8 +180,8 @@ func (r *runLog) Fire(e *logrus.Entry) error {
 func (r *runLog) Reopen() error {
 	var first error
 	for _, s := range r.all {
-		if err := s.open(); err != nil && first == nil {
-			first = &openError{s.path, err}
+		if err := s.reopen(); err != nil && first == nil {
+			first = err
 		}
 	}
 	return first

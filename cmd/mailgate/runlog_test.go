@@ -22,7 +22,7 @@ func TestRunLogRouting(t *testing.T) {
 		Core: confparse.Core{ErrorLogs: []confparse.LogTarget{
 			{Path: mainLog, Level: confparse.SevWarn},
 			{Path: "stderr", Level: confparse.SevError},
-			{Path: "syslog:server=127.0.0.1", Level: confparse.SevDebug},
+			{Path: "memory:32m", Level: confparse.SevDebug},
 		}},
 		Mail: &confparse.Mail{Servers: []*confparse.Server{own, inherit}},
 	}

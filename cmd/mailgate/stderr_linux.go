@@ -10,7 +10,11 @@ import (
 // written to stderr (a Go panic, say) lands in the error log. Nothing is
 // done when the main log is stderr.
 func redirectStderr(r *runLog) error {
-	for _, s := range r.main {
+	for _, sk := range r.main {
+		s, ok := sk.(*logSink)
+		if !ok {
+			continue
+		}
 		s.mu.Lock()
 		f := s.f
 		s.mu.Unlock()
