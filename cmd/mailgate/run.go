@@ -91,6 +91,10 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 		return nil, err
 	}
 	if prev != nil {
+		if err := probeNewListens(cfg, prev.srv.Addrs()); err != nil {
+			logs.Close()
+			return nil, err
+		}
 		for k, ln := range prev.srv.HandOff() {
 			inherit[k] = ln
 		}
@@ -102,6 +106,43 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 	g := &generation{cfg: cfg, srv: srv, logs: logs, done: make(chan error, 1)}
 	go func() { g.done <- srv.Serve() }()
 	return g, nil
+}
+
+// probeNewListens binds, and at once closes, every TCP address of cfg on
+// a port the running generation does not listen on, so that a reload
+// whose new address is taken fails before the running sockets are handed
+// over, and the old configuration keeps serving, as with nginx. Ports the
+// running generation already has are left to Listen: the engine groups
+// addresses under a wildcard, so probing them would collide with our own
+// sockets.
+func probeNewListens(cfg *confparse.Config, running map[string]net.Addr) error {
+	if cfg.Mail == nil {
+		return nil
+	}
+	ports := map[uint16]bool{}
+	for _, a := range running {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			ports[uint16(ta.Port)] = true
+		}
+	}
+	for _, l := range cfg.Mail.Listens {
+		if l.Network != "tcp" || ports[l.Addr.Port()] {
+			continue
+		}
+		if _, ok := running[l.Text]; ok {
+			continue
+		}
+		network := "tcp4"
+		if l.Addr.Addr().Is6() {
+			network = "tcp6"
+		}
+		ln, err := net.Listen(network, l.Addr.String())
+		if err != nil {
+			return fmt.Errorf("bind() to %s failed %s", l.Text, errnoText(err))
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 // supervise handles signals until the server stops.

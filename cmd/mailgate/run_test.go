@@ -320,6 +320,27 @@ func TestReloadKeepsListeners(t *testing.T) {
 	if line, err := r.ReadString('\n'); err != nil || line != "a1 OK completed\r\n" {
 		t.Errorf("old session after reload: %q, %v", line, err)
 	}
+
+	// A reload whose new address is taken fails and leaves the running
+	// sockets serving.
+	taken, err := net.Listen("tcp", "127.0.0.1:20214")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	write("  server { listen " + imapAddr + "; protocol imap; }\n  server { listen " + pop3Addr + "; protocol pop3; }\n" +
+		"  server { listen 127.0.0.1:20214; protocol smtp; }\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	logFile := filepath.Join(dir, "err.log")
+	waitFor(t, "reload bind error", fileHas(logFile, "bind() to 127.0.0.1:20214 failed (98: Address already in use)"))
+	for addr, want := range map[string]string{imapAddr: "* OK IMAP4 ready\r\n", pop3Addr: "+OK POP3 ready\r\n"} {
+		c, line := greeting(t, addr)
+		c.Close()
+		if line != want {
+			t.Errorf("%s after a failed reload: %q", addr, line)
+		}
+	}
+
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after TERM: %v", err)
