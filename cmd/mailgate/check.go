@@ -55,7 +55,7 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 				Hostname: strings.ToLower(host),
 			})
 			if cfg != nil {
-				diags = append(diags, probeFiles(cfg)...)
+				diags = append(diags, probeFiles(cfg, defaultErrorLog)...)
 			}
 			rep := buildReport(p.confFile, cfg, diags, c.Bool("effective"))
 			var err error
@@ -423,9 +423,9 @@ func splitPos(d confparse.Diag) confparse.Diag {
 // start) could not open, without creating or changing any file: an
 // existing file is opened for appending, a missing one needs a writable
 // directory.
-func probeFiles(cfg *confparse.Config) []confparse.Diag {
+func probeFiles(cfg *confparse.Config, defaultLog string) []confparse.Diag {
 	var out []confparse.Diag
-	for _, name := range filesToOpen(cfg) {
+	for _, name := range filesToOpen(cfg, defaultLog) {
 		if err := probeWritable(name); err != nil {
 			out = append(out, confparse.Diag{
 				Sev: confparse.SevEmerg,

@@ -92,7 +92,7 @@ func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io
 	}
 	// nginx -t opens the pid file without truncating it (creating it
 	// empty when missing) and opens every error log file.
-	for _, name := range filesToOpen(cfg) {
+	for _, name := range filesToOpen(cfg, p.errorLog) {
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			l.Logf(errlog.Emerg, "open() \"%s\" failed %s", name, errnoText(err))
@@ -114,8 +114,10 @@ func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io
 }
 
 // filesToOpen lists the pid file and every error log file of the
-// configuration, in nginx's order (pid first), each once.
-func filesToOpen(cfg *confparse.Config) []string {
+// configuration, in nginx's order (pid first), each once. Without a
+// main-level error_log the default log (-e, or the build default) is the
+// main log, and nginx opens it last.
+func filesToOpen(cfg *confparse.Config, defaultLog string) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(name string) {
@@ -138,6 +140,9 @@ func filesToOpen(cfg *confparse.Config) []string {
 		for _, s := range cfg.Mail.Servers {
 			addLogs(s.Core.ErrorLogs)
 		}
+	}
+	if len(cfg.Core.ErrorLogs) == 0 && isLogFile(defaultLog) {
+		add(defaultLog)
 	}
 	return out
 }

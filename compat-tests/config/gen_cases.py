@@ -229,6 +229,8 @@ add("err_include_eof_in_included", mail("    auth_http %s;\n    include part.inc
 add("err_include_merge_error_in_file", mail("    auth_http %s;\n    include srv.inc;\n" % AUTH), {"srv.inc": "\n\nserver {\n    listen 127.0.0.1:20143;\n}\n"})
 
 # --- -g and main context
+add("err_e_log_dir_missing", one(), args=["-e", "nodir/e.log"])
+add("ok_e_log_with_config_error_log", "error_log main.log;\n" + one(), args=["-e", "nodir/e.log"])
 add("err_g_pid_duplicate", one(), args=["-g", "pid other.pid;"])
 add("err_g_missing_semicolon", one(), args=["-g", "worker_processes 2"])
 add("err_g_block", one(), args=["-g", "events {}"])
