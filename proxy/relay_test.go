@@ -178,7 +178,7 @@ func TestRelayTimeoutNotRearmedByUpstream(t *testing.T) {
 			if !r.ClientTimedOut || r.Log != "client timed out (110: Connection timed out)" || r.Level != "info" || r.Action != "proxying" || r.LogDone {
 				t.Errorf("result %+v", r)
 			}
-			if el < timeout || el > timeout+400*time.Millisecond {
+			if el < timeout || el > timeout+1500*time.Millisecond { // upper bound loose: loaded CI
 				t.Errorf("timed out after %v, want about %v", el, timeout)
 			}
 			if r.BytesDown == 0 {
@@ -212,7 +212,7 @@ func TestRelayTimeoutRearmedByClient(t *testing.T) {
 			if time.Since(s.started) < 800*time.Millisecond {
 				t.Errorf("session ended after %v despite client activity", time.Since(s.started))
 			}
-			if since < timeout || since > timeout+400*time.Millisecond {
+			if since < timeout || since > timeout+1500*time.Millisecond { // upper bound loose: loaded CI
 				t.Errorf("timed out %v after the last command, want about %v", since, timeout)
 			}
 		})
@@ -222,11 +222,11 @@ func TestRelayTimeoutRearmedByClient(t *testing.T) {
 // A slow client draining a big download keeps the session alive: each
 // client write completing after a blocked send re-arms the timer.
 func TestRelaySlowClientDownloadNotCut(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	const timeout = 400 * time.Millisecond
 	// With big socket buffers nginx, too, sees few write events and cuts
 	// such a session.
 	s := newSession(t, "tcp-small", RelayOptions{ClientBuffer: 4096, UpstreamBuffer: 4096, Timeout: timeout})
-	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
 	go func() {
 		s.server.Write(data)
 		s.server.Close()
