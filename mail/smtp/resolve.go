@@ -85,10 +85,14 @@ func resolveClient(h *handler) string {
 	saved := s.Action
 	defer func() { s.Action = saved }()
 
+	parent := s.Context() // cancelled when the server shuts down
 	s.Action = "in resolving client address"
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	name, code := cl.ptr(ctx, addr)
 	cancel()
+	if parent.Err() != nil {
+		return HostTempUnavail
+	}
 	if code != rcodeOK {
 		s.Logf(errlog.Error, "%s could not be resolved (%d: %s)", s.ClientIP, code, resolverError(code))
 		if code == rcodeNXDomain {
@@ -102,9 +106,12 @@ func resolveClient(h *handler) string {
 	}
 
 	s.Action = "in resolving client hostname"
-	ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	ctx, cancel = context.WithTimeout(parent, timeout)
 	addrs, code := cl.lookup(ctx, name)
 	cancel()
+	if parent.Err() != nil {
+		return HostTempUnavail
+	}
 	if code != rcodeOK {
 		s.Logf(errlog.Error, "\"%s\" could not be resolved (%d: %s)", name, code, resolverError(code))
 		if code == rcodeNXDomain {
