@@ -45,11 +45,14 @@ func isSubcommand(word string) bool {
 func runApp(prog string, argv []string, stdout, stderr io.Writer) int {
 	code := 0
 	app := &cli.App{
-		Name:      prog,
-		Usage:     "nginx-compatible mail proxy",
-		Version:   version,
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Name:    prog,
+		Usage:   "nginx-compatible mail proxy",
+		Version: version,
+		// -v/-V belong to the nginx command line; the app only serves
+		// subcommands.
+		HideVersion: true,
+		Writer:      stdout,
+		ErrWriter:   stderr,
 		ExitErrHandler: func(_ *cli.Context, err error) {
 			if err == nil {
 				return
@@ -61,14 +64,16 @@ func runApp(prog string, argv []string, stdout, stderr io.Writer) int {
 				code = ec.ExitCode()
 				return
 			}
+			// Anything that is not a cli.Exit from an action is a
+			// usage error (unknown flag, bad value).
 			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-			code = 1
+			code = 2
 		},
 		Commands: []*cli.Command{checkCommand(stdout, stderr)},
 	}
 	if err := app.Run(argv); err != nil && code == 0 {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-		code = 1
+		code = 2
 	}
 	return code
 }

@@ -315,8 +315,11 @@ func TestCheckCommand(t *testing.T) {
 	if want := `[emerg] open() "` + dir + `/nodir/nginx.pid" failed (2: No such file or directory)`; code != 1 || !strings.Contains(out, want) {
 		t.Errorf("missing pid directory: exit %d, output\n%s\nwant a line with %s", code, out, want)
 	}
-	if code, _, errs := runArgs("mg", "check", "--format", "yaml", "-p", dir); code != 2 || !strings.Contains(errs, "unknown format") {
-		t.Errorf("bad format: exit %d, %q", code, errs)
+	for _, args := range [][]string{{"--format", "yaml"}, {"--bogus"}, {"stray"}} {
+		code, _, errs := runArgs(append([]string{"mg", "check", "-p", dir}, args...)...)
+		if code != 2 || errs == "" {
+			t.Errorf("check %v: exit %d, stderr %q; want usage error 2", args, code, errs)
+		}
 	}
 }
 
