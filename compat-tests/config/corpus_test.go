@@ -6,13 +6,14 @@
 // arguments, one per line (e.g. "-g" then "pid x.pid;", or "-T").
 // Both programs run as
 //
-//	<prog> -t -p <copy of the case>/ -c nginx.conf -e stderr [args]
+//	<prog> -T -p <copy of the case>/ -c nginx.conf -e stderr [args]
 //
 // nginx additionally gets `-g "load_module .../ngx_mail_module.so;"`
 // (merged with the case's own -g) unless the case loads the module
 // itself; mailgate has the mail module built in and must accept that line
-// too. Every case runs a second time with `-e early.log` in place of
-// `-e stderr`, and then stderr plus the content of early.log are compared.
+// too. -T makes every case compare the dump of the files read as well.
+// Every case runs a second time as `-t -e early.log`, and then stderr plus
+// the content of early.log are compared.
 // Outputs are compared after normalising timestamps, pids, the program
 // name and the case directory.
 package configcompat
@@ -86,7 +87,7 @@ func TestConfigCorpus(t *testing.T) {
 				return nginxArgs(t, dir, errLog, extra)
 			}, nginx, errLog)
 			m = runCase(t, name, work, "mailgate"+side, crt, key, func(dir string) []string {
-				return append([]string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", errLog}, extra...)
+				return append([]string{testFlag(errLog), "-p", dir + "/", "-c", "nginx.conf", "-e", errLog}, extra...)
 			}, mailgate, errLog)
 			return n, m
 		}
@@ -152,6 +153,15 @@ func TestConfigCorpus(t *testing.T) {
 	if rate := float64(messages) / float64(total); rate < minMessageRate {
 		t.Errorf("message match rate %.1f%% is below %.0f%%", 100*rate, 100*minMessageRate)
 	}
+}
+
+// testFlag is -T for the -e stderr run, so that every case also compares
+// the configuration dump on stdout, and -t for the -e file run.
+func testFlag(errLog string) string {
+	if errLog == "stderr" {
+		return "-T"
+	}
+	return "-t"
 }
 
 func stdoutDiff(n, m result) string {
@@ -259,7 +269,7 @@ func nginxArgs(t *testing.T, dir, errLog string, extra []string) []string {
 		}
 		rest = append(rest, extra[i])
 	}
-	args := []string{"-t", "-p", dir + "/", "-c", "nginx.conf", "-e", errLog}
+	args := []string{testFlag(errLog), "-p", dir + "/", "-c", "nginx.conf", "-e", errLog}
 	if globals != "" {
 		args = append(args, "-g", globals)
 	}
