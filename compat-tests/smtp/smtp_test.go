@@ -167,6 +167,9 @@ func TestSMTPCompat(t *testing.T) {
 	dnsDrop := dnsServer(t, func(s *dnstest.Server) {
 		s.SetPTR("127.0.0.1", dnstest.Answer{Drop: true})
 	})
+	dnsCNAME := dnsServer(t, func(s *dnstest.Server) {
+		s.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{"1.0.0.127.in-addr.arpa. 60 IN CNAME 1.0/0.0.127.in-addr.arpa."}})
+	})
 	dnsInject := dnsServer(t, func(s *dnstest.Server) {
 		s.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{ptr127 + `evil\013\010XCLIENT\032NAME=x.example.net.`}})
 	})
@@ -175,7 +178,8 @@ func TestSMTPCompat(t *testing.T) {
 		Vars: map[string]string{
 			"dns_ok": dnsOK, "dns_mismatch": dnsMismatch, "dns_nx": dnsNX, "dns_fwdnx": dnsFwdNX,
 			"dns_servfail": dnsServFail, "dns_drop": dnsDrop, "dns_inject": dnsInject,
-			"authdown": closedPort(t) + "/auth",
+			"authdown":  closedPort(t) + "/auth",
+			"dns_cname": dnsCNAME, "dns_refused": closedPort(t),
 		},
 		Mail: `
     auth_http {{auth}};
@@ -243,6 +247,8 @@ func TestSMTPCompat(t *testing.T) {
     server { listen 127.0.0.1:{{port r_fwdnx}};    protocol smtp; smtp_auth plain none; resolver {{dns_fwdnx}} ipv6=off;    resolver_timeout 1s; }
     server { listen 127.0.0.1:{{port r_servfail}}; protocol smtp; smtp_auth plain none; resolver {{dns_servfail}} ipv6=off; resolver_timeout 1s; }
     server { listen 127.0.0.1:{{port r_drop}};     protocol smtp; smtp_auth plain none; resolver {{dns_drop}} ipv6=off;     resolver_timeout 1s; }
+    server { listen 127.0.0.1:{{port r_cname}};    protocol smtp; smtp_auth plain none; resolver {{dns_cname}} ipv6=off;    resolver_timeout 1s; }
+    server { listen 127.0.0.1:{{port r_refused}};  protocol smtp; smtp_auth plain none; resolver {{dns_refused}} ipv6=off;  resolver_timeout 1s; }
     server { listen 127.0.0.1:{{port r_inject}};   protocol smtp; smtp_auth plain none; resolver {{dns_inject}} ipv6=off;   resolver_timeout 1s; }
 `,
 	}
@@ -370,6 +376,11 @@ func TestSMTPCompat(t *testing.T) {
 		{Name: "resolver forward nxdomain", Listen: "r_fwdnx", Steps: steps(greet(), plain("good", "pw"), quit)},
 		{Name: "resolver servfail", Listen: "r_servfail", Steps: steps(greet(), noneMail("b@example.com"), quit), Check: hostIs("[TEMPUNAVAIL]", "NAME=[TEMPUNAVAIL]")},
 		{Name: "resolver timeout", Listen: "r_drop", Steps: steps(greet(), plain("good", "pw"), quit), Check: hostIs("[TEMPUNAVAIL]", "NAME=[TEMPUNAVAIL]")},
+		{Name: "resolver answer without PTR", Listen: "r_cname", Steps: steps(greet(), plain("good", "pw"), quit),
+			Check: both(hostIs("[TEMPUNAVAIL]", "NAME=[TEMPUNAVAIL]"), logHas(": no PTR type in DNS response\n"))},
+		{Name: "resolver port refused", Listen: "r_refused", Steps: steps(greet(), plain("good", "pw"), quit),
+			Check: both(hostIs("[TEMPUNAVAIL]", "NAME=[TEMPUNAVAIL]"), logHas(": recv() failed (111: Connection refused) while resolving, resolver: 127.0.0.1:"))},
+		{Name: "client talks while resolving", Listen: "r_drop", Steps: steps(harness.Send("EHLO early\r\n"), harness.Until(`(?s)220 .*250 [^\n]*\n`), quit)},
 		{Name: "resolver injection", Listen: "r_inject", Steps: steps(greet(), noneMail("b@example.com"), quit), Check: hostIs("[TEMPUNAVAIL]", "NAME=[TEMPUNAVAIL]")},
 	}
 	suite.Run(t, scenarios)
@@ -385,6 +396,26 @@ func hostIs(host, xclient string) func(testing.TB, *harness.Transcript) {
 		conns := tr.Upstream["postfix"]
 		if len(conns) == 0 || !strings.Contains(string(conns[0].Sent()), " "+xclient+"\r\n") {
 			t.Errorf("%s: XCLIENT lacks %s", tr.Impl, xclient)
+		}
+	}
+}
+
+// logHas checks the whole error.log, lines without a connection number
+// included (the transcripts compare only the "*N" lines).
+func logHas(want string) func(testing.TB, *harness.Transcript) {
+	return func(t testing.TB, tr *harness.Transcript) {
+		t.Helper()
+		if log := tr.Proxy.ErrorLog(); !strings.Contains(log, want) {
+			t.Errorf("%s: error.log lacks %q:\n%s", tr.Impl, want, log)
+		}
+	}
+}
+
+func both(checks ...func(testing.TB, *harness.Transcript)) func(testing.TB, *harness.Transcript) {
+	return func(t testing.TB, tr *harness.Transcript) {
+		t.Helper()
+		for _, c := range checks {
+			c(t, tr)
 		}
 	}
 }
