@@ -346,6 +346,8 @@ func TestSMTPCompat(t *testing.T) {
 		{Name: "split command", Listen: "smtp", Steps: steps(greet(), harness.Send("NO"), harness.Sleep(100*time.Millisecond), harness.Send("OP\r"), harness.Sleep(100*time.Millisecond), harness.Send("\nEH"), reply(), harness.Send("LO x\r\n"), reply(), quit)},
 		{Name: "too long line", Listen: "buf", Steps: steps(greet(), harness.Send("MAIL FROM:<"+strings.Repeat("a", 60)+">\r\n"), harness.Closed())},
 		{Name: "pipelining past the buffer", Listen: "buf", Steps: steps(greet(), harness.Send(strings.Repeat("NOOP\r\n", 10)+"NOOP"), harness.Closed())},
+		{Name: "pipelining past the default buffer", Listen: "smtp", Steps: steps(greet(), harness.Send(strings.Repeat("NOOP\r\n", 682)+"NOOP"), harness.Closed())},
+		{Name: "auth line longer than the buffer", Listen: "buf", Steps: steps(greet(), harness.Send("AUTH PLAIN "+b64("\x00good\x00"+strings.Repeat("p", 50))+"\r\n"), harness.Closed())},
 		{Name: "line of exactly the buffer", Listen: "buf", Steps: steps(greet(), "HELO "+strings.Repeat("h", 57)+"\r\n", quit)},
 
 		// --- auth_http and upstream failures ---
