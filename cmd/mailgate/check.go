@@ -268,12 +268,12 @@ var settingTable = []struct {
 		return strings.Join(parts, "; ")
 	}},
 	{"pop3_auth", func(s *confparse.Server) string { return authText(s.POP3.Auth, pop3Methods) }},
-	{"pop3_capabilities", func(s *confparse.Server) string { return strings.Join(s.POP3.Capabilities, " ") }},
+	{"pop3_capabilities", func(s *confparse.Server) string { return joinWords(s.POP3.Capabilities) }},
 	{"imap_auth", func(s *confparse.Server) string { return authText(s.IMAP.Auth, imapMethods) }},
-	{"imap_capabilities", func(s *confparse.Server) string { return strings.Join(s.IMAP.Capabilities, " ") }},
+	{"imap_capabilities", func(s *confparse.Server) string { return joinWords(s.IMAP.Capabilities) }},
 	{"imap_client_buffer", func(s *confparse.Server) string { return sizeText(s.IMAP.ClientBuffer) }},
 	{"smtp_auth", func(s *confparse.Server) string { return authText(s.SMTP.Auth, smtpMethods) }},
-	{"smtp_capabilities", func(s *confparse.Server) string { return strings.Join(s.SMTP.Capabilities, " ") }},
+	{"smtp_capabilities", func(s *confparse.Server) string { return joinWords(s.SMTP.Capabilities) }},
 	{"smtp_client_buffer", func(s *confparse.Server) string { return sizeText(s.SMTP.ClientBuffer) }},
 	{"smtp_greeting_delay", func(s *confparse.Server) string { return msDur(s.SMTP.GreetingDelay) }},
 	{"auth_http", func(s *confparse.Server) string { return s.AuthHTTP.URL }},
@@ -456,4 +456,17 @@ func probeWritable(name string) error {
 		return err
 	}
 	return nil
+}
+
+// joinWords renders a list in nginx syntax: words separated by spaces,
+// a word that holds a space, quote, ';', '{', '}' or '#' in double quotes.
+func joinWords(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w == "" || strings.ContainsAny(w, " \t\"';{}#\\") {
+			w = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(w) + `"`
+		}
+		out[i] = w
+	}
+	return strings.Join(out, " ")
 }

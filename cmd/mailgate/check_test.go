@@ -52,3 +52,19 @@ func FuzzSplitPos(f *testing.F) {
 		}
 	})
 }
+
+func TestJoinWords(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"PIPELINING", "SIZE 10240000", "8BITMIME"}, `PIPELINING "SIZE 10240000" 8BITMIME`},
+		{[]string{`a"b`, `c\d`, ""}, `"a\"b" "c\\d" ""`},
+		{nil, ""},
+	}
+	for _, tc := range tests {
+		if got := joinWords(tc.in); got != tc.want {
+			t.Errorf("joinWords(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
