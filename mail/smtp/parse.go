@@ -110,7 +110,7 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 				case '\r':
 					state = swAlmostDone
 				case '\n':
-					return cmd.finish(p + 1), p + 1, nil
+					return cmd.clone(), p + 1, nil
 				}
 				continue
 			}
@@ -124,7 +124,7 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 			case '\r':
 				state = swAlmostDone
 			case '\n':
-				return cmd.finish(p + 1), p + 1, nil
+				return cmd.clone(), p + 1, nil
 			default:
 				if len(cmd.Args) >= maxArgs {
 					return skipInvalid(buf, p)
@@ -137,20 +137,22 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 			switch ch {
 			case ' ', '\r', '\n':
 				cmd.Args = append(cmd.Args, buf[argStart:p])
-				cmd.Line = buf[:p]
+				if !cont {
+					cmd.Line = buf[:p]
+				}
 				switch ch {
 				case ' ':
 					state = swSpacesBeforeArgument
 				case '\r':
 					state = swAlmostDone
 				case '\n':
-					return cmd.finish(p + 1), p + 1, nil
+					return cmd.clone(), p + 1, nil
 				}
 			}
 
 		case swAlmostDone:
 			if ch == '\n' {
-				return cmd.finish(p + 1), p + 1, nil
+				return cmd.clone(), p + 1, nil
 			}
 			return skipInvalid(buf, p)
 		}
@@ -158,8 +160,8 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 	return nil, 0, mail.ErrNeedMore
 }
 
-// finish copies the command out of the engine's buffer.
-func (c *Command) finish(int) *Command {
+// clone copies the command out of the engine's buffer.
+func (c *Command) clone() *Command {
 	out := &Command{Verb: c.Verb}
 	if c.Line != nil {
 		out.Line = bytes.Clone(c.Line)
