@@ -10,7 +10,7 @@ import (
 // checks that the parser never panics, never claims more bytes than it was
 // given, keeps its output within the size of its input (bounded memory),
 // never writes into the buffer, and gives the same transcript however the
-// bytes are split.
+// bytes are split (where nginx's would not depend on it either).
 func FuzzIMAPParse(f *testing.F) {
 	seeds := []string{
 		"a1 CAPABILITY\r\n",
@@ -66,6 +66,13 @@ func FuzzIMAPParse(f *testing.F) {
 			}
 		}
 
+		// Split and whole feeding must agree when the packet boundary cannot
+		// matter to nginx either: everything fits in the buffer, and no
+		// "+}" line (whose effect depends on where in the buffer it lands,
+		// and so on how the bytes arrived).
+		if len(in) > DefaultClientBuffer/2 || bytes.Contains(in, []byte("+}")) {
+			return
+		}
 		whole := newDriver(t, allMethods)
 		whole.maxErr = 1 << 30
 		whole.feed(string(in))
