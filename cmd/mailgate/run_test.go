@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -208,10 +209,7 @@ func TestBindFailure(t *testing.T) {
 	if _, ok := protocols()["imap"]; !ok {
 		t.Fatal("imap protocol module is not wired in protocols.go")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenInRange(t)
 	defer ln.Close()
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -230,7 +228,7 @@ func TestBindFailure(t *testing.T) {
 	for sc.Scan() {
 		lines = append(lines, stampRE.ReplaceAllString(sc.Text(), "[$1] "))
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want status 1", err)
 	}
@@ -241,6 +239,37 @@ func TestBindFailure(t *testing.T) {
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stderr:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// Tests listen only on loopback ports in this range (the cli engineer's
+// share), picked at random so parallel runs do not collide.
+const testPortLo, testPortHi = 20200, 20999
+
+// inRange tries random ports of the test range until open succeeds.
+func inRange[T any](t *testing.T, open func(addr string) (T, error)) T {
+	t.Helper()
+	start := rand.IntN(testPortHi - testPortLo)
+	for i := 0; i < testPortHi-testPortLo; i++ {
+		port := testPortLo + (start+i)%(testPortHi-testPortLo)
+		if v, err := open("127.0.0.1:" + strconv.Itoa(port)); err == nil {
+			return v
+		}
+	}
+	t.Fatalf("no free port in %d-%d", testPortLo, testPortHi)
+	panic("unreachable")
+}
+
+// listenInRange returns an open TCP listener on a test-range port.
+func listenInRange(t *testing.T) net.Listener {
+	return inRange(t, func(a string) (net.Listener, error) { return net.Listen("tcp", a) })
+}
+
+// freeAddr returns a test-range address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln := listenInRange(t)
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // greeting dials addr and returns the first line the server sends.
@@ -265,7 +294,7 @@ func greeting(t *testing.T, addr string) (net.Conn, string) {
 func TestReloadKeepsListeners(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	const imapAddr, pop3Addr, smtpAddr = "127.0.0.1:20211", "127.0.0.1:20212", "127.0.0.1:20213"
+	imapAddr, pop3Addr, smtpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	write := func(servers string) {
 		conf := "pid run.pid;\ndaemon off;\nevents {}\nmail {\n  auth_http 127.0.0.1:1/auth;\n" + servers + "}\n"
 		if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
@@ -323,16 +352,13 @@ func TestReloadKeepsListeners(t *testing.T) {
 
 	// A reload whose new address is taken fails and leaves the running
 	// sockets serving.
-	taken, err := net.Listen("tcp", "127.0.0.1:20214")
-	if err != nil {
-		t.Fatal(err)
-	}
+	taken := listenInRange(t)
 	defer taken.Close()
 	write("  server { listen " + imapAddr + "; protocol imap; }\n  server { listen " + pop3Addr + "; protocol pop3; }\n" +
-		"  server { listen 127.0.0.1:20214; protocol smtp; }\n")
+		"  server { listen " + taken.Addr().String() + "; protocol smtp; }\n")
 	cmd.Process.Signal(syscall.SIGHUP)
 	logFile := filepath.Join(dir, "err.log")
-	waitFor(t, "reload bind error", fileHas(logFile, "bind() to 127.0.0.1:20214 failed (98: Address already in use)"))
+	waitFor(t, "reload bind error", fileHas(logFile, "bind() to "+taken.Addr().String()+" failed (98: Address already in use)"))
 	for addr, want := range map[string]string{imapAddr: "* OK IMAP4 ready\r\n", pop3Addr: "+OK POP3 ready\r\n"} {
 		c, line := greeting(t, addr)
 		c.Close()

@@ -46,10 +46,7 @@ func TestParseSyslogTarget(t *testing.T) {
 // TestSyslogSink checks the datagram shape captured from nginx 1.22.1:
 // <189>Nov 26 05:03:46 vm nginx: 2026/11/26 05:03:46 [notice] 15415#15415: msg
 func TestSyslogSink(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := inRange(t, func(a string) (net.PacketConn, error) { return net.ListenPacket("udp", a) })
 	defer pc.Close()
 	cfg := &confparse.Config{Core: confparse.Core{ErrorLogs: []confparse.LogTarget{
 		{Path: "syslog:server=" + pc.LocalAddr().String(), Level: confparse.SevInfo},
