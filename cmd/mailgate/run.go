@@ -33,13 +33,17 @@ type generation struct {
 
 // serve runs the proxy: nginx without -t or -s.
 func serve(prog string, o *options, p paths, l *earlyLog) int {
+	readyFD := os.Getenv(daemonEnv)
 	cfg, err := loadConfig(p, o.globals)
-	logNotices(l, cfg)
+	if readyFD == "" {
+		// The daemon child reads the configuration again; its parent
+		// has already shown the warnings.
+		logNotices(l, cfg)
+	}
 	if err != nil {
 		logLoadError(l, err)
 		return 1
 	}
-	readyFD := os.Getenv(daemonEnv)
 	if cfg.Core.Daemon && readyFD == "" {
 		return daemonize(l)
 	}
