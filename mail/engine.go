@@ -6,6 +6,7 @@ package mail
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -157,8 +158,13 @@ func (e *engine) loop() {
 				needMore = true
 				break
 			}
-			if n < 0 {
-				n = 0
+			if n <= 0 {
+				// A parser must consume what it answers; never loop on
+				// the same bytes: take the line (or what is left).
+				n = e.last - e.pos
+				if i := bytes.IndexByte(e.buf[e.pos:e.last], '\n'); i >= 0 {
+					n = i + 1
+				}
 			}
 			if n > e.last-e.pos {
 				n = e.last - e.pos

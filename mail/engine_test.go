@@ -196,6 +196,13 @@ func newTestConf(timeout time.Duration) (*confparse.Config, *confparse.Server) {
 
 func startEnv(t *testing.T, bufSize int, timeout time.Duration, af authFunc) *testEnv {
 	t.Helper()
+	return startEnvConf(t, bufSize, timeout, af, nil)
+}
+
+// startEnvConf is startEnv with a change to the server block before the
+// server starts.
+func startEnvConf(t *testing.T, bufSize int, timeout time.Duration, af authFunc, mod func(*confparse.Server)) *testEnv {
+	t.Helper()
 	env := &testEnv{t: t, log: &logBuf{}, reqs: make(chan *auth.Request, 16)}
 	env.upstr = startUpstream(t)
 	oldAuth, oldLogin := newAuthClient, proxyLogin
@@ -218,6 +225,9 @@ func startEnv(t *testing.T, bufSize int, timeout time.Duration, af authFunc) *te
 		return []byte("+OK logged in\r\n"), nil
 	}
 	cfg, sc := newTestConf(timeout)
+	if mod != nil {
+		mod(sc)
+	}
 	env.conf = sc
 	lg := logrus.New()
 	lg.SetOutput(env.log)

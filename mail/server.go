@@ -264,6 +264,10 @@ func (s *Server) Serve() error {
 	}
 	s.serving = true
 	for _, so := range s.socks {
+		if so.handoff.Load() {
+			close(so.accepted)
+			continue
+		}
 		s.loops.Add(1)
 		go s.acceptLoop(so)
 	}
@@ -391,10 +395,12 @@ func (s *Server) HandOff() map[string]net.Listener {
 	s.mu.Lock()
 	socks := append([]*socket(nil), s.socks...)
 	serving := s.serving
+	for _, so := range socks {
+		so.handoff.Store(true)
+	}
 	s.mu.Unlock()
 	m := map[string]net.Listener{}
 	for _, so := range socks {
-		so.handoff.Store(true)
 		if d, ok := so.ln.(interface{ SetDeadline(time.Time) error }); ok && serving {
 			d.SetDeadline(time.Now()) //nolint:errcheck
 			<-so.accepted
