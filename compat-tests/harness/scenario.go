@@ -358,7 +358,9 @@ func (s *Suite) RunOne(t testing.TB, impl Impl, sc Scenario) *Transcript {
 		vars["auth"] = s.Auth.URL()
 	}
 	conf.Vars = vars
+	trace := newTracer(t, string(impl)+" "+sc.Name)
 	p := Start(t, impl, conf)
+	trace("proxy started")
 	if s.Auth != nil {
 		s.Auth.Reset()
 	}
@@ -380,6 +382,7 @@ func (s *Suite) RunOne(t testing.TB, impl Impl, sc Scenario) *Transcript {
 		timeout = 5 * time.Second
 	}
 	tr := RunClient(t, p.Addr(listen), sc.Steps, timeout)
+	trace("client done")
 	tr.Impl, tr.Scenario, tr.Proxy = impl, sc.Name, p
 	tr.Upstream = map[string][]RecordedConn{}
 	for n, r := range s.Upstreams {
@@ -390,12 +393,14 @@ func (s *Suite) RunOne(t testing.TB, impl Impl, sc Scenario) *Transcript {
 			tr.Upstream[n] = conns
 		}
 	}
+	trace("upstreams idle")
 	if s.Auth != nil {
 		tr.Auth = s.Auth.Requests()
 	}
 	// Let the proxy log the end of the session before it stops.
 	time.Sleep(50 * time.Millisecond)
 	p.Stop()
+	trace("proxy stopped")
 	tr.Log = ConnLogLines(p.ErrorLog())
 	// Name the proxy's ports so both implementations read alike.
 	for name, port := range p.Ports {
@@ -403,6 +408,18 @@ func (s *Suite) RunOne(t testing.TB, impl Impl, sc Scenario) *Transcript {
 		tr.Log = replacePort(tr.Log, port, name)
 	}
 	return tr
+}
+
+// newTracer returns a function logging the time of each phase of a run
+// when $HARNESS_TRACE is set.
+func newTracer(t testing.TB, what string) func(string) {
+	if os.Getenv("HARNESS_TRACE") == "" {
+		return func(string) {}
+	}
+	start := time.Now()
+	return func(phase string) {
+		t.Logf("harness trace: %s: %s at %v", what, phase, time.Since(start).Round(time.Millisecond))
+	}
 }
 
 func replacePort(s string, port int, name string) string {
