@@ -78,6 +78,9 @@ func TestIMAPCompat(t *testing.T) {
 		Upstreams:  map[string]*harness.Recorder{"dovecot": rec, "fake": fakeRec},
 		Reset:      func(t testing.TB) { dc.SetMailbox("alice", msg1, msg2) },
 		CompareLog: true,
+		// Dovecot delays repeated failed logins from one address (its auth
+		// penalty grows up to 15s); give reads room for that.
+		ReadTimeout: 20 * time.Second,
 	}
 	suite.Run(t, scenarios())
 }
@@ -111,7 +114,6 @@ const (
 	newerLiteral = "newer nginx (1.29.6) accepts only SP, CR or LF after a literal; 1.22.1 skipped the byte"
 	newerUntag   = "newer nginx (1.27.3) skips one untagged line before the upstream's tagged LOGIN reply; 1.22.1 treats it as invalid"
 	exactFill    = "nginx stops answering when a read fills its buffer exactly with whole commands (edge-triggered epoll) until more bytes arrive; mailgate goes on"
-	proxyLogTag  = "mailgate's proxy logs the upstream's tagged reply with its tag; nginx logs it from after the tag (proxy/login.go, not the IMAP module); client and upstream bytes are identical"
 	newerSalt    = "newer nginx (1.29.7) sends Auth-Salt only for APOP and CRAM-MD5; 1.22.1 also sent it for EXTERNAL once a salt existed"
 	staleTag     = "after an Auth-Wait failure nginx sends the bytes now at its buffer's start as a stale tag; mailgate answers '* BAD'"
 )
@@ -275,14 +277,14 @@ func scenarios() []harness.Scenario {
 
 		// Upstream failures.
 		{Name: "upstream refused", Steps: seq(greet, loginFail("a", "deadup", "x"))},
-		{Name: "upstream rejects the password", Differ: proxyLogTag, Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
-		{Name: "upstream rejects the password, pass_error_message", Differ: proxyLogTag, Config: passErr, Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
+		{Name: "upstream rejects the password", Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
+		{Name: "upstream rejects the password, pass_error_message", Config: passErr, Steps: seq(greet, loginFail("a", "wrongpass", "x"))},
 		{Name: "upstream PREAUTH greeting", Steps: seq(greet, loginFail("a", "preauth", "x"))},
 		{Name: "upstream untagged line before OK", Differ: newerUntag, Steps: seq(greet, send("cap LOGIN untagged x\r\n"), harness.Quiet(500*time.Millisecond))},
 		{Name: "upstream untagged line before OK, pass_error_message", Config: passErr, Differ: newerUntag,
 			Steps: seq(greet, send("cap LOGIN untagged x\r\n"), harness.Quiet(500*time.Millisecond))},
-		{Name: "upstream NO", Differ: proxyLogTag, Steps: seq(greet, loginFail("a", "recfake", "x"))},
-		{Name: "upstream NO, pass_error_message", Differ: proxyLogTag, Config: passErr, Steps: seq(greet, loginFail("a", "upno", "x"))},
+		{Name: "upstream NO", Steps: seq(greet, loginFail("a", "recfake", "x"))},
+		{Name: "upstream NO, pass_error_message", Config: passErr, Steps: seq(greet, loginFail("a", "upno", "x"))},
 		{Name: "upstream closes after the LOGIN line", Steps: seq(greet, loginFail("a", "upclose", "x"))},
 		{Name: "upstream refuses the literal", Steps: seq(greet, loginFail("a", "nocont", "x"))},
 	}
