@@ -49,22 +49,24 @@ func TestIMAPCompat(t *testing.T) {
 
 	fakeUsers := map[string]string{"preauth": preauth, "untagged": untagged, "upno": upNo, "upclose": upClose, "nocont": noCont}
 	users := map[string]authserver.User{
-		"alice":     {Password: "secret", Upstream: up},
-		"bob":       {Password: "p w\"x", Upstream: up},
-		"waiter":    {Upstream: up, Behavior: &authserver.Behavior{Status: "Invalid login or password", Wait: "1"}},
-		"authclose": {Behavior: &authserver.Behavior{Close: true}},
-		"garbage":   {Behavior: &authserver.Behavior{Garbage: true}},
-		"noserver":  {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", NoServer: true}},
-		"noport":    {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", NoPort: true}},
-		"hostname":  {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", Server: "localhost"}},
-		"temp":      {Behavior: &authserver.Behavior{Status: "Temporary failure, try later"}},
-		"override":  {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", Pass: "secret"}},
-		"wrongpass": {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", Pass: "wrong"}},
-		"deadup":    {Password: "x", Upstream: "127.0.0.1:1"},
-		"cram":      {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", Pass: "secret"}},
-		"extnopass": {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", NoPass: true}},
-		"slow":      {Behavior: &authserver.Behavior{Hang: true}},
-		"recfake":   {Password: "x", Upstream: fakeUp},
+		"alice":      {Password: "secret", Upstream: up},
+		"bob":        {Password: "p w\"x", Upstream: up},
+		"waiter":     {Upstream: up, Behavior: &authserver.Behavior{Status: "Invalid login or password", Wait: "1"}},
+		"authclose":  {Behavior: &authserver.Behavior{Close: true}},
+		"garbage":    {Behavior: &authserver.Behavior{Garbage: true}},
+		"noserver":   {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", NoServer: true}},
+		"noport":     {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", NoPort: true}},
+		"hostname":   {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", Server: "localhost"}},
+		"temp":       {Behavior: &authserver.Behavior{Status: "Temporary failure, try later"}},
+		"override":   {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", Pass: "secret"}},
+		"wrongpass":  {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", Pass: "wrong"}},
+		"deadup":     {Password: "x", Upstream: "127.0.0.1:1"},
+		"cram":       {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", Pass: "secret"}},
+		"extnopass":  {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", NoPass: true}},
+		"slow":       {Behavior: &authserver.Behavior{Hang: true}},
+		"emptypass":  {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice"}},
+		"cramnopass": {Upstream: up, Behavior: &authserver.Behavior{Status: "OK", User: "alice", NoPass: true}},
+		"recfake":    {Password: "x", Upstream: fakeUp},
 	}
 	for u, addr := range fakeUsers {
 		users[u] = authserver.User{Password: "x", Upstream: addr}
@@ -115,6 +117,7 @@ const (
 	newerUntag   = "newer nginx (1.27.3) skips one untagged line before the upstream's tagged LOGIN reply; 1.22.1 treats it as invalid"
 	exactFill    = "nginx stops answering when a read fills its buffer exactly with whole commands (edge-triggered epoll) until more bytes arrive; mailgate goes on"
 	newerSalt    = "newer nginx (1.29.7) sends Auth-Salt only for APOP and CRAM-MD5; 1.22.1 also sent it for EXTERNAL once a salt existed"
+	overrideLog  = "engine, not the IMAP module: nginx applies Auth-User before it finds Auth-Pass missing, so its 'did not send password' line names the overridden login; mailgate's names the client's"
 	staleTag     = "after an Auth-Wait failure nginx sends the bytes now at its buffer's start as a stale tag; mailgate answers '* BAD'"
 )
 
@@ -274,6 +277,10 @@ func scenarios() []harness.Scenario {
 		{Name: "starttls on", Config: stOn, Steps: seq(greet, send("a CAPABILITY\r\n"), tagged("a"), send("b STARTTLS\r\n"), lines(1), harness.Close())},
 		{Name: "starttls only", Config: stOnly, Steps: seq(greet, send("a CAPABILITY\r\n"), tagged("a"), send("b LOGIN alice secret\r\n"), lines(1),
 			send("c AUTHENTICATE PLAIN "+b64("\x00alice\x00secret")+"\r\n"), lines(1), send("d NOOP\r\n"), lines(1), send("e STARTTLS\r\n"), lines(1), harness.Close())},
+
+		{Name: "empty password reaches the upstream", Steps: seq(greet, send("a LOGIN emptypass \"\"\r\n"), lines(1), closed())},
+		{Name: "cram-md5 without Auth-Pass", Config: allAuth, Differ: overrideLog, Steps: seq(greet, send("a AUTHENTICATE CRAM-MD5\r\n"), lines(1),
+			send(b64("cramnopass "+strings.Repeat("0", 32))+"\r\n"), lines(1), closed())},
 
 		// Upstream failures.
 		{Name: "upstream refused", Steps: seq(greet, loginFail("a", "deadup", "x"))},
