@@ -53,8 +53,17 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 	}
 	s.out = bufio.NewWriterSize(c, 4096)
 	e := &engine{srv: srv, sc: sc, s: s}
+	e.state(StateNew)
 	e.run()
 	s.Conn.Close()
+	e.state(StateClosed)
+}
+
+// state reports a session state change to Options.ConnState.
+func (e *engine) state(st State) {
+	if f := e.srv.opts.ConnState; f != nil {
+		f(e.s, st)
+	}
 }
 
 type engine struct {
@@ -114,6 +123,7 @@ func (e *engine) run() {
 		return
 	}
 	s.Action = "in auth state"
+	e.state(StatePreAuth)
 	e.loop()
 }
 
@@ -202,9 +212,11 @@ func (e *engine) loop() {
 				if e.flush() != nil {
 					return
 				}
+				e.state(StateAuth)
 				if !e.authenticate() {
 					return
 				}
+				e.state(StatePreAuth)
 			}
 		}
 		if needMore && e.last == len(e.buf) {
@@ -524,6 +536,7 @@ func (e *engine) proxy(res *auth.Result) {
 		e.pos, e.last = 0, 0
 	}
 	s.Action = "proxying"
+	e.state(StateRelay)
 	rr := proxyRelay(s.Conn, up, proxy.RelayOptions{
 		ClientBuffer:   len(e.buf),
 		UpstreamBuffer: conf.Proxy.Buffer,

@@ -133,6 +133,9 @@ type testEnv struct {
 	conf  *confparse.Server
 	reqs  chan *auth.Request
 	upstr *upstream
+
+	mu     sync.Mutex
+	states []string
 }
 
 type upstream struct {
@@ -233,7 +236,12 @@ func startEnvConf(t *testing.T, bufSize int, timeout time.Duration, af authFunc,
 	lg.SetOutput(env.log)
 	lg.SetLevel(logrus.DebugLevel)
 	lg.SetFormatter(&errlog.Formatter{Min: errlog.Info})
-	srv, err := NewServer(cfg, Options{Protocols: map[string]Protocol{"pop3": fakeProto{buf: bufSize}}, Log: lg})
+	srv, err := NewServer(cfg, Options{Protocols: map[string]Protocol{"pop3": fakeProto{buf: bufSize}}, Log: lg,
+		ConnState: func(_ *Session, st State) {
+			env.mu.Lock()
+			env.states = append(env.states, st.String())
+			env.mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,5 +541,25 @@ func TestShutdownDeadlineCloses(t *testing.T) {
 	defer cancel()
 	if err := env.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v", err)
+	}
+}
+
+func TestConnStateHook(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	env.exchange("LOGIN u wait\r\nQUIT\r\n")
+	deadline := time.Now().Add(3 * time.Second)
+	want := "new pre-auth auth pre-auth closed"
+	for {
+		env.mu.Lock()
+		got := strings.Join(env.states, " ")
+		env.mu.Unlock()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("states %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

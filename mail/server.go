@@ -41,6 +41,35 @@ type Options struct {
 	// NewAuth, if set, makes the auth_http client of each server block
 	// instead of auth.NewClient (tests use it to fake the auth server).
 	NewAuth func(*confparse.AuthHTTPConf) AuthClient
+
+	// ConnState, if set, is called on the session's goroutine at each
+	// change of state (metrics hooks), like net/http's ConnState.
+	ConnState func(s *Session, st State)
+}
+
+// State is where a session is.
+type State int
+
+const (
+	// StateNew: accepted; PROXY header, TLS handshake and greeting next.
+	StateNew State = iota
+	// StatePreAuth: reading commands in the auth state.
+	StatePreAuth
+	// StateAuth: waiting for auth_http or the upstream login.
+	StateAuth
+	// StateRelay: logged in, relaying.
+	StateRelay
+	// StateClosed: the session is over.
+	StateClosed
+)
+
+var stateNames = [...]string{"new", "pre-auth", "auth", "relay", "closed"}
+
+func (st State) String() string {
+	if st >= 0 && int(st) < len(stateNames) {
+		return stateNames[st]
+	}
+	return "unknown"
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
