@@ -97,6 +97,33 @@ const saltDiffer = "Auth-Salt is not sent for external (newer nginx, auth/reques
 // the auth client gives up at once (package auth, ErrTooLarge).
 const oversizeDiffer = "auth_http header block over 1024 bytes: nginx stalls until auth_http_timeout, the auth client fails at once"
 
+// startOddUpstream is an upstream that greets with greeting and then
+// reads forever; "" never greets, "close" closes at once.
+func startOddUpstream(t *testing.T, greeting string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if greeting == "close" {
+					return
+				}
+				io.WriteString(c, greeting) //nolint:errcheck
+				io.Copy(io.Discard, c)      //nolint:errcheck
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // startRefuser is a POP3 upstream that refuses every password at once.
 func startRefuser(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,6 +164,9 @@ func TestPOP3Compat(t *testing.T) {
 	// Dovecot delays failed logins more and more per client address, so
 	// refusals come from a small upstream that refuses at once.
 	refAddr, refRec := harness.Record(t, startRefuser(t))
+	hangAddr := startOddUpstream(t, "")
+	badGreetAddr := startOddUpstream(t, "-ERR busy\r\n")
+	closeAddr := startOddUpstream(t, "close")
 	var again1, again0 atomic.Int64
 	ok := func(u string) authserver.User { return authserver.User{Password: "secret", Upstream: up} }
 	beh := func(b *authserver.Behavior) authserver.User {
@@ -147,6 +177,9 @@ func TestPOP3Compat(t *testing.T) {
 			"alice":     ok("alice"),
 			"bob":       {Password: "pw", Upstream: refAddr},
 			"updown":    {Password: "secret", Upstream: "127.0.0.1:1"},
+			"uphang":    {Password: "secret", Upstream: hangAddr},
+			"upbad":     {Password: "secret", Upstream: badGreetAddr},
+			"upclose":   {Password: "secret", Upstream: closeAddr},
 			"slow":      beh(&authserver.Behavior{Delay: 2 * time.Second}),
 			"garbage":   beh(&authserver.Behavior{Garbage: true}),
 			"oversize":  beh(&authserver.Behavior{Oversize: true}),
@@ -254,6 +287,10 @@ func TestPOP3Compat(t *testing.T) {
     server { listen 127.0.0.1:{{port pop3}}; protocol pop3; }`},
 			Steps: []harness.Step{L(1), S("USER alice\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
 		{Name: "upstream down", Listen: "plain", Steps: []harness.Step{L(1), S("USER updown\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
+		{Name: "upstream silent", Config: single("timeout 1s;"), Steps: []harness.Step{L(1), S("USER uphang\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
+		{Name: "upstream bad greeting", Listen: "plain", Steps: []harness.Step{L(1), S("USER upbad\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
+		{Name: "upstream bad greeting pass error", Config: single("proxy_pass_error_message on;"), Steps: []harness.Step{L(1), S("USER upbad\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
+		{Name: "upstream closes at once", Listen: "plain", Steps: []harness.Step{L(1), S("USER upclose\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
 		{Name: "upstream refuses login", Listen: "plain", Steps: []harness.Step{L(1), S("USER bob\r\n"), L(1), S("PASS pw\r\n"), harness.Closed()}},
 		{Name: "upstream refuses login pass error", Config: single("proxy_pass_error_message on;"),
 			Steps: []harness.Step{L(1), S("USER bob\r\n"), L(1), S("PASS pw\r\n"), harness.Closed()}},
