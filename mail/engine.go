@@ -220,7 +220,11 @@ func (e *engine) loop() {
 			}
 		}
 		if needMore && e.last == len(e.buf) {
-			s.Logf(errlog.Info, "client sent too long command \"%s\"", e.buf[:e.last])
+			shown := e.buf[:e.last]
+			if r, ok := e.h.(LogRedactor); ok {
+				shown = r.RedactLog(shown)
+			}
+			s.Logf(errlog.Info, "client sent too long command \"%s\"", shown)
 			s.Write(e.h.ErrorReply(ErrTooLong))
 			e.flush() //nolint:errcheck
 			return

@@ -144,3 +144,12 @@ func (e *CommandError) Error() string {
 type BufferKeeper interface {
 	KeepBuffer() bool
 }
+
+// LogRedactor is an optional Handler extension (added by the engine).
+// RedactLog returns the command buffer as it may appear in the "client
+// sent too long command" log line, with passwords and SASL responses
+// replaced. nginx logs the buffer as it is; mailgate keeps passwords out
+// of its logs. Handlers without the method get the buffer logged as it is.
+type LogRedactor interface {
+	RedactLog(buf []byte) []byte
+}
