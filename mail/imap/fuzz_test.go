@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -63,6 +64,24 @@ func FuzzIMAPParse(f *testing.F) {
 			again := parsePass{cont: cont, quoted: quoted}
 			if again.run(in) != out || again.n != pp.n || again.syncLits != pp.syncLits {
 				t.Fatal("second pass differs")
+			}
+			// A pass resumed after a prefix ends the same as one pass.
+			k := int(split) % (len(in) + 1)
+			res := parsePass{cont: cont, quoted: quoted}
+			o := res.run(in[:k])
+			if o == outNeedMore {
+				if !res.resumes(in) {
+					t.Fatal("pass cannot resume over its own bytes")
+				}
+				o = res.run(in)
+			}
+			if o != out || res.n != pp.n || res.syncLits != pp.syncLits || res.quit != pp.quit ||
+				res.quoted != pp.quoted || !reflect.DeepEqual(res.cmd.args, pp.cmd.args) || res.cmd.verb != pp.cmd.verb {
+				t.Fatalf("resumed at %d: %v n=%d lits=%d args=%q, one pass: %v n=%d lits=%d args=%q",
+					k, o, res.n, res.syncLits, res.cmd.args, out, pp.n, pp.syncLits, pp.cmd.args)
+			}
+			if res.scanned > len(in) {
+				t.Fatalf("resumed pass scanned %d of %d bytes", res.scanned, len(in))
 			}
 		}
 

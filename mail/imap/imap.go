@@ -105,7 +105,10 @@ type Handler struct {
 	// quoted is nginx's sticky quoted flag: an unterminated quoted string
 	// leaves it set into the following commands.
 	quoted bool
-	// litSent counts the "+ OK" already sent for the command being parsed.
+	// pass is the parse of an incomplete command, resumed when the engine
+	// offers the same bytes with more after them; litSent counts the
+	// "+ OK" already sent for it.
+	pass    *parsePass
 	litSent int
 	// bare makes the next error reply the untagged, star-less line that
 	// nginx sends for bad base64 at the AUTHENTICATE LOGIN username step.
@@ -134,18 +137,18 @@ func (h *Handler) Greet() error {
 // Parse returns one command from buf. Synchronizing literals are answered
 // "+ OK" once each, even when the engine hands over the same bytes again.
 func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
-	if h.usedAll {
-		h.usedAll = false
-		if !h.KeepBuffer() {
-			h.off = 0
+	pp := h.pass
+	if pp == nil || !pp.resumes(buf) {
+		if h.usedAll {
+			h.usedAll = false
+			if !h.KeepBuffer() {
+				h.off = 0
+			}
 		}
+		pp = &parsePass{cont: h.cont, quoted: h.quoted, base: h.off}
+		h.litSent = 0
 	}
-	pp := parsePass{cont: h.cont, quoted: h.quoted, base: h.off}
 	out := pp.run(buf)
-	if out != outNeedMore {
-		h.usedAll = pp.n == len(buf)
-		h.off += pp.n
-	}
 
 	if pp.tag != nil && !bytes.Equal(pp.tag, h.tag) {
 		h.tag = append([]byte(nil), pp.tag...)
@@ -158,23 +161,26 @@ func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
 		}
 	}
 
-	switch out {
-	case outDone:
-		h.litSent = 0
+	if out == outNeedMore {
+		h.pass = pp
+		return nil, 0, mail.ErrNeedMore
+	}
+	h.pass = nil
+	h.litSent = 0
+	h.usedAll = pp.n == len(buf)
+	h.off += pp.n
+	if out == outDone {
 		h.quoted = pp.quoted
 		c := pp.cmd
 		return &c, pp.n, nil
-	case outInvalid:
-		h.litSent = 0
-		h.quoted = false
-		h.state = stateStart
-		h.cont = false
-		if pp.quit {
-			return nil, pp.n, &mail.CommandError{Counted: true, Close: true}
-		}
-		return nil, pp.n, mail.ErrInvalid
 	}
-	return nil, 0, mail.ErrNeedMore
+	h.quoted = false
+	h.state = stateStart
+	h.cont = false
+	if pp.quit {
+		return nil, pp.n, &mail.CommandError{Counted: true, Close: true}
+	}
+	return nil, pp.n, mail.ErrInvalid
 }
 
 // Exec runs one command in the current state.
@@ -204,6 +210,7 @@ func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
 		// The engine empties its buffer for the TLS handshake.
 		h.tag = nil
 		h.off, h.usedAll = 0, false
+		h.pass = nil
 	case mail.Continue, mail.Close:
 		if !h.cont {
 			h.tag = nil
@@ -254,6 +261,7 @@ func (h *Handler) AuthReset() {
 	h.state = stateStart
 	h.cont = false
 	h.bare = false
+	h.pass = nil
 	h.litSent = 0
 	h.s.AuthMethod = auth.MethodPlain
 }

@@ -356,4 +356,30 @@ func TestParseIsRepeatable(t *testing.T) {
 	}
 }
 
+// TestParseResumes feeds a long command a byte at a time, as a slow client
+// would, and checks the parser resumes where it stopped instead of
+// starting over (linear work, not quadratic), with the same result as a
+// single pass.
+func TestParseResumes(t *testing.T) {
+	conf := withConf(func(c *confparse.Server) { c.IMAP.ClientBuffer = 1 << 16 })
+	line := "a LOGIN \"" + strings.Repeat("x y", 10000) + "\" {3}\r\nabc\r\n"
+	d := newDriver(t, conf)
+	var scanned int
+	for i := 0; i < len(line); i++ {
+		d.feed(line[i : i+1])
+		if d.h.pass != nil {
+			scanned = d.h.pass.scanned
+		}
+	}
+	if want := "+ OK\r\na NO Invalid login or password\r\n"; d.out.String() != want {
+		t.Fatalf("replies %q, want %q", d.out.String(), want)
+	}
+	if len(d.auths) != 1 || d.auths[0].Login != strings.Repeat("x y", 10000) || d.auths[0].Pass != "abc" {
+		t.Fatalf("auths %+v", d.auths)
+	}
+	if scanned > len(line) {
+		t.Errorf("scanned %d bytes for a %d-byte command", scanned, len(line))
+	}
+}
+
 var _ mail.Handler = (*Handler)(nil)

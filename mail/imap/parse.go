@@ -130,10 +130,20 @@ const (
 	outInvalid
 )
 
-// parsePass is one pass of the parser over buf, from the start of a command
-// (or of a SASL continuation line when cont is set). It reports the tag as
-// soon as its space has been read, the sync literals whose "{n}\r\n" has
-// been read (so the caller can answer each once), and the outcome.
+// argRange is an argument: buf[start:end], or owned when quoted-string
+// escapes had to be removed.
+type argRange struct {
+	start, end int
+	owned      []byte
+}
+
+// parsePass parses one command (or SASL continuation line) from the start
+// of buf. It is resumable: after outNeedMore, run may be called again with
+// the same bytes plus more, and it goes on where it stopped, so a client
+// that sends a byte at a time costs linear, not quadratic, time. It
+// reports the tag as soon as its space has been read, the synchronizing
+// literals whose "{n}\r\n" has been read (so the caller can answer each
+// once), and the outcome.
 type parsePass struct {
 	// inputs
 	cont   bool
@@ -143,41 +153,67 @@ type parsePass struct {
 	// buffer's start.
 	base int
 
+	// progress, kept between calls
+	started   bool
+	i         int // next byte to look at
+	st        pstate
+	q         bool // the quoted flag as parsing goes
+	backslash bool
+	argStart  int
+	verbStart int
+	litLen    uint64
+	noSync    bool
+	ranges    []argRange
+	badAt     int // >= 0: invalid at this byte, looking for its LF
+	tagEnd    int // > 0: buf[:tagEnd] is the tag with its space
+	first     byte
+
 	// outputs
 	tag      []byte // nil: no complete tag seen
 	cmd      command
 	n        int  // bytes used (outDone, outInvalid)
 	quit     bool // outInvalid: close after the reply ("+}" line)
 	syncLits int  // synchronizing literals announced so far
+	scanned  int  // bytes looked at over all calls (the tests check it is linear)
+}
+
+// resumes reports whether buf can continue this pass: the engine hands
+// over the same bytes again, with more at the end.
+func (pp *parsePass) resumes(buf []byte) bool {
+	return pp.started && len(buf) >= pp.i && (pp.i == 0 || buf[0] == pp.first)
 }
 
 func (pp *parsePass) run(buf []byte) parseOutcome {
-	var (
-		st        = psTag
-		quoted    = pp.quoted
-		backslash bool
-		argStart  int
-		verbStart int
-		litLen    uint64
-		noSync    bool
-		args      = pp.cmd.args[:0]
-	)
-	if pp.cont {
-		// nginx parses SASL lines in its argument state: the line's first
-		// byte starts an argument whatever it is.
-		st = psArg
-		pp.cmd.verb = verbContinue
+	if !pp.started {
+		pp.started = true
+		pp.q = pp.quoted
+		pp.badAt = -1
+		pp.st = psTag
+		if pp.cont {
+			// nginx parses SASL lines in its argument state: the line's
+			// first byte starts an argument whatever it is.
+			pp.st = psArg
+			pp.cmd.verb = verbContinue
+		}
+	}
+	if len(buf) > 0 {
+		pp.first = buf[0]
+	}
+	if pp.badAt >= 0 {
+		return pp.skipInvalid(buf)
 	}
 
-	i := 0
+	i := pp.i
 	for ; i < len(buf); i++ {
+		pp.scanned++
 		c := buf[i]
-		switch st {
+		switch pp.st {
 		case psTag:
 			switch {
 			case c == ' ':
+				pp.tagEnd = i + 1
 				pp.tag = buf[:i+1]
-				st = psSpacesBeforeVerb
+				pp.st = psSpacesBeforeVerb
 			case c == '\r' || c == '\n':
 				goto invalid
 			case !isTagChar(c) || i >= maxTag:
@@ -190,22 +226,22 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 			case '\r', '\n':
 				goto invalid
 			default:
-				verbStart = i
-				st = psVerb
+				pp.verbStart = i
+				pp.st = psVerb
 			}
 
 		case psVerb:
 			if c == ' ' || c == '\r' || c == '\n' {
-				v := lookupVerb(buf[verbStart:i])
+				v := lookupVerb(buf[pp.verbStart:i])
 				if v == verbNone {
 					goto invalid
 				}
 				pp.cmd.verb = v
 				switch c {
 				case ' ':
-					st = psSpacesBeforeArg
+					pp.st = psSpacesBeforeArg
 				case '\r':
-					st = psAlmostDone
+					pp.st = psAlmostDone
 				default:
 					goto done
 				}
@@ -219,60 +255,60 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 			switch c {
 			case ' ':
 			case '\r':
-				st = psAlmostDone
+				pp.st = psAlmostDone
 			case '\n':
 				goto done
 			case '"':
-				if len(args) >= maxArgs {
+				if len(pp.ranges) >= maxArgs {
 					goto invalid
 				}
-				quoted = true
-				argStart = i + 1
-				st = psArg
+				pp.q = true
+				pp.argStart = i + 1
+				pp.st = psArg
 			case '{':
-				if len(args) >= maxArgs {
+				if len(pp.ranges) >= maxArgs {
 					goto invalid
 				}
-				litLen = 0
-				st = psLiteralLen
+				pp.litLen = 0
+				pp.st = psLiteralLen
 			default:
-				if len(args) >= maxArgs {
+				if len(pp.ranges) >= maxArgs {
 					goto invalid
 				}
-				argStart = i
-				st = psArg
+				pp.argStart = i
+				pp.st = psArg
 			}
 
 		case psArg:
-			if c == ' ' && quoted {
+			if c == ' ' && pp.q {
 				continue
 			}
 			switch c {
 			case '"':
-				if !quoted {
+				if !pp.q {
 					continue
 				}
-				quoted = false
+				pp.q = false
 				fallthrough
 			case ' ', '\r', '\n':
-				a := buf[argStart:i]
-				if backslash {
-					a = unescape(a)
-					backslash = false
+				a := argRange{start: pp.argStart, end: i}
+				if pp.backslash {
+					a.owned = unescape(buf[pp.argStart:i])
+					pp.backslash = false
 				}
-				args = append(args, a)
+				pp.ranges = append(pp.ranges, a)
 				switch c {
 				case '\r':
-					st = psAlmostDone
+					pp.st = psAlmostDone
 				case '\n':
 					goto done
 				default:
-					st = psSpacesBeforeArg
+					pp.st = psSpacesBeforeArg
 				}
 			case '\\':
-				if quoted {
-					backslash = true
-					st = psBackslash
+				if pp.q {
+					pp.backslash = true
+					pp.st = psBackslash
 				}
 			}
 
@@ -280,21 +316,21 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 			if c == '\r' || c == '\n' {
 				goto invalid
 			}
-			st = psArg
+			pp.st = psArg
 
 		case psLiteralLen:
 			switch {
 			case c >= '0' && c <= '9':
 				d := uint64(c - '0')
-				if litLen > (^uint64(0)-d)/10 {
+				if pp.litLen > (^uint64(0)-d)/10 {
 					goto invalid // newer nginx checks for overflow
 				}
-				litLen = litLen*10 + d
+				pp.litLen = pp.litLen*10 + d
 			case c == '}':
-				noSync = false
-				st = psLiteralEnd
+				pp.noSync = false
+				pp.st = psLiteralEnd
 			case c == '+':
-				st = psLiteralPlus
+				pp.st = psLiteralPlus
 			default:
 				goto invalid
 			}
@@ -303,42 +339,43 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 			if c != '}' {
 				goto invalid
 			}
-			noSync = true
-			st = psLiteralEnd
+			pp.noSync = true
+			pp.st = psLiteralEnd
 
 		case psLiteralEnd:
 			switch c {
 			case '\r':
 			case '\n':
-				if !noSync {
+				if !pp.noSync {
 					pp.syncLits++
 				}
-				argStart = i + 1
-				st = psLiteralData
+				pp.argStart = i + 1
+				pp.st = psLiteralData
 			default:
 				goto invalid
 			}
 
 		case psLiteralData:
 			// {0} still takes one byte, as nginx does.
-			need := litLen
+			need := pp.litLen
 			if need == 0 {
 				need = 1
 			}
-			if uint64(len(buf)-i) < need {
+			end := uint64(pp.argStart) + need
+			if uint64(len(buf)) < end {
 				i = len(buf)
 				goto needMore
 			}
-			i += int(need) - 1
-			args = append(args, buf[argStart:i+1])
-			st = psAfterLiteral
+			i = int(end) - 1
+			pp.ranges = append(pp.ranges, argRange{start: pp.argStart, end: int(end)})
+			pp.st = psAfterLiteral
 
 		case psAfterLiteral:
 			switch c {
 			case ' ':
-				st = psSpacesBeforeArg
+				pp.st = psSpacesBeforeArg
 			case '\r':
-				st = psAlmostDone
+				pp.st = psAlmostDone
 			case '\n':
 				goto done
 			default:
@@ -354,25 +391,41 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 	}
 
 needMore:
-	pp.cmd.args = args
+	pp.i = i
 	return outNeedMore
 
 done:
-	pp.cmd.args = args
-	pp.quoted = quoted
+	pp.cmd.args = pp.cmd.args[:0]
+	for _, a := range pp.ranges {
+		if a.owned != nil {
+			pp.cmd.args = append(pp.cmd.args, a.owned)
+		} else {
+			pp.cmd.args = append(pp.cmd.args, buf[a.start:a.end])
+		}
+	}
+	pp.quoted = pp.q
 	pp.n = i + 1
+	pp.i = pp.n
 	return outDone
 
 invalid:
+	pp.badAt = i
+	pp.i = i
+	return pp.skipInvalid(buf)
+}
+
+// skipInvalid looks for the LF that ends an invalid command.
+func (pp *parsePass) skipInvalid(buf []byte) parseOutcome {
 	pp.quoted = false
-	pp.cmd.args = args[:0]
-	// Skip the rest of the invalid command through its LF.
-	j := bytes.IndexByte(buf[i:], '\n')
+	pp.ranges = pp.ranges[:0]
+	j := bytes.IndexByte(buf[pp.i:], '\n')
 	if j < 0 {
+		pp.i = len(buf)
 		return outNeedMore
 	}
-	lf := i + j
+	lf := pp.i + j
 	pp.n = lf + 1
+	pp.i = pp.n
 	// A line ending in "+}" announced a non-synchronizing literal whose
 	// bytes would follow: nginx closes rather than read them as commands.
 	// nginx looks only when the LF is more than 4 bytes into its buffer
