@@ -8,12 +8,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1" //nolint:gosec // certificate fingerprints
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -596,9 +600,27 @@ func tlsInfo(s *Session) *auth.TLSInfo {
 	if s.TLS == nil {
 		return nil
 	}
-	return &auth.TLSInfo{
+	ti := &auth.TLSInfo{
 		Protocol: tlsVersionName(s.TLS.Version),
 		Cipher:   opensslCipherName(s.TLS.CipherSuite),
 		Verify:   s.certVerify,
 	}
+	// The certificate fields exist only when ssl_verify_client is on and
+	// the client sent one.
+	if s.certVerify != "" && len(s.TLS.PeerCertificates) > 0 {
+		c := s.TLS.PeerCertificates[0]
+		ti.Subject = c.Subject.String()
+		ti.Issuer = c.Issuer.String()
+		// OpenSSL prints whole bytes: serial 1 is "01".
+		ti.Serial = strings.ToUpper(hex.EncodeToString(c.SerialNumber.Bytes()))
+		if ti.Serial == "" {
+			ti.Serial = "00"
+		}
+		sum := sha1.Sum(c.Raw) //nolint:gosec // nginx's fingerprint is SHA-1
+		ti.Fingerprint = hex.EncodeToString(sum[:])
+		if s.Conf != nil && s.Conf.AuthHTTP.PassClientCert {
+			ti.Cert = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		}
+	}
+	return ti
 }

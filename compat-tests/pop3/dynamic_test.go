@@ -69,8 +69,14 @@ func (c *client) closed() {
 	c.c.Close()
 }
 
-func (c *client) starttls() {
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"pop3"}}) //nolint:gosec // test
+func (c *client) starttls() { c.starttlsCert(nil) }
+
+func (c *client) starttlsCert(cert *tls.Certificate) {
+	cfg := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"pop3"}} //nolint:gosec // test
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	tc := tls.Client(c.c, cfg)
 	if err := tc.Handshake(); err != nil {
 		fmt.Fprintf(&c.out, "[handshake: %v]\n", err)
 		return
@@ -128,6 +134,15 @@ func TestPOP3Dynamic(t *testing.T) {
 		"alice": {Password: "secret", Upstream: dc.POP3Addr},
 	}})
 	cert, key := certPEM(t)
+	ccert, ckey := certPEM(t)
+	clientCert, err := tls.X509KeyPair([]byte(ccert), []byte(ckey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, err := tls.X509KeyPair([]byte(cert), []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
 	conf := harness.Config{Mail: `
     server_name mx.test;
     auth_http ` + auth.URL() + `;
@@ -151,7 +166,21 @@ func TestPOP3Dynamic(t *testing.T) {
         listen 127.0.0.1:{{port ssl12}} ssl;
         protocol pop3;
         ssl_protocols TLSv1.2;
-    }`, Files: map[string]string{"cert.pem": cert, "key.pem": key}}
+    }
+    server {
+        listen 127.0.0.1:{{port verify}} ssl;
+        protocol pop3;
+        ssl_protocols TLSv1.2;
+        ssl_verify_client optional;
+        ssl_client_certificate {{prefix}}client.pem;
+    }
+    server {
+        listen 127.0.0.1:{{port verifyon}} ssl;
+        protocol pop3;
+        ssl_protocols TLSv1.2;
+        ssl_verify_client on;
+        ssl_client_certificate {{prefix}}client.pem;
+    }`, Files: map[string]string{"cert.pem": cert, "key.pem": key, "client.pem": ccert}}
 	dc.SetMailbox("alice", "Subject: hi\n\nhello\n")
 
 	t.Run("apop", func(t *testing.T) {
@@ -265,6 +294,22 @@ func TestPOP3Dynamic(t *testing.T) {
 		}
 	}
 	t.Run("implicit tls 1.2", func(t *testing.T) { compareBoth(t, conf, auth, implicit("ssl12"), "") })
+	verify := func(port string, cert *tls.Certificate) func(t *testing.T, p *harness.Proxy) string {
+		return func(t *testing.T, p *harness.Proxy) string {
+			c := dial(t, p.Addr(port))
+			c.starttlsCert(cert)
+			if strings.HasPrefix(c.line(), "+OK") {
+				c.send("USER alice\r\nPASS wrong\r\n")
+				c.line()
+			}
+			c.closed()
+			return c.out.String()
+		}
+	}
+	t.Run("client certificate trusted", func(t *testing.T) { compareBoth(t, conf, auth, verify("verify", &clientCert), "") })
+	t.Run("client certificate untrusted", func(t *testing.T) { compareBoth(t, conf, auth, verify("verify", &otherCert), "") })
+	t.Run("client certificate missing optional", func(t *testing.T) { compareBoth(t, conf, auth, verify("verify", nil), "") })
+	t.Run("client certificate missing required", func(t *testing.T) { compareBoth(t, conf, auth, verify("verifyon", nil), "") })
 	t.Run("implicit tls", func(t *testing.T) {
 		compareBoth(t, conf, auth, func(t *testing.T, p *harness.Proxy) string {
 			c := dial(t, p.Addr("ssl"))
