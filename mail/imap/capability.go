@@ -54,16 +54,20 @@ func buildCapabilities(c *confparse.IMAPConf) *capabilities {
 	}
 }
 
-// capCache holds one rendering per server config, made on first use.
-var capCache sync.Map // *confparse.Server -> *capabilities
+// capCache holds one rendering per distinct (imap_capabilities, imap_auth)
+// pair, made on first use. It is keyed by content, not by *Server, so
+// reloads that build new Server values do not grow it.
+var capCache sync.Map // string -> *capabilities
 
 func capabilitiesFor(s *confparse.Server) *capabilities {
-	if s == nil {
-		return buildCapabilities(&confparse.IMAPConf{Auth: confparse.AuthPlain})
+	c := confparse.IMAPConf{Auth: confparse.AuthPlain}
+	if s != nil {
+		c = s.IMAP
 	}
-	if v, ok := capCache.Load(s); ok {
+	key := string([]byte{byte(c.Auth)}) + strings.Join(c.Capabilities, "\x00")
+	if v, ok := capCache.Load(key); ok {
 		return v.(*capabilities)
 	}
-	v, _ := capCache.LoadOrStore(s, buildCapabilities(&s.IMAP))
+	v, _ := capCache.LoadOrStore(key, buildCapabilities(&c))
 	return v.(*capabilities)
 }

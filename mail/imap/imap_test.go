@@ -323,8 +323,13 @@ func TestProtocol(t *testing.T) {
 func TestCapabilityCachePerServer(t *testing.T) {
 	a, b := defaultConf(), defaultConf()
 	b.IMAP.Capabilities = []string{"X"}
-	if capabilitiesFor(a) != capabilitiesFor(a) {
+	if capabilitiesFor(a) != capabilitiesFor(a) || capabilitiesFor(a) != capabilitiesFor(defaultConf()) {
 		t.Error("not cached")
+	}
+	c := defaultConf()
+	c.IMAP.Capabilities = []string{"X", ""}
+	if capabilitiesFor(b) == capabilitiesFor(c) {
+		t.Error("different lists share an entry")
 	}
 	if got := string(capabilitiesFor(b).plain); got != "* CAPABILITY X AUTH=PLAIN\r\n" {
 		t.Errorf("b: %q", got)
