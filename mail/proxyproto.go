@@ -30,6 +30,8 @@ type proxyHeader struct {
 	src, dst, srcPort, dstPort string
 	srcAP                      netip.AddrPort
 	hasAddrs                   bool
+	// errLog replaces "broken header: ..." for v2 errors nginx names.
+	errLog string
 }
 
 func isHexDotColon(c byte) bool {
@@ -110,10 +112,12 @@ func parseProxyHeader(buf []byte) (h proxyHeader, ok bool) {
 
 func parseProxyV2(buf []byte) (h proxyHeader, ok bool) {
 	if buf[12]&0xf0 != 0x20 {
+		h.errLog = "unknown PROXY protocol version: " + strconv.Itoa(int(buf[12]>>4))
 		return h, false
 	}
 	n := int(binary.BigEndian.Uint16(buf[14:16]))
 	if 16+n > len(buf) {
+		h.errLog = "header is too large"
 		return h, false
 	}
 	h.size = 16 + n
@@ -191,7 +195,11 @@ func (e *engine) readProxyProtocol() bool {
 	}
 	h, ok := parseProxyHeader(buf[:n])
 	if !ok {
-		s.Logf(errlog.Error, "broken header: \"%s\"", buf[:n])
+		if h.errLog != "" {
+			s.Logf(errlog.Error, "%s", h.errLog)
+		} else {
+			s.Logf(errlog.Error, "broken header: \"%s\"", buf[:n])
+		}
 		return false
 	}
 	if _, err := io.ReadFull(s.Conn, buf[:h.size]); err != nil {

@@ -124,6 +124,16 @@ func startOddUpstream(t *testing.T, greeting string) string {
 	return ln.Addr().String()
 }
 
+// proxyV2 is a PROXY v2 TCP4 header (192.0.2.9:1234 -> 127.0.0.1:110)
+// with tlv appended as a raw TLV area.
+func proxyV2(n int, tlv string) string {
+	b := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11")
+	body := []byte{192, 0, 2, 9, 127, 0, 0, 1, 0x04, 0xd2, 0x00, 0x6e}
+	body = append(body[:n], tlv...)
+	b = append(b, byte(len(body)>>8), byte(len(body)))
+	return string(append(b, body...))
+}
+
 // startRefuser is a POP3 upstream that refuses every password at once.
 func startRefuser(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -324,6 +334,18 @@ func TestPOP3Compat(t *testing.T) {
     auth_http {{auth}};
     server { listen 127.0.0.1:{{port pop3}} proxy_protocol; protocol pop3; }`},
 			Steps: []harness.Step{S("PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n"), harness.Closed()}},
+		{Name: "proxy protocol v2", Config: &harness.Config{Mail: `
+    auth_http {{auth}};
+    server { listen 127.0.0.1:{{port pop3}} proxy_protocol; protocol pop3; }`},
+			Steps: []harness.Step{S(proxyV2(12, "")), L(1), S("USER alice\r\n"), L(1), S("PASS secret\r\n"), L(1), S("QUIT\r\n"), harness.Closed()}},
+		{Name: "proxy protocol v2 too large", Config: &harness.Config{Mail: `
+    auth_http {{auth}};
+    server { listen 127.0.0.1:{{port pop3}} proxy_protocol; protocol pop3; }`},
+			Steps: []harness.Step{S(proxyV2(12, strings.Repeat("x", 100))), harness.Closed()}},
+		{Name: "proxy protocol eof", Config: &harness.Config{Mail: `
+    auth_http {{auth}};
+    server { listen 127.0.0.1:{{port pop3}} proxy_protocol; protocol pop3; }`},
+			Steps: []harness.Step{harness.CloseWrite(), harness.Closed()}},
 		{Name: "proxy protocol unknown", Config: &harness.Config{Mail: `
     auth_http {{auth}};
     server { listen 127.0.0.1:{{port pop3}} proxy_protocol; protocol pop3; }`},
