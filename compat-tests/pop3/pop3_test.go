@@ -322,6 +322,13 @@ func TestPOP3Compat(t *testing.T) {
 		{Name: "proxy timeout", Config: single("proxy_timeout 1s;"), Steps: with(login, harness.Closed())},
 		{Name: "client closes after login", Listen: "plain", Differ: "after a client EOF the relay still delivers the upstream's answer for up to 5s (docs/relay.md); nginx closes both at once", Steps: with(login, harness.Close())},
 		{Name: "client closes pre-auth", Listen: "plain", Steps: []harness.Step{L(1), S("NOOP\r\n"), L(1), harness.Close()}},
+		{Name: "wildcard and exact address share a port", Config: &harness.Config{Mail: `
+    server_name mx.test;
+    auth_http {{auth}};
+    server { listen {{port pop3}}; protocol pop3; }
+    server { listen 127.0.0.1:{{port pop3}}; protocol pop3; pop3_auth apop; }
+    server { listen {{port other}}; protocol pop3; pop3_auth cram-md5; }`},
+			Listen: "pop3", Steps: []harness.Step{L(1), S("CAPA\r\n"), harness.Until(`(?m)^\.\r\n`), S("QUIT\r\n"), harness.Closed()}},
 		{Name: "proxy protocol in", Config: &harness.Config{Mail: `
     auth_http {{auth}};
     server { listen 127.0.0.1:{{port pop3}} proxy_protocol; protocol pop3; }`},
