@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"mailgate/auth"
 	"mailgate/mail/errlog"
 	"mailgate/proxy"
@@ -38,7 +40,9 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 		return
 	}
 	id := NextConnID()
-	entry := srv.log.WithField(errlog.ConnKey, id)
+	// ServerKey lets the command line route the line to the server's own
+	// error_log, as nginx does with the connection's log.
+	entry := srv.log.WithFields(logrus.Fields{errlog.ConnKey: id, errlog.ServerKey: sc.conf})
 	peer := addrPortOf(c.RemoteAddr())
 	errlog.Log(entry, errlog.Info, fmt.Sprintf("client %s connected to %s", clientTextPort(peer), l.Text))
 
@@ -78,7 +82,6 @@ type engine struct {
 
 	buf       []byte
 	pos, last int
-	authWait  bool // nginx's s->auth_wait
 }
 
 func (e *engine) timeout() time.Duration {
@@ -391,6 +394,9 @@ func (e *engine) authenticate() bool {
 	if at <= 0 {
 		at = 60 * time.Second
 	}
+	// The auth package reads answers with nginx's sticky auth_wait flag
+	// (req.AuthWait, set by auth.Requery); the loop only sleeps and asks
+	// again where the result says so.
 	var res *auth.Result
 	for {
 		NextConnID()
@@ -402,30 +408,33 @@ func (e *engine) authenticate() bool {
 			return false
 		}
 		// nginx applies Auth-User and Auth-Pass as it reads them, whatever
-		// the outcome; a re-query carries them.
+		// the outcome.
 		if r.User != nil {
-			s.Login, req.User = r.User, r.User
+			s.Login = r.User
 		}
 		if r.Pass != nil {
-			s.Passwd, req.Pass = r.Pass, r.Pass
+			s.Passwd = r.Pass
 		}
-		if r.Kind == auth.Fail {
-			res = r
-			break
-		}
-		// Auth-Status: WAIT sets nginx's auth_wait flag, which only the
-		// end of an Auth-Wait sleep clears: after a WAIT without a wait,
-		// every later answer but a failure is another re-query.
-		if r.Kind == auth.Again || e.authWait {
-			e.authWait = true
+		switch {
+		case r.Kind == auth.Again:
 			if r.WaitSeconds > 0 {
 				if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
 					return false
 				}
-				e.authWait = false
 			} else if s.Context().Err() != nil {
 				return false
 			}
+			req = auth.Requery(req, r)
+			continue
+		case r.Kind == auth.Fail && r.Requery:
+			// A failure while nginx's auth_wait flag is set is logged,
+			// and after the wait the request goes out again instead of
+			// the failure reply.
+			s.Logf(errlog.Info, "client login failed: \"%s\"", r.Message)
+			if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
+				return false
+			}
+			req = auth.Requery(req, r)
 			continue
 		}
 		res = r
@@ -546,7 +555,11 @@ func (e *engine) proxy(res *auth.Result) {
 	s.Action = "proxying"
 	e.state(StateRelay)
 	rr := proxyRelay(s.Conn, up, proxy.RelayOptions{
-		ClientBuffer:   len(e.buf),
+		// nginx relays client bytes through the command buffer (128 bytes
+		// for POP3). The bytes on the wire do not depend on the buffer size,
+		// only their segmentation does, and a syscall per 128 bytes costs
+		// 3x nginx's throughput in Go: never go below proxy_buffer.
+		ClientBuffer:   max(len(e.buf), conf.Proxy.Buffer),
 		UpstreamBuffer: conf.Proxy.Buffer,
 		Timeout:        conf.Proxy.Timeout,
 	})

@@ -303,7 +303,13 @@ func okAuth(env **testEnv) authFunc {
 			case "a":
 				return &auth.Result{Kind: auth.Again, User: []byte("b")}, nil
 			case "b":
-				return &auth.Result{Kind: auth.OK, User: []byte("c")}, nil
+				// The server says OK, but the request repeats a WAIT
+				// without a wait, so the real client (auth.Decide) reads
+				// it as another WAIT. The engine must say so in AuthWait.
+				if !r.AuthWait {
+					return &auth.Result{Kind: auth.Fail, Message: "engine lost the auth_wait flag"}, nil
+				}
+				return &auth.Result{Kind: auth.Again, User: []byte("c")}, nil
 			}
 			return &auth.Result{Kind: auth.Fail, Message: "enough"}, nil
 		case "broken":
