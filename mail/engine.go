@@ -554,12 +554,17 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	s.Action = "proxying"
 	e.state(StateRelay)
+	// The relay never touches the command buffer or the reply writer
+	// again: let an idle relayed session hold neither.
+	clientBuffer := max(len(e.buf), conf.Proxy.Buffer)
+	e.buf = nil
+	s.out = bufio.NewWriterSize(s.Conn, 16) // bufio's minimum; nothing is written after hand-off
 	rr := proxyRelay(s.Conn, up, proxy.RelayOptions{
 		// nginx relays client bytes through the command buffer (128 bytes
 		// for POP3). The bytes on the wire do not depend on the buffer size,
 		// only their segmentation does, and a syscall per 128 bytes costs
 		// 3x nginx's throughput in Go: never go below proxy_buffer.
-		ClientBuffer:   max(len(e.buf), conf.Proxy.Buffer),
+		ClientBuffer:   clientBuffer,
 		UpstreamBuffer: conf.Proxy.Buffer,
 		Timeout:        conf.Proxy.Timeout,
 	})

@@ -48,8 +48,8 @@ func main() {
 
 	authAddr := fmt.Sprintf("127.0.0.1:%d", *basePort+1)
 	upAddr := fmt.Sprintf("127.0.0.1:%d", *basePort+2)
-	go serveAuth(authAddr, upAddr)
-	go serveUpstream(upAddr)
+	go serveAuth(mustListen(authAddr), upAddr)
+	go serveUpstream(mustListen(upAddr))
 
 	size := int64(*sizeMiB) << 20
 	results := map[string]*figures{}
@@ -91,12 +91,16 @@ func report(r map[string]*figures, size int64) {
 	fmt.Printf("%-38s %12s %12.0f %12.0f %16.2f\n", "RSS at start, no sessions (KiB)", "-", n.rssBase, m.rssBase, m.rssBase/n.rssBase)
 }
 
-// serveAuth answers every auth_http request with the upstream.
-func serveAuth(addr, upstream string) {
+func mustListen(addr string) net.Listener {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
+	return ln
+}
+
+// serveAuth answers every auth_http request with the upstream.
+func serveAuth(ln net.Listener, upstream string) {
 	host, port, _ := net.SplitHostPort(upstream)
 	answer := "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: " + host + "\r\nAuth-Port: " + port + "\r\n\r\n"
 	for {
@@ -120,11 +124,7 @@ func serveAuth(addr, upstream string) {
 
 // serveUpstream is a POP3 server that accepts any login, then either
 // streams N bytes ("DOWN N") or swallows N bytes ("UP N") and says +OK.
-func serveUpstream(addr string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Fatal(err)
-	}
+func serveUpstream(ln net.Listener) {
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
 	for {
 		c, err := ln.Accept()
