@@ -401,6 +401,45 @@ func waitListening(ports []int, done <-chan struct{}, timeout time.Duration) err
 	}
 }
 
+// waitConnsClosed waits until no connection to one of ports is still
+// open on the server side (ESTABLISHED, SYN_RECV or CLOSE_WAIT in
+// /proc/net/tcp), so the proxy has seen the client go and logged it. It
+// reports whether that happened within timeout.
+func waitConnsClosed(ports []int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	want := map[int]bool{}
+	for _, p := range ports {
+		want[p] = true
+	}
+	for {
+		open := false
+		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			sc := bufio.NewScanner(bytes.NewReader(data))
+			for sc.Scan() {
+				fields := strings.Fields(sc.Text())
+				if len(fields) < 4 || (fields[3] != "01" && fields[3] != "03" && fields[3] != "08") {
+					continue
+				}
+				_, portHex, _ := strings.Cut(fields[1], ":")
+				if port, err := strconv.ParseInt(portHex, 16, 32); err == nil && want[int(port)] {
+					open = true
+				}
+			}
+		}
+		if !open {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // listeningPorts reads the local ports in LISTEN state from /proc/net/tcp
 // and /proc/net/tcp6.
 func listeningPorts() map[int]bool {

@@ -397,8 +397,17 @@ func (s *Suite) RunOne(t testing.TB, impl Impl, sc Scenario) *Transcript {
 	if s.Auth != nil {
 		tr.Auth = s.Auth.Requests()
 	}
-	// Let the proxy log the end of the session before it stops.
-	time.Sleep(50 * time.Millisecond)
+	// Let the proxy see the client go and log the end of the session
+	// before it stops.
+	ports := make([]int, 0, len(p.Ports))
+	for _, port := range p.Ports {
+		ports = append(ports, port)
+	}
+	if !waitConnsClosed(ports, 2*time.Second) {
+		t.Logf("harness: %s still has client connections open 2s after the client closed", impl)
+	}
+	time.Sleep(30 * time.Millisecond)
+	trace("client connections closed")
 	p.Stop()
 	trace("proxy stopped")
 	tr.Log = ConnLogLines(p.ErrorLog())
