@@ -269,3 +269,26 @@ func TestDeclaredDifferenceIsCounted(t *testing.T) {
 		t.Errorf("counts: total %d identical %d declared %d failures %d", total, identical, declared, failures)
 	}
 }
+
+// Bytes left unread and the close after them both show in the transcript.
+func TestRunClientShowsUnreadAndClose(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write([]byte("one\r\ntwo\r\n"))
+		c.Close()
+	}()
+	tr := harness.RunClient(t, ln.Addr().String(), []harness.Step{harness.Lines(1)}, 2*time.Second)
+	want := "S: one\\r\\n\n[unread]\nS: two\\r\\n\n[closed]\n"
+	if tr.Client != want || !tr.Closed || string(tr.Received) != "one\r\ntwo\r\n" {
+		t.Errorf("transcript %q closed=%v, want %q", tr.Client, tr.Closed, want)
+	}
+}

@@ -49,11 +49,12 @@ type Recorder struct {
 	Addr   string // where the proxy should connect ("127.0.0.1:port")
 	Target string // the real upstream
 
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []*RecordedConn
-	open  map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	ln     net.Listener
+	mu     sync.Mutex
+	conns  []*RecordedConn
+	open   map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // Record starts a pass-through to target on a free loopback port, stopped
@@ -75,6 +76,7 @@ func Record(t testing.TB, target string) (addr string, rec *Recorder) {
 func (r *Recorder) Close() {
 	r.ln.Close()
 	r.mu.Lock()
+	r.closed = true
 	for c := range r.open {
 		c.Close()
 	}
@@ -156,6 +158,12 @@ func (r *Recorder) handle(c net.Conn, rc *RecordedConn) {
 		return
 	}
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		c.Close()
+		u.Close()
+		return
+	}
 	r.open[u] = struct{}{}
 	r.mu.Unlock()
 	var wg sync.WaitGroup

@@ -544,11 +544,10 @@ func RunClient(t testing.TB, addr string, steps []Step, timeout time.Duration) *
 			}
 			emit(len(pending))
 		}
-		if eof && !tr.Closed {
+		// The close is shown once everything before it was read.
+		if eof && !tr.Closed && len(pending) == 0 {
 			tr.Closed = true
-			if len(pending) == 0 {
-				b.WriteString("[closed]\n")
-			}
+			b.WriteString("[closed]\n")
 		}
 		if closed {
 			break
