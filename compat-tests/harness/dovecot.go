@@ -165,7 +165,7 @@ service pop3-login {
 	d.cmd.Stdout, d.cmd.Stderr = out, out
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w%s", err, installHint(DovecotBin, "dovecot-imapd dovecot-pop3d"))
 	}
 	go func() {
 		d.cmd.Wait()

@@ -268,7 +268,7 @@ func TryStart(t testing.TB, impl Impl, conf Config) (*Proxy, error) {
 		p.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	}
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", impl, err)
+		return nil, fmt.Errorf("start %s: %w%s", impl, err, installHint(bin, "nginx-core libnginx-mod-mail"))
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
@@ -293,6 +293,14 @@ func TryStart(t testing.TB, impl Impl, conf Config) (*Proxy, error) {
 			impl, err, p.Conf, p.Stderr(), p.ErrorLog())
 	}
 	return p, nil
+}
+
+// installHint tells how to get bin when it is missing.
+func installHint(bin, pkgs string) string {
+	if _, err := os.Stat(bin); err == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (install it: apt-get install %s, or run compat-tests/test-all.sh as root)", pkgs)
 }
 
 var tmplRe = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.-]+)(?:\s+([A-Za-z0-9_.-]+))?\s*\}\}`)

@@ -218,7 +218,7 @@ postlog   unix-dgram n - n - 1 postlogd
 	// Its own process group: master signals the group when it stops.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w%s", err, installHint(PostfixMaster, "postfix"))
 	}
 	go func() {
 		p.cmd.Wait()
