@@ -271,6 +271,9 @@ func (s *Suite) Run(t *testing.T, scenarios []Scenario) {
 	line := fmt.Sprintf("%s compat: %d scenarios, %d identical, %d declared differences, %d failures",
 		s.Name, s.total, s.identical, s.declared, s.failures)
 	s.mu.Unlock()
+	if impls := s.impls(); len(impls) < 2 {
+		line += fmt.Sprintf(" (only %v ran: nothing compared)", impls)
+	}
 	t.Log(line)
 	fmt.Println(line)
 	if f := os.Getenv("HARNESS_SUMMARY"); f != "" {
