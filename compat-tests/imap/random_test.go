@@ -16,9 +16,10 @@ import (
 // compares the transcripts. The grammar mixes the six verbs nginx knows with
 // unknown ones, good and bad tags, quoted strings (closed, open, with
 // escapes), literals ({n}, {n+}, {0}, bad ones), SASL continuation lines
-// and odd line ends (not a byte other than SP/CR/LF after a literal: that
-// is a declared difference, newer nginx, tested on its own). Logins go to an auth server that knows nobody, so
-// they end in "NO" and a close.
+// and odd line ends. It leaves out a byte other than SP/CR/LF after a
+// literal: that is a declared difference (newer nginx), tested on its own.
+// Logins go to an auth server that knows nobody, so they end in "NO" and a
+// close.
 func TestIMAPRandomDifferential(t *testing.T) {
 	auth := harness.StartAuth(t, authserver.Script{})
 	suite := &harness.Suite{
