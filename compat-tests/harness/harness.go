@@ -495,10 +495,14 @@ func MailgateBinary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		// Binaries of earlier test processes older than an hour go.
+		// Binaries of test processes that have ended go (named by pid).
 		if ents, err := os.ReadDir(dir); err == nil {
 			for _, e := range ents {
-				if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+				pid, ok := strings.CutPrefix(e.Name(), "mailgate-")
+				if !ok {
+					continue
+				}
+				if _, err := os.Stat("/proc/" + pid); errors.Is(err, os.ErrNotExist) {
 					os.Remove(filepath.Join(dir, e.Name()))
 				}
 			}
