@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -298,5 +299,30 @@ func TestRunClientShowsUnreadAndClose(t *testing.T) {
 	want := "S: one\\r\\n\n[unread]\nS: two\\r\\n\n[closed]\n"
 	if tr.Client != want || !tr.Closed || string(tr.Received) != "one\r\ntwo\r\n" {
 		t.Errorf("transcript %q closed=%v, want %q", tr.Client, tr.Closed, want)
+	}
+}
+
+func TestNormalizers(t *testing.T) {
+	salt := base64.StdEncoding.EncodeToString([]byte("<3028419870.1795668245@mail.example.test>"))
+	other := base64.StdEncoding.EncodeToString([]byte("not a salt at all, really"))
+	for _, tc := range []struct{ in, want string }{
+		{"S: 334 " + salt + "\\r\\n\n", "S: 334 <BASE64-SALT>\\r\\n\n"},
+		{"S: + " + salt + "\\r\\n\n", "S: + <BASE64-SALT>\\r\\n\n"},
+		{"S: 334 " + other + "\\r\\n\n", "S: 334 " + other + "\\r\\n\n"},
+		{"S: +OK POP3 ready <123.456@mx>\\r\\n\n", "S: +OK POP3 ready <SALT>\\r\\n\n"},
+		{"2026/11/26 04:35:47 [info] 10098#10098: *1 client 127.0.0.1:42820 connected to x\n",
+			"[info] *1 client 127.0.0.1:PORT connected to x\n"},
+		{"c NO [SERVERBUG] Internal error occurred. [2026-11-26 04:32:39] (0.001 + 0.000 secs).",
+			"c NO [SERVERBUG] Internal error occurred. [TIME] [TIME]."},
+		{"* OK [UIDVALIDITY 1764131559] UIDs valid", "* OK [UIDVALIDITY N] UIDs valid"},
+		{"250 2.0.0 Ok: queued as 4EB4398C681", "250 2.0.0 Ok: queued as QUEUEID"},
+	} {
+		got := tc.in
+		for _, n := range harness.DefaultNormalizers() {
+			got = n(got)
+		}
+		if got != tc.want {
+			t.Errorf("normalised %q\n got %q\nwant %q", tc.in, got, tc.want)
+		}
 	}
 }
