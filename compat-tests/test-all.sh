@@ -40,9 +40,17 @@ install_packages() {
 		made_policy=1
 	fi
 	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
+	local try
+	for try in 1 2 3; do
+		if apt-get update -q &&
+			apt-get install -y -q --no-install-recommends \
+				-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"; then
+			break
+		fi
+		((try < 3)) || return 1
+		echo "apt-get failed, retrying in 10s" >&2
+		sleep 10
+	done
 	[[ -z $made_policy ]] || rm -f /usr/sbin/policy-rc.d
 }
 
