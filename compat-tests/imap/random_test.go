@@ -36,6 +36,9 @@ func TestIMAPRandomDifferential(t *testing.T) {
     }`},
 		Auth:       auth,
 		CompareLog: true,
+		// mailgate redacts credentials in the too-long log line (declared
+		// and tested in TestIMAPCompat); compare the rest.
+		Normalize: []harness.Normalizer{harness.Replace(`client sent too long command ".*`, `client sent too long command "..."`)},
 	}
 	var scs []harness.Scenario
 	for seed := int64(1); seed <= 40; seed++ {

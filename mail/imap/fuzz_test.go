@@ -85,6 +85,13 @@ func FuzzIMAPParse(f *testing.F) {
 			}
 		}
 
+		// The too-long log rendering takes any buffer.
+		rd := newDriver(t, allMethods)
+		rd.h.cont = cont
+		if red := rd.h.RedactLog(in); len(red) > len(in)+3*len(in)/2+3 {
+			t.Fatalf("redacted %d bytes into %d", len(in), len(red))
+		}
+
 		// Split and whole feeding must agree when the packet boundary cannot
 		// matter to nginx either: everything fits in the buffer, and no
 		// "+}" line (whose effect depends on where in the buffer it lands,

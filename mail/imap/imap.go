@@ -463,3 +463,5 @@ func (h *Handler) saslExternal(c *command) (mail.Next, error) {
 	}
 	return mail.Authenticate, nil
 }
+
+var _ mail.LogRedactor = (*Handler)(nil)
