@@ -157,6 +157,11 @@ func (l *loader) handle(n *node, lv *level) error {
 			}
 			return l.include(n, lv)
 		}
+		// A directive nginx allows only in the main context (mail, events,
+		// pid...) is refused here whatever the rest of the block holds.
+		if mainOnly(name) {
+			return l.emerg(errAt(n, `"%s" directive is not allowed here`, name))
+		}
 		if n.block {
 			return l.walk(n.children, lv)
 		}
@@ -369,4 +374,15 @@ func setKeyval(l *loader, lv *level, n *node) error {
 	s.pos = n.pos
 	lv.vals[n.name()] = s
 	return nil
+}
+
+// mainOnly reports whether every table entry for name is main-context only.
+func mainOnly(name string) bool {
+	ds := byName[name]
+	for _, d := range ds {
+		if d.ctx != ctxMain {
+			return false
+		}
+	}
+	return len(ds) > 0
 }
