@@ -1,4 +1,3 @@
-// TEAM RULES for whoever edits confparse: read /tmp/common.md first (shared git tree: commit only your own paths, never git add -A/stash/reset). Remove this line when done.
 // Package confparse reads nginx.conf files with nginx's own semantics and
 // produces one typed, merged configuration for the mail proxy.
 //
