@@ -119,6 +119,10 @@ type Error struct {
 	Log   string
 	Level string
 	Err   error
+	// User is the Auth-User override of a complete answer that was then
+	// refused (no server, no password...). nginx applies Auth-User as it
+	// reads it, so the "login:" of its log line is this one. Nil if none.
+	User []byte
 }
 
 func (e *Error) Error() string {

@@ -122,7 +122,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 				conn.Close()
 				res, problem := Decide(resp, req)
 				if problem != "" {
-					return nil, &Error{Log: c.logText(problem), Level: "error", Err: errors.New(problem)}
+					return nil, &Error{Log: c.logText(problem), Level: "error", Err: errors.New(problem), User: clone(resp.User)}
 				}
 				return res, nil
 			case errors.Is(perr, ErrInvalidResponse):

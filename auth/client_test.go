@@ -296,6 +296,23 @@ func TestDoUnixSocket(t *testing.T) {
 	}
 }
 
+// TestDoRefusalKeepsAuthUser: nginx applies Auth-User while reading, so a
+// complete answer refused afterwards ("did not send password") is logged
+// with the overridden login; the error carries it for the engine.
+func TestDoRefusalKeepsAuthUser(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.sock")
+	startRaw(t, "unix", path, func([]byte) []byte {
+		return []byte("HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 143\r\nAuth-User: other\r\n\r\n")
+	})
+	c := NewClient(&confparse.AuthHTTPConf{Network: "unix", Addr: path, Host: "localhost", URI: "/", Timeout: time.Second})
+	_, err := c.Do(context.Background(), &Request{Method: MethodCRAMMD5, User: []byte("user"), Pass: []byte("0123"),
+		Protocol: "imap", LoginAttempt: 1, ClientIP: "127.0.0.1"})
+	var ae *Error
+	if !errors.As(err, &ae) || !strings.HasSuffix(ae.Log, "did not send password") || string(ae.User) != "other" {
+		t.Fatalf("err %#v", err)
+	}
+}
+
 // TestWorkedExchanges runs the exchanges of spec 4.10: request bytes as
 // nginx sent them, answers as shown, outcome as nginx acted.
 func TestWorkedExchanges(t *testing.T) {

@@ -480,6 +480,9 @@ func (e *engine) authError(err error) {
 	s := e.s
 	var ae *auth.Error
 	if errors.As(err, &ae) {
+		if ae.User != nil {
+			s.Login = ae.User
+		}
 		if ae.Log != "" {
 			s.Logf(levelOf(ae.Level, errlog.Error), "%s", ae.Log)
 		}

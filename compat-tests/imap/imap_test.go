@@ -117,7 +117,6 @@ const (
 	newerUntag   = "newer nginx (1.27.3) skips one untagged line before the upstream's tagged LOGIN reply; 1.22.1 treats it as invalid"
 	exactFill    = "nginx stops answering when a read fills its buffer exactly with whole commands (edge-triggered epoll) until more bytes arrive; mailgate goes on"
 	newerSalt    = "newer nginx (1.29.7) sends Auth-Salt only for APOP and CRAM-MD5; 1.22.1 also sent it for EXTERNAL once a salt existed"
-	overrideLog  = "engine, not the IMAP module: nginx applies Auth-User before it finds Auth-Pass missing, so its 'did not send password' line names the overridden login; mailgate's names the client's"
 	redacted     = "mailgate keeps credentials out of the 'client sent too long command' log line (LOGIN arguments, SASL responses); nginx logs the buffer as it is"
 	staleTag     = "after an Auth-Wait failure nginx sends the bytes now at its buffer's start as a stale tag; mailgate answers '* BAD'"
 )
@@ -281,7 +280,7 @@ func scenarios() []harness.Scenario {
 			send("c AUTHENTICATE PLAIN "+b64("\x00alice\x00secret")+"\r\n"), lines(1), send("d NOOP\r\n"), lines(1), send("e STARTTLS\r\n"), lines(1), harness.Close())},
 
 		{Name: "empty password reaches the upstream", Steps: seq(greet, send("a LOGIN emptypass \"\"\r\n"), lines(1), closed())},
-		{Name: "cram-md5 without Auth-Pass", Config: allAuth, Differ: overrideLog, Steps: seq(greet, send("a AUTHENTICATE CRAM-MD5\r\n"), lines(1),
+		{Name: "cram-md5 without Auth-Pass", Config: allAuth, Steps: seq(greet, send("a AUTHENTICATE CRAM-MD5\r\n"), lines(1),
 			send(b64("cramnopass "+strings.Repeat("0", 32))+"\r\n"), lines(1), closed())},
 
 		// Upstream failures.
