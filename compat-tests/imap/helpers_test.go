@@ -2,20 +2,12 @@ package imap_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	mrand "math/rand"
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,41 +33,9 @@ func tlsConf(extra string) *harness.Config {
 	c := serverConf(`        ssl_certificate {{prefix}}cert.pem;
         ssl_certificate_key {{prefix}}key.pem;
 ` + extra)
-	cert, key := selfSigned()
+	cert, key := harness.SelfSigned("mx.example.test")
 	c.Files = map[string]string{"cert.pem": cert, "key.pem": key}
 	return c
-}
-
-var (
-	certOnce       sync.Once
-	certPEM, keyPM string
-)
-
-func selfSigned() (string, string) {
-	certOnce.Do(func() {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "mx.example.test"},
-			DNSNames:     []string{"mx.example.test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-		if err != nil {
-			panic(err)
-		}
-		kd, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			panic(err)
-		}
-		certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-		keyPM = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
-	})
-	return certPEM, keyPM
 }
 
 // fakeUpstream is a scripted IMAP server for upstream failures nginx must

@@ -133,8 +133,8 @@ func TestPOP3Dynamic(t *testing.T) {
 	auth := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
 		"alice": {Password: "secret", Upstream: dc.POP3Addr},
 	}})
-	cert, key := certPEM(t)
-	ccert, ckey := certPEM(t)
+	cert, key := harness.SelfSigned("mx.test")
+	ccert, ckey := harness.SelfSigned("mx.test")
 	clientCert, err := tls.X509KeyPair([]byte(ccert), []byte(ckey))
 	if err != nil {
 		t.Fatal(err)

@@ -5,15 +5,8 @@ package pop3
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -25,26 +18,6 @@ import (
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-// certPEM makes a throw-away certificate and key for the STARTTLS servers.
-func certPEM(t testing.TB) (string, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
-}
 
 const mailBody = `
     server_name mx.test;
@@ -223,7 +196,7 @@ func TestPOP3Compat(t *testing.T) {
 			return nil
 		},
 	})
-	cert, key := certPEM(t)
+	cert, key := harness.SelfSigned("mx.test")
 	suite := &harness.Suite{
 		Name:       "pop3",
 		Config:     harness.Config{Mail: mailBody, Files: map[string]string{"cert.pem": cert, "key.pem": key}},

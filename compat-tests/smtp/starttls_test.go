@@ -7,58 +7,18 @@ package smtp
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailgate/compat-tests/authserver"
 	"mailgate/compat-tests/harness"
 )
-
-var (
-	certOnce        sync.Once
-	certPEM, keyPEM string
-)
-
-func selfSigned() (string, string) {
-	certOnce.Do(func() {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "mx.example.test"},
-			DNSNames:     []string{"mx.example.test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-		if err != nil {
-			panic(err)
-		}
-		kd, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			panic(err)
-		}
-		certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-		keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
-	})
-	return certPEM, keyPEM
-}
 
 // tlsClient is a line-level SMTP client that can switch to TLS.
 type tlsClient struct {
@@ -105,7 +65,7 @@ func TestSTARTTLS(t *testing.T) {
 		Users:        map[string]authserver.User{"good": {Password: "pw", Upstream: up}},
 		NoneUpstream: up,
 	})
-	cert, key := selfSigned()
+	cert, key := harness.SelfSigned("mx.example.test")
 	conf := harness.Config{
 		Vars:  map[string]string{"auth": as.URL()},
 		Files: map[string]string{"cert.pem": cert, "key.pem": key},
