@@ -29,14 +29,14 @@ import (
 )
 
 func (srv *Server) serveConn(c net.Conn, so *socket) {
-	defer srv.sessions.Done()
-	defer srv.untrack(c)
 	local := addrPortOf(c.LocalAddr())
 	l := so.spec.pick(local.Addr())
 	fixKeepalive(c, l, so.kd)
 	sc := srv.servers[l.Server]
 	if sc == nil {
 		c.Close()
+		srv.untrack(c)
+		srv.sessions.Done()
 		return
 	}
 	id := NextConnID()
@@ -63,8 +63,25 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 	e := &engine{srv: srv, sc: sc, s: s}
 	e.state(StateNew)
 	e.run()
-	s.Conn.Close()
+	if relay := e.relay; relay != nil {
+		// The relay runs on a fresh goroutine and this one ends: its stack,
+		// grown by TLS, auth_http and the upstream login, would otherwise
+		// stay with every idle relayed session for hours.
+		go func() {
+			relay()
+			srv.endSession(e, c)
+		}()
+		return
+	}
+	srv.endSession(e, c)
+}
+
+// endSession closes the client connection and forgets the session.
+func (srv *Server) endSession(e *engine, c net.Conn) {
+	e.s.Conn.Close()
 	e.state(StateClosed)
+	srv.untrack(c)
+	srv.sessions.Done()
 }
 
 // state reports a session state change to Options.ConnState.
@@ -82,6 +99,10 @@ type engine struct {
 
 	buf       []byte
 	pos, last int
+
+	// relay, set once the upstream login succeeded, runs the rest of the
+	// session (see serveConn).
+	relay func()
 }
 
 func (e *engine) timeout() time.Duration {
@@ -510,8 +531,13 @@ func (e *engine) proxy(res *auth.Result) {
 		up.Close()
 		return
 	}
-	defer e.srv.untrack(up)
-	defer up.Close()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			up.Close()
+			e.srv.untrack(up)
+		}
+	}()
 
 	p := &proxy.LoginParams{
 		Protocol:         e.sc.proto.Name(),
@@ -562,7 +588,7 @@ func (e *engine) proxy(res *auth.Result) {
 	clientBuffer := max(len(e.buf), conf.Proxy.Buffer)
 	e.buf = nil
 	s.out = bufio.NewWriterSize(s.Conn, 16) // bufio's minimum; nothing is written after hand-off
-	rr := proxyRelay(s.Conn, up, proxy.RelayOptions{
+	opts := proxy.RelayOptions{
 		// nginx relays client bytes through the command buffer (128 bytes
 		// for POP3). The bytes on the wire do not depend on the buffer size,
 		// only their segmentation does, and a syscall per 128 bytes costs
@@ -570,15 +596,21 @@ func (e *engine) proxy(res *auth.Result) {
 		ClientBuffer:   clientBuffer,
 		UpstreamBuffer: conf.Proxy.Buffer,
 		Timeout:        conf.Proxy.Timeout,
-	})
-	if rr.Log != "" {
-		if rr.Action != "" {
-			s.Action = rr.Action
-		}
-		s.Logf(levelOf(rr.Level, errlog.Info), "%s", rr.Log)
 	}
-	if rr.LogDone {
-		s.LogfNoAction(errlog.Info, "proxied session done")
+	handedOff = true
+	e.relay = func() {
+		defer e.srv.untrack(up)
+		defer up.Close()
+		rr := proxyRelay(s.Conn, up, opts)
+		if rr.Log != "" {
+			if rr.Action != "" {
+				s.Action = rr.Action
+			}
+			s.Logf(levelOf(rr.Level, errlog.Info), "%s", rr.Log)
+		}
+		if rr.LogDone {
+			s.LogfNoAction(errlog.Info, "proxied session done")
+		}
 	}
 }
 
