@@ -347,7 +347,9 @@ func TestSMTPCompat(t *testing.T) {
 		{Name: "too long line", Listen: "buf", Steps: steps(greet(), harness.Send("MAIL FROM:<"+strings.Repeat("a", 60)+">\r\n"), harness.Closed())},
 		{Name: "pipelining past the buffer", Listen: "buf", Steps: steps(greet(), harness.Send(strings.Repeat("NOOP\r\n", 10)+"NOOP"), harness.Closed())},
 		{Name: "pipelining past the default buffer", Listen: "smtp", Steps: steps(greet(), harness.Send(strings.Repeat("NOOP\r\n", 682)+"NOOP"), harness.Closed())},
-		{Name: "auth line longer than the buffer", Listen: "buf", Steps: steps(greet(), harness.Send("AUTH PLAIN "+b64("\x00good\x00"+strings.Repeat("p", 50))+"\r\n"), harness.Closed())},
+		{Name: "auth line longer than the buffer", Listen: "buf",
+			Differ: "mailgate keeps credentials out of the 'client sent too long command' log line (AUTH initial responses and SASL responses become ***); nginx logs the buffer as it is",
+			Steps:  steps(greet(), harness.Send("AUTH PLAIN "+b64("\x00good\x00"+strings.Repeat("p", 50))+"\r\n"), harness.Closed())},
 		{Name: "line of exactly the buffer", Listen: "buf", Steps: steps(greet(), "HELO "+strings.Repeat("h", 57)+"\r\n", quit)},
 
 		// --- auth_http and upstream failures ---

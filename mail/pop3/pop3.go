@@ -5,7 +5,6 @@
 package pop3
 
 import (
-	"bytes"
 	"strings"
 	"sync"
 
@@ -378,42 +377,21 @@ func (h *handler) FillAuth(*auth.Request) {}
 func (h *handler) FillLogin(*proxy.LoginParams) {}
 
 // RedactLog hides passwords in the too-long-command log line: the argument
-// of PASS, the arguments after the mechanism of AUTH, and an unfinished
-// line in a SASL state.
+// of PASS, an AUTH initial response and the SASL responses after it (see
+// mail.RedactLines).
 func (h *handler) RedactLog(buf []byte) []byte {
-	out := make([]byte, 0, len(buf))
-	for len(buf) > 0 {
-		line := buf
-		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			line = buf[:i+1]
-		}
-		buf = buf[len(line):]
-		last := len(buf) == 0 && line[len(line)-1] != '\n'
-		out = append(out, redactLine(line, last && h.state.continuation())...)
-	}
-	return out
+	return mail.RedactLines(buf, lineKind, h.state.continuation())
 }
 
-func redactLine(line []byte, secret bool) []byte {
-	end := len(line)
-	for end > 0 && (line[end-1] == '\n' || line[end-1] == '\r') {
-		end--
+// lineKind classifies a POP3 line for RedactLog by its command word.
+func lineKind(word []byte) mail.LineKind {
+	switch verbs[strings.ToUpper(string(word))] {
+	case cmdPASS:
+		return mail.LineSecret
+	case cmdAUTH:
+		return mail.LineAuth
+	case cmdNone:
+		return mail.LineUnknown
 	}
-	body, eol := line[:end], line[end:]
-	keep := -1 // bytes of body kept before "***"
-	switch {
-	case secret:
-		keep = 0
-	case len(body) > 5 && strings.EqualFold(string(body[:5]), "PASS "):
-		keep = 5
-	case len(body) > 5 && strings.EqualFold(string(body[:5]), "AUTH "):
-		if i := bytes.IndexByte(bytes.TrimLeft(body[5:], " "), ' '); i >= 0 {
-			keep = len(body) - len(bytes.TrimLeft(body[5:], " ")) + i + 1
-		}
-	}
-	if keep < 0 || keep >= len(body) {
-		return line
-	}
-	r := append(append([]byte{}, body[:keep]...), "***"...)
-	return append(r, eol...)
+	return mail.LinePlain
 }

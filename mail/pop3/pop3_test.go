@@ -333,6 +333,12 @@ func TestTranscripts(t *testing.T) {
 			logs: []string{`client sent too long command "USER u` + "\r\n" + `PASS ***" while in auth state`}, nologs: []string{"ssssssss"}},
 		{name: "too long sasl response is not logged", steps: []string{"S: " + greet, "C: AUTH PLAIN\r\n", "S: + \r\n", "C: " + strings.Repeat("QUFB", 40) + "\r\n", "S: " + invalid, "CLOSED"},
 			logs: []string{`client sent too long command "***" while in auth state`}, nologs: []string{"QUFBQUFB"}},
+		// The SASL response stays in the buffer (no compaction) after the
+		// Auth-Wait failure, ahead of the over-long line that is logged.
+		{name: "pipelined sasl response is not logged", steps: []string{"S: " + greet,
+			"C: AUTH PLAIN\r\n" + b64("\x00wait\x00secret") + "\r\nNOOP " + strings.Repeat("x", 100),
+			"S: + \r\n" + refused + invalid, "CLOSED"},
+			logs: []string{`client sent too long command "AUTH PLAIN` + "\r\n***\r\n" + `NOOP xxx`}, nologs: []string{b64("\x00wait\x00secret")}},
 		{name: "too long auth initial response is not logged", steps: []string{"S: " + greet, "C: AUTH PLAIN " + strings.Repeat("QUFB", 40) + "\r\n", "S: " + invalid, "CLOSED"},
 			logs: []string{`client sent too long command "AUTH PLAIN ***" while in auth state`}, nologs: []string{"QUFBQUFB"}},
 		{name: "no compaction", steps: []string{"S: " + greet, "C: " + strings.Repeat("NOOP\r\n", 21) + "NO",
