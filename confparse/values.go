@@ -67,25 +67,43 @@ func parseScaled(s string, giga bool) (int64, bool) {
 	return v * scale, true
 }
 
+// Steps of a time value: units must come from most to least significant,
+// each at most once.
+const (
+	stStart = iota
+	stYear
+	stMonth
+	stWeek
+	stDay
+	stHour
+	stMin
+	stSec
+	stMsec
+	stLast // a bare number followed by a space
+)
+
+// timeUnits are the unit letters of nginx's time syntax with their step and
+// length in seconds ("ms" is handled apart).
+var timeUnits = map[byte]struct {
+	step    int
+	seconds int64
+}{
+	'y': {stYear, 365 * 24 * 60 * 60},
+	'M': {stMonth, 30 * 24 * 60 * 60},
+	'w': {stWeek, 7 * 24 * 60 * 60},
+	'd': {stDay, 24 * 60 * 60},
+	'h': {stHour, 60 * 60},
+	'm': {stMin, 60},
+	's': {stSec, 1},
+}
+
 // parseTime is ngx_parse_time. With isSec it returns seconds and allows the
 // y and M units but not ms; otherwise it returns milliseconds and allows ms
 // but not y or M. A bare number is seconds.
 func parseTime(s string, isSec bool) (int64, bool) {
-	const (
-		stStart = iota
-		stYear
-		stMonth
-		stWeek
-		stDay
-		stHour
-		stMin
-		stSec
-		stMsec
-		stLast
-	)
 	step := stStart
 	if !isSec {
-		step = stMonth
+		step = stMonth // y and M are refused in milliseconds
 	}
 	var value, total int64
 	valid := false
@@ -101,82 +119,33 @@ func parseTime(s string, isSec bool) (int64, bool) {
 			valid = true
 			continue
 		}
-		var max, scale int64
-		switch ch {
-		case 'y':
-			if step > stStart {
+		// unitStep is the step this unit needs to be past; scale turns
+		// value into the result's unit.
+		var unitStep, next int
+		var scale int64
+		switch u, ok := timeUnits[ch]; {
+		case ch == 'm' && p+1 < len(s) && s[p+1] == 's':
+			if isSec {
 				return 0, false
 			}
-			step = stYear
-			max = maxInt / (60 * 60 * 24 * 365)
-			scale = 60 * 60 * 24 * 365
-		case 'M':
-			if step >= stMonth {
-				return 0, false
-			}
-			step = stMonth
-			max = maxInt / (60 * 60 * 24 * 30)
-			scale = 60 * 60 * 24 * 30
-		case 'w':
-			if step >= stWeek {
-				return 0, false
-			}
-			step = stWeek
-			max = maxInt / (60 * 60 * 24 * 7)
-			scale = 60 * 60 * 24 * 7
-		case 'd':
-			if step >= stDay {
-				return 0, false
-			}
-			step = stDay
-			max = maxInt / (60 * 60 * 24)
-			scale = 60 * 60 * 24
-		case 'h':
-			if step >= stHour {
-				return 0, false
-			}
-			step = stHour
-			max = maxInt / (60 * 60)
-			scale = 60 * 60
-		case 'm':
-			if p+1 < len(s) && s[p+1] == 's' {
-				if isSec || step >= stMsec {
-					return 0, false
-				}
-				p++
-				step = stMsec
-				max = maxInt
-				scale = 1
-				break
-			}
-			if step >= stMin {
-				return 0, false
-			}
-			step = stMin
-			max = maxInt / 60
-			scale = 60
-		case 's':
-			if step >= stSec {
-				return 0, false
-			}
-			step = stSec
-			max = maxInt
-			scale = 1
-		case ' ':
-			if step >= stSec {
-				return 0, false
-			}
-			step = stLast
-			max = maxInt
-			scale = 1
+			p++
+			unitStep, next, scale = stMsec, stMsec, 1
+		case ch == ' ':
+			// Seconds, after which only spaces may follow.
+			unitStep, next, scale = stSec, stLast, 1
+		case ok:
+			unitStep, next, scale = u.step, u.step, u.seconds
 		default:
 			return 0, false
 		}
+		if step >= unitStep {
+			return 0, false
+		}
+		step = next
 		if step != stMsec && !isSec {
 			scale *= 1000
-			max /= 1000
 		}
-		if value > max {
+		if value > maxInt/scale {
 			return 0, false
 		}
 		value *= scale
