@@ -11,6 +11,7 @@
 package confparse
 
 import (
+	"mailgate/mail/errlog"
 	"net/netip"
 	"strconv"
 	"time"
@@ -54,18 +55,19 @@ type File struct {
 	Data []byte
 }
 
-// Severity of a diagnostic, named as nginx's log levels.
-type Severity int
+// Severity of a diagnostic or a log target: nginx's log levels, the same
+// type the error_log formatter filters by.
+type Severity = errlog.Level
 
 const (
-	SevEmerg Severity = iota
-	SevAlert
-	SevCrit
-	SevError
-	SevWarn
-	SevNotice
-	SevInfo
-	SevDebug
+	SevEmerg  = errlog.Emerg
+	SevAlert  = errlog.Alert
+	SevCrit   = errlog.Crit
+	SevError  = errlog.Error
+	SevWarn   = errlog.Warn
+	SevNotice = errlog.Notice
+	SevInfo   = errlog.Info
+	SevDebug  = errlog.Debug
 )
 
 // Diag is one message about the configuration: an nginx-identical message

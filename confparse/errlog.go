@@ -1,10 +1,9 @@
 package confparse
 
-import "strings"
-
-// Log level names, indexed by Severity (nginx's err_levels without the
-// leading empty entry).
-var levelNames = []string{"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
+import (
+	"mailgate/mail/errlog"
+	"strings"
+)
 
 var debugLevels = []string{"debug_core", "debug_alloc", "debug_mutex", "debug_event",
 	"debug_http", "debug_mail", "debug_stream"}
@@ -40,16 +39,13 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 		debugOnly := false
 		for _, w := range a[1:] {
 			found := false
-			for i, nm := range levelNames {
-				if w == nm {
-					if set || debugOnly {
-						return l.fail(errAt(n, `duplicate log level "%s"`, w))
-					}
-					t.Level = Severity(i)
-					set = true
-					found = true
-					break
+			if lvl, ok := errlog.ParseLevel(w); ok {
+				if set || debugOnly {
+					return l.fail(errAt(n, `duplicate log level "%s"`, w))
 				}
+				t.Level = lvl
+				set = true
+				found = true
 			}
 			for _, nm := range debugLevels {
 				if w == nm {

@@ -2,6 +2,8 @@ package confparse
 
 import (
 	"fmt"
+	"mailgate/mail/errlog"
+	"slices"
 	"strings"
 )
 
@@ -37,11 +39,7 @@ func parseSyslog(spec string) (*SyslogTarget, string) {
 			}
 			haveFacility = true
 			v := p[9:]
-			ok := false
-			for _, f := range syslogFacilities {
-				ok = ok || f == v
-			}
-			if !ok {
+			if !slices.Contains(syslogFacilities, v) {
 				return nil, fmt.Sprintf(`unknown syslog facility "%s"`, v)
 			}
 			st.Facility = v
@@ -51,11 +49,7 @@ func parseSyslog(spec string) (*SyslogTarget, string) {
 			}
 			haveSeverity = true
 			v := p[9:]
-			ok := false
-			for _, l := range levelNames {
-				ok = ok || l == v
-			}
-			if !ok {
+			if _, ok := errlog.ParseLevel(v); !ok {
 				return nil, fmt.Sprintf(`unknown syslog severity "%s"`, v)
 			}
 			st.Severity = v

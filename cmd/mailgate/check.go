@@ -17,7 +17,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailgate/confparse"
-	"mailgate/mail/errlog"
 )
 
 // checkCommand is `mailgate check`: every problem at once, mailgate's own
@@ -129,7 +128,7 @@ func buildReport(confFile string, cfg *confparse.Config, diags []confparse.Diag,
 			rep.Warnings++
 		}
 		rep.Diagnostics = append(rep.Diagnostics, checkDiag{
-			Severity:     errlog.Level(d.Sev).String(),
+			Severity:     d.Sev.String(),
 			Message:      d.Msg,
 			File:         d.Pos.File,
 			Line:         d.Pos.Line,
@@ -369,7 +368,7 @@ func authText(m confparse.AuthMethods, names []methodName) string {
 func logTargets(ts []confparse.LogTarget) string {
 	var parts []string
 	for _, t := range ts {
-		parts = append(parts, t.Path+" "+errlog.Level(t.Level).String())
+		parts = append(parts, t.Path+" "+t.Level.String())
 	}
 	return strings.Join(parts, ", ")
 }

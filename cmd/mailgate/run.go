@@ -230,14 +230,14 @@ func reload(old *generation, p paths, globals string, log func(errlog.Level, str
 	if cfg != nil {
 		for _, d := range cfg.Notices {
 			if !d.MailgateOnly {
-				log(errlog.Level(d.Sev), "%s", diagText(d))
+				log(d.Sev, "%s", diagText(d))
 			}
 		}
 	}
 	if err != nil {
 		var ce *confparse.Error
 		if errors.As(err, &ce) {
-			log(errlog.Level(ce.Sev), "%s", ce.Error())
+			log(ce.Sev, "%s", ce.Error())
 		} else {
 			log(errlog.Emerg, "%s", err.Error())
 		}

@@ -107,7 +107,7 @@ func newRunLog(cfg *confparse.Config, early string, stderr io.Writer) (*runLog, 
 	open := func(targets []confparse.LogTarget) ([]sink, error) {
 		var sinks []sink
 		for _, t := range targets {
-			format := &errlog.Formatter{Min: errlog.Level(t.Level)}
+			format := &errlog.Formatter{Min: t.Level}
 			var s sink
 			switch {
 			case t.Path == "stderr" || t.Path == "":

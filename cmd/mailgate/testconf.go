@@ -41,7 +41,7 @@ func logNotices(l *earlyLog, cfg *confparse.Config) {
 		if d.MailgateOnly {
 			continue
 		}
-		l.Logf(errlog.Level(d.Sev), "%s", diagText(d))
+		l.Logf(d.Sev, "%s", diagText(d))
 	}
 }
 
@@ -49,7 +49,7 @@ func logNotices(l *earlyLog, cfg *confparse.Config) {
 func logLoadError(l *earlyLog, err error) {
 	var ce *confparse.Error
 	if errors.As(err, &ce) {
-		l.Logf(errlog.Level(ce.Sev), "%s", ce.Error())
+		l.Logf(ce.Sev, "%s", ce.Error())
 		return
 	}
 	l.Logf(errlog.Emerg, "%s", err.Error())
