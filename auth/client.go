@@ -3,15 +3,14 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 )
 
 // Client sends auth_http requests for one server{} block. It is safe for
@@ -181,7 +180,7 @@ func isTimeout(err error) bool {
 // out)".
 func (c *Client) timedOut(err error) *Error {
 	return &Error{
-		Log:   c.logText("timed out " + errnoSuffix(syscall.ETIMEDOUT)),
+		Log:   c.logText("timed out " + errlog.ErrnoText(syscall.ETIMEDOUT)),
 		Level: "error",
 		Err:   err,
 	}
@@ -203,7 +202,7 @@ func (c *Client) connectError(ctx context.Context, err error) error {
 		case syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ECONNRESET, syscall.ETIMEDOUT:
 			// A TCP connect fails asynchronously; nginx sees the error
 			// on its first recv().
-			return &Error{Log: "recv() failed " + errnoSuffix(errno), Level: "error", Err: err}
+			return &Error{Log: "recv() failed " + errlog.ErrnoText(errno), Level: "error", Err: err}
 		}
 	}
 	level := "crit"
@@ -212,7 +211,7 @@ func (c *Client) connectError(ctx context.Context, err error) error {
 		syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH:
 		level = "error"
 	}
-	return &Error{Log: "connect() to " + c.peer + " failed " + errnoSuffix(errno), Level: level, Err: err}
+	return &Error{Log: "connect() to " + c.peer + " failed " + errlog.ErrnoText(errno), Level: level, Err: err}
 }
 
 // ioError maps a send()/recv() failure to nginx's log line.
@@ -233,24 +232,5 @@ func (c *Client) ioError(ctx context.Context, op string, err error) error {
 		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH:
 		level = "error"
 	}
-	return &Error{Log: op + "() failed " + errnoSuffix(errno), Level: level, Err: err}
-}
-
-// strerror holds glibc's texts where Go's differ by more than the case of
-// the first letter.
-var strerror = map[syscall.Errno]string{
-	syscall.ETIMEDOUT: "Connection timed out",
-}
-
-// errnoSuffix renders nginx's " (N: text)" errno part, without the
-// leading space.
-func errnoSuffix(e syscall.Errno) string {
-	text, ok := strerror[e]
-	if !ok {
-		text = e.Error()
-		if text != "" {
-			text = strings.ToUpper(text[:1]) + text[1:]
-		}
-	}
-	return fmt.Sprintf("(%d: %s)", int(e), text)
+	return &Error{Log: op + "() failed " + errlog.ErrnoText(errno), Level: level, Err: err}
 }

@@ -476,12 +476,6 @@ func TestErrorText(t *testing.T) {
 	if !errors.Is(&Error{Err: ErrTooLarge}, ErrTooLarge) {
 		t.Error("Unwrap")
 	}
-	if got := errnoSuffix(2); got != "(2: No such file or directory)" {
-		t.Errorf("errnoSuffix(2) = %q", got)
-	}
-	if got := errnoSuffix(110); got != "(110: Connection timed out)" {
-		t.Errorf("errnoSuffix(110) = %q", got)
-	}
 }
 
 // TestNoPasswordInErrors: nothing a client sends ends up in an error text.

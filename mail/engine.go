@@ -293,8 +293,8 @@ func (e *engine) readError(err error) {
 		s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	default:
-		if en := Errno(err); en != 0 {
-			s.Logf(errlog.Info, "recv() failed %s", ErrnoText(en))
+		if en := errlog.Errno(err); en != 0 {
+			s.Logf(errlog.Info, "recv() failed %s", errlog.ErrnoText(en))
 		}
 	}
 }
@@ -576,7 +576,7 @@ func (e *engine) proxy(res *auth.Result) {
 	if e.pos < e.last {
 		if _, err := up.Write(e.buf[e.pos:e.last]); err != nil {
 			s.Action = "proxying and sending to upstream"
-			s.Logf(errlog.Error, "send() failed %s", SysErrText(err))
+			s.Logf(errlog.Error, "send() failed %s", errlog.SysErrText(err))
 			return
 		}
 		e.pos, e.last = 0, 0
@@ -639,9 +639,9 @@ func (e *engine) loginError(err error, dialing bool) {
 	case dialing && errors.Is(err, syscall.ECONNREFUSED):
 		// nginx connects without blocking and meets the refusal in recv().
 		s.Action = "reading response from upstream"
-		s.Logf(errlog.Error, "recv() failed %s", ErrnoText(syscall.ECONNREFUSED))
+		s.Logf(errlog.Error, "recv() failed %s", errlog.ErrnoText(syscall.ECONNREFUSED))
 	case dialing:
-		s.Logf(errlog.Error, "connect() to %s failed %s", s.Upstream, SysErrText(err))
+		s.Logf(errlog.Error, "connect() to %s failed %s", s.Upstream, errlog.SysErrText(err))
 	default:
 		s.Logf(errlog.Error, "%v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 )
 
 // socketSpec is one listening socket: the entry that owns it and, for a
@@ -123,12 +124,12 @@ func (e *BindError) Error() string { return e.Msg }
 func (e *BindError) Unwrap() error { return e.Errno }
 
 func bindErr(call, addr string, backlog int, err error) error {
-	en := Errno(err)
+	en := errlog.Errno(err)
 	var msg string
 	if call == "listen" {
-		msg = fmt.Sprintf("listen() to %s, backlog %d failed %s", addr, backlog, SysErrText(err))
+		msg = fmt.Sprintf("listen() to %s, backlog %d failed %s", addr, backlog, errlog.SysErrText(err))
 	} else {
-		msg = fmt.Sprintf("%s() to %s failed %s", call, addr, SysErrText(err))
+		msg = fmt.Sprintf("%s() to %s failed %s", call, addr, errlog.SysErrText(err))
 	}
 	return &BindError{Addr: addr, Call: call, Errno: en, Msg: msg}
 }
@@ -154,8 +155,8 @@ func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 	}
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
 	if err != nil {
-		return nil, kd, &BindError{Addr: l.Text, Call: "socket", Errno: Errno(err),
-			Msg: "socket() " + l.Text + " failed " + SysErrText(err)}
+		return nil, kd, &BindError{Addr: l.Text, Call: "socket", Errno: errlog.Errno(err),
+			Msg: "socket() " + l.Text + " failed " + errlog.SysErrText(err)}
 	}
 	fail := func(call string, err error) (net.Listener, keepaliveDefaults, error) {
 		syscall.Close(fd)
@@ -164,8 +165,8 @@ func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 	setopt := func(level, opt, v int, name string) error {
 		if err := syscall.SetsockoptInt(fd, level, opt, v); err != nil {
 			syscall.Close(fd)
-			return &BindError{Addr: l.Text, Call: "setsockopt", Errno: Errno(err),
-				Msg: fmt.Sprintf("setsockopt(%s) %s failed %s", name, l.Text, SysErrText(err))}
+			return &BindError{Addr: l.Text, Call: "setsockopt", Errno: errlog.Errno(err),
+				Msg: fmt.Sprintf("setsockopt(%s) %s failed %s", name, l.Text, errlog.SysErrText(err))}
 		}
 		return nil
 	}

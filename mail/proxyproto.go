@@ -188,8 +188,8 @@ func (e *engine) readProxyProtocol() bool {
 	if err != nil {
 		if isTimeout(err) {
 			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
-		} else if en := Errno(err); en != 0 {
-			s.Logf(errlog.Info, "recv() failed %s", ErrnoText(en))
+		} else if en := errlog.Errno(err); en != 0 {
+			s.Logf(errlog.Info, "recv() failed %s", errlog.ErrnoText(en))
 		}
 		return false
 	}

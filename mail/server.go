@@ -329,7 +329,7 @@ func (s *Server) acceptLoop(so *socket) {
 			if delay > time.Second {
 				delay = time.Second
 			}
-			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, "accept4() failed "+SysErrText(err))
+			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, "accept4() failed "+errlog.SysErrText(err))
 			time.Sleep(delay)
 			continue
 		}

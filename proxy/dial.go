@@ -3,12 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"mailgate/mail/errlog"
 	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Dial connects to the upstream the way nginx does (TCP, no keep-alive
@@ -58,14 +57,14 @@ func dialError(ctx context.Context, addr netip.AddrPort, pp int, err error) *Log
 		// Reported after connect() returned EINPROGRESS: nginx sees them
 		// on its first I/O on the connection.
 		if pp != 0 {
-			return &LoginError{Log: "send() failed " + errnoText(errno), Level: LevelError, Action: ActionSendProxyProt, Err: err}
+			return &LoginError{Log: "send() failed " + errlog.ErrnoText(errno), Level: LevelError, Action: ActionSendProxyProt, Err: err}
 		}
-		return &LoginError{Log: "recv() failed " + errnoText(errno), Level: LevelError, Action: ActionReading, Err: err}
+		return &LoginError{Log: "recv() failed " + errlog.ErrnoText(errno), Level: LevelError, Action: ActionReading, Err: err}
 	case syscall.ENETUNREACH, syscall.ENETDOWN, syscall.EHOSTDOWN, syscall.EAGAIN:
 		// Returned by connect() itself.
-		return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errnoText(errno), Level: LevelError, Action: ActionConnecting, Err: err}
+		return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errlog.ErrnoText(errno), Level: LevelError, Action: ActionConnecting, Err: err}
 	}
-	return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errnoText(errno), Level: LevelCrit, Action: ActionConnecting, Err: err}
+	return &LoginError{Log: "connect() to " + peerName(addr) + " failed " + errlog.ErrnoText(errno), Level: LevelCrit, Action: ActionConnecting, Err: err}
 }
 
 // peerName is the upstream as nginx names it: "127.0.0.1:110", "::1:110".
@@ -80,15 +79,4 @@ func errnoOf(err error) (syscall.Errno, bool) {
 		return errno, true
 	}
 	return 0, false
-}
-
-// errnoText renders "(111: Connection refused)" as nginx does with
-// strerror(): Go's text with the first letter in upper case matches
-// glibc's for the socket errors seen here.
-func errnoText(e syscall.Errno) string {
-	s := e.Error()
-	if r, n := utf8.DecodeRuneInString(s); n > 0 {
-		s = string(unicode.ToUpper(r)) + s[n:]
-	}
-	return "(" + strconv.Itoa(int(e)) + ": " + s + ")"
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"mailgate/mail/errlog"
 	"net"
 	"os"
 	"strconv"
@@ -350,7 +351,7 @@ func (d *dialog) ioError(op string, err error) error {
 	}
 	if errno, ok := errnoOf(err); ok {
 		return &LoginError{
-			Log:    op + "() failed " + errnoText(errno),
+			Log:    op + "() failed " + errlog.ErrnoText(errno),
 			Level:  LevelError,
 			Action: d.action,
 			Err:    err,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mailgate/mail/errlog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -150,7 +151,7 @@ func (r *relay) timedOut() {
 func (r *relay) failed(clientSide bool, op string, err error) {
 	r.finish(func(res *RelayResult) {
 		if errno, ok := errnoOf(err); ok {
-			res.Log = op + "() failed " + errnoText(errno)
+			res.Log = op + "() failed " + errlog.ErrnoText(errno)
 		} else {
 			res.Log = op + "() failed: " + err.Error()
 		}

@@ -399,7 +399,7 @@ func (c *dnsClient) logIOError(err error, server netip.AddrPort) {
 	if c.log == nil {
 		return
 	}
-	errlog.Log(c.log, errlog.Error, fmt.Sprintf("recv() failed (111: Connection refused) while resolving, resolver: %s", server))
+	errlog.Log(c.log, errlog.Error, fmt.Sprintf("recv() failed %s while resolving, resolver: %s", errlog.SysErrText(err), server))
 }
 
 // presentationToRaw undoes miekg/dns's escapes (\DDD and \X) and drops the
