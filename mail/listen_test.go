@@ -308,3 +308,26 @@ func TestHandOff(t *testing.T) {
 		t.Errorf("new generation greeting %q", g)
 	}
 }
+
+func TestClientText(t *testing.T) {
+	tests := []struct{ in, ip, ipPort string }{
+		{"127.0.0.1:5", "127.0.0.1", "127.0.0.1:5"},
+		{"[::1]:54262", "::1", "[::1]:54262"},
+		{"[::ffff:192.0.2.1]:7", "::ffff:192.0.2.1", "[::ffff:192.0.2.1]:7"},
+		// IPv4-compatible: nginx prints a dotted tail, Go's netip does not.
+		{"[::1.2.3.4]:7", "::1.2.3.4", "[::1.2.3.4]:7"},
+		{"[2001:db8::1]:25", "2001:db8::1", "[2001:db8::1]:25"},
+	}
+	for _, tt := range tests {
+		ap := netip.MustParseAddrPort(tt.in)
+		if got := clientText(ap); got != tt.ip {
+			t.Errorf("clientText(%s) = %q, want %q", tt.in, got, tt.ip)
+		}
+		if got := clientTextPort(ap); got != tt.ipPort {
+			t.Errorf("clientTextPort(%s) = %q, want %q", tt.in, got, tt.ipPort)
+		}
+	}
+	if clientText(netip.AddrPort{}) != "unix:" || clientTextPort(netip.AddrPort{}) != "unix:" {
+		t.Error("a unix-socket client is \"unix:\"")
+	}
+}

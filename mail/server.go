@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"mailgate/confparse"
 	"mailgate/mail/errlog"
+	"mailgate/proxy"
 )
 
 // Options configure a Server.
@@ -455,13 +457,20 @@ func clientText(ap netip.AddrPort) string {
 	if !ap.IsValid() {
 		return "unix:"
 	}
-	return ap.Addr().String()
+	// nginx's text, not Go's: they differ for IPv4-compatible IPv6
+	// addresses, and XCLIENT ADDR (package proxy) uses the same function.
+	return proxy.FormatAddr(ap.Addr())
 }
 
-// clientTextPort is the "ip:port" form of the "connected to" line.
+// clientTextPort is the "ip:port" form of the "connected to" line, IPv6 in
+// brackets.
 func clientTextPort(ap netip.AddrPort) string {
 	if !ap.IsValid() {
 		return "unix:"
 	}
-	return ap.String()
+	port := strconv.Itoa(int(ap.Port()))
+	if ap.Addr().Is4() {
+		return proxy.FormatAddr(ap.Addr()) + ":" + port
+	}
+	return "[" + proxy.FormatAddr(ap.Addr()) + "]:" + port
 }
