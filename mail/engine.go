@@ -55,6 +55,7 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 		ClientIP:  clientText(peer),
 		Local:     local,
 		TLSConfig: sc.tls,
+		Prepared:  sc.prepared,
 		Log:       entry,
 		Action:    "sending client greeting line",
 		ctx:       srv.ctx,

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -567,5 +568,59 @@ func TestConnStateHook(t *testing.T) {
 			t.Fatalf("states %q, want %q", got, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// preparingProto is fakeProto with a Preparer that counts its calls.
+type preparingProto struct {
+	fakeProto
+	calls *atomic.Int32
+}
+
+func (p preparingProto) Prepare(c *confparse.Server) any {
+	p.calls.Add(1)
+	return c
+}
+
+// TestPrepareOncePerServer: a Preparer runs once per server block when the
+// server is built, and every session of that block gets its result.
+func TestPrepareOncePerServer(t *testing.T) {
+	cfg, sc := newTestConf(5 * time.Second)
+	var calls atomic.Int32
+	prepared := make(chan any, 4)
+	lg := logrus.New()
+	lg.SetOutput(io.Discard)
+	srv, err := NewServer(cfg, Options{
+		Protocols: map[string]Protocol{"pop3": preparingProto{fakeProto{buf: 64}, &calls}},
+		Log:       lg,
+		ConnState: func(s *Session, st State) {
+			if st == StateNew {
+				prepared <- s.Prepared
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve() //nolint:errcheck
+	t.Cleanup(func() { srv.Close() })
+	var addr string
+	for _, a := range srv.Addrs() {
+		addr = a.String()
+	}
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := <-prepared; got != sc {
+			t.Errorf("session %d got Prepared %v, want its server's", i, got)
+		}
+		c.Close()
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("Prepare ran %d times for one server block, want 1", n)
 	}
 }

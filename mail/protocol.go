@@ -153,3 +153,12 @@ type BufferKeeper interface {
 type LogRedactor interface {
 	RedactLog(buf []byte) []byte
 }
+
+// Preparer is an optional Protocol extension. Prepare renders what depends
+// only on a server block's configuration (capability lists, EHLO lines,
+// greetings) once, when the server is built, as nginx does at
+// configuration time. The engine hands the result to every session of that
+// server as Session.Prepared; a reload prepares the new servers afresh.
+type Preparer interface {
+	Prepare(c *confparse.Server) any
+}

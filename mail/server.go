@@ -86,10 +86,11 @@ func NextConnID() uint64 { return connCounter.Add(1) }
 
 // serverCtx is what the engine needs per server{} block.
 type serverCtx struct {
-	conf  *confparse.Server
-	proto Protocol
-	auth  AuthClient
-	tls   *tls.Config
+	conf     *confparse.Server
+	proto    Protocol
+	auth     AuthClient
+	tls      *tls.Config
+	prepared any // Preparer's result, nil if the protocol has none
 }
 
 type socket struct {
@@ -153,6 +154,9 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 			mk = newAuthClient
 		}
 		x := &serverCtx{conf: sc, proto: p, auth: mk(&sc.AuthHTTP)}
+		if pr, ok := p.(Preparer); ok {
+			x.prepared = pr.Prepare(sc)
+		}
 		if needsTLS(sc) {
 			t, err := loadTLS(sc)
 			if err != nil {

@@ -40,6 +40,10 @@ type Session struct {
 	TLS       *tls.ConnectionState
 	TLSConfig *tls.Config
 
+	// Prepared is the protocol's Preparer result for this server, nil
+	// when there is none (tests build sessions without a server).
+	Prepared any
+
 	// Log is the session's logger; use s.Logf to get nginx's context suffix.
 	Log *logrus.Entry
 	// Action is nginx's "while ..." text for log lines ("in auth state").

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"strings"
-	"sync"
 
 	"mailgate/confparse"
 )
@@ -54,20 +53,11 @@ func buildCapabilities(c *confparse.IMAPConf) *capabilities {
 	}
 }
 
-// capCache holds one rendering per distinct (imap_capabilities, imap_auth)
-// pair, made on first use. It is keyed by content, not by *Server, so
-// reloads that build new Server values do not grow it.
-var capCache sync.Map // string -> *capabilities
-
+// capabilitiesFor renders a server's CAPABILITY lines (nil: the defaults).
 func capabilitiesFor(s *confparse.Server) *capabilities {
 	c := confparse.IMAPConf{Auth: confparse.AuthPlain}
 	if s != nil {
 		c = s.IMAP
 	}
-	key := string([]byte{byte(c.Auth)}) + strings.Join(c.Capabilities, "\x00")
-	if v, ok := capCache.Load(key); ok {
-		return v.(*capabilities)
-	}
-	v, _ := capCache.LoadOrStore(key, buildCapabilities(&c))
-	return v.(*capabilities)
+	return buildCapabilities(&c)
 }

@@ -51,8 +51,16 @@ func (Protocol) ClientBuffer(c *confparse.Server) int {
 
 // NewHandler starts one connection's state machine.
 func (Protocol) NewHandler(s *mail.Session) mail.Handler {
-	return &Handler{s: s, caps: capabilitiesFor(s.Conf)}
+	c, ok := s.Prepared.(*capabilities)
+	if !ok {
+		c = capabilitiesFor(s.Conf)
+	}
+	return &Handler{s: s, caps: c}
 }
+
+// Prepare implements mail.Preparer: the CAPABILITY lines, once per server
+// block.
+func (Protocol) Prepare(c *confparse.Server) any { return capabilitiesFor(c) }
 
 // state is where the connection is in the auth phase (nginx's mail_state).
 type state int

@@ -1,8 +1,10 @@
 package imap
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -320,16 +322,25 @@ func TestProtocol(t *testing.T) {
 	}
 }
 
-func TestCapabilityCachePerServer(t *testing.T) {
+// TestCapabilitiesPreparedPerServer: the CAPABILITY lines are rendered
+// once per server block (mail.Preparer) and every session of that server
+// uses that rendering.
+func TestCapabilitiesPreparedPerServer(t *testing.T) {
 	a, b := defaultConf(), defaultConf()
 	b.IMAP.Capabilities = []string{"X"}
-	if capabilitiesFor(a) != capabilitiesFor(a) || capabilitiesFor(a) != capabilitiesFor(defaultConf()) {
-		t.Error("not cached")
+	pa := Protocol{}.Prepare(a).(*capabilities)
+	for i := 0; i < 2; i++ {
+		s := mail.NewTestSession(a, io.Discard)
+		s.Prepared = pa
+		h := Protocol{}.NewHandler(s).(*Handler)
+		if h.caps != pa {
+			t.Fatal("a session does not use its server's prepared capabilities")
+		}
 	}
 	c := defaultConf()
 	c.IMAP.Capabilities = []string{"X", ""}
-	if capabilitiesFor(b) == capabilitiesFor(c) {
-		t.Error("different lists share an entry")
+	if bytes.Equal(capabilitiesFor(b).plain, capabilitiesFor(c).plain) {
+		t.Error("different lists render alike")
 	}
 	if got := string(capabilitiesFor(b).plain); got != "* CAPABILITY X AUTH=PLAIN\r\n" {
 		t.Errorf("b: %q", got)

@@ -6,7 +6,6 @@ package pop3
 
 import (
 	"strings"
-	"sync"
 
 	"mailgate/auth"
 	"mailgate/confparse"
@@ -25,8 +24,16 @@ func (Protocol) ClientBuffer(*confparse.Server) int { return 128 }
 
 // NewHandler starts a POP3 session.
 func (Protocol) NewHandler(s *mail.Session) mail.Handler {
-	return &handler{s: s, caps: capsFor(s.Conf)}
+	c, ok := s.Prepared.(*caps)
+	if !ok {
+		c = renderCaps(s.Conf)
+	}
+	return &handler{s: s, caps: c}
 }
+
+// Prepare implements mail.Preparer: the CAPA and AUTH replies, once per
+// server block.
+func (Protocol) Prepare(c *confparse.Server) any { return renderCaps(c) }
 
 // Fixed replies.
 const (
@@ -42,16 +49,6 @@ const (
 // caps are the CAPA and AUTH replies of one server block, rendered once.
 type caps struct {
 	capa, capaSTLS, capaSTLSOnly, authList []byte
-}
-
-var capCache sync.Map // *confparse.Server → *caps
-
-func capsFor(c *confparse.Server) *caps {
-	if v, ok := capCache.Load(c); ok {
-		return v.(*caps)
-	}
-	v, _ := capCache.LoadOrStore(c, renderCaps(c))
-	return v.(*caps)
 }
 
 // saslNames lists the SASL mechanisms in nginx's fixed order; plain also

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -94,8 +95,14 @@ func TestProtocol(t *testing.T) {
 	if got := string(h.AuthFailed("Nope", "450 4.7.1")); got != "450 4.7.1 Nope\r\n" {
 		t.Errorf("AuthFailed with code %q", got)
 	}
-	// Templates are built once per server.
-	if templatesFor(c) != templatesFor(c) {
-		t.Error("templates rebuilt for the same server")
+	// Templates are built once per server (mail.Preparer) and every
+	// session of that server uses them.
+	pt := Protocol{}.Prepare(c).(*templates)
+	for i := 0; i < 2; i++ {
+		s := mail.NewTestSession(c, io.Discard)
+		s.Prepared = pt
+		if newHandler(s, s).tmpl != pt {
+			t.Fatal("a session does not use its server's prepared templates")
+		}
 	}
 }

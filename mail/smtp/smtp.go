@@ -13,7 +13,6 @@ package smtp
 import (
 	"errors"
 	"strings"
-	"sync"
 
 	"mailgate/auth"
 	"mailgate/confparse"
@@ -132,11 +131,15 @@ type handler struct {
 }
 
 func newHandler(s *mail.Session, out replies) *handler {
+	tmpl, ok := s.Prepared.(*templates)
+	if !ok {
+		tmpl = buildTemplates(s.Conf)
+	}
 	return &handler{
 		s:       s,
 		out:     out,
 		conf:    s.Conf,
-		tmpl:    templatesFor(s.Conf),
+		tmpl:    tmpl,
 		resolve: resolveClient,
 	}
 }
@@ -475,15 +478,9 @@ type templates struct {
 	starttlsOnly []byte // EHLO reply for starttls only: no AUTH, STARTTLS
 }
 
-var templateCache sync.Map // *confparse.Server -> *templates
-
-func templatesFor(c *confparse.Server) *templates {
-	if t, ok := templateCache.Load(c); ok {
-		return t.(*templates)
-	}
-	t, _ := templateCache.LoadOrStore(c, buildTemplates(c))
-	return t.(*templates)
-}
+// Prepare implements mail.Preparer: the greeting, HELO and EHLO replies,
+// once per server block.
+func (Protocol) Prepare(c *confparse.Server) any { return buildTemplates(c) }
 
 func buildTemplates(c *confparse.Server) *templates {
 	name := c.Core.ServerName
