@@ -15,8 +15,11 @@ import (
 // HalfCloseGrace bounds how long the relay keeps delivering upstream →
 // client traffic after the client half-closed its side (see
 // docs/relay.md): the session ends once the upstream closes, or after this
-// long without upstream → client progress.
-var HalfCloseGrace = 5 * time.Second
+// long without upstream → client progress. A reply in flight arrives within
+// milliseconds and every chunk renews the grace, so one second delivers it;
+// longer only holds a silent upstream open after the client is gone (and
+// most client EOFs are full closes, not half-closes).
+var HalfCloseGrace = time.Second
 
 // A client write that takes longer than this is taken as a blocked send
 // (only where the relay cannot see EAGAIN: TLS or other non-TCP clients);
