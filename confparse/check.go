@@ -41,6 +41,25 @@ func (l *loader) lint() {
 	if l.cfg.Mail == nil {
 		return
 	}
+	// xclient and proxy_smtp_auth only shape the login to an SMTP
+	// upstream. In a POP3 or IMAP server nginx accepts them and never
+	// reads them, so an explicit "on" there is a server block copied
+	// from an SMTP one, or a belief that XCLIENT reaches the upstream a
+	// POP3/IMAP session is sent to (Auth-Server/Auth-Port), which it
+	// never does. Set at the mail{} level they are normal: SMTP servers
+	// inherit them.
+	for _, sv := range l.servers {
+		s := l.srvByLvl[sv]
+		if s == nil || s.Protocol == ProtoSMTP || s.Protocol == "" {
+			continue
+		}
+		for _, name := range []string{"xclient", "proxy_smtp_auth"} {
+			if st := sv.get(name); st != nil && st.v == true {
+				adv(st.pos, fmt.Sprintf(`"%s on" has no effect with "protocol %s"`, name, s.Protocol),
+					"nginx sends XCLIENT and AUTH only to SMTP upstreams; this server's upstreams speak "+s.Protocol)
+			}
+		}
+	}
 	for _, s := range l.cfg.Mail.Servers {
 		plain := false
 		switch s.Protocol {

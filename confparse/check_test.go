@@ -92,9 +92,9 @@ mail {
   proxy on;
   ssl_session_cache shared:MAIL:1m;
   server { listen 127.0.0.1:27143; protocol imap; }
-  server { listen 127.0.0.1:27993 ssl; protocol imap; }
+  server { listen 127.0.0.1:27993 ssl; protocol imap; xclient on; proxy_smtp_auth off; }
   server { listen 127.0.0.1:27110; protocol pop3; starttls only; }
-  server { listen 127.0.0.1:27025; protocol smtp; smtp_auth none; }
+  server { listen 127.0.0.1:27025; protocol smtp; smtp_auth none; xclient on; proxy_smtp_auth on; }
   server { listen 127.0.0.1:27587; protocol smtp; starttls on; }
   server { listen 127.0.0.1:27465; protocol smtp; ssl on; }
 }
@@ -120,6 +120,7 @@ mail {
 		`[warn] "proxy" directive has no effect in nginx.conf:9`,
 		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:10`,
 		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:16`,
+		`[warn] "xclient on" has no effect with "protocol imap" in nginx.conf:12`,
 		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:11`,
 		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:15`,
 	}
