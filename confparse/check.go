@@ -20,6 +20,24 @@ func (l *loader) lint() {
 			adv(s.pos, fmt.Sprintf(`"%s" directive ignored`, name), "accepted for nginx compatibility; it has no effect in mailgate")
 		}
 	}
+	memLogs := append([]LogTarget(nil), l.cfg.Core.ErrorLogs...)
+	if l.cfg.Mail != nil {
+		seen := map[Pos]bool{}
+		for _, s := range l.cfg.Mail.Servers {
+			for _, t := range s.Core.ErrorLogs {
+				if !seen[t.Pos] {
+					seen[t.Pos] = true
+					memLogs = append(memLogs, t)
+				}
+			}
+		}
+	}
+	for _, t := range memLogs {
+		if strings.HasPrefix(t.Path, "memory:") {
+			adv(t.Pos, `"error_log memory:" target ignored`,
+				"nginx keeps it in a cyclic buffer read with a debugger; mailgate writes nothing there, so log to a file, stderr or syslog instead")
+		}
+	}
 	levels := append([]*level{l.mail}, l.servers...)
 	for _, lv := range levels {
 		if lv == nil {

@@ -83,6 +83,7 @@ func TestCheckStopsAtSyntaxError(t *testing.T) {
 func TestCheckMailgateAdvice(t *testing.T) {
 	conf := `load_module modules/ngx_mail_module.so;
 worker_processes 4;
+error_log memory:32m debug;
 events {}
 http { server { listen 8080; } }
 stream { }
@@ -104,6 +105,13 @@ mail {
 	if err := os.WriteFile(filepath.Join(dir, "c.pem"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// load_module must name an existing file (its content is not read).
+	if err := os.MkdirAll(filepath.Join(dir, "modules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modules", "ngx_mail_module.so"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +122,16 @@ mail {
 	got := diagLines(diags, dir, true)
 	want := []string{
 		`[notice] "load_module" directive ignored in nginx.conf:1`,
-		`[notice] "http" block ignored in nginx.conf:4`,
-		`[notice] "stream" block ignored in nginx.conf:5`,
+		`[notice] "http" block ignored in nginx.conf:5`,
+		`[notice] "stream" block ignored in nginx.conf:6`,
 		`[warn] "worker_processes" directive ignored in nginx.conf:2`,
-		`[warn] "proxy" directive has no effect in nginx.conf:9`,
-		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:10`,
-		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:16`,
-		`[warn] "xclient on" has no effect with "protocol imap" in nginx.conf:12`,
-		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:11`,
-		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:15`,
+		`[warn] "error_log memory:" target ignored in nginx.conf:3`,
+		`[warn] "proxy" directive has no effect in nginx.conf:10`,
+		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:11`,
+		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:17`,
+		`[warn] "xclient on" has no effect with "protocol imap" in nginx.conf:13`,
+		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:12`,
+		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:16`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
