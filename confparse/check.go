@@ -20,6 +20,11 @@ func (l *loader) lint() {
 			adv(s.pos, fmt.Sprintf(`"%s" directive ignored`, name), "accepted for nginx compatibility; it has no effect in mailgate")
 		}
 	}
+	if s := l.main.get("user"); s != nil {
+		adv(s.pos, `"user" directive does not switch users in mailgate`,
+			"mailgate is one process and keeps the user it was started as (to re-read keys and bind new ports on reload); "+
+				"start it as the unprivileged user instead, e.g. systemd User= with AmbientCapabilities=CAP_NET_BIND_SERVICE")
+	}
 	memLogs := append([]LogTarget(nil), l.cfg.Core.ErrorLogs...)
 	if l.cfg.Mail != nil {
 		seen := map[Pos]bool{}

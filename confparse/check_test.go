@@ -84,6 +84,7 @@ func TestCheckMailgateAdvice(t *testing.T) {
 	conf := `load_module modules/ngx_mail_module.so;
 worker_processes 4;
 error_log memory:32m debug;
+user daemon;
 events {}
 http { server { listen 8080; } }
 stream { }
@@ -116,22 +117,27 @@ mail {
 		t.Fatal(err)
 	}
 	cfg, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf"})
-	if errs := diagLines(diags, dir, false); len(errs) != 1 || !strings.Contains(errs[0], `[warn] the "ssl" directive is deprecated`) {
+	errs := diagLines(diags, dir, false)
+	if os.Geteuid() != 0 && len(errs) > 0 && strings.Contains(errs[0], `the "user" directive makes sense only`) {
+		errs = errs[1:] // nginx's own warning when not run as root
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], `[warn] the "ssl" directive is deprecated`) {
 		t.Fatalf("nginx diagnostics: %q", errs)
 	}
 	got := diagLines(diags, dir, true)
 	want := []string{
 		`[notice] "load_module" directive ignored in nginx.conf:1`,
-		`[notice] "http" block ignored in nginx.conf:5`,
-		`[notice] "stream" block ignored in nginx.conf:6`,
+		`[notice] "http" block ignored in nginx.conf:6`,
+		`[notice] "stream" block ignored in nginx.conf:7`,
 		`[warn] "worker_processes" directive ignored in nginx.conf:2`,
+		`[warn] "user" directive does not switch users in mailgate in nginx.conf:4`,
 		`[warn] "error_log memory:" target ignored in nginx.conf:3`,
-		`[warn] "proxy" directive has no effect in nginx.conf:10`,
-		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:11`,
-		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:17`,
-		`[warn] "xclient on" has no effect with "protocol imap" in nginx.conf:13`,
-		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:12`,
-		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:16`,
+		`[warn] "proxy" directive has no effect in nginx.conf:11`,
+		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:12`,
+		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:18`,
+		`[warn] "xclient on" has no effect with "protocol imap" in nginx.conf:14`,
+		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:13`,
+		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:17`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
