@@ -1,9 +1,11 @@
 // Package confparse reads nginx.conf files with nginx's own semantics and
 // produces one typed, merged configuration for the mail proxy.
 //
-// gonginx only lexes; this package owns includes, unquoting, positions, the
-// directive table (names, contexts, arity, defaults, merge rules) and nginx's
-// validation messages.
+// It has its own tokenizer (token.go re-implements nginx's token reader;
+// gonginx appears only in gonginx_test.go, which shows its traps next to
+// this package's handling of the same input) and owns includes, unquoting, positions, the directive table
+// (names, contexts, arity, defaults, merge rules) and nginx's validation
+// messages.
 //
 // This file is the contract the other packages (mail, auth, proxy, cmd) read.
 // Everything in it is the *merged* result: a Server already carries the values

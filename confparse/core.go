@@ -6,10 +6,13 @@ package confparse
 // and mail{} blocks.
 
 import (
+	"errors"
 	"os"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -194,11 +197,64 @@ func setLoadModule(l *loader, lv *level, n *node) error {
 		return l.fail(reason(n, "is specified too late"))
 	}
 	// mailgate cannot dlopen nginx modules and has the mail module built
-	// in, so any load_module line is accepted without opening the file.
+	// in. It checks only what nginx's dlopen() would fail on before it
+	// reads an ELF header: a file that cannot be opened, or a directory.
+	// Any other existing file is accepted without being loaded.
+	path := l.prefixPath(n.args()[0])
+	if why := moduleFileProblem(path); why != "" {
+		return l.fail(errAt(n, `dlopen() "%s" failed (%s: %s)`, path, path, why))
+	}
+	// Loading the same nginx module twice: dlopen() hands back the loaded
+	// object and nginx refuses its module list a second time.
+	if name, ok := nginxModuleName(path); ok {
+		if l.loadedModules[name] {
+			return l.fail(errAt(n, `module "%s" is already loaded`, name))
+		}
+		if l.loadedModules == nil {
+			l.loadedModules = map[string]bool{}
+		}
+		l.loadedModules[name] = true
+	}
 	l.mgNotice(SevNotice, n.pos, `"load_module" directive ignored`,
 		"mailgate has the mail module built in and does not load nginx modules; the file "+
-			l.prefixPath(n.args()[0])+" is not opened")
+			path+" is not opened")
 	return nil
+}
+
+// moduleFileProblem returns glibc's dlopen() text for a module path that
+// cannot be opened or is a directory, and "" for any other file.
+func moduleFileProblem(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return "cannot open shared object file: " + capitalize(errno.Error())
+		}
+		return "cannot open shared object file: " + err.Error()
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return "cannot read file data: " + capitalize(syscall.EISDIR.Error())
+	}
+	return ""
+}
+
+// nginxModuleName is the module an nginx module file registers first,
+// named after the file (ngx_mail_module.so registers ngx_mail_module),
+// for the nginx module files Debian ships.
+func nginxModuleName(path string) (string, bool) {
+	base := filepath.Base(path)
+	if !strings.HasPrefix(base, "ngx_") || !strings.HasSuffix(base, "_module.so") {
+		return "", false
+	}
+	return strings.TrimSuffix(base, ".so"), true
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func setSSLEngine(l *loader, lv *level, n *node) error {

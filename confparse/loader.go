@@ -93,6 +93,7 @@ type loader struct {
 	// blocks seen in main, for duplicates and load_module ordering
 	eventsSeen, httpSeen, streamSeen, mailSeen bool
 	modulesUsed                                bool
+	loadedModules                              map[string]bool // load_module: nginx module names loaded
 	threadPools                                map[string]bool
 
 	mailEnd    Pos // where mail{}'s "}" was read: some merge errors point there

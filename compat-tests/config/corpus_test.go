@@ -10,8 +10,9 @@
 //
 // nginx additionally gets `-g "load_module .../ngx_mail_module.so;"`
 // (merged with the case's own -g) unless the case loads the module
-// itself; mailgate has the mail module built in and must accept that line
-// too. -T makes every case compare the dump of the files read as well.
+// itself, and the stream module's load_module line too when the case has
+// a stream {} block and loads no stream module (moduleGlobals); mailgate
+// has both built in and must accept those lines too. -T makes every case compare the dump of the files read as well.
 // Every case runs a second time as `-t -e early.log`, and then stderr plus
 // the content of early.log are compared.
 // Outputs are compared after normalising timestamps, pids, the program
@@ -43,7 +44,8 @@ import (
 )
 
 const (
-	mailModule = "/usr/lib/nginx/modules/ngx_mail_module.so"
+	mailModule   = "/usr/lib/nginx/modules/ngx_mail_module.so"
+	streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
 	// minMessageRate is the lowest acceptable share of cases whose
 	// messages match exactly.
 	minMessageRate = 0.95
@@ -186,6 +188,9 @@ func findNginx(t *testing.T) string {
 	if _, err := os.Stat(mailModule); err != nil {
 		t.Fatalf("nginx mail module %s is missing: install libnginx-mod-mail", mailModule)
 	}
+	if _, err := os.Stat(streamModule); err != nil {
+		t.Fatalf("nginx stream module %s is missing: install libnginx-mod-stream (nginx-core depends on it)", streamModule)
+	}
 	return path
 }
 
@@ -247,20 +252,16 @@ func readArgs(t *testing.T, path string) []string {
 	return args
 }
 
-// nginxArgs builds nginx's command line: the mail module is loaded
-// through -g, merged with the case's own -g if it has one.
+// nginxArgs builds nginx's command line: the modules mailgate has built in
+// are loaded through -g (see moduleGlobals), merged with the case's own -g
+// if it has one.
 func nginxArgs(t *testing.T, dir, errLog string, extra []string) []string {
 	t.Helper()
-	conf, err := os.ReadFile(filepath.Join(dir, "nginx.conf"))
+	globals, err := moduleGlobals(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := "load_module " + mailModule + ";"
-	if bytes.Contains(conf, []byte("ngx_mail_module.so")) {
-		load = ""
-	}
 	var rest []string
-	globals := load
 	for i := 0; i < len(extra); i++ {
 		if extra[i] == "-g" && i+1 < len(extra) {
 			globals += extra[i+1]
@@ -274,6 +275,48 @@ func nginxArgs(t *testing.T, dir, errLog string, extra []string) []string {
 		args = append(args, "-g", globals)
 	}
 	return append(args, rest...)
+}
+
+// streamBlockRE finds a "stream {" block opening in a configuration file.
+var streamBlockRE = regexp.MustCompile(`(?m)(^|[\s;{}])stream\s*\{`)
+
+// moduleGlobals returns the load_module lines nginx needs so that it runs
+// as a build with the modules mailgate has built in: Debian builds the mail
+// and stream modules as dynamic modules (nginx.org's packages have stream
+// built in, so 1.22.1's verdict on a bare stream {} depends on the build).
+// The mail module is always loaded unless a file of the case loads it
+// itself; the stream module is loaded when a file has a stream {} block
+// and no file loads the stream module (a second load would be
+// "already loaded"). Every regular file under dir is looked at, so
+// included files count too.
+func moduleGlobals(dir string) (string, error) {
+	var all []byte
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			// unreadable files are part of some cases; nginx will say so
+			return nil
+		}
+		all = append(append(all, b...), '\n')
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	globals := ""
+	if !bytes.Contains(all, []byte("ngx_mail_module.so")) {
+		globals += "load_module " + mailModule + ";"
+	}
+	if streamBlockRE.Match(all) && !bytes.Contains(all, []byte("ngx_stream_module.so")) {
+		globals += "load_module " + streamModule + ";"
+	}
+	return globals, nil
 }
 
 // runCase copies the case into work/<side>/<name>, adds the test

@@ -170,7 +170,7 @@ add("err_proxy_pass_in_mail", one("proxy_pass http://127.0.0.1;"))
 add("err_unknown_directive_in_server", one("foo_bar on;"))
 add("err_timeout_in_main", "timeout 5s;\n" + H)
 add("err_auth_http_in_events", "pid nginx.pid;\nevents {\n    auth_http 127.0.0.1:1;\n}\n")
-add("err_stream_not_loaded", H + "stream {\n}\n")
+add("ok_stream_block", H + "stream {\n}\n")
 add("err_mail_has_args", H + "mail x {\n}\n")
 add("err_server_has_args", mail("    server x {\n    }\n"))
 
