@@ -1,0 +1,392 @@
+package tlsconf
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// OpenSSL 3's error texts as nginx prints them after "(SSL: ".
+const (
+	sslNoStartLine  = "error:0480006C:PEM routines::no start line:Expecting: %s"
+	sslBadBase64    = "error:04800064:PEM routines::bad base64 decode"
+	sslBadASN1      = "error:068000A8:asn1 encoding routines::wrong tag error:0688010A:asn1 encoding routines::nested asn1 error:Type=%s error:0488000D:PEM routines::ASN1 lib"
+	sslNoKeyDecoder = "error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM"
+	sslBadPKCS8     = sslNoKeyDecoder + " error:068000A8:asn1 encoding routines::wrong tag error:0688010A:asn1 encoding routines::nested asn1 error:Type=PKCS8_PRIV_KEY_INFO"
+	sslKeyMismatch  = "error:05800074:x509 certificate routines::key values mismatch"
+	// An encrypted key and no ssl_password_file: OpenSSL asks the
+	// terminal, which nginx -t does not have.
+	sslNoPasswordPEM   = "error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:07880109:common libcrypto routines::interrupted or cancelled error:04800068:PEM routines::bad password read"
+	sslNoPasswordPKCS8 = "error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:07880109:common libcrypto routines::interrupted or cancelled error:1C80009F:Provider routines::unable to get passphrase error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:04800068:PEM routines::bad password read"
+	sslBadDecryptPEM   = "error:1C800064:Provider routines::bad decrypt error:04800065:PEM routines::bad decrypt"
+	sslBadDecryptPKCS8 = "error:1C800064:Provider routines::bad decrypt error:11800074:PKCS12 routines::pkcs12 cipherfinal error:maybe wrong password error:1C800064:Provider routines::bad decrypt error:11800074:PKCS12 routines::pkcs12 cipherfinal error:maybe wrong password"
+	sslNoCertOrCRL     = "error:05800088:x509 certificate routines::no certificate or crl found"
+)
+
+// fopenError is OpenSSL's text for a file BIO_new_file could not open.
+func fopenError(path string, err error) string {
+	code, text := 2, "No such file or directory"
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		code, text = int(errno), errnoText(errno)
+	}
+	return fmt.Sprintf("error:8%07X:system library::%s:calling fopen(%s, r) error:10000080:BIO routines::no such file", code, text, path)
+}
+
+func errnoText(e syscall.Errno) string {
+	s := e.Error()
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// readFile reads a file named in a directive, or the inline "data:" value
+// nginx also accepts for certificates and keys.
+func readFile(path string) ([]byte, error) {
+	if strings.HasPrefix(path, "data:") {
+		return []byte(path[5:]), nil
+	}
+	return os.ReadFile(path)
+}
+
+// FileError is a TLS file nginx refuses; Error is nginx's message.
+type FileError struct{ Msg string }
+
+func (e *FileError) Error() string { return e.Msg }
+
+func fileErr(format string, a ...any) error { return &FileError{Msg: fmt.Sprintf(format, a...)} }
+
+// LoadKeyPair loads ssl_certificate (with its chain) and
+// ssl_certificate_key as nginx does, trying each password of
+// ssl_password_file in turn (passwords nil: there is none). The errors are
+// nginx's messages.
+func LoadKeyPair(certFile, keyFile string, passwords []string) (tls.Certificate, error) {
+	var out tls.Certificate
+	certs, err := loadCertChain(certFile)
+	if err != nil {
+		return out, err
+	}
+	key, err := loadKey(keyFile, passwords)
+	if err != nil {
+		return out, err
+	}
+	if !publicKeyMatches(certs[0].PublicKey, key) {
+		return out, fileErr(`SSL_CTX_use_PrivateKey("%s") failed (SSL: %s)`, keyFile, sslKeyMismatch)
+	}
+	for _, c := range certs {
+		out.Certificate = append(out.Certificate, c.Raw)
+	}
+	out.Leaf = certs[0]
+	out.PrivateKey = key
+	return out, nil
+}
+
+func loadCertChain(path string) ([]*x509.Certificate, error) {
+	fail := func(fn, ssl string) error {
+		return fileErr(`cannot load certificate "%s": %s failed (SSL: %s)`, path, fn, ssl)
+	}
+	data, err := readFile(path)
+	if err != nil {
+		return nil, fail("BIO_new_file()", fopenError(path, err))
+	}
+	var certs []*x509.Certificate
+	fn := "PEM_read_bio_X509_AUX()"
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" && b.Type != "TRUSTED CERTIFICATE" && b.Type != "X509 CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fail(fn, fmt.Sprintf(sslBadASN1, "X509"))
+		}
+		certs = append(certs, c)
+		fn = "PEM_read_bio_X509()"
+	}
+	// pem.Decode steps over a block whose base64 is broken; OpenSSL
+	// stops there.
+	if n := bytes.Count(data, []byte("-----BEGIN ")); n > 0 && countBlocks(data) < n {
+		if len(certs) == 0 && !hasCertBegin(data) {
+			return nil, fail(fn, fmt.Sprintf(sslNoStartLine, "TRUSTED CERTIFICATE"))
+		}
+		return nil, fail(fn, sslBadBase64)
+	}
+	if len(certs) == 0 {
+		return nil, fail(fn, fmt.Sprintf(sslNoStartLine, "TRUSTED CERTIFICATE"))
+	}
+	return certs, nil
+}
+
+func hasCertBegin(data []byte) bool {
+	for _, t := range []string{"CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE"} {
+		if bytes.Contains(data, []byte("-----BEGIN "+t+"-----")) {
+			return true
+		}
+	}
+	return false
+}
+
+func countBlocks(data []byte) int {
+	n := 0
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return n
+		}
+		n++
+	}
+}
+
+func loadKey(path string, passwords []string) (crypto.Signer, error) {
+	fail := func(fn, ssl string) error {
+		return fileErr(`cannot load certificate key "%s": %s failed (SSL: %s)`, path, fn, ssl)
+	}
+	data, err := readFile(path)
+	if err != nil {
+		return nil, fail("BIO_new_file()", fopenError(path, err))
+	}
+	const fn = "PEM_read_bio_PrivateKey()"
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, fail(fn, sslNoKeyDecoder)
+		}
+		switch {
+		case b.Type == "ENCRYPTED PRIVATE KEY":
+			if passwords == nil {
+				return nil, fail(fn, sslNoPasswordPKCS8)
+			}
+			var last error
+			for _, pw := range passwords {
+				der, err := decryptPKCS8(b.Bytes, []byte(pw))
+				if err == nil {
+					if k, err := parseKeyDER("PRIVATE KEY", der); err == nil {
+						return k, nil
+					}
+				}
+				last = err
+			}
+			if errors.Is(last, errUnsupportedPBE) {
+				return nil, fail(fn, sslNoKeyDecoder)
+			}
+			return nil, fail(fn, sslBadDecryptPKCS8)
+		case strings.HasSuffix(b.Type, "PRIVATE KEY") && b.Headers["Proc-Type"] == "4,ENCRYPTED":
+			if passwords == nil {
+				return nil, fail(fn, sslNoPasswordPEM)
+			}
+			for _, pw := range passwords {
+				der, err := x509.DecryptPEMBlock(b, []byte(pw)) //nolint:staticcheck // legacy PEM encryption is what OpenSSL writes with -aes128 etc.
+				if err != nil {
+					continue
+				}
+				if k, err := parseKeyDER(b.Type, der); err == nil {
+					return k, nil
+				}
+			}
+			return nil, fail(fn, sslBadDecryptPEM)
+		case b.Type == "PRIVATE KEY" || b.Type == "RSA PRIVATE KEY" || b.Type == "EC PRIVATE KEY":
+			k, err := parseKeyDER(b.Type, b.Bytes)
+			if err != nil {
+				if b.Type == "PRIVATE KEY" {
+					return nil, fail(fn, sslBadPKCS8)
+				}
+				return nil, fail(fn, sslNoKeyDecoder)
+			}
+			return k, nil
+		}
+	}
+}
+
+func parseKeyDER(typ string, der []byte) (crypto.Signer, error) {
+	var k any
+	var err error
+	switch typ {
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(der)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(der)
+	default:
+		k, err = x509.ParsePKCS8PrivateKey(der)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("not a signing key")
+	}
+	return s, nil
+}
+
+func publicKeyMatches(pub any, key crypto.Signer) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	switch p := pub.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return p.(equaler).Equal(key.Public())
+	}
+	return false
+}
+
+// ReadPasswords splits an ssl_password_file as nginx does: one password a
+// line (LF, optionally CR LF); the empty remainder after the last newline
+// is not a password.
+func ReadPasswords(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := strings.TrimSuffix(string(data), "\n")
+	if s == "" && len(data) == 0 {
+		return []string{}, nil
+	}
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		out = append(out, strings.TrimSuffix(l, "\r"))
+	}
+	return out, nil
+}
+
+// LoadCAFile reads ssl_client_certificate or ssl_trusted_certificate as
+// SSL_CTX_load_verify_locations does: certificates and CRLs, at least one.
+func LoadCAFile(path string) ([]*x509.Certificate, []*x509.RevocationList, error) {
+	certs, crls, err := loadVerifyFile(path)
+	if err != nil {
+		return nil, nil, fileErr(`SSL_CTX_load_verify_locations("%s") failed (SSL: %s)`, path, err.Error())
+	}
+	return certs, crls, nil
+}
+
+// LoadCRLFile reads ssl_crl as X509_LOOKUP_load_file does.
+func LoadCRLFile(path string) ([]*x509.Certificate, []*x509.RevocationList, error) {
+	certs, crls, err := loadVerifyFile(path)
+	if err != nil {
+		return nil, nil, fileErr(`X509_LOOKUP_load_file("%s") failed (SSL: %s)`, path, err.Error())
+	}
+	return certs, crls, nil
+}
+
+type sslText string
+
+func (s sslText) Error() string { return string(s) }
+
+func loadVerifyFile(path string) ([]*x509.Certificate, []*x509.RevocationList, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, sslText(fopenError(path, err) + " error:05880002:x509 certificate routines::system lib")
+	}
+	var certs []*x509.Certificate
+	var crls []*x509.RevocationList
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		switch b.Type {
+		case "CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE":
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, nil, sslText(fmt.Sprintf(sslBadASN1, "X509") + " error:05880009:x509 certificate routines::PEM lib")
+			}
+			certs = append(certs, c)
+		case "X509 CRL":
+			c, err := x509.ParseRevocationList(b.Bytes)
+			if err != nil {
+				return nil, nil, sslText(fmt.Sprintf(sslBadASN1, "X509_CRL") + " error:05880009:x509 certificate routines::PEM lib")
+			}
+			crls = append(crls, c)
+		}
+	}
+	if n := bytes.Count(data, []byte("-----BEGIN ")); n > countBlocks(data) {
+		return nil, nil, sslText(sslBadBase64 + " error:05880009:x509 certificate routines::PEM lib")
+	}
+	if len(certs) == 0 && len(crls) == 0 {
+		return nil, nil, sslText(sslNoCertOrCRL)
+	}
+	return certs, crls, nil
+}
+
+// CheckDHParam reads ssl_dhparam as PEM_read_bio_DHparams does. Go's TLS
+// has no finite-field DHE suites, so the parameters are only checked.
+func CheckDHParam(path string) error {
+	fail := func(ssl string) error {
+		return fileErr(`PEM_read_bio_DHparams("%s") failed (SSL: %s)`, path, ssl)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fileErr(`BIO_new_file("%s") failed (SSL: %s)`, path, fopenError(path, err))
+	}
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "DH PARAMETERS" && b.Type != "X9.42 DH PARAMETERS" {
+			continue
+		}
+		if !validDHParams(b.Type, b.Bytes) {
+			return fail(fmt.Sprintf(sslBadASN1, "DHparams"))
+		}
+		return nil
+	}
+	if bytes.Contains(data, []byte("-----BEGIN DH PARAMETERS-----")) {
+		return fail(sslBadBase64)
+	}
+	return fail(fmt.Sprintf(sslNoStartLine, "DH PARAMETERS"))
+}
+
+// TicketKey is one ssl_session_ticket_key file turned into a key for
+// crypto/tls.
+type TicketKey [32]byte
+
+// LoadTicketKey reads an ssl_session_ticket_key file. nginx wants 48 bytes
+// (16 name, 16 HMAC, 16 AES-128) or 80 bytes (16 name, 32 HMAC, 32
+// AES-256). crypto/tls takes one 32-byte secret per key and derives its
+// own HMAC and AES keys from it, so mailgate uses the SHA-256 of the whole
+// file: the same file gives the same key on every mailgate instance, and
+// tickets are shared between them (not with nginx: the ticket formats
+// differ anyway).
+func LoadTicketKey(path string) (TicketKey, error) {
+	var k TicketKey
+	fi, err := os.Stat(path)
+	if err != nil {
+		return k, err
+	}
+	if fi.IsDir() {
+		return k, &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
+	}
+	if sz := fi.Size(); sz != 48 && sz != 80 {
+		return k, fileErr(`"%s" must be 48 or 80 bytes`, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return k, err
+	}
+	if len(data) != 48 && len(data) != 80 {
+		return k, fileErr(`"%s" must be 48 or 80 bytes`, path)
+	}
+	return ticketKey(data), nil
+}
