@@ -78,7 +78,10 @@ type Scenario struct {
 	// Listen is the {{port NAME}} to connect to; empty: the config's only
 	// port.
 	Listen string
-	Steps  []Step
+	// Client6 dials the proxy at [::1] instead of 127.0.0.1 (the config
+	// must listen there).
+	Client6 bool
+	Steps   []Step
 	// Config replaces Suite.Config for this scenario.
 	Config *Config
 	// Differ declares an expected difference and why (newer nginx
@@ -384,7 +387,11 @@ func (s *Suite) RunOne(t testing.TB, impl Impl, sc Scenario) *Transcript {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	tr := RunClient(t, p.Addr(listen), sc.Steps, timeout)
+	addr := p.Addr(listen)
+	if sc.Client6 {
+		addr = "[::1]:" + strconv.Itoa(p.Ports[listen])
+	}
+	tr := RunClient(t, addr, sc.Steps, timeout)
 	trace("client done")
 	tr.Impl, tr.Scenario, tr.Proxy = impl, sc.Name, p
 	tr.Upstream = map[string][]RecordedConn{}
@@ -435,7 +442,9 @@ func newTracer(t testing.TB, what string) func(string) {
 }
 
 func replacePort(s string, port int, name string) string {
-	return strings.ReplaceAll(s, "127.0.0.1:"+strconv.Itoa(port), "127.0.0.1:{{port "+name+"}}")
+	s = strings.ReplaceAll(s, "127.0.0.1:"+strconv.Itoa(port), "127.0.0.1:{{port "+name+"}}")
+	// IPv6 listeners: [::1]:PORT and [::]:PORT.
+	return strings.ReplaceAll(s, "]:"+strconv.Itoa(port), "]:{{port "+name+"}}")
 }
 
 var connLine = regexp.MustCompile(`^\S+ \S+ \[\w+\] \d+#\d+: \*\d+ `)
@@ -610,7 +619,7 @@ var (
 	// NormLogTime: error.log timestamps and pid#tid.
 	NormLogTime = Replace(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: `, "$1 ")
 	// NormClientPort: the client's ephemeral port in log lines.
-	NormClientPort = Replace(`client 127\.0\.0\.1:\d+ connected`, "client 127.0.0.1:PORT connected")
+	NormClientPort = Replace(`client (127\.0\.0\.1|\[[0-9a-f:.]+\]):\d+ connected`, "client $1:PORT connected")
 	// NormDovecotTime: Dovecot's "[2026-11-26 04:32:38]" in error replies
 	// and "(0.001 + 0.000 secs)" timings.
 	NormDovecotTime = Replace(`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]|\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)`, "[TIME]")
