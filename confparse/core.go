@@ -156,7 +156,13 @@ func setCPUAffinity(l *loader, lv *level, n *node) error {
 			}
 		}
 	}
-	lv.vals[n.name()] = &setting{v: len(a), pos: n.pos}
+	// the number of masks for the worker_processes check: "auto" binds
+	// workers from one (possibly implicit) mask, which never warns
+	count := len(a)
+	if a[0] == "auto" {
+		count = 1
+	}
+	lv.vals[n.name()] = &setting{v: count, pos: n.pos}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -39,9 +40,38 @@ func (e *Error) Error() string { return e.Diag.String() }
 // or " in command line" when the position is known.
 func (d Diag) String() string {
 	if p := d.Pos.String(); p != "" {
-		return d.Msg + " in " + p
+		return confErrStr(d.Msg) + " in " + p
 	}
 	return d.Msg
+}
+
+// maxConfErrStr is nginx's NGX_MAX_CONF_ERRSTR: a message that names its
+// file:line (ngx_conf_log_error) is cut to this many bytes before the
+// position is appended.
+const maxConfErrStr = 1024
+
+// errnoSuffix is the " (N: text)" nginx appends for a system error.
+var errnoSuffix = regexp.MustCompile(` \(\d+: [^()]*\)$`)
+
+// confErrStr cuts a message like ngx_conf_log_error: the text is cut at
+// maxConfErrStr bytes; when a system error follows and the text leaves it
+// less than 50 bytes, the text is cut at 50 bytes before the end and "..."
+// marks the cut (ngx_log_errno).
+func confErrStr(msg string) string {
+	if len(msg) <= maxConfErrStr {
+		return msg
+	}
+	if loc := errnoSuffix.FindStringIndex(msg); loc != nil {
+		body, errno := msg[:loc[0]], msg[loc[0]:]
+		if len(body) > maxConfErrStr-50 {
+			body = body[:maxConfErrStr-50] + "..."
+		}
+		msg = body + errno
+	}
+	if len(msg) > maxConfErrStr {
+		msg = msg[:maxConfErrStr]
+	}
+	return msg
 }
 
 // Load reads the configuration and stops at the first error, as nginx -t
@@ -302,6 +332,8 @@ func (l *loader) include(n *node, lv *level) error {
 // confPath resolves a path against the configuration directory
 // (ngx_conf_full_name with conf_prefix).
 func (l *loader) confPath(name string) string {
+	// the path is used as a C string: it ends at a NUL byte
+	name = cstr(name)
 	if filepath.IsAbs(name) {
 		return name
 	}
@@ -310,6 +342,7 @@ func (l *loader) confPath(name string) string {
 
 // prefixPath resolves a path against the prefix.
 func (l *loader) prefixPath(name string) string {
+	name = cstr(name)
 	if filepath.IsAbs(name) {
 		return name
 	}
@@ -347,9 +380,11 @@ func nginxGlob(pattern string) ([]string, error) {
 			paths = next
 			continue
 		}
-		goPat := strings.ReplaceAll(part, "[!", "[^")
+		goPat := globToGo(part)
 		if _, err := filepath.Match(goPat, ""); err != nil {
-			return nil, err
+			// glob(3) has no syntax errors: what it cannot read as a
+			// pattern it matches literally
+			goPat = globLiteral(part)
 		}
 		for _, p := range paths {
 			ents, err := os.ReadDir(p)
@@ -370,4 +405,68 @@ func nginxGlob(pattern string) ([]string, error) {
 	}
 	sort.Strings(paths)
 	return paths, nil
+}
+
+// globToGo turns one glob(3) path element into a filepath.Match pattern:
+// "[!" negates like "[^", a "]" right after "[" or "[!" is a member, and a
+// "[" without its "]" is an ordinary character.
+func globToGo(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch c {
+		case '\\':
+			b.WriteByte(c)
+			if i+1 < len(p) {
+				i++
+				b.WriteByte(p[i])
+			}
+			continue
+		case '[':
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		neg := false
+		if j < len(p) && (p[j] == '!' || p[j] == '^') {
+			neg = true
+			j++
+		}
+		start := j
+		if j < len(p) && p[j] == ']' {
+			j++
+		}
+		k := strings.IndexByte(p[j:], ']')
+		if k < 0 {
+			b.WriteString(`\[`)
+			continue
+		}
+		k += j
+		b.WriteByte('[')
+		if neg {
+			b.WriteByte('^')
+		}
+		for _, m := range []byte(p[start:k]) {
+			if m == ']' || m == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(m)
+		}
+		b.WriteByte(']')
+		i = k
+	}
+	return b.String()
+}
+
+// globLiteral escapes every pattern character of p.
+func globLiteral(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if strings.IndexByte(`*?[]\\`, p[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }

@@ -128,6 +128,15 @@ func errAt(n *node, format string, a ...any) *Diag {
 	return &Diag{Sev: SevEmerg, Msg: fmt.Sprintf(format, a...), Pos: n.pos}
 }
 
+// cstr is s as C code sees it: up to the first NUL byte. nginx's tokens
+// keep NUL bytes, but messages that print a token with "%s" stop there.
+func cstr(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
 // reason builds nginx's `"name" directive <reason>` error.
 func reason(n *node, why string) *Diag {
 	return errAt(n, `"%s" directive %s`, n.name(), why)
@@ -178,7 +187,8 @@ func (l *loader) handle(n *node, lv *level) error {
 		if byName[name] != nil || knownNames[name] {
 			return l.emerg(errAt(n, `"%s" directive is not allowed here`, name))
 		}
-		return l.emerg(errAt(n, `unknown directive "%s"`, name))
+		// nginx prints the name as a C string: it ends at a NUL byte.
+		return l.emerg(errAt(n, `unknown directive "%s"`, cstr(name)))
 	}
 	if d.args&isBlock == 0 && n.block {
 		return l.emerg(errAt(n, `directive "%s" is not terminated by ";"`, name))
@@ -308,7 +318,7 @@ func setEnum(values ...string) func(*loader, *level, *node) error {
 				return nil
 			}
 		}
-		return l.fail(errAt(n, `invalid value "%s"`, a))
+		return l.fail(errAt(n, `invalid value "%s"`, cstr(a)))
 	}
 }
 
@@ -335,7 +345,7 @@ func setBitmask(values ...string) func(*loader, *level, *node) error {
 				}
 				found = true
 				if bv.mask&(1<<uint(i)) != 0 {
-					l.warn(n.pos, `duplicate value "%s"`, a)
+					l.warn(n.pos, `duplicate value "%s"`, cstr(a))
 				} else {
 					bv.mask |= 1 << uint(i)
 					bv.words = append(bv.words, v)
@@ -343,7 +353,7 @@ func setBitmask(values ...string) func(*loader, *level, *node) error {
 				break
 			}
 			if !found {
-				return l.fail(errAt(n, `invalid value "%s"`, a))
+				return l.fail(errAt(n, `invalid value "%s"`, cstr(a)))
 			}
 		}
 		s.pos = n.pos

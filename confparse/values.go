@@ -190,6 +190,9 @@ func secDuration(s int64) time.Duration {
 
 // flagValue is ngx_conf_set_flag_slot's parsing: on/off, case-insensitive.
 func flagValue(name, v string) (bool, *Diag) {
+	// nginx compares the value as a C string: "on" followed by a NUL
+	// byte and anything is "on".
+	v = cstr(v)
 	switch {
 	case strings.EqualFold(v, "on"):
 		return true, nil
