@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -287,10 +288,42 @@ func writePidFile(path string) error {
 	if path == "" {
 		return nil
 	}
+	if err := pidFileOwner(path); err != nil {
+		return err
+	}
 	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return &openError{path, err}
 	}
 	return nil
+}
+
+// pidFileOwner refuses a pid file that names a running nginx. nginx
+// itself just overwrites its pid file, because a second nginx with the
+// same configuration fails earlier, binding the same ports. mailgate binds
+// only the mail{} ports, so with the nginx.conf of an nginx that still
+// serves http{} (Debian's has "pid /run/nginx.pid;") it would take over
+// nginx's pid file, and "nginx -s reload" or systemd would then signal
+// mailgate instead of nginx.
+func pidFileOwner(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	pid, ok := parsePid(b)
+	if !ok || pid == os.Getpid() {
+		return nil
+	}
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil || strings.TrimSpace(string(comm)) != "nginx" {
+		return nil // stale, or not nginx's: overwritten as nginx does
+	}
+	// mailgate itself may run under an "nginx" symlink.
+	if exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); err == nil {
+		if self, err := os.Executable(); err == nil && exe == self {
+			return nil
+		}
+	}
+	return fmt.Errorf("pid file \"%s\" belongs to a running nginx (pid %d); give mailgate its own, e.g. -g \"pid /run/mailgate.pid;\"", path, pid)
 }
 
 func removePidFile(path string) {

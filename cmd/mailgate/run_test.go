@@ -374,3 +374,58 @@ func TestReloadKeepsListeners(t *testing.T) {
 		t.Errorf("exit after TERM: %v", err)
 	}
 }
+
+// TestPidFileOfRunningNginx: mailgate must not take over the pid file of
+// a running nginx (same nginx.conf, nginx still serving http{}).
+func TestPidFileOfRunningNginx(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	// A process whose name is "nginx": a copy of sleep.
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, "nginx")
+	if err := os.WriteFile(fake, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nginx := exec.Command(fake, "30")
+	if err := nginx.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { nginx.Process.Kill(); nginx.Wait() }()
+	pidFile := filepath.Join(dir, "nginx.pid")
+	nginxPid := strconv.Itoa(nginx.Process.Pid) + "\n"
+	if err := os.WriteFile(pidFile, []byte(nginxPid), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := "pid nginx.pid;\ndaemon off;\nevents {}\nmail {\n  auth_http 127.0.0.1:1/auth;\n  server {\n    listen " +
+		freeAddr(t) + ";\n    protocol imap;\n  }\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runToFile(t, bin, "-p", dir+"/", "-c", "nginx.conf", "-e", "stderr")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, out)
+	}
+	want := `: pid file "` + pidFile + `" belongs to a running nginx (pid ` + strconv.Itoa(nginx.Process.Pid) + `)`
+	if !strings.Contains(string(out), want) {
+		t.Errorf("output:\n%s\nwant it to contain %s", out, want)
+	}
+	if b, _ := os.ReadFile(pidFile); string(b) != nginxPid {
+		t.Errorf("pid file now %q, want nginx's %q", b, nginxPid)
+	}
+	// Once nginx is gone, its stale pid file is overwritten as usual.
+	nginx.Process.Kill()
+	nginx.Wait()
+	cmd := exec.Command(bin, "-p", dir+"/", "-c", "nginx.conf", "-e", "stderr")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, "mailgate's pid in the pid file", func() bool { return readPid(t, pidFile) == cmd.Process.Pid })
+}
