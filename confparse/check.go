@@ -25,6 +25,14 @@ func (l *loader) lint() {
 			"mailgate is one process and keeps the user it was started as (to re-read keys and bind new ports on reload); "+
 				"start it as the unprivileged user instead, e.g. systemd User= with AmbientCapabilities=CAP_NET_BIND_SERVICE")
 	}
+	if l.httpSeen || l.streamSeen {
+		var pos Pos
+		if st := l.main.get("pid"); st != nil {
+			pos = st.pos
+		}
+		adv(pos, fmt.Sprintf(`mailgate and nginx would share the pid file "%s"`, l.cfg.Core.Pid),
+			`if nginx keeps serving the http{}/stream{} blocks of this file, start mailgate with -g "pid /run/mailgate.pid;" (mailgate refuses to start on the pid file of a running nginx)`)
+	}
 	memLogs := append([]LogTarget(nil), l.cfg.Core.ErrorLogs...)
 	if l.cfg.Mail != nil {
 		seen := map[Pos]bool{}

@@ -131,6 +131,7 @@ mail {
 		`[notice] "stream" block ignored in nginx.conf:7`,
 		`[warn] "worker_processes" directive ignored in nginx.conf:2`,
 		`[warn] "user" directive does not switch users in mailgate in nginx.conf:4`,
+		`[warn] mailgate and nginx would share the pid file "logs/nginx.pid"`,
 		`[warn] "error_log memory:" target ignored in nginx.conf:3`,
 		`[warn] "proxy" directive has no effect in nginx.conf:11`,
 		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:12`,
