@@ -103,7 +103,7 @@ mail {
 `
 	dir := t.TempDir()
 	conf = strings.ReplaceAll(conf, "@DIR@", dir+"/")
-	if err := os.WriteFile(filepath.Join(dir, "c.pem"), []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "c.pem"), testCombinedPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// load_module must name an existing file (its content is not read).

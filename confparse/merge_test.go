@@ -290,7 +290,7 @@ mail {
     listen 127.0.0.1:110;
   }
 }`
-	cfg, _, err := loadString(t, conf, map[string]string{"c.pem": "x", "k.pem": "y"})
+	cfg, _, err := loadString(t, conf, map[string]string{"c.pem": string(testCombinedPEM), "k.pem": string(testCombinedPEM)})
 	if err != nil {
 		t.Fatal(err)
 	}

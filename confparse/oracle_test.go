@@ -14,7 +14,8 @@ import (
 // prefix and the configuration directory.
 //
 // newerNginx lists the cases where mailgate follows newer nginx on
-// purpose (docs/compat-config.md); the value is mailgate's expected output.
+// purpose, or differs from nginx on purpose (docs/compat-config.md); the
+// value is mailgate's expected output.
 var newerNginx = map[string]string{
 	// 1.25.5+ wording of an unknown listen parameter.
 	"p6":  `[emerg] invalid parameter "default_server" in @DIR@/p6.conf:5`,
@@ -26,6 +27,11 @@ var newerNginx = map[string]string{
 	"real6": `[emerg] no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`,
 	// 1.31.4+: proxy_protocol off|on|v2.
 	"pp1": ``,
+	// An encrypted key without ssl_password_file: OpenSSL prompts on the
+	// terminal ("Enter PEM pass phrase:", twice, on stderr when there is
+	// none); mailgate never prompts and prints only nginx's error line.
+	"sslfile_key_legacy_nopass": `[emerg] cannot load certificate key "@DIR@/sslfile/enc_legacy.key": PEM_read_bio_PrivateKey() failed (SSL: error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:07880109:common libcrypto routines::interrupted or cancelled error:04800068:PEM routines::bad password read)`,
+	"sslfile_key_pkcs8_nopass":  `[emerg] cannot load certificate key "@DIR@/sslfile/enc_pkcs8.key": PEM_read_bio_PrivateKey() failed (SSL: error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:07880109:common libcrypto routines::interrupted or cancelled error:1C80009F:Provider routines::unable to get passphrase error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:04800068:PEM routines::bad password read)`,
 }
 
 var sevNames = []string{"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
@@ -74,6 +80,24 @@ func materialize(t *testing.T, src, name, dir string) {
 		copyFile(filepath.Join(src, "inc", e.Name()), filepath.Join(dir, "inc", e.Name()))
 	}
 	copyFile(filepath.Join(src, name+".conf"), filepath.Join(dir, name+".conf"))
+	// TLS fixtures (sslfile_* cases), as gen.sh copies them.
+	fx := filepath.Join(src, "..", "sslfile")
+	files, err := os.ReadDir(fx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sslfile"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(fx, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "sslfile", f.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestOracle(t *testing.T) {

@@ -1,10 +1,8 @@
 package confparse
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -245,48 +243,7 @@ func (l *loader) mergeSSL(s *Server, sv *level) error {
 		return fail(`no "ssl_certificate_key" is defined for certificate "%s" and the "%s" directive in %s`,
 			rawLast(l.eff(s, sv, "ssl_certificate")), mode, pos)
 	}
-	// Files nginx opens while merging, in its order. Only a missing file
-	// is reported here, with OpenSSL 3's text as nginx prints it; other
-	// problems (bad PEM, wrong password) surface when mailgate loads them.
-	const enoent = "error:80000002:system library::No such file or directory:calling fopen(%[1]s, r) error:10000080:BIO routines::no such file"
-	for i, cert := range c.Certificates {
-		if missing(cert) {
-			return fail(`cannot load certificate "%[1]s": BIO_new_file() failed (SSL: `+enoent+`)`, cert)
-		}
-		if key := c.CertificateKeys[i]; missing(key) {
-			return fail(`cannot load certificate key "%[1]s": BIO_new_file() failed (SSL: `+enoent+`)`, key)
-		}
-	}
-	if c.VerifyClient != VerifyOff {
-		if c.VerifyClient != VerifyOptionalNoCA && c.ClientCertificate == "" && c.TrustedCertificate == "" {
-			return fail("no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client")
-		}
-		for _, f := range []string{c.ClientCertificate, c.TrustedCertificate} {
-			if f != "" && missing(f) {
-				return fail(`SSL_CTX_load_verify_locations("%[1]s") failed (SSL: `+enoent+` error:05880002:x509 certificate routines::system lib)`, f)
-			}
-		}
-		if c.CRL != "" && missing(c.CRL) {
-			return fail(`X509_LOOKUP_load_file("%[1]s") failed (SSL: `+enoent+` error:05880002:x509 certificate routines::system lib)`, c.CRL)
-		}
-	}
-	if c.DHParam != "" && missing(c.DHParam) {
-		return fail(`BIO_new_file("%[1]s") failed (SSL: `+enoent+`)`, c.DHParam)
-	}
-	for _, k := range c.SessionTicketKeys {
-		if _, err := os.Stat(k); err != nil {
-			return l.fail(&Diag{Msg: fmt.Sprintf(`open() "%s" failed %s`, k, sysErr(err)), Pos: l.mailEnd})
-		}
-	}
-	return nil
-}
-
-func missing(path string) bool {
-	if strings.HasPrefix(path, "data:") {
-		return false
-	}
-	_, err := os.Stat(path)
-	return errors.Is(err, fs.ErrNotExist)
+	return l.checkSSLFiles(c)
 }
 
 func rawLast(v any) string {

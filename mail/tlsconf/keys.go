@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"syscall"
@@ -58,7 +57,17 @@ func readFile(path string) ([]byte, error) {
 	if strings.HasPrefix(path, "data:") {
 		return []byte(path[5:]), nil
 	}
-	return os.ReadFile(path)
+	return readAll(path)
+}
+
+// readAll reads a file as OpenSSL's file BIO does: a directory opens and
+// reads as empty.
+func readAll(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, syscall.EISDIR) {
+		return nil, nil
+	}
+	return b, err
 }
 
 // FileError is a TLS file nginx refuses; Error is nginx's message.
@@ -290,7 +299,7 @@ type sslText string
 func (s sslText) Error() string { return string(s) }
 
 func loadVerifyFile(path string) ([]*x509.Certificate, []*x509.RevocationList, error) {
-	data, err := os.ReadFile(path)
+	data, err := readAll(path)
 	if err != nil {
 		return nil, nil, sslText(fopenError(path, err) + " error:05880002:x509 certificate routines::system lib")
 	}
@@ -333,7 +342,7 @@ func CheckDHParam(path string) error {
 	fail := func(ssl string) error {
 		return fileErr(`PEM_read_bio_DHparams("%s") failed (SSL: %s)`, path, ssl)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readAll(path)
 	if err != nil {
 		return fileErr(`BIO_new_file("%s") failed (SSL: %s)`, path, fopenError(path, err))
 	}
@@ -374,9 +383,6 @@ func LoadTicketKey(path string) (TicketKey, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return k, err
-	}
-	if fi.IsDir() {
-		return k, &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
 	}
 	if sz := fi.Size(); sz != 48 && sz != 80 {
 		return k, fileErr(`"%s" must be 48 or 80 bytes`, path)

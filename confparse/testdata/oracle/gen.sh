@@ -3,13 +3,15 @@
 # Each .conf is copied into a scratch directory first; "@DIR@" in the files
 # stands for that directory (it is also the -p prefix and the config dir).
 # Run from this directory. Requires Debian's nginx with the mail module.
+# An optional argument is a glob of case names: ./gen.sh 'sslfile_*'.
 set -e
 here=$(pwd)
-for f in *.conf; do
+for f in ${1:-*}.conf; do
   n=${f%.conf}
   dir=$(mktemp -d /tmp/confparse-oracle.XXXXXX)
   mkdir -p "$dir/logs"
   cp cert.pem key.pem "$dir/"
+  cp -r ../sslfile "$dir/sslfile"   # TLS fixtures (sslfile_* cases)
   for inc in inc/* inc/.[!.]*; do [ -e "$inc" ] && mkdir -p "$dir/inc" && sed "s#@DIR@#$dir#g" "$inc" > "$dir/$inc"; done
   sed "s#@DIR@#$dir#g" "$f" > "$dir/$f"
   g=""
