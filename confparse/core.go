@@ -91,7 +91,11 @@ func setUser(l *loader, lv *level, n *node) error {
 		lv.vals[n.name()] = &setting{v: [2]string{}, pos: n.pos}
 		return nil
 	}
-	a := n.args()
+	// the names are C strings to getpwnam() and getgrnam()
+	a := []string{cstr(n.args()[0])}
+	if len(n.args()) == 2 {
+		a = append(a, cstr(n.args()[1]))
+	}
 	if _, err := user.Lookup(a[0]); err != nil {
 		return l.fail(errAt(n, `getpwnam("%s") failed`, a[0]))
 	}
@@ -152,7 +156,7 @@ func setCPUAffinity(l *loader, lv *level, n *node) error {
 		// nginx reads each mask from its last character
 		for i := len(m) - 1; i >= 0; i-- {
 			if c := m[i]; c != ' ' && c != '0' && c != '1' {
-				return l.fail(errAt(n, `invalid character "%c" in "worker_cpu_affinity"`, c))
+				return l.fail(errAt(n, `invalid character "%s" in "worker_cpu_affinity"`, []byte{c}))
 			}
 		}
 	}

@@ -256,6 +256,12 @@ func TestNginxGlob(t *testing.T) {
 		{"*/*.conf", []string{"sub/x.conf", "sub2/y.conf"}},
 		{"sub*/x.conf", []string{"sub/x.conf"}},
 		{"none*", nil},
+		// glob(3): an unmatched "[" is an ordinary character, "]" first
+		// in a class is a member
+		{"[a.conf", nil},
+		{"[!]x].conf", []string{"B.conf", "a.conf", "b.conf"}},
+		{"[]a].conf", []string{"a.conf"}},
+		{"s[u]b/*", []string{"sub/x.conf"}},
 	}
 	for _, tc := range tests {
 		got, err := nginxGlob(filepath.Join(dir, tc.pat))

@@ -212,13 +212,15 @@ func (l *loader) run() error {
 	if err := l.readFile(l.cfg.ConfFile, Pos{}, l.main); err != nil {
 		return err
 	}
+	// nginx's core module finishes its settings (and warns) before the
+	// events module notices that there is no events{}
+	if err := l.finishCore(); err != nil {
+		return err
+	}
 	if !l.eventsSeen {
 		if err := l.emerg(&Diag{Msg: `no "events" section in configuration`, AfterSyntax: true}); err != nil {
 			return err
 		}
-	}
-	if err := l.finishCore(); err != nil {
-		return err
 	}
 	if n := listeningSockets(l.listens); l.eventsSeen && l.cfg.Core.WorkerConnections < n+1 {
 		// one connection per listening socket plus one (nginx's channel)

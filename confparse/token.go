@@ -163,7 +163,7 @@ func (lx *lexer) next() tokResult {
 				lastSpace = true
 				needSpace = false
 			} else {
-				return lx.fail(lx.line, `unexpected "%c"`, ch)
+				return lx.fail(lx.line, `unexpected "%s"`, []byte{ch})
 			}
 		}
 		if lastSpace {
@@ -175,7 +175,7 @@ func (lx *lexer) next() tokResult {
 			switch ch {
 			case ';', '{':
 				if len(lx.words) == 0 {
-					return lx.fail(lx.line, `unexpected "%c"`, ch)
+					return lx.fail(lx.line, `unexpected "%s"`, []byte{ch})
 				}
 				if ch == '{' {
 					return tokBlockStart

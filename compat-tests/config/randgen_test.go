@@ -208,6 +208,23 @@ var globalsPool = []string{
 	"thread_pool p threads=2;", "error_log nodir/x.log;", ";", "}", "timer_resolution 10ms;", "imap_auth plain;",
 }
 
+// oddities are hand-written grammar edge cases spliced in at a line start.
+var oddities = []string{
+	"server{listen 127.0.0.1:22110;protocol imap;}\n", "\"a\"\"b\";\n", "'it''s';\n", "a\"b\";\n",
+	"timeout \"5s\"x;\n", "timeout 5s\n", "timeout 5s;;\n", ";\n", "}\n", "{\n", "timeout {\n}\n",
+	"server_name \"a\\\"b\";\n", "server_name 'a\\'b';\n", "server_name a\\;b;\n", "server_name \"\\n\\t\\r\";\n",
+	"server_name ${x};\n", "server_name $;\n", "server_name \"${\";\n", "# only a comment { } ;\n",
+	"server_name \"line\nbreak\";\n", "server_name a#b;\n", "server_name \"a\" #c\n;\n", "timeout 5s # x ;\n;\n",
+	"include;\n", "include a b;\n", "include \"\";\n", "include inc_dir_itself;\n", "include /dev/null;\n",
+	"error_log stderr;\n", "smtp_auth login login;\n", "imap_auth plain plain cram-md5;\n",
+	"auth_http_header X-A \"" + strings.Repeat("v", 1100) + "\";\n",
+	"server_name " + strings.Repeat("n", 1030) + " x;\n",
+	"imap_auth " + strings.Repeat("z", 1200) + ";\n",
+	"smtp_capabilities \"" + strings.Repeat("C", 5000) + "\";\n",
+	"listen 127.0.0.1:22110 " + strings.Repeat("p", 1100) + ";\n",
+	"\ttimeout\t5s\t;\r\n", "\x00;\n", "timeout \x005s;\n", "ssl \"on\x00x\";\n",
+}
+
 // arg renders one argument, sometimes quoted or escaped the way a user
 // might write it.
 func (g *gen) arg(v string) string {
@@ -259,6 +276,9 @@ func (g *gen) line(indent, name string, vals []string) string {
 
 func (g *gen) directives(indent string, specs []dirSpec, n int) string {
 	var b strings.Builder
+	if g.chance(0.06) {
+		b.WriteString(indent + g.pick(oddities...))
+	}
 	for i := 0; i < n; i++ {
 		d := specs[g.r.Intn(len(specs))]
 		l := g.line(indent, d.name, d.vals(g))
@@ -515,9 +535,16 @@ func genCase(seed int64, i int) randCase {
 	// /run/nginx.pid and mailgate <prefix>logs/nginx.pid, a declared
 	// difference (docs/compat-config.md)
 	g.dirs = append(g.dirs, "logs")
-	c := randCase{files: g.files, dirs: g.dirs, includes: g.includes}
-	if g.chance(0.12) {
+	c := randCase{files: g.files, includes: g.includes}
+	if g.chance(0.2) {
 		c.globals = g.pick(globalsPool...)
+		if g.chance(0.2) {
+			c.globals += g.pick(globalsPool...)
+		}
 	}
+	if g.chance(0.05) {
+		g.dirs = append(g.dirs, "inc_dir_itself")
+	}
+	c.dirs = g.dirs
 	return c
 }

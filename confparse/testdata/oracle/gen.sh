@@ -21,7 +21,7 @@ for f in ${1:-*}.conf; do
   else
     out=$(nginx -t -q -p "$dir/" -c "$dir/$f" -e stderr 2>&1 || true)
   fi
-  echo "$out" | grep -v 'test failed\|syntax is ok\|test is successful' |
+  echo "$out" | grep -av 'test failed\|syntax is ok\|test is successful' |
     sed -E 's/^[0-9\/]+ [0-9:]+ (\[[a-z]+\]) [0-9]+#[0-9]+: /\1 /; s/^nginx: (\[[a-z]+\]) /\1 /' |
     sed "s#$dir#@DIR@#g" > "$here/$n.nginx"
   rm -rf "$dir"
