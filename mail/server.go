@@ -446,6 +446,61 @@ func (s *Server) HandOff() map[string]net.Listener {
 	return m
 }
 
+// ListenerFDs returns a duplicate of every listening socket's descriptor
+// (close-on-exec set), by key, for a new binary started on USR2 (nginx's
+// binary upgrade). The server goes on accepting on its own copies; the
+// caller closes the duplicates once the new process has them.
+//
+// Raw descriptors, not *os.File: os.File.Fd, which os/exec calls on
+// every file it passes, switches the descriptor to blocking mode, and a
+// duplicate shares that flag with the listening socket. A blocking
+// accept() would then hang this server's Close.
+func (s *Server) ListenerFDs() (map[string]int, error) {
+	s.mu.Lock()
+	lns := map[string]net.Listener{}
+	for _, so := range s.socks {
+		lns[so.spec.Key] = so.ln
+	}
+	s.mu.Unlock()
+	return DupListeners(lns)
+}
+
+// DupListeners duplicates the descriptors of lns as ListenerFDs does.
+func DupListeners(lns map[string]net.Listener) (map[string]int, error) {
+	fds := map[string]int{}
+	fail := func(err error) (map[string]int, error) {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		return nil, err
+	}
+	for k, ln := range lns {
+		sc, ok := ln.(syscall.Conn)
+		if !ok {
+			continue
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return fail(err)
+		}
+		var nfd int
+		var derr error
+		if err := rc.Control(func(fd uintptr) {
+			nfd, derr = syscall.Dup(int(fd))
+			if derr == nil {
+				syscall.CloseOnExec(nfd)
+			}
+		}); err != nil {
+			return fail(err)
+		}
+		if derr != nil {
+			return fail(derr)
+		}
+		fds[k] = nfd
+	}
+	return fds, nil
+}
+
 // addrPortOf converts a net.Addr to netip.AddrPort (invalid for unix).
 func addrPortOf(a net.Addr) netip.AddrPort {
 	switch v := a.(type) {

@@ -45,21 +45,30 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 		logLoadError(l, err)
 		return 1
 	}
-	if cfg.Core.Daemon && readyFD == "" {
+	// A process started by a binary upgrade (USR2) stays where its
+	// parent put it, as nginx's does: it is already a daemon if the old
+	// one was.
+	inheritVal, inherited := os.LookupEnv(inheritEnv)
+	if cfg.Core.Daemon && readyFD == "" && !inherited {
 		return daemonize(l)
 	}
 	// Signals are caught from here on, so a -s sent as soon as the pid
 	// file exists is never lost to Go's default action.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
-	// USR2 (binary upgrade) and WINCH (stop workers) have no meaning
-	// without worker processes; Go would exit on USR2 by default.
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGWINCH, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1,
+		syscall.SIGUSR2, syscall.SIGWINCH)
+	signal.Ignore(syscall.SIGPIPE)
 	defer signal.Stop(sigs)
+	var inherit map[string]net.Listener
+	up := upgradeState{daemonized: readyFD != "" || inherited}
+	if inherited {
+		inherit = inheritedSockets(inheritVal, l.Logf)
+		up.parent = os.Getppid()
+	}
 	// Bind retries are logged through the configured error_log (nil
 	// BindLog), as nginx does: with the default level "error" only the
 	// failures show, not the "try again" notices.
-	g, err := startGeneration(cfg, p, l.stderr, nil, nil)
+	g, err := startGeneration(cfg, p, l.stderr, nil, inherit, nil)
 	if err != nil {
 		l.Logf(errlog.Emerg, "%s", err.Error())
 		return 1
@@ -75,14 +84,17 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 	if err := redirectStderr(g.logs); err != nil {
 		l.Logf(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
 	}
-	return supervise(g, p, o.globals, sigs)
+	return supervise(g, p, o.globals, sigs, up)
 }
 
 // startGeneration sets up logs, builds the server and binds its sockets.
 // prev, when set, is the running generation: once the new server is
 // built, prev stops accepting and hands its listening sockets over, so a
 // reload never closes a socket that stays in the configuration.
-func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *generation, bindLog func(errlog.Level, string)) (*generation, error) {
+//
+// inherited are sockets from a binary upgrade or a WINCH: they are used
+// where the configuration has their address, and closed otherwise.
+func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *generation, inherited map[string]net.Listener, bindLog func(errlog.Level, string)) (*generation, error) {
 	logs, err := newRunLog(cfg, p.errorLog, stderr)
 	if err != nil {
 		return nil, err
@@ -90,6 +102,9 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 	// Options.Inherit is filled only after NewServer succeeded, so a
 	// configuration the engine rejects leaves the old generation serving.
 	inherit := map[string]net.Listener{}
+	for k, ln := range inherited {
+		inherit[k] = ln
+	}
 	srv, err := mail.NewServer(cfg, mail.Options{Protocols: protocols(), Log: logs.Logger, BindLog: bindLog, Inherit: inherit})
 	if err != nil {
 		logs.Close()
@@ -150,39 +165,111 @@ func probeNewListens(cfg *confparse.Config, running map[string]net.Addr) error {
 	return nil
 }
 
+// upgradeState is what supervise knows about binary upgrades.
+type upgradeState struct {
+	// daemonized: started as a daemon or by an upgrade; only then does
+	// WINCH stop accepting (nginx ignores it in a terminal).
+	daemonized bool
+	// parent is the pid of the process that passed us its sockets; USR2
+	// is refused while it still runs, so two upgrades never overlap.
+	parent int
+	// child is the process started by our last USR2, while it runs.
+	child *newBinary
+	// parked holds the listening sockets after WINCH: nothing accepts on
+	// them, but they stay open for a new binary or for a HUP that resumes.
+	parked map[string]net.Listener
+	// draining is closed when the sessions of the generation stopped by
+	// WINCH have ended.
+	draining chan struct{}
+}
+
 // supervise handles signals until the server stops.
-func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal) int {
+func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up upgradeState) int {
 	log := func(lvl errlog.Level, format string, args ...any) {
 		errlog.Logf(logrus.NewEntry(g.logs.Logger), lvl, format, args...)
 	}
 	log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
+	// pidFile is the file to remove at exit: NAME.oldbin while a new
+	// binary runs, as nginx's ngx_delete_pidfile.
+	pidFile := func() string {
+		if up.child != nil && g.cfg.Core.Pid != "" {
+			return g.cfg.Core.Pid + oldbinSuffix
+		}
+		return g.cfg.Core.Pid
+	}
+	// resume starts accepting again on the parked sockets with the
+	// running configuration (nginx's restart of its workers).
+	resume := func() {
+		ng, err := startGeneration(g.cfg, p, os.Stderr, nil, up.parked, nil)
+		if err != nil {
+			log(errlog.Emerg, "%s", err.Error())
+			return
+		}
+		old, draining := g, up.draining
+		go func() {
+			<-draining
+			old.logs.Close()
+		}()
+		g, up.parked, up.draining = ng, nil, nil
+	}
 	for {
+		done := g.done
+		if up.parked != nil {
+			done = nil // the stopped generation ends on its own
+		}
+		var childDone chan *os.ProcessState
+		if up.child != nil {
+			childDone = up.child.done
+		}
 		select {
-		case err := <-g.done:
+		case err := <-done:
 			// Serve ended without being asked to: a fatal listener error.
 			if err != nil && !errors.Is(err, mail.ErrServerClosed) {
 				log(errlog.Emerg, "%s", err.Error())
 			}
-			removePidFile(g.cfg.Core.Pid)
+			removePidFile(pidFile())
 			g.logs.Close()
 			return 1
+		case st := <-childDone:
+			lvl, text := exitText("new binary process", up.child.pid, st)
+			log(lvl, "%s", text)
+			if pid := g.cfg.Core.Pid; pid != "" {
+				if err := os.Rename(pid+oldbinSuffix, pid); err != nil {
+					log(errlog.Alert, "rename() %s back to %s failed after the new binary process \"%s\" exited %s",
+						pid+oldbinSuffix, pid, os.Args[0], errnoText(err))
+				}
+			}
+			up.child = nil
+			if up.parked != nil {
+				resume()
+			}
 		case s := <-sigs:
 			sig := s.(syscall.Signal)
 			switch sig {
 			case syscall.SIGTERM, syscall.SIGINT:
 				log(errlog.Notice, "signal %d (%s) received, exiting", int(sig), sigName(sig))
 				g.srv.Close()
-				<-g.done
+				if up.parked != nil {
+					closeAll(up.parked)
+					<-up.draining
+				} else {
+					<-g.done
+				}
 				log(errlog.Notice, "exit")
-				removePidFile(g.cfg.Core.Pid)
+				removePidFile(pidFile())
 				g.logs.Close()
 				return 0
 			case syscall.SIGQUIT:
 				log(errlog.Notice, "signal %d (%s) received, shutting down", int(sig), sigName(sig))
 				log(errlog.Notice, "gracefully shutting down")
-				shutdown(g)
+				if up.parked != nil {
+					closeAll(up.parked)
+					<-up.draining
+				} else {
+					shutdown(g)
+				}
 				log(errlog.Notice, "exit")
-				removePidFile(g.cfg.Core.Pid)
+				removePidFile(pidFile())
 				g.logs.Close()
 				return 0
 			case syscall.SIGUSR1:
@@ -196,14 +283,64 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal) in
 				log(errlog.Notice, "reopening logs")
 			case syscall.SIGHUP:
 				log(errlog.Notice, "signal %d (%s) received, reconfiguring", int(sig), sigName(sig))
+				if up.parked != nil {
+					// After WINCH, HUP resumes accepting with the running
+					// configuration instead of reading it again.
+					resume()
+					continue
+				}
 				if ng := reload(g, p, globals, log); ng != nil {
 					g = ng
 					if err := redirectStderr(g.logs); err != nil {
 						log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
 					}
 				}
+			case syscall.SIGUSR2:
+				if up.child != nil || (up.parent > 1 && os.Getppid() == up.parent) {
+					log(errlog.Notice, "signal %d (%s) received, ignoring", int(sig), sigName(sig))
+					log(errlog.Crit, "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
+					continue
+				}
+				log(errlog.Notice, "signal %d (%s) received, changing binary", int(sig), sigName(sig))
+				log(errlog.Notice, "changing binary")
+				var fds map[string]int
+				var err error
+				if up.parked != nil {
+					fds, err = mail.DupListeners(up.parked)
+				} else {
+					fds, err = g.srv.ListenerFDs()
+				}
+				if err != nil {
+					log(errlog.Alert, "cannot pass the listening sockets to a new binary %s", errnoText(err))
+					continue
+				}
+				up.child = execNewBinary(g.cfg.Core.Pid, fds, log)
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+			case syscall.SIGWINCH:
+				if !up.daemonized {
+					log(errlog.Notice, "signal %d (%s) received", int(sig), sigName(sig))
+					continue
+				}
+				log(errlog.Notice, "signal %d (%s) received, stop accepting connections", int(sig), sigName(sig))
+				if up.parked != nil {
+					continue
+				}
+				up.parked = g.srv.HandOff()
+				up.draining = make(chan struct{})
+				go func(old *generation, draining chan struct{}) {
+					shutdown(old)
+					close(draining)
+				}(g, up.draining)
 			}
 		}
+	}
+}
+
+func closeAll(lns map[string]net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
 	}
 }
 
@@ -245,7 +382,7 @@ func reload(old *generation, p paths, globals string, log func(errlog.Level, str
 		return nil
 	}
 	log(errlog.Notice, "reconfiguring")
-	ng, err := startGeneration(cfg, p, os.Stderr, old, nil)
+	ng, err := startGeneration(cfg, p, os.Stderr, old, nil, nil)
 	if err != nil {
 		log(errlog.Emerg, "%s", err.Error())
 		return nil
@@ -279,6 +416,10 @@ func sigName(s syscall.Signal) string {
 		return "SIGTERM"
 	case syscall.SIGUSR1:
 		return "SIGUSR1"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
+	case syscall.SIGWINCH:
+		return "SIGWINCH"
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }
