@@ -49,6 +49,11 @@ type Config struct {
 	Core     Core   // main-context settings that matter to mailgate
 	Mail     *Mail  // nil when there is no mail{} block
 	Notices  []Diag // warnings and notices produced while loading
+	// LogFiles is every error_log target that is a file (main, mail{},
+	// server{} and -g alike), once each, in the order nginx registers
+	// them; nginx -t opens them all, even those of a mail{} without
+	// servers or overridden by every server.
+	LogFiles []string
 }
 
 // File is one configuration file as read from disk, for -T.

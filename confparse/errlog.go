@@ -2,6 +2,7 @@ package confparse
 
 import (
 	"mailgate/mail/errlog"
+	"slices"
 	"strings"
 )
 
@@ -34,6 +35,9 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 		t.Syslog = st
 	default:
 		t.Path = l.prefixPath(a[0])
+		if !slices.Contains(l.cfg.LogFiles, t.Path) {
+			l.cfg.LogFiles = append(l.cfg.LogFiles, t.Path)
+		}
 	}
 	if len(a) > 1 {
 		set := false

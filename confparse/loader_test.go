@@ -1,6 +1,7 @@
 package confparse
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,4 +66,21 @@ func FuzzGlobToGo(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	conf := "error_log a.log;\nerror_log stderr;\nevents {}\nmail {\n    error_log b.log info;\n    error_log a.log;\n" +
+		"    error_log syslog:server=127.0.0.1;\n    error_log memory:1m;\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Globals: "error_log g.log;"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{dir + "/g.log", dir + "/a.log", dir + "/b.log"}
+	if strings.Join(cfg.LogFiles, " ") != strings.Join(want, " ") {
+		t.Errorf("LogFiles %q, want %q", cfg.LogFiles, want)
+	}
 }

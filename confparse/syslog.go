@@ -71,7 +71,8 @@ func parseSyslog(spec string) (*SyslogTarget, string) {
 		case p == "nohostname":
 			st.NoHostname = true
 		default:
-			return nil, fmt.Sprintf(`unknown syslog parameter "%s"`, p)
+			// printed as a C string, up to a NUL byte
+			return nil, fmt.Sprintf(`unknown syslog parameter "%s"`, cstr(p))
 		}
 	}
 	if !haveServer {
