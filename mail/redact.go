@@ -1,6 +1,9 @@
 package mail
 
-import "bytes"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // LineKind says how a line-based protocol's command line is logged in the
 // "client sent too long command" line, by its first word.
@@ -50,7 +53,7 @@ func RedactLines(buf []byte, classify func(word []byte) LineKind, inExchange boo
 			out = redactFrom(out, line, len(body)-len(after))
 			exchange = true
 		default:
-			if exchange || (unfinished && inExchange) {
+			if exchange || (unfinished && inExchange) || saslLike(body) {
 				out = redactFrom(out, line, 0)
 			} else {
 				out = append(out, line...)
@@ -58,6 +61,37 @@ func RedactLines(buf []byte, classify func(word []byte) LineKind, inExchange boo
 		}
 	}
 	return out
+}
+
+// saslLike reports whether a line that is not a command looks like a
+// base64 SASL response: one token of base64 symbols whose decoding (of
+// its whole 4-symbol groups, so a cut-off response counts too) is text or
+// holds a NUL, as credentials do. Such a line is hidden even when no AUTH
+// precedes it in the buffer: the AUTH may have come in an earlier buffer
+// or been refused, and the client sent its credentials anyway.
+func saslLike(body []byte) bool {
+	if len(body) < 4 {
+		return false
+	}
+	n := 0
+	for n < len(body) && isBase64Symbol(body[n]) {
+		n++
+	}
+	for i := n; i < len(body); i++ {
+		if body[i] != '=' {
+			return false
+		}
+	}
+	dec, ok := DecodeBase64(body[:n-n%4])
+	if !ok || len(dec) == 0 || !utf8.Valid(dec) {
+		return false
+	}
+	for _, c := range dec {
+		if c != 0 && c != '\t' && (c < 0x20 || c == 0x7f) {
+			return false
+		}
+	}
+	return true
 }
 
 // splitWord returns the first space-separated word of b (leading spaces

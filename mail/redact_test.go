@@ -34,7 +34,14 @@ func TestRedactLines(t *testing.T) {
 		{"exchange lines hidden", "AUTH LOGIN\r\ndXNlcg==\r\nc2VjcmV0\r\nQUIT\r\nxx", "AUTH LOGIN\r\n***\r\n***\r\nQUIT\r\nxx", false},
 		{"exchange after auth-wait failure", "AUTH PLAIN\r\nAGEAcw==\r\nUSER b\r\nyyyy", "AUTH PLAIN\r\n***\r\nUSER b\r\nyyyy", false},
 		{"unfinished response in an exchange", "c2VjcmV0c2VjcmV0", "***", true},
-		{"unfinished line outside an exchange", "c2VjcmV0c2VjcmV0", "c2VjcmV0c2VjcmV0", false},
+		{"unfinished response outside an exchange", "c2VjcmV0c2VjcmV0", "***", false},
+		{"unfinished junk outside an exchange", "x{1}yyy", "x{1}yyy", false},
+		// A SASL response whose AUTH came in an earlier buffer (or was
+		// refused) is still hidden; base64-alphabet junk that does not
+		// decode to text is kept.
+		{"response without its auth", "AGEAcw==\r\nZm9vYmFy\r\nNOOP\r\nxx", "***\r\n***\r\nNOOP\r\nxx", false},
+		{"cut response without its auth", "XYZW\r\nAGEAc2VjcmV0cw", "XYZW\r\n***", false},
+		{"base64 junk kept", "NOOPNOOP\r\nXXXX\r\nxyz\r\n*\r\nxx", "NOOPNOOP\r\nXXXX\r\nxyz\r\n*\r\nxx", false},
 		{"unfinished pass", "PASS secretsecret", "PASS ***", false},
 	}
 	for _, tt := range tests {

@@ -342,7 +342,9 @@ func (h *handler) quit(*Command) (mail.Next, error) {
 
 func (h *handler) cmdMail(c *Command) (mail.Next, error) {
 	if h.conf.SMTP.Auth&confparse.AuthNone == 0 {
-		h.s.Logf(errlog.Info, "client was rejected: \"%s\"", showCRLF(h.window))
+		// nginx logs the whole buffer; mailgate hides credentials in it
+		// as in the too-long-command line (RedactLog).
+		h.s.Logf(errlog.Info, "client was rejected: \"%s\"", showCRLF(h.RedactLog(h.window)))
 		h.write(replyAuthRequired)
 		return mail.Continue, nil
 	}
