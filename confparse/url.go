@@ -204,7 +204,8 @@ func parseInetURL(s string, o urlOpts) (*parsedURL, string) {
 		u.addAddrs(a)
 		return u, ""
 	}
-	addrs, err := lookupHost(host)
+	// getaddrinfo() reads the name as a C string: up to a NUL byte
+	addrs, err := lookupHost(cstr(host))
 	if err != nil || len(addrs) == 0 {
 		return nil, "host not found"
 	}

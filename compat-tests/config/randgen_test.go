@@ -14,9 +14,14 @@ package configcompat
 
 import (
 	"fmt"
+	"io/fs"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // randCase is one generated configuration.
@@ -513,12 +518,73 @@ func (g *gen) pick4000() int {
 	return []int{4095, 4096, 4097, 5000, 10000, 3000}[g.r.Intn(6)]
 }
 
-// genCase makes configuration number i of a seeded run.
+// corpusBases are the corpus cases a random configuration may start
+// from: those without extra arguments and without http {} or stream {}
+// (whose contents nginx validates and mailgate does not). Read once.
+var corpusBases = sync.OnceValue(func() []map[string][]byte {
+	ents, err := os.ReadDir("cases")
+	if err != nil {
+		return nil
+	}
+	blockRE := regexp.MustCompile(`(^|[\s;{}])(http|stream)\s*\{`)
+	// not the cases of declared differences (DIFFERENCES.md) or the
+	// TLS file cases (checked by their own engineer)
+	skip := map[string]bool{}
+	if b, err := os.ReadFile("DIFFERENCES.md"); err == nil {
+		for _, m := range regexp.MustCompile("(?m)^- (?:superset )?`([A-Za-z0-9_.-]+)`").FindAllSubmatch(b, -1) {
+			skip[string(m[1])] = true
+		}
+	}
+	var out []map[string][]byte
+	for _, e := range ents {
+		if skip[e.Name()] || strings.HasPrefix(e.Name(), "sslfile") {
+			continue
+		}
+		dir := filepath.Join("cases", e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "args")); err == nil {
+			continue
+		}
+		files := map[string][]byte{}
+		ok := true
+		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || blockRE.Match(b) {
+				ok = false
+				return nil
+			}
+			rel, _ := filepath.Rel(dir, path)
+			files[rel] = b
+			return nil
+		})
+		if ok && files["nginx.conf"] != nil {
+			out = append(out, files)
+		}
+	}
+	return out // ReadDir sorts: the same seed picks the same case
+})
+
+// genCase makes configuration number i of a seeded run: a generated
+// file or, one time in five, a corpus case, mutated some of the time.
 func genCase(seed int64, i int) randCase {
 	g := &gen{r: rand.New(rand.NewSource(seed*1_000_003 + int64(i))), files: map[string][]byte{}}
-	main := []byte(g.config())
-	if g.chance(0.35) {
-		main = g.mutate(main, g.keep)
+	var main []byte
+	if bases := corpusBases(); len(bases) > 0 && g.chance(0.2) {
+		for name, data := range bases[g.r.Intn(len(bases))] {
+			g.files[name] = append([]byte(nil), data...)
+		}
+		main = g.files["nginx.conf"]
+		g.includes = len(g.files) > 1
+		if g.chance(0.8) {
+			main = g.mutate(main, [2]int{})
+		}
+	} else {
+		main = []byte(g.config())
+		if g.chance(0.35) {
+			main = g.mutate(main, g.keep)
+		}
 	}
 	g.files["nginx.conf"] = main
 	names := make([]string, 0, len(g.files))
