@@ -51,8 +51,11 @@ func setMailServer(l *loader, lv *level, n *node) error {
 
 func setProtocol(l *loader, lv *level, n *node) error {
 	p := n.args()[0]
-	switch p {
+	// compared as a C string ("imap" then a NUL byte is imap); the
+	// message prints the whole value
+	switch cstr(p) {
 	case ProtoPOP3, ProtoIMAP, ProtoSMTP:
+		p = cstr(p)
 		lv.protocol = p
 		lv.protocolPos = n.pos
 		return nil

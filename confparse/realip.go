@@ -65,7 +65,7 @@ func setRealIPFrom(l *loader, lv *level, n *node) error {
 		rv.from = append(rv.from, p)
 		return nil
 	}
-	addrs, err := lookupHost(a)
+	addrs, err := lookupHost(cstr(a)) // getaddrinfo() reads a C string
 	if err != nil || len(addrs) == 0 {
 		return l.fail(errAt(n, `host not found in set_real_ip_from "%s"`, a))
 	}

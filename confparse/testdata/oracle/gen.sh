@@ -16,12 +16,13 @@ for f in ${1:-*}.conf; do
   sed "s#@DIR@#$dir#g" "$f" > "$dir/$f"
   g=""
   [ -f "$n.globals" ] && g=$(sed "s#@DIR@#$dir#g" "$n.globals")
+  # through a file, not $(...): bash drops NUL bytes from command output
   if [ -n "$g" ]; then
-    out=$(nginx -t -q -p "$dir/" -c "$dir/$f" -e stderr -g "$g" 2>&1 || true)
+    nginx -t -q -p "$dir/" -c "$dir/$f" -e stderr -g "$g" >"$dir/.out" 2>&1 || true
   else
-    out=$(nginx -t -q -p "$dir/" -c "$dir/$f" -e stderr 2>&1 || true)
+    nginx -t -q -p "$dir/" -c "$dir/$f" -e stderr >"$dir/.out" 2>&1 || true
   fi
-  echo "$out" | grep -av 'test failed\|syntax is ok\|test is successful' |
+  grep -av 'test failed\|syntax is ok\|test is successful' "$dir/.out" |
     sed -E 's/^[0-9\/]+ [0-9:]+ (\[[a-z]+\]) [0-9]+#[0-9]+: /\1 /; s/^nginx: (\[[a-z]+\]) /\1 /' |
     sed "s#$dir#@DIR@#g" > "$here/$n.nginx"
   rm -rf "$dir"
