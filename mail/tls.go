@@ -1,14 +1,26 @@
 package mail
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"weak"
 
 	"mailgate/confparse"
 	"mailgate/mail/errlog"
+	"mailgate/mail/tlsconf"
 )
 
 // needsTLS: nginx loads certificates only for servers that use "listen ...
@@ -33,21 +45,42 @@ var tlsVersions = map[string]uint16{
 }
 
 // loadTLS builds the server block's TLS configuration from its ssl_*
-// directives.
+// directives; it is the one place that turns confparse.SSLConf into a
+// tls.Config. Files and values are judged by package tlsconf, which the
+// load-time check uses too, so the errors are nginx's messages.
+//
+// What crypto/tls cannot do as OpenSSL does: TLS 1.3 suites are not
+// configurable (as in nginx, ssl_ciphers leaves them alone) and Go picks
+// among them by its own preference; ssl_dhparam is only checked (Go has no
+// finite-field DHE); groups Go lacks (x448, ffdhe, brainpool) are left out
+// of ssl_ecdh_curve; ssl_session_cache has no effect (Go keeps no
+// server-side session-ID cache; tickets work as configured).
 func loadTLS(sc *confparse.Server) (*tls.Config, error) {
+	ssl := &sc.SSL
 	c := &tls.Config{NextProtos: []string{sc.Protocol}}
-	for i, cf := range sc.SSL.Certificates {
-		if i >= len(sc.SSL.CertificateKeys) {
+	suites, err := tlsconf.GoCipherSuites(ssl.Ciphers)
+	if err != nil {
+		return nil, err
+	}
+	c.CipherSuites = suites
+	var passwords []string
+	if ssl.PasswordFile != "" {
+		if passwords, err = tlsconf.ReadPasswords(ssl.PasswordFile); err != nil {
+			return nil, fmt.Errorf("cannot read ssl_password_file: %w", err)
+		}
+	}
+	for i, cf := range ssl.Certificates {
+		if i >= len(ssl.CertificateKeys) {
 			return nil, fmt.Errorf("no \"ssl_certificate_key\" is defined for certificate \"%s\"", cf)
 		}
-		kp, err := tls.LoadX509KeyPair(cf, sc.SSL.CertificateKeys[i])
+		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords)
 		if err != nil {
-			return nil, fmt.Errorf("cannot load certificate \"%s\": %v", cf, err)
+			return nil, err
 		}
 		c.Certificates = append(c.Certificates, kp)
 	}
 	var lo, hi uint16
-	for _, p := range sc.SSL.Protocols {
+	for _, p := range ssl.Protocols {
 		v, ok := tlsVersions[p]
 		if !ok {
 			continue
@@ -62,25 +95,275 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	if lo != 0 {
 		c.MinVersion, c.MaxVersion = lo, hi
 	}
-	if sc.SSL.VerifyClient != confparse.VerifyOff {
-		pool := x509.NewCertPool()
-		for _, f := range []string{sc.SSL.ClientCertificate, sc.SSL.TrustedCertificate} {
-			if f == "" {
-				continue
-			}
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return nil, fmt.Errorf("cannot load \"%s\": %v", f, err)
-			}
-			pool.AppendCertsFromPEM(pem)
+	if ssl.DHParam != "" {
+		if err := tlsconf.CheckDHParam(ssl.DHParam); err != nil {
+			return nil, err
 		}
-		c.ClientCAs = pool
+	}
+	curves, err := tlsconf.Curves(ssl.ECDHCurve)
+	if err != nil {
+		return nil, err
+	}
+	if len(curves) > 0 {
+		c.CurvePreferences = curves
+	}
+	if err := setSessions(c, ssl); err != nil {
+		return nil, err
+	}
+	if ssl.VerifyClient != confparse.VerifyOff {
+		v, err := loadVerifier(ssl)
+		if err != nil {
+			return nil, err
+		}
+		c.ClientCAs = v.roots
+		setVerifier(c, v)
 		// Verification results are judged by the engine after the
 		// handshake, as nginx does (it answers with the protocol's
 		// certificate error instead of failing the handshake).
 		c.ClientAuth = tls.RequestClientCert
 	}
+	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers)
 	return c, nil
+}
+
+// setSessions applies ssl_session_tickets, ssl_session_ticket_key and
+// ssl_session_timeout. A ticket carries its expiry (in SessionState.Extra)
+// and is refused after ssl_session_timeout, as OpenSSL refuses a session
+// older than its timeout; the lifetime hint Go sends stays its own.
+func setSessions(c *tls.Config, ssl *confparse.SSLConf) error {
+	if !ssl.SessionTickets {
+		c.SessionTicketsDisabled = true
+		return nil
+	}
+	if len(ssl.SessionTicketKeys) > 0 {
+		var keys [][32]byte
+		for _, f := range ssl.SessionTicketKeys {
+			k, err := tlsconf.LoadTicketKey(f)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+		}
+		c.SetSessionTicketKeys(keys)
+	} else {
+		// One random key for the server's lifetime, as OpenSSL makes
+		// when nginx has no ssl_session_ticket_key (and set explicitly,
+		// so that the per-handshake clones of opensslSuiteChoice share it).
+		var k [32]byte
+		if _, err := rand.Read(k[:]); err != nil {
+			return err
+		}
+		c.SetSessionTicketKeys([][32]byte{k})
+	}
+	timeout := ssl.SessionTimeout
+	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		exp := make([]byte, len(ticketExpiry)+8)
+		copy(exp, ticketExpiry)
+		binary.BigEndian.PutUint64(exp[len(ticketExpiry):], uint64(time.Now().Add(timeout).Unix()))
+		ss.Extra = append(ss.Extra, exp)
+		return c.EncryptTicket(cs, ss)
+	}
+	c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := c.DecryptTicket(identity, cs)
+		if ss == nil || err != nil {
+			return nil, err
+		}
+		for _, e := range ss.Extra {
+			if len(e) == len(ticketExpiry)+8 && string(e[:len(ticketExpiry)]) == ticketExpiry {
+				if time.Now().Unix() < int64(binary.BigEndian.Uint64(e[len(ticketExpiry):])) {
+					return ss, nil
+				}
+			}
+		}
+		return nil, nil // expired or not ours: a full handshake
+	}
+	return nil
+}
+
+const ticketExpiry = "mailgate-expiry:"
+
+// opensslSuiteChoice makes crypto/tls pick the TLS 1.0-1.2 suite OpenSSL
+// would: the client's most preferred suite of ssl_ciphers (the server's
+// order with ssl_prefer_server_ciphers on) that the version, the
+// certificate and the common groups allow. Go otherwise picks by its own
+// order, and Auth-SSL-Cipher would differ from nginx's. TLS 1.3
+// handshakes are left to Go.
+func opensslSuiteChoice(base *tls.Config, preferServer bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	allowed := base.CipherSuites
+	return func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		v := negotiatedVersion(base, h)
+		if v == 0 || v >= tls.VersionTLS13 {
+			return nil, nil
+		}
+		first, second := h.CipherSuites, allowed
+		if preferServer {
+			first, second = allowed, h.CipherSuites
+		}
+		for _, id := range first {
+			if !slices.Contains(second, id) || !suiteUsable(base, h, id, v) {
+				continue
+			}
+			c := base.Clone()
+			c.CipherSuites = []uint16{id}
+			return c, nil
+		}
+		return nil, nil
+	}
+}
+
+func negotiatedVersion(c *tls.Config, h *tls.ClientHelloInfo) uint16 {
+	var best uint16
+	for _, v := range h.SupportedVersions {
+		if (c.MinVersion == 0 || v >= c.MinVersion) && (c.MaxVersion == 0 || v <= c.MaxVersion) && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// suiteUsable is crypto/tls's own test of a suite for this hello: TLS 1.2
+// suites need TLS 1.2, ECDHE needs a common group, and the suite must fit
+// a certificate's key.
+func suiteUsable(c *tls.Config, h *tls.ClientHelloInfo, id uint16, v uint16) bool {
+	var info *tls.CipherSuite
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if s.ID == id {
+			info = s
+		}
+	}
+	if info == nil || !slices.Contains(info.SupportedVersions, v) {
+		return false
+	}
+	name := info.Name
+	if strings.HasPrefix(name, "TLS_ECDHE_") {
+		prefs := c.CurvePreferences
+		if len(prefs) == 0 {
+			prefs = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+		}
+		common := false
+		for _, g := range h.SupportedCurves {
+			if slices.Contains(prefs, g) {
+				common = true
+			}
+		}
+		if !common {
+			return false
+		}
+	}
+	ecdsaSuite := strings.HasPrefix(name, "TLS_ECDHE_ECDSA_")
+	for _, cert := range c.Certificates {
+		_, isRSA := cert.PrivateKey.(*rsa.PrivateKey)
+		_, isEC := cert.PrivateKey.(*ecdsa.PrivateKey)
+		if _, ok := cert.PrivateKey.(ed25519.PrivateKey); ok {
+			isEC = true
+		}
+		if ecdsaSuite && isEC || !ecdsaSuite && isRSA {
+			return true
+		}
+	}
+	return false
+}
+
+// clientVerifier is what the post-handshake client-certificate check
+// needs besides the tls.Config: the CRLs of ssl_crl and ssl_verify_depth.
+type clientVerifier struct {
+	roots *x509.CertPool
+	crls  []*x509.RevocationList // nil: ssl_crl not set, no revocation check
+	depth int
+}
+
+func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
+	v := &clientVerifier{roots: x509.NewCertPool(), depth: ssl.VerifyDepth}
+	for _, f := range []string{ssl.ClientCertificate, ssl.TrustedCertificate} {
+		if f == "" {
+			continue
+		}
+		certs, _, err := tlsconf.LoadCAFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range certs {
+			v.roots.AddCert(c)
+		}
+	}
+	if ssl.CRL != "" {
+		_, crls, err := tlsconf.LoadCRLFile(ssl.CRL)
+		if err != nil {
+			return nil, err
+		}
+		v.crls = append([]*x509.RevocationList{}, crls...)
+	}
+	return v, nil
+}
+
+// verifiers holds each tls.Config's clientVerifier, weakly: an entry goes
+// when its config (an old one after a reload) is collected.
+var verifiers sync.Map // weak.Pointer[tls.Config] -> *clientVerifier
+
+func setVerifier(c *tls.Config, v *clientVerifier) {
+	k := weak.Make(c)
+	verifiers.Store(k, v)
+	runtime.AddCleanup(c, func(k weak.Pointer[tls.Config]) { verifiers.Delete(k) }, k)
+}
+
+func getVerifier(c *tls.Config) *clientVerifier {
+	if v, ok := verifiers.Load(weak.Make(c)); ok {
+		return v.(*clientVerifier)
+	}
+	return &clientVerifier{roots: c.ClientCAs, depth: 100}
+}
+
+// verifyError is an OpenSSL X509_V_ERR code and its text.
+type verifyError struct {
+	code int
+	text string
+}
+
+// checkChain applies what crypto/x509 does not: ssl_verify_depth (at most
+// depth CA certificates between the client's certificate and the trust
+// anchor) and, with ssl_crl, a revocation check of every certificate of
+// the chain, the anchor included, as OpenSSL's CRL_CHECK_ALL does.
+func (v *clientVerifier) checkChain(chains [][]*x509.Certificate, now time.Time) *verifyError {
+	var best []*x509.Certificate
+	for _, ch := range chains {
+		if best == nil || len(ch) < len(best) {
+			best = ch
+		}
+	}
+	if len(best)-2 > v.depth {
+		return &verifyError{22, "certificate chain too long"}
+	}
+	if v.crls == nil {
+		return nil
+	}
+	for i, c := range best {
+		issuer := c
+		if i+1 < len(best) {
+			issuer = best[i+1]
+		}
+		var crl *x509.RevocationList
+		for _, l := range v.crls {
+			if bytes.Equal(l.RawIssuer, c.RawIssuer) && l.CheckSignatureFrom(issuer) == nil {
+				crl = l
+				break
+			}
+		}
+		if crl == nil {
+			return &verifyError{3, "unable to get certificate CRL"}
+		}
+		if now.Before(crl.ThisUpdate) {
+			return &verifyError{11, "CRL is not yet valid"}
+		}
+		if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
+			return &verifyError{12, "CRL has expired"}
+		}
+		for _, r := range crl.RevokedCertificateEntries {
+			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				return &verifyError{23, "certificate revoked"}
+			}
+		}
+	}
+	return nil
 }
 
 // certReplies are the protocols' replies to a client certificate that
@@ -111,27 +394,34 @@ func (e *engine) verifyCert() bool {
 		}
 		return true
 	}
+	v := getVerifier(s.TLSConfig)
 	opts := x509.VerifyOptions{
-		Roots:         s.TLSConfig.ClientCAs,
+		Roots:         v.roots,
 		Intermediates: x509.NewCertPool(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	_, err := certs[0].Verify(opts)
+	chains, err := certs[0].Verify(opts)
+	var verr *verifyError
 	if err == nil {
-		s.certVerify = "SUCCESS"
-		return true
+		verr = v.checkChain(chains, time.Now())
+		if verr == nil {
+			s.certVerify = "SUCCESS"
+			return true
+		}
+	} else {
+		verr = &verifyError{20, "unable to get local issuer certificate"}
+		if certs[0].Subject.String() == certs[0].Issuer.String() {
+			verr = &verifyError{18, "self-signed certificate"}
+		}
+		var ie x509.CertificateInvalidError
+		if errors.As(err, &ie) && ie.Reason == x509.Expired {
+			verr = &verifyError{10, "certificate has expired"}
+		}
 	}
-	code, text := 20, "unable to get local issuer certificate"
-	if certs[0].Subject.String() == certs[0].Issuer.String() {
-		code, text = 18, "self-signed certificate"
-	}
-	var ie x509.CertificateInvalidError
-	if errors.As(err, &ie) && ie.Reason == x509.Expired {
-		code, text = 10, "certificate has expired"
-	}
+	code, text := verr.code, verr.text
 	s.certVerify = "FAILED:" + text
 	if mode == confparse.VerifyOptionalNoCA && (code == 18 || code == 20 || code == 19 || code == 2 || code == 21) {
 		return true
@@ -156,31 +446,6 @@ func tlsVersionName(v uint16) string {
 	return "unknown"
 }
 
-// opensslNames maps Go's cipher suites to OpenSSL's names, which nginx
-// sends in Auth-SSL-Cipher.
-var opensslNames = map[uint16]string{
-	tls.TLS_AES_128_GCM_SHA256:                        "TLS_AES_128_GCM_SHA256",
-	tls.TLS_AES_256_GCM_SHA384:                        "TLS_AES_256_GCM_SHA384",
-	tls.TLS_CHACHA20_POLY1305_SHA256:                  "TLS_CHACHA20_POLY1305_SHA256",
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:         "ECDHE-RSA-AES128-GCM-SHA256",
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:         "ECDHE-RSA-AES256-GCM-SHA384",
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:       "ECDHE-ECDSA-AES128-GCM-SHA256",
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:       "ECDHE-ECDSA-AES256-GCM-SHA384",
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:   "ECDHE-RSA-CHACHA20-POLY1305",
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: "ECDHE-ECDSA-CHACHA20-POLY1305",
-	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA:            "ECDHE-RSA-AES128-SHA",
-	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA:            "ECDHE-RSA-AES256-SHA",
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:          "ECDHE-ECDSA-AES128-SHA",
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA:          "ECDHE-ECDSA-AES256-SHA",
-	tls.TLS_RSA_WITH_AES_128_GCM_SHA256:               "AES128-GCM-SHA256",
-	tls.TLS_RSA_WITH_AES_256_GCM_SHA384:               "AES256-GCM-SHA384",
-	tls.TLS_RSA_WITH_AES_128_CBC_SHA:                  "AES128-SHA",
-	tls.TLS_RSA_WITH_AES_256_CBC_SHA:                  "AES256-SHA",
-}
-
-func opensslCipherName(id uint16) string {
-	if n, ok := opensslNames[id]; ok {
-		return n
-	}
-	return tls.CipherSuiteName(id)
-}
+// opensslCipherName is OpenSSL's name of a suite, as nginx sends it in
+// Auth-SSL-Cipher.
+func opensslCipherName(id uint16) string { return tlsconf.CipherName(id) }

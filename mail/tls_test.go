@@ -1,0 +1,355 @@
+package mail
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mailgate/confparse"
+)
+
+const sslFixtures = "../confparse/testdata/sslfile/"
+
+// tlsServer is confparse's defaults for a TLS server with the test
+// certificate, changed by edit.
+func tlsServer(t *testing.T, edit func(*confparse.SSLConf)) *confparse.Server {
+	t.Helper()
+	dir, err := filepath.Abs(sslFixtures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &confparse.Server{Protocol: confparse.ProtoIMAP}
+	sc.SSL = confparse.SSLConf{
+		StartTLS:        confparse.StartTLSOn,
+		Certificates:    []string{filepath.Join(dir, "cert.pem")},
+		CertificateKeys: []string{filepath.Join(dir, "key.pem")},
+		ECDHCurve:       "auto",
+		Protocols:       []string{"TLSv1.2", "TLSv1.3"},
+		Ciphers:         "HIGH:!aNULL:!MD5",
+		SessionCache:    "none",
+		SessionTickets:  true,
+		SessionTimeout:  5 * time.Minute,
+		VerifyDepth:     1,
+	}
+	if edit != nil {
+		edit(&sc.SSL)
+	}
+	return sc
+}
+
+// handshake runs one TLS handshake between c (client) and s (server).
+func handshake(t *testing.T, s, c *tls.Config) (tls.ConnectionState, error) {
+	t.Helper()
+	// A real socket: net.Pipe is unbuffered, and both sides of a TLS 1.3
+	// HelloRetryRequest write at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	b, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srvErr := make(chan error, 1)
+	go func() {
+		ts := tls.Server(a, s)
+		ts.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		err := ts.Handshake()
+		if err == nil {
+			// Let the client read the TLS 1.3 tickets.
+			ts.Write([]byte("x")) //nolint:errcheck
+		}
+		srvErr <- err
+	}()
+	tc := tls.Client(b, c)
+	tc.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	err = tc.Handshake()
+	if err == nil {
+		buf := make([]byte, 1)
+		tc.Read(buf) //nolint:errcheck
+	}
+	if err == nil {
+		err = <-srvErr
+	}
+	return tc.ConnectionState(), err
+}
+
+func clientConf() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "mx.example"} //nolint:gosec // test server
+}
+
+func TestLoadTLSCiphersAndCurves(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*confparse.SSLConf)
+		client  func(*tls.Config)
+		version uint16
+		suite   uint16
+		curve   tls.CurveID
+		fails   bool
+	}{
+		{"one suite", func(c *confparse.SSLConf) { c.Ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384" },
+			func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }, tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.X25519, false},
+		{"no common suite", func(c *confparse.SSLConf) { c.Ciphers = "ECDHE-ECDSA-AES128-SHA" },
+			func(c *tls.Config) {
+				c.MaxVersion = tls.VersionTLS12
+				c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+			}, 0, 0, 0, true},
+		{"secp384r1 only", func(c *confparse.SSLConf) { c.ECDHCurve = "secp384r1" }, nil, tls.VersionTLS13, 0, tls.CurveP384, false},
+		{"TLSv1.2 only", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1.2"} }, nil, tls.VersionTLS12, 0, tls.X25519, false},
+		{"TLSv1.3 suites ignore ssl_ciphers", func(c *confparse.SSLConf) { c.Ciphers = "aNULL" }, nil, tls.VersionTLS13, 0, tls.X25519, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := loadTLS(tlsServer(t, tc.edit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc := clientConf()
+			if tc.client != nil {
+				tc.client(cc)
+			}
+			st, err := handshake(t, s, cc)
+			if tc.fails {
+				if err == nil {
+					t.Fatalf("handshake succeeded with %s", tls.CipherSuiteName(st.CipherSuite))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Version != tc.version || (tc.suite != 0 && st.CipherSuite != tc.suite) || st.CurveID != tc.curve {
+				t.Fatalf("got %s %s %v", tlsVersionName(st.Version), opensslCipherName(st.CipherSuite), st.CurveID)
+			}
+		})
+	}
+}
+
+func TestOpenSSLSuiteChoice(t *testing.T) {
+	hello := func(suites ...uint16) *tls.ClientHelloInfo {
+		return &tls.ClientHelloInfo{
+			CipherSuites:      suites,
+			SupportedVersions: []uint16{tls.VersionTLS12, tls.VersionTLS11},
+			SupportedCurves:   []tls.CurveID{tls.X25519},
+		}
+	}
+	chacha, aes128, aes256 := tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+	rsaSuite := tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	tests := []struct {
+		name   string
+		prefer bool
+		h      *tls.ClientHelloInfo
+		want   uint16 // 0: left to Go
+	}{
+		{"client order", false, hello(chacha, aes128), chacha},
+		{"client order 2", false, hello(aes128, chacha), aes128},
+		{"server order", true, hello(aes128, chacha), chacha}, // OpenSSL's HIGH order: AES256-GCM, CHACHA20, AES128-GCM
+		{"server order, first is offered", true, hello(aes128, aes256), aes256},
+		{"RSA suite does not fit an ECDSA certificate", false, hello(rsaSuite, aes128), aes128},
+		{"nothing common", false, hello(rsaSuite), 0},
+		{"no common group", false, &tls.ClientHelloInfo{CipherSuites: []uint16{aes128}, SupportedVersions: []uint16{tls.VersionTLS12}, SupportedCurves: []tls.CurveID{tls.CurveID(30)}}, 0},
+		{"TLS 1.3 is Go's", false, &tls.ClientHelloInfo{CipherSuites: []uint16{aes128}, SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12}}, 0},
+	}
+	for _, tc := range tests {
+		base, err := loadTLS(tlsServer(t, func(c *confparse.SSLConf) { c.PreferServerCiphers = tc.prefer }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := base.GetConfigForClient(tc.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tc.want == 0 && got != nil:
+			t.Errorf("%s: chose %v", tc.name, got.CipherSuites)
+		case tc.want != 0 && (got == nil || len(got.CipherSuites) != 1 || got.CipherSuites[0] != tc.want):
+			t.Errorf("%s: got %v want %s", tc.name, got, tls.CipherSuiteName(tc.want))
+		}
+	}
+}
+
+func TestLoadTLSErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*confparse.SSLConf)
+		want string
+	}{
+		{"encrypted key without password", func(c *confparse.SSLConf) { c.CertificateKeys = []string{fx(t, "enc_pkcs8.key")} }, `cannot load certificate key "` + fx(t, "enc_pkcs8.key") + `": PEM_read_bio_PrivateKey() failed`},
+		{"bad cipher string", func(c *confparse.SSLConf) { c.Ciphers = "FOO" }, `SSL_CTX_set_cipher_list("FOO") failed (SSL: error:0A0000B9:SSL routines::no cipher match)`},
+		{"bad curve", func(c *confparse.SSLConf) { c.ECDHCurve = "bogus" }, `SSL_CTX_set1_curves_list("bogus") failed`},
+		{"short ticket key", func(c *confparse.SSLConf) { c.SessionTicketKeys = []string{fx(t, "ticket32.key")} }, `must be 48 or 80 bytes`},
+	}
+	for _, tc := range tests {
+		_, err := loadTLS(tlsServer(t, tc.edit))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func fx(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(sslFixtures, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadTLSPasswordFile(t *testing.T) {
+	for _, key := range []string{"enc_legacy.key", "enc_pkcs8.key"} {
+		s, err := loadTLS(tlsServer(t, func(c *confparse.SSLConf) {
+			c.CertificateKeys = []string{fx(t, key)}
+			c.PasswordFile = fx(t, "pass.txt") // "wrong", then "secret"
+		}))
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if _, err := handshake(t, s, clientConf()); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
+}
+
+func TestSessionTickets(t *testing.T) {
+	resumed := func(s1, s2 *tls.Config, version uint16) bool {
+		t.Helper()
+		cc := clientConf()
+		cc.MaxVersion = version
+		cc.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		if _, err := handshake(t, s1, cc); err != nil {
+			t.Fatal(err)
+		}
+		st, err := handshake(t, s2, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.DidResume
+	}
+	withKey := func(c *confparse.SSLConf) {
+		c.SessionTicketKeys = []string{fx(t, "ticket80.key"), fx(t, "ticket48.key")}
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		a, _ := loadTLS(tlsServer(t, withKey))
+		b, _ := loadTLS(tlsServer(t, withKey))
+		if !resumed(a, a, v) {
+			t.Errorf("%x: no resumption on the same server", v)
+		}
+		if !resumed(a, b, v) {
+			t.Errorf("%x: the same ticket key file does not resume across servers", v)
+		}
+		other, _ := loadTLS(tlsServer(t, func(c *confparse.SSLConf) { c.SessionTicketKeys = []string{fx(t, "ticket48.key")} }))
+		if resumed(a, other, v) {
+			t.Errorf("%x: a ticket resumed on a server without its key", v)
+		}
+		off, _ := loadTLS(tlsServer(t, func(c *confparse.SSLConf) { c.SessionTickets = false }))
+		if resumed(off, off, v) {
+			t.Errorf("%x: ssl_session_tickets off resumed", v)
+		}
+		expired, _ := loadTLS(tlsServer(t, func(c *confparse.SSLConf) { c.SessionTimeout = 0 }))
+		if resumed(expired, expired, v) {
+			t.Errorf("%x: a session past ssl_session_timeout resumed", v)
+		}
+	}
+}
+
+func newCert(t *testing.T, serial int64, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: ca, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, key
+}
+
+func crl(t *testing.T, issuer *x509.Certificate, key *ecdsa.PrivateKey, next time.Time, revoked ...int64) *x509.RevocationList {
+	t.Helper()
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: next}
+	for _, r := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: big.NewInt(r), RevocationTime: time.Now()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestCheckChain(t *testing.T) {
+	root, rootKey := newCert(t, 1, "root", nil, nil, true)
+	inter, interKey := newCert(t, 2, "inter", root, rootKey, true)
+	leaf, _ := newCert(t, 3, "leaf", inter, interKey, false)
+	direct, _ := newCert(t, 4, "direct", root, rootKey, false)
+	chain := [][]*x509.Certificate{{leaf, inter, root}}
+	short := [][]*x509.Certificate{{direct, root}}
+	later := time.Now().Add(time.Hour)
+	tests := []struct {
+		name   string
+		chains [][]*x509.Certificate
+		depth  int
+		crls   []*x509.RevocationList
+		want   string
+	}{
+		{"direct, depth 0", short, 0, nil, ""},
+		{"intermediate, depth 1", chain, 1, nil, ""},
+		{"intermediate, depth 0", chain, 0, nil, "22:certificate chain too long"},
+		{"CRLs for all", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later)}, ""},
+		{"leaf revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later, 3)}, "23:certificate revoked"},
+		{"intermediate revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later, 2), crl(t, inter, interKey, later)}, "23:certificate revoked"},
+		{"no CRL for the root", chain, 1, []*x509.RevocationList{crl(t, inter, interKey, later)}, "3:unable to get certificate CRL"},
+		{"expired CRL", short, 1, []*x509.RevocationList{crl(t, root, rootKey, time.Now().Add(-time.Second))}, "12:CRL has expired"},
+		{"CRL signed by another key", short, 1, []*x509.RevocationList{crl(t, inter, rootKey, later)}, "3:unable to get certificate CRL"},
+	}
+	for _, tc := range tests {
+		v := &clientVerifier{depth: tc.depth, crls: tc.crls}
+		got := ""
+		if e := v.checkChain(tc.chains, time.Now()); e != nil {
+			got = itoa(e.code) + ":" + e.text
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %q want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
