@@ -62,14 +62,6 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 	}
 	s.out = bufio.NewWriterSize(c, 4096)
 	e := &engine{srv: srv, sc: sc, s: s}
-	// nginx's mail module leaves Nagle on and writes every reply on its
-	// own: when it closes on a client with unread bytes, the kernel
-	// resets the connection and drops the replies Nagle still held. Do
-	// the same before auth (the relay turns TCP_NODELAY back on).
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(false) //nolint:errcheck
-		e.tcp = tc
-	}
 	e.state(StateNew)
 	e.run()
 	if relay := e.relay; relay != nil {
@@ -108,9 +100,6 @@ type engine struct {
 
 	buf       []byte
 	pos, last int
-
-	// tcp is the client's TCP connection (nil for a unix socket).
-	tcp *net.TCPConn
 
 	// relay, set once the upstream login succeeded, runs the rest of the
 	// session (see serveConn).
@@ -181,6 +170,8 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
 		case errors.Is(err, io.EOF):
 			s.Logf(errlog.Info, "peer closed connection in SSL handshake")
+		default:
+			s.Logf(errlog.Info, "SSL_do_handshake() failed (SSL: %s)", handshakeErrorText(err))
 		}
 		return false
 	}
@@ -221,24 +212,19 @@ func (e *engine) loop() {
 			}
 			e.pos += n
 			if err != nil {
-				if e.fail(err) || e.flush() != nil {
+				if e.fail(err) {
 					return
 				}
 				continue
 			}
 			next, err := e.h.Exec(cmd)
 			if err != nil {
-				if e.fail(err) || e.flush() != nil {
+				if e.fail(err) {
 					return
 				}
 				continue
 			}
 			switch next {
-			case Continue:
-				// One write per reply, as nginx sends them.
-				if e.flush() != nil {
-					return
-				}
 			case Close:
 				e.flush() //nolint:errcheck
 				return
@@ -600,9 +586,6 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	s.Action = "proxying"
 	e.state(StateRelay)
-	if e.tcp != nil {
-		e.tcp.SetNoDelay(true) //nolint:errcheck
-	}
 	// The relay never touches the command buffer or the reply writer
 	// again: let an idle relayed session hold neither.
 	clientBuffer := max(len(e.buf), conf.Proxy.Buffer)

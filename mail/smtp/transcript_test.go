@@ -239,6 +239,14 @@ func TestTranscripts(t *testing.T) {
 			logs:  []string{`info: *7 client was rejected: "EHLO x__MAIL FROM:<a@b>__NOOP__"`},
 		},
 		{
+			// Found by the random differential test: nginx logs the
+			// buffer as it is, credentials included.
+			name: "rejected mail hides credentials in the buffer",
+			steps: []step{{"AUTH LOGIN  " + b64("secretpw") + "\rX\r\n" + b64("\x00u\x00secretpw") + "\r\nMAIL FROM:<a@b>\r\n",
+				invalid + invalid + "530 5.7.1 Authentication required\r\n"}},
+			logs: []string{`info: *7 client was rejected: "AUTH LOGIN  ***__***__MAIL FROM:<a@b>__"`},
+		},
+		{
 			name: "none path",
 			conf: func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
 			steps: []step{
