@@ -446,6 +446,30 @@ func tlsVersionName(v uint16) string {
 	return "unknown"
 }
 
+// handshakeErrors map crypto/tls's handshake failures to the OpenSSL
+// error nginx logs for the same client ("SSL_do_handshake() failed (SSL:
+// ...)"); others keep Go's text.
+var handshakeErrors = []struct{ goText, openssl string }{
+	{"client offered only unsupported versions", "error:0A000102:SSL routines::unsupported protocol"},
+	{"unsupported versions", "error:0A000102:SSL routines::unsupported protocol"},
+	{"no cipher suite supported by both client and server", "error:0A0000C1:SSL routines::no shared cipher"},
+	{"no ECDHE curve supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
+	{"no key exchanges supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
+	{"first record does not look like a TLS handshake", "error:0A00010B:SSL routines::wrong version number"},
+	{"unsupported SSLv2 handshake received", "error:0A00010B:SSL routines::wrong version number"},
+	{"no application protocol", "error:0A0000EA:SSL routines::no application protocol"},
+}
+
+func handshakeErrorText(err error) string {
+	msg := err.Error()
+	for _, h := range handshakeErrors {
+		if strings.Contains(msg, h.goText) {
+			return h.openssl
+		}
+	}
+	return msg
+}
+
 // opensslCipherName is OpenSSL's name of a suite, as nginx sends it in
 // Auth-SSL-Cipher.
 func opensslCipherName(id uint16) string { return tlsconf.CipherName(id) }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"path/filepath"
@@ -353,3 +354,55 @@ func TestCheckChain(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestHandshakeErrorText(t *testing.T) {
+	tests := []struct {
+		name   string
+		server func(*confparse.SSLConf)
+		client func(*tls.Config)
+		want   string
+	}{
+		{"version", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1.2"} },
+			func(c *tls.Config) { c.MinVersion = tls.VersionTLS13 }, "error:0A000102:SSL routines::unsupported protocol"},
+		{"cipher", func(c *confparse.SSLConf) { c.Ciphers = "ECDHE-ECDSA-AES128-SHA" },
+			func(c *tls.Config) {
+				c.MaxVersion = tls.VersionTLS12
+				c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}
+			}, "error:0A0000C1:SSL routines::no shared cipher"},
+		{"group", func(c *confparse.SSLConf) { c.ECDHCurve = "secp521r1" },
+			func(c *tls.Config) { c.MinVersion, c.CurvePreferences = tls.VersionTLS13, []tls.CurveID{tls.X25519} }, "error:0A000065:SSL routines::no suitable key share"},
+	}
+	for _, tc := range tests {
+		s, err := loadTLS(tlsServer(t, tc.server))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srvErr := make(chan error, 1)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				srvErr <- err
+				return
+			}
+			defer c.Close()
+			srvErr <- tls.Server(c, s).Handshake()
+		}()
+		cc := clientConf()
+		tc.client(cc)
+		if c, err := tls.Dial("tcp", ln.Addr().String(), cc); err == nil {
+			c.Close()
+		}
+		err = <-srvErr
+		ln.Close()
+		if err == nil || handshakeErrorText(err) != tc.want {
+			t.Errorf("%s: %v -> %q, want %q", tc.name, err, handshakeErrorText(err), tc.want)
+		}
+	}
+	if got := handshakeErrorText(errors.New("tls: something new")); got != "tls: something new" {
+		t.Errorf("unmapped error: %q", got)
+	}
+}

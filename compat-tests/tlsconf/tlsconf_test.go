@@ -1,0 +1,263 @@
+// Package tlsconf_test compares what TLS clients get from nginx and from
+// mailgate under the same ssl_* configuration: the negotiated protocol,
+// cipher and group as `openssl s_client` reports them, what the client
+// reads, the Auth-SSL-* headers the auth server receives, and the
+// connection's error.log lines.
+package tlsconf_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"mailgate/compat-tests/authserver"
+	"mailgate/compat-tests/harness"
+)
+
+// sClient runs `openssl s_client -brief` against addr, logs in to the IMAP
+// server once (the auth server refuses the password, which is enough for
+// it to record the request) and returns the handshake summary and the
+// IMAP lines.
+func sClient(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	cmdArgs := append([]string{"s_client", "-brief", "-crlf", "-connect", addr, "-servername", "mx.test"}, args...)
+	cmd := exec.Command("openssl", cmdArgs...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		r := bufio.NewReader(stdout)
+		for {
+			l, err := r.ReadString('\n')
+			if l != "" {
+				lines <- l
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var imap strings.Builder
+	read := func() bool {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				imap.WriteString("[closed]\n")
+				return false
+			}
+			fmt.Fprintf(&imap, "S: %q\n", l)
+			return true
+		case <-time.After(5 * time.Second):
+			imap.WriteString("[timeout]\n")
+			return false
+		}
+	}
+	if read() {
+		io.WriteString(stdin, "a LOGIN alice wrong\n") //nolint:errcheck
+		imap.WriteString("C: \"a LOGIN alice wrong\\r\\n\"\n")
+		read()
+	}
+	stdin.Close()
+	done := make(chan struct{})
+	go func() {
+		for range lines { //nolint:revive // drain
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill() //nolint:errcheck
+	}
+	cmd.Wait() //nolint:errcheck
+	return summary(stderr.String()) + imap.String()
+}
+
+var briefFields = regexp.MustCompile(`(?m)^(Protocol version|Ciphersuite|Peer Temp Key|Server Temp Key): .*$`)
+
+// summary keeps the fields of s_client's -brief report that the server's
+// configuration decides, or its error.
+func summary(s string) string {
+	var b strings.Builder
+	for _, m := range briefFields.FindAllString(s, -1) {
+		b.WriteString(m + "\n")
+	}
+	if b.Len() == 0 {
+		// A refused handshake: OpenSSL's reason, without the addresses
+		// and line numbers.
+		re := regexp.MustCompile(`error:[0-9A-F]+:SSL routines:[^:]*:([^:\n]+)`)
+		if m := re.FindStringSubmatch(s); m != nil {
+			b.WriteString("handshake error: " + m[1] + "\n")
+		} else {
+			b.WriteString("no handshake: " + strings.TrimSpace(s) + "\n")
+		}
+	}
+	return b.String()
+}
+
+type scenario struct {
+	name string
+	// server directives of the one IMAP server (listen ... ssl)
+	server string
+	// client arguments to s_client
+	client []string
+	// must: lines the rendering of both must contain (so a scenario
+	// cannot pass by both failing the same way)
+	must []string
+	// differ, if set, declares why the renderings may differ; they are
+	// still shown.
+	differ string
+}
+
+func TestTLSAgainstNginx(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl (the command) is needed: apt-get install openssl")
+	}
+	auth := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
+		"alice": {Password: "secret", Upstream: "127.0.0.1:9"},
+	}})
+	cert, key := harness.SelfSigned("mx.test")
+	encKey := encryptKey(t, key, "secret")
+	files := map[string]string{"cert.pem": cert, "key.pem": key, "enc.key": encKey, "pass.txt": "wrong\nsecret\n"}
+
+	scenarios := []scenario{
+		{name: "ciphers one suite", server: "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES128-SHA;",
+			must: []string{"Protocol version: TLSv1.2", "Ciphersuite: ECDHE-ECDSA-AES128-SHA", "Auth-SSL-Cipher: ECDHE-ECDSA-AES128-SHA"}},
+		{name: "ciphers cipher string", server: "ssl_protocols TLSv1.2; ssl_ciphers 'ECDHE+AESGCM:!AES256';",
+			must: []string{"Ciphersuite: ECDHE-ECDSA-AES128-GCM-SHA256"}},
+		{name: "ciphers client order", server: "ssl_protocols TLSv1.2;",
+			client: []string{"-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"},
+			must:   []string{"Ciphersuite: ECDHE-ECDSA-CHACHA20-POLY1305"}},
+		{name: "ciphers server order", server: "ssl_protocols TLSv1.2; ssl_prefer_server_ciphers on; ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;",
+			client: []string{"-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"},
+			must:   []string{"Ciphersuite: ECDHE-ECDSA-AES128-GCM-SHA256"}},
+		{name: "ciphers no common suite", server: "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES128-SHA;",
+			client: []string{"-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+			must:   []string{"handshake error"}},
+		{name: "ecdh_curve secp384r1", server: "ssl_ecdh_curve secp384r1;",
+			client: []string{"-ciphersuites", "TLS_AES_128_GCM_SHA256"},
+			must:   []string{"Protocol version: TLSv1.3", "Server Temp Key: ECDH, secp384r1, 384 bits"}},
+		{name: "ecdh_curve secp384r1 TLSv1.2", server: "ssl_protocols TLSv1.2; ssl_ecdh_curve secp384r1;",
+			must: []string{"Protocol version: TLSv1.2", "Server Temp Key: ECDH, secp384r1, 384 bits"}},
+		{name: "ecdh_curve list, client's key share", server: "ssl_ecdh_curve prime256v1:secp384r1;",
+			client: []string{"-groups", "secp384r1:prime256v1", "-ciphersuites", "TLS_AES_128_GCM_SHA256"},
+			must:   []string{"Server Temp Key: ECDH, secp384r1, 384 bits"}},
+		{name: "ecdh_curve no common group", server: "ssl_ecdh_curve secp521r1;",
+			client: []string{"-groups", "X25519"},
+			must:   []string{"handshake error"}},
+		{name: "encrypted key and password file", server: "ssl_certificate_key {{prefix}}enc.key; ssl_password_file {{prefix}}pass.txt;",
+			client: []string{"-ciphersuites", "TLS_AES_128_GCM_SHA256"},
+			must:   []string{"Protocol version: TLSv1.3", "Auth-SSL-Protocol: TLSv1.3"}},
+		{name: "protocols TLSv1.2 only", server: "ssl_protocols TLSv1.2;",
+			must: []string{"Protocol version: TLSv1.2", "Ciphersuite: ECDHE-ECDSA-AES256-GCM-SHA384", "Server Temp Key: X25519, 253 bits", "Auth-SSL-Protocol: TLSv1.2"}},
+		{name: "protocols TLSv1.2 only, TLSv1.3 client", server: "ssl_protocols TLSv1.2;",
+			client: []string{"-tls1_3"},
+			must:   []string{"handshake error"}},
+		{name: "protocols TLSv1.3 only, TLSv1.2 client", server: "ssl_protocols TLSv1.3;",
+			client: []string{"-tls1_2"},
+			must:   []string{"handshake error"}},
+		{name: "TLSv1.3 default suites", server: "",
+			must:   []string{"Protocol version: TLSv1.3"},
+			differ: "TLS 1.3 suite choice: OpenSSL takes the client's first (TLS_AES_256_GCM_SHA384 from s_client), crypto/tls its own order (TLS_AES_128_GCM_SHA256 with AES hardware) and cannot be configured"},
+	}
+
+	conf := func(s scenario) harness.Config {
+		return harness.Config{Mail: `
+    server_name mx.test;
+    auth_http ` + auth.URL() + `;
+    ssl_certificate {{prefix}}cert.pem;
+    ssl_certificate_key {{prefix}}key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;  # newer nginx's default, mailgate's too
+    server {
+        listen 127.0.0.1:{{port imaps}} ssl;
+        protocol imap;
+        ` + s.server + `
+    }`, Files: files}
+	}
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) {
+			var renders []string
+			for _, impl := range []harness.Impl{harness.Nginx, harness.Mailgate} {
+				p := harness.Start(t, impl, conf(s))
+				auth.Reset()
+				out := sClient(t, p.Addr("imaps"), s.client...)
+				time.Sleep(200 * time.Millisecond)
+				p.Stop()
+				var b strings.Builder
+				b.WriteString("== client\n" + out)
+				for i, r := range auth.Requests() {
+					fmt.Fprintf(&b, "== auth request %d\n%s\n", i+1, sslHeaders(string(r)))
+				}
+				b.WriteString("== error.log\n" + harness.ConnLogLines(p.ErrorLog()))
+				r := b.String()
+				r = strings.ReplaceAll(r, p.Addr("imaps"), "127.0.0.1:{{port imaps}}")
+				for _, n := range harness.DefaultNormalizers() {
+					r = n(r)
+				}
+				for _, m := range s.must {
+					if !strings.Contains(r, m) {
+						t.Errorf("%s: no %q in:\n%s", impl, m, r)
+					}
+				}
+				renders = append(renders, r)
+			}
+			switch {
+			case renders[0] == renders[1]:
+				t.Logf("identical:\n%s", renders[0])
+			case s.differ != "":
+				t.Logf("declared difference (%s):\nnginx:\n%s\nmailgate:\n%s", s.differ, renders[0], renders[1])
+			default:
+				t.Errorf("nginx and mailgate differ:\nnginx:\n%s\nmailgate:\n%s", renders[0], renders[1])
+			}
+		})
+	}
+}
+
+// sslHeaders keeps the Auth-SSL* lines of an auth_http request.
+func sslHeaders(req string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(req, "\r\n") {
+		if strings.HasPrefix(l, "Auth-SSL") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// encryptKey writes keyPEM as an encrypted PKCS#8 key (PBES2, AES-256-CBC),
+// as `openssl pkcs8 -topk8` does.
+func encryptKey(t *testing.T, keyPEM, password string) string {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(in, []byte(keyPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", in, "-passout", "pass:"+password).Output()
+	if err != nil {
+		t.Fatalf("openssl pkcs8: %v", err)
+	}
+	if !strings.Contains(string(out), "ENCRYPTED PRIVATE KEY") {
+		t.Fatalf("openssl pkcs8 wrote %q", out)
+	}
+	return string(out)
+}
