@@ -70,7 +70,7 @@ func setWorkerProcesses(l *loader, lv *level, n *node) error {
 		return l.fail(reason(n, "is duplicate"))
 	}
 	a := n.args()[0]
-	if a == "auto" {
+	if cstr(a) == "auto" { // strcmp(): "auto" then a NUL byte is auto
 		lv.vals[n.name()] = &setting{v: -1, pos: n.pos}
 		return nil
 	}
@@ -307,7 +307,7 @@ func setEventUse(l *loader, lv *level, n *node) error {
 // build): an address, a CIDR, "unix:" or a host name resolved now.
 func setDebugConnection(l *loader, lv *level, n *node) error {
 	a := n.args()[0]
-	if a == "unix:" {
+	if cstr(a) == "unix:" { // strcmp()
 		return nil
 	}
 	if _, done, ok := parseCIDR(a); ok {
@@ -316,7 +316,7 @@ func setDebugConnection(l *loader, lv *level, n *node) error {
 		}
 		return nil
 	}
-	if addrs, err := lookupHost(a); err != nil || len(addrs) == 0 {
+	if addrs, err := lookupHost(cstr(a)); err != nil || len(addrs) == 0 {
 		return l.fail(errAt(n, `host not found in debug_connection "%s"`, a))
 	}
 	return nil
@@ -366,7 +366,8 @@ func (l *loader) finishCore() error {
 	if s := mv["worker_processes"]; s != nil {
 		c.WorkerProcesses = s.v.(int)
 	}
-	if s := mv["pid"]; s != nil {
+	// an empty pid means the default, as when there is none
+	if s := mv["pid"]; s != nil && s.v.(string) != "" {
 		c.Pid = l.prefixPath(s.v.(string))
 	}
 	if s := mv["worker_shutdown_timeout"]; s != nil {

@@ -44,7 +44,10 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 		debugOnly := false
 		for _, w := range a[1:] {
 			found := false
-			if lvl, ok := errlog.ParseLevel(w); ok {
+			// level names are compared with strcmp(): a NUL byte ends
+			// the word; messages print the whole word
+			cw := cstr(w)
+			if lvl, ok := errlog.ParseLevel(cw); ok {
 				if set || debugOnly {
 					return l.fail(errAt(n, `duplicate log level "%s"`, w))
 				}
@@ -53,7 +56,7 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 				found = true
 			}
 			for _, nm := range debugLevels {
-				if w == nm {
+				if cw == nm {
 					if set {
 						return l.fail(errAt(n, `invalid log level "%s"`, w))
 					}

@@ -38,9 +38,11 @@ func setListen(l *loader, lv *level, n *node) error {
 			}
 		}
 	}
+	// nginx tests most parameters with strcmp(): a NUL byte ends them
 	for _, p := range a[1:] {
+		cp := cstr(p)
 		switch {
-		case p == "bind":
+		case cp == "bind":
 			tmpl.Bind = true
 		case strings.HasPrefix(p, "backlog="):
 			v, ok := atoi(p[8:])
@@ -64,16 +66,16 @@ func setListen(l *loader, lv *level, n *node) error {
 			}
 			tmpl.SndBuf = int(v)
 		case strings.HasPrefix(p, "ipv6only=o"):
-			switch p[10:] {
+			switch cstr(p[10:]) {
 			case "n":
 				tmpl.IPv6Only = true
 			case "ff":
 				tmpl.IPv6Only = false
 			default:
-				return l.fail(errAt(n, `invalid ipv6only flags "%s"`, p[9:]))
+				return l.fail(errAt(n, `invalid ipv6only flags "%s"`, cstr(p[9:])))
 			}
 			tmpl.Bind = true
-		case p == "ssl":
+		case cp == "ssl":
 			tmpl.SSL = true
 			lv.sslListen = true
 			lv.sslPos = n.pos
@@ -81,13 +83,13 @@ func setListen(l *loader, lv *level, n *node) error {
 		case strings.HasPrefix(p, "so_keepalive="):
 			ka, ok := parseKeepalive(p[13:])
 			if !ok {
-				return l.fail(errAt(n, `invalid so_keepalive value: "%s"`, p[13:]))
+				return l.fail(errAt(n, `invalid so_keepalive value: "%s"`, cstr(p[13:])))
 			}
 			tmpl.KeepAlive = ka
 			tmpl.Bind = true
-		case p == "proxy_protocol":
+		case cp == "proxy_protocol":
 			tmpl.ProxyProtocol = true
-		case p == "multipath":
+		case cp == "multipath":
 			tmpl.Multipath = true
 			tmpl.Bind = true
 		default:
@@ -127,7 +129,7 @@ func setListen(l *loader, lv *level, n *node) error {
 
 // parseKeepalive parses so_keepalive's value: on, off or [idle]:[intvl]:[cnt].
 func parseKeepalive(s string) (KeepAlive, bool) {
-	switch s {
+	switch cstr(s) {
 	case "on":
 		return KeepAlive{Set: true, On: true}, true
 	case "off":

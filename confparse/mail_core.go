@@ -73,7 +73,7 @@ func setResolver(l *loader, lv *level, n *node) error {
 		return l.fail(reason(n, "is duplicate"))
 	}
 	a := n.args()
-	if a[0] == "off" {
+	if cstr(a[0]) == "off" { // strcmp()
 		lv.vals[n.name()] = &setting{v: resolverVal{}, pos: n.pos}
 		return nil
 	}
@@ -88,7 +88,7 @@ func setResolver(l *loader, lv *level, n *node) error {
 			r.Valid = secDuration(v)
 		case strings.HasPrefix(w, "ipv4="), strings.HasPrefix(w, "ipv6="):
 			var on bool
-			switch w[5:] {
+			switch cstr(w[5:]) {
 			case "on":
 				on = true
 			case "off":

@@ -236,6 +236,12 @@ func (g *gen) arg(v string) string {
 	if v == "" {
 		return g.pick(`""`, `''`)
 	}
+	if g.chance(0.02) {
+		// a NUL byte inside a value: nginx keeps it in the token, but
+		// much of nginx reads tokens as C strings
+		i := g.r.Intn(len(v) + 1)
+		v = v[:i] + "\x00" + g.pick("", "x", "on", ":1", "/8") + v[i:]
+	}
 	needQuote := strings.ContainsAny(v, " \t;{}#\"'")
 	switch {
 	case needQuote || g.chance(0.08):
