@@ -321,8 +321,9 @@ type verifyError struct {
 
 // checkChain applies what crypto/x509 does not: ssl_verify_depth (at most
 // depth CA certificates between the client's certificate and the trust
-// anchor) and, with ssl_crl, a revocation check of every certificate of
-// the chain, the anchor included, as OpenSSL's CRL_CHECK_ALL does.
+// anchor; beyond it OpenSSL reports the issuer as not found) and, with
+// ssl_crl, a revocation check of every certificate of the chain, the
+// anchor included, as OpenSSL's CRL_CHECK_ALL does.
 func (v *clientVerifier) checkChain(chains [][]*x509.Certificate, now time.Time) *verifyError {
 	var best []*x509.Certificate
 	for _, ch := range chains {
@@ -331,7 +332,9 @@ func (v *clientVerifier) checkChain(chains [][]*x509.Certificate, now time.Time)
 		}
 	}
 	if len(best)-2 > v.depth {
-		return &verifyError{22, "certificate chain too long"}
+		// OpenSSL stops building the chain at the depth limit and so
+		// never reaches the trust anchor.
+		return &verifyError{20, "unable to get local issuer certificate"}
 	}
 	if v.crls == nil {
 		return nil

@@ -333,7 +333,7 @@ func TestCheckChain(t *testing.T) {
 	}{
 		{"direct, depth 0", short, 0, nil, ""},
 		{"intermediate, depth 1", chain, 1, nil, ""},
-		{"intermediate, depth 0", chain, 0, nil, "22:certificate chain too long"},
+		{"intermediate, depth 0", chain, 0, nil, "20:unable to get local issuer certificate"},
 		{"CRLs for all", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later)}, ""},
 		{"leaf revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later, 3)}, "23:certificate revoked"},
 		{"intermediate revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later, 2), crl(t, inter, interKey, later)}, "23:certificate revoked"},

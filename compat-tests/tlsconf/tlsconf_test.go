@@ -7,8 +7,15 @@ package tlsconf_test
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,6 +187,12 @@ func TestTLSAgainstNginx(t *testing.T) {
 			differ: "TLS 1.3 suite choice: OpenSSL takes the client's first (TLS_AES_256_GCM_SHA384 from s_client), crypto/tls its own order (TLS_AES_128_GCM_SHA256 with AES hardware) and cannot be configured"},
 	}
 
+	runScenarios(t, auth, files, scenarios)
+}
+
+// runScenarios runs each scenario against nginx and then mailgate, one
+// IMAP server with "listen ... ssl" and the scenario's directives.
+func runScenarios(t *testing.T, auth *authserver.Server, files map[string]string, scenarios []scenario) {
 	conf := func(s scenario) harness.Config {
 		return harness.Config{Mail: `
     server_name mx.test;
@@ -229,6 +242,123 @@ func TestTLSAgainstNginx(t *testing.T) {
 				t.Errorf("nginx and mailgate differ:\nnginx:\n%s\nmailgate:\n%s", renders[0], renders[1])
 			}
 		})
+	}
+}
+
+// TestClientCertificatesAgainstNginx checks ssl_verify_depth and ssl_crl:
+// a client certificate issued through an intermediate CA, with CRLs from
+// both CAs or from one, a revoked one, and depths that allow the chain or
+// not.
+func TestClientCertificatesAgainstNginx(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl (the command) is needed: apt-get install openssl")
+	}
+	auth := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
+		"alice": {Password: "secret", Upstream: "127.0.0.1:9"},
+	}})
+	cert, key := harness.SelfSigned("mx.test")
+	pk := newPKI(t)
+	files := map[string]string{"cert.pem": cert, "key.pem": key, "root.pem": pk.rootPEM,
+		"crl-both.pem": pk.rootCRL + pk.interCRL, "crl-inter.pem": pk.interCRL, "crl-revoked.pem": pk.rootCRL + pk.interCRLRevoked}
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	leaf := []string{"-cert", write("leaf.pem", pk.leafPEM), "-key", write("leaf.key", pk.leafKey), "-cert_chain", write("inter.pem", pk.interPEM)}
+	direct := []string{"-cert", write("direct.pem", pk.directPEM), "-key", write("direct.key", pk.directKey)}
+	tls12 := []string{"-tls1_2"}
+	verify := "ssl_verify_client on; ssl_client_certificate {{prefix}}root.pem; "
+	scenarios := []scenario{
+		{name: "chain, depth 1", server: verify + "ssl_verify_depth 1;", client: append(leaf, tls12...),
+			must: []string{"Auth-SSL-Verify: SUCCESS", "Auth-SSL-Subject: CN=leaf"}},
+		{name: "chain, depth 0", server: verify + "ssl_verify_depth 0;", client: append(leaf, tls12...),
+			must: []string{"(20:unable to get local issuer certificate)"}},
+		{name: "direct, depth 0", server: verify + "ssl_verify_depth 0;", client: append(direct, tls12...),
+			must: []string{"Auth-SSL-Verify: SUCCESS"}},
+		{name: "CRLs of both CAs", server: verify + "ssl_verify_depth 2; ssl_crl {{prefix}}crl-both.pem;", client: append(leaf, tls12...),
+			must: []string{"Auth-SSL-Verify: SUCCESS"}},
+		{name: "revoked", server: verify + "ssl_verify_depth 2; ssl_crl {{prefix}}crl-revoked.pem;", client: append(leaf, tls12...),
+			must: []string{"certificate revoked"}},
+		{name: "no CRL of the root", server: verify + "ssl_verify_depth 2; ssl_crl {{prefix}}crl-inter.pem;", client: append(leaf, tls12...),
+			must: []string{"unable to get certificate CRL"}},
+		{name: "revoked, optional", server: "ssl_verify_client optional; ssl_client_certificate {{prefix}}root.pem; ssl_crl {{prefix}}crl-revoked.pem; ssl_verify_depth 2;", client: append(leaf, tls12...),
+			must: []string{"certificate revoked"}},
+	}
+	runScenarios(t, auth, files, scenarios)
+}
+
+// pki is a root CA, an intermediate CA, a client certificate under each
+// and their CRLs, PEM-encoded.
+type pki struct {
+	rootPEM, interPEM, leafPEM, leafKey, directPEM, directKey string
+	rootCRL, interCRL, interCRLRevoked                        string
+}
+
+func newPKI(t *testing.T) *pki {
+	t.Helper()
+	mk := func(serial int64, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			IsCA: ca, BasicConstraintsValid: true,
+		}
+		if ca {
+			tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		} else {
+			tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		}
+		if parent == nil {
+			parent, parentKey = tmpl, k
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, k
+	}
+	certPEM := func(c *x509.Certificate) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	keyPEM := func(k *ecdsa.PrivateKey) string {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	}
+	crl := func(issuer *x509.Certificate, k *ecdsa.PrivateKey, revoked ...int64) string {
+		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}
+		for _, r := range revoked {
+			tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+				x509.RevocationListEntry{SerialNumber: big.NewInt(r), RevocationTime: time.Now().Add(-time.Minute)})
+		}
+		der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+	}
+	root, rootKey := mk(1, "root", nil, nil, true)
+	inter, interKey := mk(2, "inter", root, rootKey, true)
+	leaf, leafKey := mk(3, "leaf", inter, interKey, false)
+	direct, directKey := mk(4, "direct", root, rootKey, false)
+	return &pki{
+		rootPEM: certPEM(root), interPEM: certPEM(inter), leafPEM: certPEM(leaf), leafKey: keyPEM(leafKey),
+		directPEM: certPEM(direct), directKey: keyPEM(directKey),
+		rootCRL: crl(root, rootKey), interCRL: crl(inter, interKey), interCRLRevoked: crl(inter, interKey, 3),
 	}
 }
 
