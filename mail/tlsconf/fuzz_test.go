@@ -2,6 +2,7 @@ package tlsconf
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,43 @@ func FuzzDecryptPKCS8(f *testing.F) {
 		out, err := decryptPKCS8(der, pw)
 		if err == nil && len(out) >= len(der) {
 			t.Fatalf("plaintext longer than its ciphertext")
+		}
+	})
+}
+
+func FuzzSplitPasswords(f *testing.F) {
+	for _, s := range []string{"", "a", "a\n", "a\r\nb\r\n", "\n\n", "x\ny"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pw := splitPasswords(data)
+		for _, p := range pw {
+			if strings.Contains(p, "\n") {
+				t.Fatalf("%q: password with a newline: %q", data, p)
+			}
+		}
+		// Without CRs, joining the lines gives the file back, less its
+		// final newline.
+		if len(data) > 0 && !strings.Contains(string(data), "\r") && strings.Join(pw, "\n") != strings.TrimSuffix(string(data), "\n") {
+			t.Fatalf("%q: lines %q", data, pw)
+		}
+	})
+}
+
+func FuzzLoadPEM(f *testing.F) {
+	for _, n := range []string{"cert.pem", "key.pem", "enc_legacy.key", "enc_pkcs8.key", "combined.pem", "garbage.pem", "badder.pem"} {
+		b, err := os.ReadFile(fx + n)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, err := loadCertChain("data:" + s); err != nil && !strings.HasPrefix(err.Error(), `cannot load certificate "data:`) {
+			t.Fatalf("certificate error %v", err)
+		}
+		if _, err := loadKey("data:"+s, []string{"secret", "x"}); err != nil && !strings.HasPrefix(err.Error(), `cannot load certificate key "data:`) {
+			t.Fatalf("key error %v", err)
 		}
 	})
 }

@@ -264,15 +264,19 @@ func ReadPasswords(path string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return splitPasswords(data), nil
+}
+
+func splitPasswords(data []byte) []string {
+	out := []string{}
 	s := strings.TrimSuffix(string(data), "\n")
-	if s == "" && len(data) == 0 {
-		return []string{}, nil
+	if len(data) == 0 {
+		return out
 	}
-	var out []string
 	for _, l := range strings.Split(s, "\n") {
 		out = append(out, strings.TrimSuffix(l, "\r"))
 	}
-	return out, nil
+	return out
 }
 
 // LoadCAFile reads ssl_client_certificate or ssl_trusted_certificate as
