@@ -291,3 +291,29 @@ func removeSocketFile(path string) {
 		os.Remove(path) //nolint:errcheck
 	}
 }
+
+// TestBind does what nginx -t does with the listening sockets: bind each
+// one as Listen would, then close it at once. An address already in use
+// (by the running proxy, typically) is fine; any other failure, such as an
+// address no interface has or a low port without privileges, is returned
+// with nginx's text. A unix socket's file is removed again, as nginx -t
+// removes it.
+func TestBind(cfg *confparse.Config) error {
+	if cfg.Mail == nil {
+		return nil
+	}
+	for _, sp := range groupSockets(cfg.Mail.Listens) {
+		ln, _, err := openSocket(sp.Main)
+		if err != nil {
+			if isAddrInUse(err) {
+				continue
+			}
+			return err
+		}
+		ln.Close()
+		if sp.Main.Network == "unix" {
+			os.Remove(sp.Main.Path) //nolint:errcheck // nginx -t only logs a failed unlink
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -329,5 +330,48 @@ func TestClientText(t *testing.T) {
 	}
 	if clientText(netip.AddrPort{}) != "unix:" || clientTextPort(netip.AddrPort{}) != "unix:" {
 		t.Error("a unix-socket client is \"unix:\"")
+	}
+}
+
+// TestTestBind: -t binds every socket and closes it; "in use" passes, an
+// address of no interface fails with nginx's text, a unix socket's file
+// does not stay behind.
+func TestTestBind(t *testing.T) {
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	sc := &confparse.Server{}
+	sock := filepath.Join(t.TempDir(), "t.sock")
+	unix := &confparse.Listen{Server: sc, Network: "unix", Path: sock, Text: "unix:" + sock, Backlog: 511}
+	tests := []struct {
+		name    string
+		listens []*confparse.Listen
+		want    string
+	}{
+		{"free", []*confparse.Listen{tcpListen(sc, "127.0.0.1:"+strconv.Itoa(freePort(t)), false)}, ""},
+		{"in use", []*confparse.Listen{tcpListen(sc, busy.Addr().String(), false)}, ""},
+		{"unix", []*confparse.Listen{unix}, ""},
+		{"no such address", []*confparse.Listen{tcpListen(sc, "127.0.0.1:"+strconv.Itoa(freePort(t)), false), tcpListen(sc, "192.0.2.7:25", false)},
+			"bind() to 192.0.2.7:25 failed (99: Cannot assign requested address)"},
+	}
+	for _, tt := range tests {
+		cfg := &confparse.Config{Mail: &confparse.Mail{Listens: tt.listens}}
+		got := ""
+		if err := TestBind(cfg); err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("%s: TestBind = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("unix socket file left behind: %v", err)
+	}
+	if c, err := net.Dial("tcp4", busy.Addr().String()); err != nil {
+		t.Errorf("the busy socket stopped listening: %v", err)
+	} else {
+		c.Close()
 	}
 }

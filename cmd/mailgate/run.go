@@ -231,13 +231,18 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 			g.logs.Close()
 			return 1
 		case st := <-childDone:
+			// The pid file is renamed back before the exit is logged, so
+			// whoever reads the log finds it in place.
+			var renameErr error
+			if pid := g.cfg.Core.Pid; pid != "" {
+				renameErr = os.Rename(pid+oldbinSuffix, pid)
+			}
 			lvl, text := exitText("new binary process", up.child.pid, st)
 			log(lvl, "%s", text)
-			if pid := g.cfg.Core.Pid; pid != "" {
-				if err := os.Rename(pid+oldbinSuffix, pid); err != nil {
-					log(errlog.Alert, "rename() %s back to %s failed after the new binary process \"%s\" exited %s",
-						pid+oldbinSuffix, pid, os.Args[0], errnoText(err))
-				}
+			if renameErr != nil {
+				pid := g.cfg.Core.Pid
+				log(errlog.Alert, "rename() %s back to %s failed after the new binary process \"%s\" exited %s",
+					pid+oldbinSuffix, pid, os.Args[0], errnoText(renameErr))
 			}
 			up.child = nil
 			if up.parked != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"mailgate/confparse"
+	"mailgate/mail"
 	"mailgate/mail/errlog"
 )
 
@@ -99,6 +100,11 @@ func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io
 			return failed()
 		}
 		f.Close()
+	}
+	// Then it binds every listening socket and closes it again.
+	if err := mail.TestBind(cfg); err != nil {
+		l.Logf(errlog.Emerg, "%s", err.Error())
+		return failed()
 	}
 	if !o.quiet {
 		fmt.Fprintf(stderr, "%s: configuration file %s test is successful\n", prog, confFile)

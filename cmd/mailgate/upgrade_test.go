@@ -146,13 +146,15 @@ func TestBinaryUpgrade(t *testing.T) {
 	if err := syscall.Kill(newPid, syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the failed binary's exit", fileHas(errorLog, "new binary process "))
-	waitFor(t, "the pid file renamed back", func() bool {
-		_, err := os.Stat(pidFile + ".oldbin")
-		return os.IsNotExist(err) && readPid(t, pidFile) == newPid
-	})
-	if b, _ := os.ReadFile(errorLog); !strings.Contains(string(b), "exited with code 1") {
-		t.Errorf("no exit line in the error log:\n%s", b)
+	waitFor(t, "the failed binary's exit", fileHas(errorLog, "exited with code 1"))
+	if _, err := os.Stat(pidFile + ".oldbin"); !os.IsNotExist(err) {
+		t.Errorf("run.pid.oldbin still there after the new binary exited: %v", err)
+	}
+	if got := readPid(t, pidFile); got != newPid {
+		t.Errorf("run.pid holds %d after the failed upgrade, want %d", got, newPid)
+	}
+	if b, _ := os.ReadFile(errorLog); !strings.Contains(string(b), "start new binary process") {
+		t.Errorf("no start line in the error log:\n%s", b)
 	}
 	c3, line := greeting(t, addr)
 	c3.Close()
