@@ -458,12 +458,22 @@ var handshakeErrors = []struct{ goText, openssl string }{
 	{"no cipher suite supported by both client and server", "error:0A0000C1:SSL routines::no shared cipher"},
 	{"no ECDHE curve supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no key exchanges supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
-	{"first record does not look like a TLS handshake", "error:0A00010B:SSL routines::wrong version number"},
-	{"unsupported SSLv2 handshake received", "error:0A00010B:SSL routines::wrong version number"},
 	{"no application protocol", "error:0A0000EA:SSL routines::no application protocol"},
 }
 
 func handshakeErrorText(err error) string {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil {
+		// Not TLS at all: OpenSSL names HTTP and proxy requests.
+		h := string(rh.RecordHeader[:])
+		switch {
+		case strings.HasPrefix(h, "GET "), strings.HasPrefix(h, "POST "), strings.HasPrefix(h, "HEAD "), strings.HasPrefix(h, "PUT "):
+			return "error:0A00009C:SSL routines::http request"
+		case h == "CONNE":
+			return "error:0A00009B:SSL routines::https proxy request"
+		}
+		return "error:0A00010B:SSL routines::wrong version number"
+	}
 	msg := err.Error()
 	for _, h := range handshakeErrors {
 		if strings.Contains(msg, h.goText) {

@@ -402,6 +402,24 @@ func TestHandshakeErrorText(t *testing.T) {
 			t.Errorf("%s: %v -> %q, want %q", tc.name, err, handshakeErrorText(err), tc.want)
 		}
 	}
+	for in, want := range map[string]string{
+		"GET / HTTP/1.1\r\n":  "error:0A00009C:SSL routines::http request",
+		"HEAD / HTTP/1.1\r\n": "error:0A00009C:SSL routines::http request",
+		"CONNECT x:1\r\n":     "error:0A00009B:SSL routines::https proxy request",
+		"a LOGIN x y\r\n":     "error:0A00010B:SSL routines::wrong version number",
+	} {
+		s, err := loadTLS(tlsServer(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := net.Pipe()
+		go func() { b.Write([]byte(in)); b.Close() }() //nolint:errcheck
+		err = tls.Server(a, s).Handshake()
+		a.Close()
+		if got := handshakeErrorText(err); got != want {
+			t.Errorf("%q: %v -> %q, want %q", in, err, got, want)
+		}
+	}
 	if got := handshakeErrorText(errors.New("tls: something new")); got != "tls: something new" {
 		t.Errorf("unmapped error: %q", got)
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,6 +290,57 @@ func TestClientCertificatesAgainstNginx(t *testing.T) {
 			must: []string{"certificate revoked"}},
 	}
 	runScenarios(t, auth, files, scenarios)
+}
+
+// TestNotTLSAgainstNginx sends bytes that are not TLS to a "listen ...
+// ssl" port: nginx logs OpenSSL's name for them.
+func TestNotTLSAgainstNginx(t *testing.T) {
+	auth := harness.StartAuth(t, authserver.Script{})
+	cert, key := harness.SelfSigned("mx.test")
+	conf := harness.Config{Mail: `
+    auth_http ` + auth.URL() + `;
+    ssl_certificate {{prefix}}cert.pem;
+    ssl_certificate_key {{prefix}}key.pem;
+    server {
+        listen 127.0.0.1:{{port imaps}} ssl;
+        protocol imap;
+    }`, Files: map[string]string{"cert.pem": cert, "key.pem": key}}
+	inputs := []string{"GET / HTTP/1.0\r\n\r\n", "POST / HTTP/1.0\r\n\r\n", "CONNECT mx:993 HTTP/1.0\r\n\r\n", "a LOGIN alice secret\r\n"}
+	var renders []string
+	for _, impl := range []harness.Impl{harness.Nginx, harness.Mailgate} {
+		p := harness.Start(t, impl, conf)
+		var b strings.Builder
+		for _, in := range inputs {
+			c, err := net.DialTimeout("tcp", p.Addr("imaps"), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte(in))                                //nolint:errcheck
+			c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+			got, err := io.ReadAll(c)
+			fmt.Fprintf(&b, "C: %q\nS: %q [%v]\n", in, got, err)
+			c.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		p.Stop()
+		r := b.String() + "== error.log\n" + harness.ConnLogLines(p.ErrorLog())
+		r = strings.ReplaceAll(r, p.Addr("imaps"), "127.0.0.1:{{port imaps}}")
+		for _, n := range harness.DefaultNormalizers() {
+			r = n(r)
+		}
+		for _, want := range []string{"SSL routines::http request", "SSL routines::https proxy request", "SSL routines::wrong version number"} {
+			if !strings.Contains(r, want) {
+				t.Errorf("%s: no %q in:\n%s", impl, want, r)
+			}
+		}
+		renders = append(renders, r)
+	}
+	if renders[0] != renders[1] {
+		t.Errorf("nginx and mailgate differ:\nnginx:\n%s\nmailgate:\n%s", renders[0], renders[1])
+	} else {
+		t.Logf("identical:\n%s", renders[0])
+	}
 }
 
 // pki is a root CA, an intermediate CA, a client certificate under each
