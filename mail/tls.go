@@ -55,10 +55,20 @@ var tlsVersions = map[string]uint16{
 // finite-field DHE); groups Go lacks (x448, ffdhe, brainpool) are left out
 // of ssl_ecdh_curve; ssl_session_cache has no effect (Go keeps no
 // server-side session-ID cache; tickets work as configured).
+//
+// An empty ssl_ciphers or ssl_ecdh_curve (a Server not made by confparse,
+// which refuses both) means nginx's default.
 func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	ssl := &sc.SSL
 	c := &tls.Config{NextProtos: []string{sc.Protocol}}
-	suites, err := tlsconf.GoCipherSuites(ssl.Ciphers)
+	ciphers, curve := ssl.Ciphers, ssl.ECDHCurve
+	if ciphers == "" {
+		ciphers = "HIGH:!aNULL:!MD5"
+	}
+	if curve == "" {
+		curve = "auto"
+	}
+	suites, err := tlsconf.GoCipherSuites(ciphers)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +110,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 			return nil, err
 		}
 	}
-	curves, err := tlsconf.Curves(ssl.ECDHCurve)
+	curves, err := tlsconf.Curves(curve)
 	if err != nil {
 		return nil, err
 	}
