@@ -54,6 +54,7 @@ func FuzzCurves(f *testing.F) {
 func FuzzDecryptPKCS8(f *testing.F) {
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01}, []byte("x"))
 	f.Add([]byte{}, []byte(""))
+	maxIterations = 10_000 // keep each input fast
 	f.Fuzz(func(t *testing.T, der, pw []byte) {
 		out, err := decryptPKCS8(der, pw)
 		if err == nil && len(out) >= len(der) {
@@ -89,6 +90,7 @@ func FuzzLoadPEM(f *testing.F) {
 		}
 		f.Add(string(b))
 	}
+	maxIterations = 10_000 // keep each input fast
 	f.Fuzz(func(t *testing.T, s string) {
 		if _, err := loadCertChain("data:" + s); err != nil && !strings.HasPrefix(err.Error(), `cannot load certificate "data:`) {
 			t.Fatalf("certificate error %v", err)

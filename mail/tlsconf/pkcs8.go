@@ -33,6 +33,10 @@ var (
 	oidDESEDE3CBC = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
 )
 
+// maxIterations bounds the PBKDF2 work a key file can ask for (OpenSSL
+// writes 2048 by default).
+var maxIterations = 10_000_000
+
 var (
 	errUnsupportedPBE = errors.New("unsupported key encryption")
 	errBadDecrypt     = errors.New("bad decrypt")
@@ -117,7 +121,7 @@ func decryptPKCS8(der, password []byte) ([]byte, error) {
 	default:
 		return nil, errUnsupportedPBE
 	}
-	if kdf.IterationCount <= 0 || kdf.IterationCount > 10_000_000 {
+	if kdf.IterationCount <= 0 || kdf.IterationCount > maxIterations {
 		return nil, errUnsupportedPBE
 	}
 	key, err := pbkdf2.Key(h, string(password), kdf.Salt, kdf.IterationCount, keyLen)
