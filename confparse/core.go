@@ -143,7 +143,8 @@ func setCPUAffinity(l *loader, lv *level, n *node) error {
 	}
 	a := n.args()
 	masks := a
-	if a[0] == "auto" {
+	auto := cstr(a[0]) == "auto" // strcmp()
+	if auto {
 		if len(a) > 2 {
 			return l.fail(errAt(n, `invalid number of arguments in "worker_cpu_affinity" directive`))
 		}
@@ -163,7 +164,7 @@ func setCPUAffinity(l *loader, lv *level, n *node) error {
 	// the number of masks for the worker_processes check: "auto" binds
 	// workers from one (possibly implicit) mask, which never warns
 	count := len(a)
-	if a[0] == "auto" {
+	if auto {
 		count = 1
 	}
 	lv.vals[n.name()] = &setting{v: count, pos: n.pos}

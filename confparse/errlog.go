@@ -15,7 +15,7 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 	a := n.args()
 	t := LogTarget{Level: SevError, Pos: n.pos}
 	switch {
-	case a[0] == "stderr", a[0] == "":
+	case cstr(a[0]) == "stderr", a[0] == "": // strcmp()
 		// an empty name is stderr too (ngx_conf_open_file)
 		t.Path = "stderr"
 	case strings.HasPrefix(a[0], "memory:"):

@@ -54,7 +54,7 @@ func setRealIPFrom(l *loader, lv *level, n *node) error {
 	s.pos = n.pos
 	lv.vals[n.name()] = s
 	a := n.args()[0]
-	if a == "unix:" {
+	if cstr(a) == "unix:" { // strcmp()
 		rv.unix = true
 		return nil
 	}
