@@ -543,7 +543,7 @@ var corpusBases = sync.OnceValue(func() []map[string][]byte {
 	}
 	var out []map[string][]byte
 	for _, e := range ents {
-		if skip[e.Name()] || strings.HasPrefix(e.Name(), "sslfile") {
+		if skip[e.Name()] || strings.HasPrefix(e.Name(), "sslfile") && !*randomSSLFile {
 			continue
 		}
 		dir := filepath.Join("cases", e.Name())
