@@ -101,6 +101,9 @@ type engine struct {
 	buf       []byte
 	pos, last int
 
+	// sendFailed: a failed send was logged (once, as nginx ends there).
+	sendFailed bool
+
 	// relay, set once the upstream login succeeded, runs the rest of the
 	// session (see serveConn).
 	relay func()
@@ -114,13 +117,27 @@ func (e *engine) timeout() time.Duration {
 	return t
 }
 
-// flush sends queued replies under the send timeout.
+// flush sends queued replies under the send timeout. A failed send on a
+// plain connection is logged as nginx does ("send() failed (32: Broken
+// pipe)"): at info for a peer gone away, else at alert.
 func (e *engine) flush() error {
 	if e.s.out.Buffered() == 0 {
 		return nil
 	}
 	e.s.Conn.SetWriteDeadline(time.Now().Add(e.timeout())) //nolint:errcheck
-	return e.s.out.Flush()
+	err := e.s.out.Flush()
+	if err != nil && e.s.TLS == nil && !e.sendFailed {
+		e.sendFailed = true
+		switch en := errlog.Errno(err); en {
+		case 0, syscall.ETIMEDOUT:
+		case syscall.ECONNRESET, syscall.EPIPE, syscall.ENOTCONN, syscall.ECONNREFUSED,
+			syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH:
+			e.s.Logf(errlog.Info, "send() failed %s", errlog.ErrnoText(en))
+		default:
+			e.s.Logf(errlog.Alert, "send() failed %s", errlog.ErrnoText(en))
+		}
+	}
+	return err
 }
 
 func (e *engine) run() {
@@ -191,9 +208,15 @@ func isTimeout(err error) bool {
 // loop is the pre-auth command loop.
 func (e *engine) loop() {
 	s := e.s
+	justRead := false
 	for {
 		needMore := false
 		for e.pos < e.last {
+			// nginx tries a recv before each further pipelined command.
+			if !justRead && !e.recheck() {
+				return
+			}
+			justRead = false
 			cmd, n, err := e.h.Parse(e.buf[e.pos:e.last])
 			if errors.Is(err, ErrNeedMore) {
 				needMore = true
@@ -211,20 +234,26 @@ func (e *engine) loop() {
 				n = e.last - e.pos
 			}
 			e.pos += n
+			// nginx sends each reply before it looks at the next command:
+			// a client gone away ends the session at the first reply.
 			if err != nil {
-				if e.fail(err) {
+				if e.fail(err) || e.flush() != nil {
 					return
 				}
 				continue
 			}
 			next, err := e.h.Exec(cmd)
 			if err != nil {
-				if e.fail(err) {
+				if e.fail(err) || e.flush() != nil {
 					return
 				}
 				continue
 			}
 			switch next {
+			case Continue:
+				if e.flush() != nil {
+					return
+				}
 			case Close:
 				e.flush() //nolint:errcheck
 				return
@@ -278,7 +307,51 @@ func (e *engine) loop() {
 			e.readError(err)
 			return
 		}
+		justRead = true
 	}
+}
+
+// recheck does what nginx does before it parses a further pipelined
+// command: a recv into the free end of the buffer that does not wait. New
+// bytes are appended; a client that has closed ends the session without
+// an answer to the commands still buffered (nginx reads the EOF first).
+// It reports whether the session goes on. Only plain TCP connections are
+// checked.
+func (e *engine) recheck() bool {
+	if e.s.TLS != nil || e.last == len(e.buf) {
+		return true
+	}
+	tc, ok := e.s.Conn.(*net.TCPConn)
+	if !ok {
+		return true
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var n int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, rerr = syscall.Recvfrom(int(fd), e.buf[e.last:], syscall.MSG_DONTWAIT)
+			if rerr != syscall.EINTR {
+				return true
+			}
+		}
+	}); err != nil {
+		return true
+	}
+	switch {
+	case rerr == syscall.EAGAIN:
+		return true
+	case rerr != nil:
+		e.readError(rerr)
+		return false
+	case n == 0:
+		return false
+	}
+	e.last += n
+	return true
 }
 
 // keepBuffer asks an optional BufferKeeper whether the used bytes must
@@ -480,7 +553,8 @@ func (e *engine) authenticate() bool {
 		e.h.AuthReset()
 		s.Deadline = time.Now().Add(e.timeout())
 		s.Action = "in auth state"
-		return true
+		// The reply goes out before any pipelined command is read.
+		return e.flush() == nil
 	}
 
 	// Success: POP3 and IMAP need a password for the upstream login.

@@ -64,14 +64,15 @@ func RedactLines(buf []byte, classify func(word []byte) LineKind, inExchange boo
 }
 
 // saslLike reports whether a line that is not a command looks like a
-// base64 SASL response: one token of base64 symbols whose decoding (of
+// base64 SASL response: a token of base64 symbols whose decoding (of
 // its whole 4-symbol groups, so a cut-off response counts too) is text or
-// holds a NUL, as credentials do, up to a stray CR. Such a line is hidden even when no AUTH
+// holds a NUL, as credentials do (its first token: up to a space or a
+// stray CR). Such a line is hidden even when no AUTH
 // precedes it in the buffer: the AUTH may have come in an earlier buffer
 // or been refused, and the client sent its credentials anyway.
 func saslLike(body []byte) bool {
-	// What follows a stray CR is not part of the response.
-	if i := bytes.IndexByte(body, '\r'); i >= 0 {
+	// The response is the first token, up to a space or a stray CR.
+	if i := bytes.IndexAny(body, " \r"); i >= 0 {
 		body = body[:i]
 	}
 	// Eight symbols at least: the shortest PLAIN response ("\0u\0p"),

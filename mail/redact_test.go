@@ -42,6 +42,8 @@ func TestRedactLines(t *testing.T) {
 		{"response without its auth", "AGEAcw==\r\nZm9vYmFy\r\nNOOP\r\nxx", "***\r\n***\r\nNOOP\r\nxx", false},
 		{"cut response without its auth", "XYZW\r\nAGEAc2VjcmV0cw", "XYZW\r\n***", false},
 		{"response with a stray CR", "c2VjcmV0cw==\rX\r\nxx", "***\r\nxx", false},
+		{"response with a trailing space", "c2VjcmV0cw== \r\nxx", "***\r\nxx", false},
+		{"response with more tokens", "c2VjcmV0cw== x y\r\nxx", "***\r\nxx", false},
 		{"short words kept", "TURN\r\nETRN x\r\nxx", "TURN\r\nETRN x\r\nxx", false},
 		{"base64 junk kept", "NOOPNOOP\r\nXXXX\r\nxyz\r\n*\r\nxx", "NOOPNOOP\r\nXXXX\r\nxyz\r\n*\r\nxx", false},
 		{"unfinished pass", "PASS secretsecret", "PASS ***", false},

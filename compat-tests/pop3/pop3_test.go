@@ -252,6 +252,7 @@ func TestPOP3Compat(t *testing.T) {
 		{Name: "external without auth pass", Listen: "pop3", Differ: saltDiffer, Steps: []harness.Step{L(1), S("AUTH EXTERNAL " + b64("nopass") + "\r\n"), harness.Closed()}},
 		{Name: "auth wait then login", Listen: "plain", Steps: []harness.Step{L(1), S("USER waiter\r\n"), L(1), S("PASS x\r\nNOOP\r\n"), L(2),
 			S("PASS secret\r\n"), L(1), S("USER alice\r\nPASS secret\r\n"), L(2), S("QUIT\r\n"), harness.Closed()}},
+		{Name: "client gone during auth wait", Listen: "plain", Steps: []harness.Step{L(1), S("USER waiter\r\n"), L(1), S("PASS x\r\nCAPA\r\n"), harness.Sleep(300 * time.Millisecond), harness.Close()}},
 		{Name: "auth fail without wait", Listen: "plain", Steps: []harness.Step{L(1), S("USER nowait\r\n"), L(1), S("PASS x\r\nNOOP\r\n"), harness.Closed()}},
 		{Name: "auth status tab", Listen: "plain", Steps: []harness.Step{L(1), S("USER tabstatus\r\n"), L(1), S("PASS secret\r\n"), harness.Closed()}},
 		{Name: "auth WAIT requery", Listen: "plain", Steps: []harness.Step{L(1), S("USER again1\r\n"), L(1), S("PASS x\r\n"), L(1), S("QUIT\r\n"), harness.Closed()}},

@@ -210,6 +210,16 @@ func splitReplies(lines []string) (replies, other string) {
 	return r.String(), o.String()
 }
 
+// quietAfter is how long the client listens after sending packet: an
+// Auth-Wait answer holds the reply for a second, so a packet that ends a
+// command waits that out when the session has such a login.
+func quietAfter(packet string, wait bool) time.Duration {
+	if wait && strings.Contains(packet, "\n") {
+		return 1300 * time.Millisecond
+	}
+	return 80 * time.Millisecond
+}
+
 // exactFill is the declared difference of TestIMAPCompat's "pipelined
 // commands filling the buffer exactly": docs/engine.md.
 const exactFill = "nginx stops answering when a read fills its buffer exactly with whole commands while more bytes wait (edge-triggered epoll) until more bytes arrive; mailgate goes on"
@@ -368,6 +378,14 @@ func (g *gen) password() string {
 	return p
 }
 
+// login notes a login the auth server answers with Auth-Wait.
+func (g *gen) login(u string) string {
+	if strings.HasPrefix(u, "wait") {
+		g.wait = true
+	}
+	return u
+}
+
 func (g *gen) user() string {
 	u := g.pick("ok", "okuser", "ok2", "wait", "waitu", "nobody", "u"+g.alnum(3), "", "a b", "us\xc3\xa9r", "x%y", "nul\x00u", strings.Repeat("l", 60))
 	if strings.HasPrefix(u, "wait") {
@@ -478,7 +496,7 @@ func (g *gen) line() string {
 	case 20:
 		return g.word("PASS") + " " + g.password() + " " + g.pick("x", "y z")
 	}
-	return g.word("USER") + " " + g.pick("ok", "wait", "bob") + "  "
+	return g.word("USER") + " " + g.login(g.pick("ok", "wait", "bob")) + "  "
 }
 
 func (g *gen) end() string {
@@ -498,10 +516,6 @@ func randomPOP3(seed int64) randomCase {
 	for i, n := 0, 1+r.Intn(8); i < n; i++ {
 		data.WriteString(g.line() + g.end())
 	}
-	quiet := 80 * time.Millisecond
-	if g.wait {
-		quiet = 1300 * time.Millisecond
-	}
 	steps := []harness.Step{harness.Lines(1)}
 	var chunks []string
 	s := data.String()
@@ -511,7 +525,7 @@ func randomPOP3(seed int64) randomCase {
 			k = min(len(s), 1+r.Intn(48))
 		}
 		chunks = append(chunks, s[:k])
-		steps = append(steps, harness.Send(s[:k]), harness.Quiet(quiet))
+		steps = append(steps, harness.Send(s[:k]), harness.Quiet(quietAfter(s[:k], g.wait)))
 		s = s[k:]
 	}
 	steps = append(steps, harness.Quiet(300*time.Millisecond))

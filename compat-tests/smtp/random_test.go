@@ -238,6 +238,16 @@ func splitReplies(lines []string) (replies, other string) {
 	return r.String(), o.String()
 }
 
+// quietAfter is how long the client listens after sending packet: an
+// Auth-Wait answer holds the reply for a second, so a packet that ends a
+// command waits that out when the session has such a login.
+func quietAfter(packet string, wait bool) time.Duration {
+	if wait && strings.Contains(packet, "\n") {
+		return 1300 * time.Millisecond
+	}
+	return 80 * time.Millisecond
+}
+
 // exactFill is the declared difference of TestIMAPCompat's "pipelined
 // commands filling the buffer exactly": docs/engine.md.
 const exactFill = "nginx stops answering when a read fills its buffer exactly with whole commands while more bytes wait (edge-triggered epoll) until more bytes arrive; mailgate goes on"
@@ -433,6 +443,14 @@ func (g *gen) password() string {
 	return p
 }
 
+// login notes a login the auth server answers with Auth-Wait.
+func (g *gen) login(u string) string {
+	if strings.HasPrefix(u, "wait") {
+		g.wait = true
+	}
+	return u
+}
+
 func (g *gen) user() string {
 	u := g.pick("ok", "okuser", "ok2", "wait", "waitu", "nobody", "u"+g.alnum(3), "", "a b", "us\xc3\xa9r", "x+y=z", strings.Repeat("l", 40))
 	if strings.HasPrefix(u, "wait") {
@@ -547,7 +565,7 @@ func (g *gen) line() string {
 	case 22:
 		return g.word("AUTH") + " " + g.word("LOGIN") + " " + b64(g.user()) + " " + g.cred(g.password())
 	}
-	return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.cred("\x00"+g.pick("ok", "wait", "bob")+"\x00"+g.password())
+	return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.cred("\x00"+g.login(g.pick("ok", "wait", "bob"))+"\x00"+g.password())
 }
 
 func (g *gen) end() string {
@@ -601,10 +619,6 @@ func randomSMTP(seed int64) randomCase {
 	for i, n := 0, 1+r.Intn(8); i < n; i++ {
 		data.WriteString(g.line() + g.end())
 	}
-	quiet := 80 * time.Millisecond
-	if g.wait {
-		quiet = 1300 * time.Millisecond
-	}
 	steps := []harness.Step{harness.Lines(1)}
 	var chunks []string
 	whole := ""
@@ -616,7 +630,7 @@ func randomSMTP(seed int64) randomCase {
 		}
 		c := s[:k]
 		chunks = append(chunks, c)
-		steps = append(steps, harness.Send(c), harness.Quiet(quiet))
+		steps = append(steps, harness.Send(c), harness.Quiet(quietAfter(c, g.wait)))
 		s = s[k:]
 	}
 	// A MAIL refused for want of auth with bytes after it in the same
