@@ -119,8 +119,8 @@ var knownRandomDiffs = []knownRandomDiff{
 }
 
 var (
-	listenCutNginxRE    = regexp.MustCompile(`(?m)^\[emerg\] the invalid "([^"\n]*) in \S+:\d+\n`)
-	listenCutMailgateRE = regexp.MustCompile(`(?m)^\[emerg\] invalid parameter "([^"\n]*) in \S+:\d+\n`)
+	listenCutNginxRE    = regexp.MustCompile(`(?m)^\[emerg\] the invalid "(.*) in \S+:\d+\n`)
+	listenCutMailgateRE = regexp.MustCompile(`(?m)^\[emerg\] invalid parameter "(.*) in \S+:\d+\n`)
 	tlsMergeRE          = regexp.MustCompile(`(no "ssl_certificate(?:_key)?" is defined for the "(?:ssl|starttls)" directive in \S+):\d+`)
 	debugLineRE         = regexp.MustCompile(`(?m)^\[debug\] .*\n`)
 )
@@ -257,7 +257,7 @@ var newerWording = []struct {
 	re   *regexp.Regexp
 	repl string
 }{
-	{regexp.MustCompile(`(?s)the invalid "((?:[^"\\]|\\.)*)" parameter`), `invalid parameter "$1"`},
+	{regexp.MustCompile(`(?s)the invalid "(.*?)" parameter in `), `invalid parameter "$1" in `},
 	// proxy_protocol is an enum (off|on|v2) as in nginx 1.31.4+
 	// (DIFFERENCES.md err_proxy_protocol_v2_122): a bad value gets the
 	// enum's message.
