@@ -6,11 +6,14 @@ package configcompat
 // byte mutations (stray quotes, braces and semicolons, deleted or repeated
 // ranges, very long tokens, NUL and non-UTF-8 bytes, CRLF line ends, tabs).
 //
-// What it does not generate, on purpose, is listed in the README: the
-// contents of http {} and stream {} are always valid (mailgate does not
-// validate them, a declared difference), no file includes itself, and the
-// mail module's load_module line is never in a file (the runner adds it
-// for nginx, so a mutation cannot hide it).
+// What it avoids on purpose (see README.md): an error inside http {} or
+// stream {} (their contents are valid by construction and kept out of the
+// mutations' reach, as mailgate does not validate them), a missing logs/
+// directory (the default pid file is a declared difference), and the
+// mail module's load_module line in a file (the runner adds it for nginx,
+// so a mutation cannot hide it). The stream module's line is generated;
+// when a mutation damages it, nginx's `unknown directive "stream"` is a
+// declared kind.
 
 import (
 	"fmt"

@@ -172,11 +172,32 @@ func nginxFailsInHTTPOrStream(ng string, c randCase) bool {
 	return lineInHTTPOrStream(data, line)
 }
 
+// mailModuleAfterGlobals: the case loads the mail module in its own file,
+// so nginx parses -g (always first) without it and a mail directive there
+// is unknown; mailgate has the module built in and says "not allowed here".
+// A consequence of running nginx as Debian's build; not a mailgate choice.
+func mailModuleAfterGlobals(ng, mg string, c randCase) bool {
+	n := unknownInCmdLineRE.FindStringSubmatch(ng)
+	if n == nil || !strings.Contains(mg, `"`+n[1]+`" directive is not allowed here in command line`) {
+		return false
+	}
+	for _, data := range c.files {
+		if bytes.Contains(data, []byte("ngx_mail_module.so")) {
+			return true
+		}
+	}
+	return false
+}
+
+var unknownInCmdLineRE = regexp.MustCompile(`\[emerg\] unknown directive "([^"]*)" in command line`)
+
+var invalidValueRE = regexp.MustCompile(`(?m)^\[emerg\] invalid value "[^"\n]*" in PREFIX/(\S+):(\d+)$`)
+
 // proxyProtocolNUL: mailgate refuses "proxy_protocol on<NUL>..." as nginx
 // 1.31.4+'s enum does (DIFFERENCES.md err_proxy_protocol_v2_122), where
 // 1.22.1's flag reads the value as a C string and takes it.
 func proxyProtocolNUL(mg string, c randCase) bool {
-	m := regexp.MustCompile(`(?m)^\[emerg\] invalid value "[^"\n]*" in PREFIX/(\S+):(\d+)$`).FindStringSubmatch(mg)
+	m := invalidValueRE.FindStringSubmatch(mg)
 	if m == nil {
 		return false
 	}
@@ -366,6 +387,9 @@ func classify(ng, mg string, c randCase) string {
 	}
 	if proxyProtocolNUL(mg, c) {
 		return "proxy-protocol-enum-nul"
+	}
+	if mailModuleAfterGlobals(ng, mg, c) {
+		return "mail-module-loaded-after-g"
 	}
 	for _, k := range knownRandomDiffs {
 		if k.match != nil {
