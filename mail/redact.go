@@ -66,28 +66,26 @@ func RedactLines(buf []byte, classify func(word []byte) LineKind, inExchange boo
 // saslLike reports whether a line that is not a command looks like a
 // base64 SASL response: a token of base64 symbols whose decoding (of
 // its whole 4-symbol groups, so a cut-off response counts too) is text or
-// holds a NUL, as credentials do (its first token: up to a space or a
-// stray CR). Such a line is hidden even when no AUTH
-// precedes it in the buffer: the AUTH may have come in an earlier buffer
-// or been refused, and the client sent its credentials anyway.
+// holds a NUL, as credentials do; what follows the symbols (padding, a
+// stray CR, a NUL, more words) does not matter. Such a line is hidden even
+// when no AUTH precedes it in the buffer: the AUTH may have come in an
+// earlier buffer or been refused, and the client sent its credentials
+// anyway.
 func saslLike(body []byte) bool {
-	// The response is the first token, up to a space or a stray CR.
-	if i := bytes.IndexAny(body, " \r"); i >= 0 {
-		body = body[:i]
-	}
-	// Eight symbols at least: the shortest PLAIN response ("\0u\0p"),
-	// and no four-letter command word.
-	if len(body) < 8 {
-		return false
-	}
+	// The response is the run of base64 symbols and padding at the
+	// start; a stray CR, a NUL or a space may follow it.
 	n := 0
 	for n < len(body) && isBase64Symbol(body[n]) {
 		n++
 	}
-	for i := n; i < len(body); i++ {
-		if body[i] != '=' {
-			return false
-		}
+	pad := n
+	for pad < len(body) && body[pad] == '=' {
+		pad++
+	}
+	// Eight symbols with the padding at least: the shortest PLAIN
+	// response ("\0u\0p"), and no four-letter command word.
+	if pad < 8 {
+		return false
 	}
 	dec, ok := DecodeBase64(body[:n-n%4])
 	if !ok || len(dec) == 0 || !utf8.Valid(dec) {

@@ -44,6 +44,7 @@ func TestRedactLines(t *testing.T) {
 		{"response with a stray CR", "c2VjcmV0cw==\rX\r\nxx", "***\r\nxx", false},
 		{"response with a trailing space", "c2VjcmV0cw== \r\nxx", "***\r\nxx", false},
 		{"response with more tokens", "c2VjcmV0cw== x y\r\nxx", "***\r\nxx", false},
+		{"response with a NUL after it", "c2VjcmV0cw==\x00\r\nxx", "***\r\nxx", false},
 		{"short words kept", "TURN\r\nETRN x\r\nxx", "TURN\r\nETRN x\r\nxx", false},
 		{"base64 junk kept", "NOOPNOOP\r\nXXXX\r\nxyz\r\n*\r\nxx", "NOOPNOOP\r\nXXXX\r\nxyz\r\n*\r\nxx", false},
 		{"unfinished pass", "PASS secretsecret", "PASS ***", false},
