@@ -591,7 +591,7 @@ func genCase(seed int64, i int) randCase {
 		}
 	} else {
 		main = []byte(g.config())
-		if g.chance(0.35) {
+		if g.chance(*randomMutate) {
 			main = g.mutate(main, g.keep)
 		}
 	}
