@@ -142,14 +142,14 @@ func (s *Session) SASLCRAMMD5(arg []byte) error {
 }
 
 // SASLExternal takes the AUTH EXTERNAL response: base64 of the login (may be
-// empty). There is no password.
+// empty). EXTERNAL has no password, but as in nginx the password of an
+// earlier failed attempt stays and goes to auth_http as Auth-Pass.
 func (s *Session) SASLExternal(arg []byte) error {
 	login, ok := DecodeBase64(arg)
 	if !ok {
 		return s.saslInvalid("invalid base64 encoding in AUTH EXTERNAL command")
 	}
 	s.Login = login
-	s.Passwd = nil
 	s.AuthMethod = auth.MethodExternal
 	return nil
 }

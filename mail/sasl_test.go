@@ -105,7 +105,9 @@ func TestSASLLoginAndExternal(t *testing.T) {
 	if err := s.SASLLoginPassword([]byte("*")); err != ErrRejected {
 		t.Fatal("cancel must be rejected")
 	}
-	if err := s.SASLExternal([]byte("")); err != nil || len(s.Login) != 0 || s.Passwd != nil || s.AuthMethod != "external" {
-		t.Fatal("empty EXTERNAL login is allowed", err)
+	// nginx leaves the password of the earlier attempt in place (found by
+	// the random differential test: Auth-Pass of an EXTERNAL request).
+	if err := s.SASLExternal([]byte("")); err != nil || len(s.Login) != 0 || string(s.Passwd) != "pass" || s.AuthMethod != "external" {
+		t.Fatal("empty EXTERNAL login is allowed, the password stays", err)
 	}
 }

@@ -157,17 +157,21 @@ const rejectedMail = "nginx 1.22.1 turns CR/LF into '_' inside its buffer when i
 var (
 	lastAuthNone = regexp.MustCompile(`(?s)== auth_http request \d+\n[^\n]*\n[^\n]*\nAuth-Method: none\\r\\n\n(?:[^=][^\n]*\n)*(?:== upstream|== error.log)`)
 	noneCreds    = regexp.MustCompile(`(?m)^(Auth-Method: none\\r\\n\n)Auth-User: [^\n]*\nAuth-Pass: [^\n]*\n`)
+	externalPass = regexp.MustCompile(`(?m)^(Auth-Method: external\\r\\n\nAuth-User: [^\n]*\n)Auth-Pass: [^\n]*\n`)
 	xclientLogin = regexp.MustCompile(`(?m)^(>: XCLIENT ADDR=\S+) LOGIN=\S+`)
-	logLogin     = regexp.MustCompile(`, login: "[^"\n]*"`)
+	logLogin     = regexp.MustCompile(`, login: "[^"\n]*"(, upstream: \S+)?`)
 )
 
 // normNoneLogin blanks the login and password of Auth-Method: none
 // requests, and when the last auth request was a none one (the upstream
-// session is the none path), the XCLIENT LOGIN= and the log lines'
-// login.
+// session is the none path), the XCLIENT LOGIN= and the log lines' login
+// (with the upstream, which nginx logs only after a login).
 func normNoneLogin(s string) string {
 	none := lastAuthNone.MatchString(s)
 	s = noneCreds.ReplaceAllString(s, "${1}Auth-User: \\r\\n\nAuth-Pass: \\r\\n\n")
+	// A later EXTERNAL request sends the password nginx kept (1.22.1) or
+	// cleared with the MAIL (1.29.1+).
+	s = externalPass.ReplaceAllString(s, "${1}Auth-Pass: \\r\\n\n")
 	if none {
 		s = xclientLogin.ReplaceAllString(s, "$1")
 		s = logLogin.ReplaceAllString(s, "")

@@ -298,6 +298,9 @@ func TestSMTPCompat(t *testing.T) {
 		{Name: "auth bad base64 and cancel", Listen: "smtp", Steps: steps(greet(), "AUTH PLAIN\r\n", "*\r\n", "AUTH PLAIN\r\n", "\r\n", "AUTH LOGIN\r\n", "a\r\n", "AUTH PLAIN "+b64("nonul")+"\r\n", "AUTH PLAIN "+b64("\x00one")+"\r\n", quit)},
 		{Name: "auth cram-md5 bad hash", Listen: "smtp", Steps: steps(greet(), "AUTH CRAM-MD5\r\n", b64("good short")+"\r\n", quit)},
 		{Name: "auth wrong password then right", Listen: "smtp", Steps: steps(greet(), ehlo, plain("good", "bad"), plain("good", "pw"), quit)},
+		// Found by TestSMTPRandomDifferential: EXTERNAL keeps the password
+		// of the failed attempt before it, and auth_http gets it.
+		{Name: "auth external after a failed plain", Listen: "smtp", Steps: steps(greet(), plain("good", "bad"), "AUTH EXTERNAL "+b64("good")+"\r\n", quit)},
 		{Name: "client gone during auth wait", Listen: "smtp", Steps: steps(greet(), harness.Send(plain("good", "bad")+"NOOP\r\n"), harness.Sleep(300*time.Millisecond), harness.Close())},
 		{Name: "auth fail without wait", Listen: "smtp", Steps: steps(greet(), plain("nowait", "pw"), harness.Closed())},
 		{Name: "auth error code", Listen: "smtp", Steps: steps(greet(), plain("code", "pw"), "NOOP\r\n", quit)},
