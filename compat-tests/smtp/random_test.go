@@ -748,3 +748,37 @@ func TestSMTPRandomDifferential(t *testing.T) {
 	}
 	runRandom(t, suite, cases)
 }
+
+func TestMailPipelined(t *testing.T) {
+	tests := []struct {
+		chunks []string
+		want   bool
+	}{
+		{[]string{"MAIL FROM:<a@b>\r\n"}, false},
+		{[]string{"MAIL FROM:<a@b>\r\nNOOP\r\n"}, true},
+		{[]string{"mail FR", "OM:<a@b>\r\nN"}, true},
+		{[]string{"MAIL FROM:<a@b>\r\n", "NOOP\r\n"}, false},
+		{[]string{"NOOP\r\nMAILX\r\nRSET\r\n"}, false},
+		{[]string{"NOOP mail x\r\nRSET\r\n"}, false},
+	}
+	for i, tt := range tests {
+		if got := mailPipelined(tt.chunks); got != tt.want {
+			t.Errorf("%d: mailPipelined(%q) = %v, want %v", i, tt.chunks, got, tt.want)
+		}
+	}
+}
+
+func TestNormNoneLogin(t *testing.T) {
+	const req = "== auth_http request 1\nGET /auth HTTP/1.0\\r\\n\nHost: 127.0.0.1\\r\\n\nAuth-Method: none\\r\\n\nAuth-User: %s\\r\\n\nAuth-Pass: %s\\r\\n\nAuth-Protocol: smtp\\r\\n\n\\r\\n\n"
+	const up = "== upstream fake connection 1\n>: XCLIENT ADDR=127.0.0.1%s NAME=[UNAVAILABLE]\\r\\n\n== error.log\n[info] *1 client logged in, client: 127.0.0.1, server: x%s\n"
+	nginx := fmt.Sprintf(req, "bob", "pw") + fmt.Sprintf(up, " LOGIN=bob", `, login: "bob", upstream: 127.0.0.1:25`)
+	mailgate := fmt.Sprintf(req, "", "") + fmt.Sprintf(up, "", "")
+	if a, b := normNoneLogin(nginx), normNoneLogin(mailgate); a != b {
+		t.Errorf("not equal after the rule:\n%s\n%s", a, b)
+	}
+	// An authenticated session keeps its XCLIENT LOGIN=.
+	plain := strings.Replace(nginx, "Auth-Method: none", "Auth-Method: plain", 1)
+	if !strings.Contains(normNoneLogin(plain), "LOGIN=bob") {
+		t.Error("LOGIN= of a plain session removed")
+	}
+}
