@@ -52,7 +52,7 @@ func newEarlyLog(prog, target string, stderr io.Writer, min errlog.Level) *early
 
 // Logf writes one line at nginx level lvl.
 func (l *earlyLog) Logf(lvl errlog.Level, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := errlog.CutMessage(lvl, os.Getpid(), fmt.Sprintf(format, args...))
 	errlog.Log(logrus.NewEntry(l.log), lvl, msg)
 	if l.file != nil && lvl <= errlog.Warn {
 		fmt.Fprintf(l.stderr, "%s: [%s] %s\n", l.prog, lvl, msg)

@@ -57,22 +57,36 @@ func logLoadError(l *earlyLog, err error) {
 }
 
 // afterSyntax reports whether nginx finds this error only after it has
-// printed "syntax is ok": the checks the core modules run once the whole
-// file is parsed (in practice, the events module's). confparse reports them as load errors
-// like any other, so they are recognised by their text.
+// printed "syntax is ok": the checks the core and events modules run once
+// the whole file is parsed.
 func afterSyntax(err error) bool {
 	var ce *confparse.Error
-	if !errors.As(err, &ce) {
-		return false
+	return errors.As(err, &ce) && ce.AfterSyntax
+}
+
+// splitNotices separates the warnings nginx prints while it reads the
+// files from those of its final checks, which come after "syntax is ok".
+func splitNotices(cfg *confparse.Config) (during, after *confparse.Config) {
+	if cfg == nil {
+		return nil, nil
 	}
-	return ce.Msg == `no "events" section in configuration`
+	during, after = &confparse.Config{}, &confparse.Config{}
+	for _, d := range cfg.Notices {
+		if d.AfterSyntax {
+			after.Notices = append(after.Notices, d)
+		} else {
+			during.Notices = append(during.Notices, d)
+		}
+	}
+	return during, after
 }
 
 // testConfig implements -t and -T: load, report, create the pid file and
 // the log files as nginx -t does, and on success dump the files for -T.
 func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(p, o.globals)
-	logNotices(l, cfg)
+	during, after := splitNotices(cfg)
+	logNotices(l, during)
 	confFile := p.confFile
 	if cfg != nil && cfg.ConfFile != "" {
 		confFile = cfg.ConfFile
@@ -82,8 +96,11 @@ func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io
 		return 1
 	}
 	if err != nil {
-		if afterSyntax(err) && !o.quiet {
-			fmt.Fprintf(stderr, "%s: the configuration file %s syntax is ok\n", prog, confFile)
+		if afterSyntax(err) {
+			if !o.quiet {
+				fmt.Fprintf(stderr, "%s: the configuration file %s syntax is ok\n", prog, confFile)
+			}
+			logNotices(l, after)
 		}
 		logLoadError(l, err)
 		return failed()
@@ -91,6 +108,7 @@ func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io
 	if !o.quiet {
 		fmt.Fprintf(stderr, "%s: the configuration file %s syntax is ok\n", prog, confFile)
 	}
+	logNotices(l, after)
 	// nginx -t opens the pid file without truncating it (creating it
 	// empty when missing) and opens every error log file.
 	for _, name := range filesToOpen(cfg, p.errorLog) {
@@ -119,10 +137,11 @@ func testConfig(prog string, o *options, p paths, l *earlyLog, stdout, stderr io
 	return 0
 }
 
-// filesToOpen lists the pid file and every error log file of the
-// configuration, in nginx's order (pid first), each once. Without a
-// main-level error_log the default log (-e, or the build default) is the
-// main log, and nginx opens it last.
+// filesToOpen lists the pid file and every error log file nginx -t
+// opens, in its order (pid first), each once: every file target of an
+// error_log anywhere (Config.LogFiles, even one no server uses). Without
+// a main-level error_log the default log (-e, or the build default) is
+// the main log, and nginx opens it last.
 func filesToOpen(cfg *confparse.Config, defaultLog string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -134,18 +153,8 @@ func filesToOpen(cfg *confparse.Config, defaultLog string) []string {
 		out = append(out, name)
 	}
 	add(cfg.Core.Pid)
-	addLogs := func(ts []confparse.LogTarget) {
-		for _, t := range ts {
-			if isLogFile(t.Path) {
-				add(t.Path)
-			}
-		}
-	}
-	addLogs(cfg.Core.ErrorLogs)
-	if cfg.Mail != nil {
-		for _, s := range cfg.Mail.Servers {
-			addLogs(s.Core.ErrorLogs)
-		}
+	for _, name := range cfg.LogFiles {
+		add(name)
 	}
 	if len(cfg.Core.ErrorLogs) == 0 && isLogFile(defaultLog) {
 		add(defaultLog)

@@ -56,19 +56,6 @@ var knownRandomDiffs = []knownRandomDiff{
 		mailgate: regexp.MustCompile(`^exit 0\n|\[emerg\] no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`),
 	},
 	{
-		kind: "syntax-ok-line-order",
-		reason: "nginx prints \"syntax is ok\" before what its core modules find after parsing " +
-			"(\"N worker_connections are not enough\", the worker_cpu_affinity masks warning); confparse marks " +
-			"those (Diag.AfterSyntax) but cmd/mailgate/testconf.go prints every notice before the line and " +
-			"recognises only the \"events\" error by its text (cmd is not confparse's: reported for a fix there)",
-		match: func(ng, mg string) bool {
-			if !afterSyntaxRE.MatchString(ng) {
-				return false
-			}
-			return syntaxOKRE.ReplaceAllString(ng, "") == syntaxOKRE.ReplaceAllString(mg, "")
-		},
-	},
-	{
 		kind: "tls-merge-error-line",
 		reason: "the file:line of `no \"ssl_certificate[_key]\" is defined for the \"ssl|starttls\" directive`: nginx names " +
 			"the last ssl or starttls directive of the block, mailgate another one (confparse/ssl.go, owned by the TLS checks: reported)",
@@ -85,14 +72,6 @@ var knownRandomDiffs = []knownRandomDiff{
 		mailgate: regexp.MustCompile(``),
 	},
 	{
-		kind: "mail-error-log-not-opened",
-		reason: "nginx -t opens every error_log file, also those of a mail{} whose servers do not use them; " +
-			"cmd/mailgate/testconf.go opens the merged per-server logs only (confparse lists them all in " +
-			"Config.LogFiles for cmd to use: reported)",
-		nginx:    regexp.MustCompile(`(?s)^exit 1\n.*\[emerg\] open\(\) "[^"]*" failed \(\d+: [^)]*\)\nPROG: configuration file \S+ test failed\n$`),
-		mailgate: regexp.MustCompile(`^exit 0\n`),
-	},
-	{
 		kind: "listen-wording-cut",
 		reason: "the newer wording of a bad listen parameter (DIFFERENCES.md err_listen_*) on a parameter so long " +
 			"that the 1024-byte message cut falls inside it, at a different place for each wording",
@@ -103,26 +82,11 @@ var knownRandomDiffs = []knownRandomDiff{
 		},
 	},
 	{
-		kind: "test-binds-listen-sockets",
-		reason: "nginx -t binds every listening socket (and closes it again); mailgate -t does not, so an address " +
-			"of no local interface, or a port another program listens on, passes (cmd/mailgate is not confparse's: reported)",
-		nginx:    regexp.MustCompile(`\[emerg\] bind\(\) to \S+ failed \((99: Cannot assign requested address|98: Address already in use)\)`),
-		mailgate: regexp.MustCompile(`^exit 0\n`),
-	},
-	{
 		kind: "tls-error-cut",
 		reason: "nginx's OpenSSL error messages (ngx_ssl_error) are cut at 1024 bytes like file:line ones; the TLS " +
 			"file checks (confparse/ssl.go, owned by the TLS checks: reported) print them whole",
 		match: func(ng, mg string) bool {
 			return tlsErrRE.MatchString(ng) && hasLongLine(ng, 900) && cutLines(ng, 900) == cutLines(mg, 900)
-		},
-	},
-	{
-		kind: "log-line-2048",
-		reason: "nginx cuts a whole log line, timestamp and pid included, at 2048 bytes (NGX_MAX_ERROR_STR); where it " +
-			"cuts after normalising depends on the pid's digits, and the cut is the log writer's (cmd, mail/errlog), not confparse's",
-		match: func(ng, mg string) bool {
-			return hasLongLine(ng, 1900) && cutLines(ng, 1800) == cutLines(mg, 1800)
 		},
 	},
 }

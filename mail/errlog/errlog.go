@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -70,8 +71,40 @@ type Formatter struct {
 	Now func() time.Time
 }
 
-// maxLine is nginx's NGX_MAX_ERROR_STR: longer lines are cut.
+// maxLine is nginx's NGX_MAX_ERROR_STR: a line and its line feed fit in
+// it, longer lines are cut.
 const maxLine = 2048
+
+// CutMessage cuts msg where nginx would when it writes it to an error log
+// at level lvl from process pid (without a connection number): so that
+// the whole line, time and pid included, fits in NGX_MAX_ERROR_STR. A
+// trailing system error, " (36: File name too long)", is kept: nginx
+// writes it after the message, cutting the message 50 bytes before the
+// end of its buffer and marking the cut with "...". The foreground copy
+// on stderr ("nginx: [emerg] ...") carries the same text.
+func CutMessage(lvl Level, pid int, msg string) string {
+	header := len("2006/01/02 15:04:05 [") + len(lvl.String()) + len("] ") + 2*len(strconv.Itoa(pid)) + len("#: ")
+	if header+len(msg) <= maxLine-1 {
+		return msg
+	}
+	body, errText := msg, ""
+	if m := errnoSuffix.FindStringIndex(msg); m != nil {
+		body, errText = msg[:m[0]], msg[m[0]:]
+	}
+	if errText != "" {
+		if header+len(body) > maxLine-50 {
+			body = body[:maxLine-50-header] + "..."
+		}
+		msg = body + errText
+	}
+	if header+len(msg) > maxLine-1 {
+		msg = msg[:maxLine-1-header]
+	}
+	return msg
+}
+
+// errnoSuffix is the " (N: text)" nginx appends for a system error.
+var errnoSuffix = regexp.MustCompile(` \(\d+: [^()]*\)$`)
 
 // Format implements logrus.Formatter.
 func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
@@ -100,8 +133,9 @@ func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
 		fmt.Fprintf(&b, "*%v ", c)
 	}
 	b.WriteString(e.Message)
-	if b.Len() > maxLine {
-		b.Truncate(maxLine)
+	// nginx keeps room for the line feed in its NGX_MAX_ERROR_STR buffer.
+	if b.Len() > maxLine-1 {
+		b.Truncate(maxLine - 1)
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
