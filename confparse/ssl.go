@@ -52,15 +52,16 @@ func setSSLOn(l *loader, lv *level, n *node) error {
 	if st == nil || st.pos != n.pos {
 		return nil // failed (Check mode)
 	}
-	on := st.v.(bool)
-	if on {
+	if st.v.(bool) {
 		if s := lv.get("starttls"); s != nil && s.v.(string) != "off" {
 			l.warn(n.pos, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
 			return l.fail(errAt(n, `"starttls" directive conflicts with "ssl on"`))
 		}
-		if !lv.sslListen {
-			lv.sslPos, lv.sslPosSet = n.pos, true
-		}
+	}
+	// Like starttls, "ssl" (on or off) names the line that a missing
+	// certificate error points at, unless a "listen ... ssl" did.
+	if !lv.sslListen {
+		lv.sslPos, lv.sslPosSet = n.pos, true
 	}
 	l.warn(n.pos, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
 	return nil

@@ -3,6 +3,7 @@ package confparse
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"mailgate/mail/tlsconf"
 )
@@ -14,7 +15,7 @@ import (
 // with nginx's messages. Only servers that use TLS get here, as in nginx.
 func (l *loader) checkSSLFiles(c *SSLConf) error {
 	fail := func(err error) error {
-		return l.fail(&Diag{Msg: err.Error()})
+		return l.fail(&Diag{Msg: sslErrText(err.Error())})
 	}
 	if _, err := tlsconf.EvalCiphers(c.Ciphers); err != nil {
 		return fail(err)
@@ -63,10 +64,22 @@ func (l *loader) checkSSLFiles(c *SSLConf) error {
 		if _, err := tlsconf.LoadTicketKey(k); err != nil {
 			var fe *tlsconf.FileError
 			if errors.As(err, &fe) {
-				return l.fail(&Diag{Msg: fe.Msg, Pos: l.mailEnd})
+				return l.fail(&Diag{Msg: sslErrText(fe.Msg), Pos: l.mailEnd})
 			}
 			return l.fail(&Diag{Msg: fmt.Sprintf(`open() "%s" failed %s`, k, sysErr(err)), Pos: l.mailEnd})
 		}
 	}
 	return nil
+}
+
+// sslErrText cuts an OpenSSL failure message where nginx's ngx_ssl_error
+// does: the message and its " (SSL: ...)" part share a 1024-byte buffer
+// (NGX_MAX_CONF_ERRSTR) that keeps its last byte, then ")" closes it.
+func sslErrText(msg string) string {
+	const room = 1024 - 1
+	i := strings.Index(msg, " (SSL:")
+	if i < 0 || len(msg) <= room+1 || !strings.HasSuffix(msg, ")") {
+		return msg
+	}
+	return msg[:min(len(msg)-1, room)] + ")"
 }
