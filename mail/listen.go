@@ -299,21 +299,39 @@ func removeSocketFile(path string) {
 // with nginx's text. A unix socket's file is removed again, as nginx -t
 // removes it.
 func TestBind(cfg *confparse.Config) error {
-	if cfg.Mail == nil {
+	if errs := probeSockets(cfg, true); len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// ProbeBind is TestBind that goes on after a failure and returns every
+// one, for mailgate check.
+func ProbeBind(cfg *confparse.Config) []error {
+	return probeSockets(cfg, false)
+}
+
+func probeSockets(cfg *confparse.Config, first bool) []error {
+	if cfg == nil || cfg.Mail == nil {
 		return nil
 	}
+	var errs []error
 	for _, sp := range groupSockets(cfg.Mail.Listens) {
 		ln, _, err := openSocket(sp.Main)
 		if err != nil {
 			if isAddrInUse(err) {
 				continue
 			}
-			return err
+			errs = append(errs, err)
+			if first {
+				return errs
+			}
+			continue
 		}
 		ln.Close()
 		if sp.Main.Network == "unix" {
 			os.Remove(sp.Main.Path) //nolint:errcheck // nginx -t only logs a failed unlink
 		}
 	}
-	return nil
+	return errs
 }

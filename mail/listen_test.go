@@ -343,6 +343,7 @@ func TestTestBind(t *testing.T) {
 	}
 	defer busy.Close()
 	sc := &confparse.Server{}
+	foreign := unassignedIPv4(t)
 	sock := filepath.Join(t.TempDir(), "t.sock")
 	unix := &confparse.Listen{Server: sc, Network: "unix", Path: sock, Text: "unix:" + sock, Backlog: 511}
 	tests := []struct {
@@ -353,8 +354,8 @@ func TestTestBind(t *testing.T) {
 		{"free", []*confparse.Listen{tcpListen(sc, "127.0.0.1:"+strconv.Itoa(freePort(t)), false)}, ""},
 		{"in use", []*confparse.Listen{tcpListen(sc, busy.Addr().String(), false)}, ""},
 		{"unix", []*confparse.Listen{unix}, ""},
-		{"no such address", []*confparse.Listen{tcpListen(sc, "127.0.0.1:"+strconv.Itoa(freePort(t)), false), tcpListen(sc, "192.0.2.7:25", false)},
-			"bind() to 192.0.2.7:25 failed (99: Cannot assign requested address)"},
+		{"no such address", []*confparse.Listen{tcpListen(sc, "127.0.0.1:"+strconv.Itoa(freePort(t)), false), tcpListen(sc, foreign+":25", false)},
+			"bind() to " + foreign + ":25 failed (99: Cannot assign requested address)"},
 	}
 	for _, tt := range tests {
 		cfg := &confparse.Config{Mail: &confparse.Mail{Listens: tt.listens}}
@@ -373,5 +374,45 @@ func TestTestBind(t *testing.T) {
 		t.Errorf("the busy socket stopped listening: %v", err)
 	} else {
 		c.Close()
+	}
+}
+
+// unassignedIPv4 returns a documentation address (RFC 5737) that no
+// interface of this machine has.
+func unassignedIPv4(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			have[ipn.IP.String()] = true
+		}
+	}
+	for _, prefix := range []string{"203.0.113.", "198.51.100.", "192.0.2."} {
+		for i := 250; i > 1; i-- {
+			if ip := prefix + strconv.Itoa(i); !have[ip] {
+				return ip
+			}
+		}
+	}
+	t.Fatal("every documentation address is assigned here")
+	return ""
+}
+
+func TestProbeBindReportsEvery(t *testing.T) {
+	sc := &confparse.Server{}
+	foreign := unassignedIPv4(t)
+	cfg := &confparse.Config{Mail: &confparse.Mail{Listens: []*confparse.Listen{
+		tcpListen(sc, foreign+":25", false), tcpListen(sc, foreign+":26", false),
+	}}}
+	errs := ProbeBind(cfg)
+	if len(errs) != 2 {
+		t.Fatalf("ProbeBind: %v, want two failures", errs)
+	}
+	if err := TestBind(cfg); err == nil || err.Error() != errs[0].Error() {
+		t.Errorf("TestBind: %v, want the first failure %v", err, errs[0])
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailgate/confparse"
+	"mailgate/mail"
 )
 
 // checkCommand is `mailgate check`: every problem at once, mailgate's own
@@ -55,6 +56,10 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 			})
 			if cfg != nil {
 				diags = append(diags, probeFiles(cfg, defaultErrorLog)...)
+				// -t binds every listening socket, and so does check.
+				for _, err := range mail.ProbeBind(cfg) {
+					diags = append(diags, confparse.Diag{Sev: confparse.SevEmerg, Msg: err.Error()})
+				}
 			}
 			rep := buildReport(p.confFile, cfg, diags, c.Bool("effective"))
 			var err error
