@@ -368,25 +368,39 @@ func (l *loader) prefixPath(name string) string {
 
 // nginxGlob expands a pattern like glob(3) with no flags: matches sorted
 // in byte order, wildcards never match a leading dot, "[!...]" negates.
+// Like glibc, a match is the pattern's text up to the matched element
+// plus the element's name, so separators stay as written ("inc//*.conf"
+// gives "inc//a.conf", which nginx then names in its messages).
 func nginxGlob(pattern string) ([]string, error) {
-	parts := strings.Split(pattern, "/")
+	// paths are the matches so far, as text; "" is the start of a
+	// relative pattern.
 	paths := []string{""}
-	if !strings.HasPrefix(pattern, "/") {
-		paths = []string{"."}
-	}
-	for i, part := range parts {
-		if i == 0 && part == "" {
-			paths = []string{"/"}
+	rest := pattern
+	for rest != "" {
+		// The next separator run and element.
+		i := 0
+		for i < len(rest) && rest[i] == '/' {
+			i++
+		}
+		sep := rest[:i]
+		rest = rest[i:]
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			j = len(rest)
+		}
+		part := rest[:j]
+		rest = rest[j:]
+		if part == "" { // trailing slashes
+			for k := range paths {
+				paths[k] += sep
+			}
 			continue
 		}
-		if part == "" {
-			continue
-		}
-		last := i == len(parts)-1
+		last := rest == ""
 		var next []string
 		if !strings.ContainsAny(part, "*?[") {
 			for _, p := range paths {
-				c := filepath.Join(p, part)
+				c := p + sep + part
 				if last {
 					if _, err := os.Lstat(c); err != nil {
 						continue
@@ -404,7 +418,11 @@ func nginxGlob(pattern string) ([]string, error) {
 			goPat = globLiteral(part)
 		}
 		for _, p := range paths {
-			ents, err := os.ReadDir(p)
+			dir := p + sep
+			if dir == "" {
+				dir = "."
+			}
+			ents, err := os.ReadDir(dir)
 			if err != nil {
 				continue
 			}
@@ -414,7 +432,7 @@ func nginxGlob(pattern string) ([]string, error) {
 					continue
 				}
 				if ok, _ := filepath.Match(goPat, nm); ok {
-					next = append(next, filepath.Join(p, nm))
+					next = append(next, p+sep+nm)
 				}
 			}
 		}

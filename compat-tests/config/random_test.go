@@ -44,12 +44,6 @@ type knownRandomDiff struct {
 // docs/compat-config.md declares.
 var knownRandomDiffs = []knownRandomDiff{
 	{
-		kind:     "tls-file-content",
-		reason:   "TLS files are checked for existence only; OpenSSL's content checks are not repeated (docs/compat-config.md, TLS file checks; owned by the TLS checks)",
-		nginx:    regexp.MustCompile(`(?m)^exit 1\n(.*\n)*\[emerg\] (SSL_CTX_|PEM_read_bio|cannot load certificate|BIO_new|PEM_read|SSL_CTX_use|ssl_conf_command|SSL_CONF_cmd)`),
-		mailgate: regexp.MustCompile(`^exit 0\n`),
-	},
-	{
 		kind:     "ssl-verify-client-trusted",
 		reason:   "nginx 1.27.2+: ssl_trusted_certificate alone is enough for ssl_verify_client, and the message says so (DIFFERENCES.md err_ssl_verify_client_no_ca)",
 		nginx:    regexp.MustCompile(`\[emerg\] no ssl_client_certificate for ssl_verify_client`),

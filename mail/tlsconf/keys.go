@@ -3,11 +3,15 @@ package tlsconf
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -22,8 +26,11 @@ const (
 	sslBadBase64    = "error:04800064:PEM routines::bad base64 decode"
 	sslBadASN1      = "error:068000A8:asn1 encoding routines::wrong tag error:0688010A:asn1 encoding routines::nested asn1 error:Type=%s error:0488000D:PEM routines::ASN1 lib"
 	sslNoKeyDecoder = "error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM"
-	sslBadPKCS8     = sslNoKeyDecoder + " error:068000A8:asn1 encoding routines::wrong tag error:0688010A:asn1 encoding routines::nested asn1 error:Type=PKCS8_PRIV_KEY_INFO"
-	sslKeyMismatch  = "error:05800074:x509 certificate routines::key values mismatch"
+	// OpenSSL 3 on an EC key whose stored public point is off the curve.
+	sslECPointNotOnCurve = sslNoKeyDecoder + " error:0800006B:elliptic curve routines::point is not on curve" +
+		" error:08080010:elliptic curve routines::EC lib error:0800008E:elliptic curve routines::decode error"
+	sslBadPKCS8    = sslNoKeyDecoder + " error:068000A8:asn1 encoding routines::wrong tag error:0688010A:asn1 encoding routines::nested asn1 error:Type=PKCS8_PRIV_KEY_INFO"
+	sslKeyMismatch = "error:05800074:x509 certificate routines::key values mismatch"
 	// An encrypted key and no ssl_password_file: OpenSSL asks the
 	// terminal, which nginx -t does not have.
 	sslNoPasswordPEM   = "error:1400006B:UI routines::processing error:while reading strings error:0480006D:PEM routines::problems getting password error:07880109:common libcrypto routines::interrupted or cancelled error:07880109:common libcrypto routines::interrupted or cancelled error:04800068:PEM routines::bad password read"
@@ -216,6 +223,9 @@ func loadKey(path string, passwords []string) (crypto.Signer, error) {
 		case b.Type == "PRIVATE KEY" || b.Type == "RSA PRIVATE KEY" || b.Type == "EC PRIVATE KEY":
 			k, err := parseKeyDER(b.Type, b.Bytes)
 			if err != nil {
+				if errors.Is(err, errPointNotOnCurve) {
+					return nil, fail(fn, sslECPointNotOnCurve)
+				}
 				if b.Type == "PRIVATE KEY" {
 					return nil, fail(fn, sslBadPKCS8)
 				}
@@ -240,11 +250,62 @@ func parseKeyDER(typ string, der []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ek, ok := k.(*ecdsa.PrivateKey); ok && !ecEmbeddedPointValid(typ, der, ek.Curve) {
+		return nil, errPointNotOnCurve
+	}
 	s, ok := k.(crypto.Signer)
 	if !ok {
 		return nil, errors.New("not a signing key")
 	}
 	return s, nil
+}
+
+// errPointNotOnCurve: an EC key whose stored public point is not on its
+// curve. Go derives the public key from the private scalar and never
+// reads the stored point; OpenSSL decodes it and refuses the key.
+var errPointNotOnCurve = errors.New("point is not on curve")
+
+// ecEmbeddedPointValid reports whether the public point an EC private key
+// carries (RFC 5915's optional publicKey), if any, is a point of curve.
+func ecEmbeddedPointValid(typ string, der []byte, curve elliptic.Curve) bool {
+	if typ != "EC PRIVATE KEY" {
+		var info struct {
+			Version    int
+			Algo       pkix.AlgorithmIdentifier
+			PrivateKey []byte
+		}
+		if _, err := asn1.Unmarshal(der, &info); err != nil {
+			return true // x509 parsed it; nothing more to look at
+		}
+		der = info.PrivateKey
+	}
+	var key struct {
+		Version    int
+		PrivateKey []byte
+		Curve      asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
+		PublicKey  asn1.BitString        `asn1:"optional,explicit,tag:1"`
+	}
+	if _, err := asn1.Unmarshal(der, &key); err != nil || len(key.PublicKey.Bytes) == 0 {
+		return true
+	}
+	pt := key.PublicKey.Bytes
+	if pt[0] == 2 || pt[0] == 3 {
+		x, _ := elliptic.UnmarshalCompressed(curve, pt)
+		return x != nil
+	}
+	var ec ecdh.Curve
+	switch curve {
+	case elliptic.P256():
+		ec = ecdh.P256()
+	case elliptic.P384():
+		ec = ecdh.P384()
+	case elliptic.P521():
+		ec = ecdh.P521()
+	default:
+		return true
+	}
+	_, err := ec.NewPublicKey(pt)
+	return err == nil
 }
 
 func publicKeyMatches(pub any, key crypto.Signer) bool {

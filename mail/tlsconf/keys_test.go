@@ -27,6 +27,7 @@ func TestLoadKeyPair(t *testing.T) {
 		{"cert bad base64", "badder.pem", "key.pem", nil, `cannot load certificate "@/badder.pem": PEM_read_bio_X509_AUX() failed (SSL: error:04800064:PEM routines::bad base64 decode)`},
 		{"key is a cert", "cert.pem", "cert.pem", nil, `cannot load certificate key "@/cert.pem": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)`},
 		{"key garbage", "cert.pem", "garbage.pem", nil, `cannot load certificate key "@/garbage.pem": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)`},
+		{"key point off the curve", "cert.pem", "offcurve.key", nil, `cannot load certificate key "@/offcurve.key": PEM_read_bio_PrivateKey() failed (SSL: ` + sslECPointNotOnCurve + `)`},
 		{"key mismatch", "cert.pem", "other.key", nil, `SSL_CTX_use_PrivateKey("@/other.key") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)`},
 		{"legacy no password", "cert.pem", "enc_legacy.key", nil, `cannot load certificate key "@/enc_legacy.key": PEM_read_bio_PrivateKey() failed (SSL: ` + sslNoPasswordPEM + `)`},
 		{"legacy wrong password", "cert.pem", "enc_legacy.key", pw("nope"), `cannot load certificate key "@/enc_legacy.key": PEM_read_bio_PrivateKey() failed (SSL: error:1C800064:Provider routines::bad decrypt error:04800065:PEM routines::bad decrypt)`},
