@@ -533,3 +533,25 @@ func goTool() string {
 	}
 	return "/usr/local/go/bin/go"
 }
+
+// FakeServer listens on a free loopback port and runs serve, in a
+// goroutine of its own, on every connection until the test ends. It
+// returns the address. serve owns the connection: it closes it.
+func FakeServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(c)
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -73,28 +73,14 @@ const oversizeDiffer = "auth_http header block over 1024 bytes: nginx stalls unt
 // startOddUpstream is an upstream that greets with greeting and then
 // reads forever; "" never greets, "close" closes at once.
 func startOddUpstream(t *testing.T, greeting string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if greeting == "close" {
-					return
-				}
-				io.WriteString(c, greeting) //nolint:errcheck
-				io.Copy(io.Discard, c)      //nolint:errcheck
-			}()
+	return harness.FakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		if greeting == "close" {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		io.WriteString(c, greeting) //nolint:errcheck
+		io.Copy(io.Discard, c)      //nolint:errcheck
+	})
 }
 
 // proxyV2 is a PROXY v2 TCP4 header (192.0.2.9:1234 -> 127.0.0.1:110)
@@ -109,36 +95,22 @@ func proxyV2(n int, tlv string) string {
 
 // startRefuser is a POP3 upstream that refuses every password at once.
 func startRefuser(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return harness.FakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		io.WriteString(c, "+OK refuser ready\r\n") //nolint:errcheck
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			l, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				io.WriteString(c, "+OK refuser ready\r\n") //nolint:errcheck
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(l, "PASS ") {
-						io.WriteString(c, "-ERR [AUTH] Authentication failed.\r\n") //nolint:errcheck
-					} else {
-						io.WriteString(c, "+OK\r\n") //nolint:errcheck
-					}
-				}
-			}()
+			if strings.HasPrefix(l, "PASS ") {
+				io.WriteString(c, "-ERR [AUTH] Authentication failed.\r\n") //nolint:errcheck
+			} else {
+				io.WriteString(c, "+OK\r\n") //nolint:errcheck
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func TestPOP3Compat(t *testing.T) {

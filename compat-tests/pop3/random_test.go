@@ -37,37 +37,23 @@ var (
 // startFakePOP3 is a POP3 upstream answering every line at once: the
 // greeting, "+OK <word>" for each line, and a close after QUIT.
 func startFakePOP3(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return harness.FakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+		io.WriteString(c, "+OK fake ready\r\n")         //nolint:errcheck
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			l, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
-				io.WriteString(c, "+OK fake ready\r\n")         //nolint:errcheck
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					w, _, _ := strings.Cut(strings.TrimRight(l, "\r\n"), " ")
-					fmt.Fprintf(c, "+OK %q\r\n", w)
-					if strings.EqualFold(w, "QUIT") {
-						return
-					}
-				}
-			}()
+			w, _, _ := strings.Cut(strings.TrimRight(l, "\r\n"), " ")
+			fmt.Fprintf(c, "+OK %q\r\n", w)
+			if strings.EqualFold(w, "QUIT") {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // randomAuth answers by the login's first letters: "ok..." succeeds (with

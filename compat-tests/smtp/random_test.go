@@ -74,52 +74,38 @@ func normNoneLogin(s string) string {
 // startFakeSMTP is an SMTP upstream answering every line at once, with
 // XCLIENT and AUTH, closing after QUIT.
 func startFakeSMTP(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return harness.FakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+		io.WriteString(c, "220 fake.test ESMTP\r\n")    //nolint:errcheck
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			l, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
-				io.WriteString(c, "220 fake.test ESMTP\r\n")    //nolint:errcheck
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					w, _, _ := strings.Cut(strings.TrimRight(l, "\r\n"), " ")
-					switch strings.ToUpper(w) {
-					case "EHLO":
-						io.WriteString(c, "250-fake.test\r\n250-XCLIENT NAME ADDR LOGIN HELO\r\n250 AUTH PLAIN LOGIN\r\n") //nolint:errcheck
-					case "HELO":
-						io.WriteString(c, "250 fake.test\r\n") //nolint:errcheck
-					case "XCLIENT":
-						io.WriteString(c, "220 fake.test ESMTP\r\n") //nolint:errcheck
-					case "AUTH":
-						io.WriteString(c, "235 2.7.0 ok\r\n") //nolint:errcheck
-					case "MAIL":
-						io.WriteString(c, "250 2.1.0 ok\r\n") //nolint:errcheck
-					case "RCPT":
-						io.WriteString(c, "250 2.1.5 ok\r\n") //nolint:errcheck
-					case "QUIT":
-						io.WriteString(c, "221 2.0.0 bye\r\n") //nolint:errcheck
-						return
-					default:
-						fmt.Fprintf(c, "502 5.5.2 %q\r\n", w)
-					}
-				}
-			}()
+			w, _, _ := strings.Cut(strings.TrimRight(l, "\r\n"), " ")
+			switch strings.ToUpper(w) {
+			case "EHLO":
+				io.WriteString(c, "250-fake.test\r\n250-XCLIENT NAME ADDR LOGIN HELO\r\n250 AUTH PLAIN LOGIN\r\n") //nolint:errcheck
+			case "HELO":
+				io.WriteString(c, "250 fake.test\r\n") //nolint:errcheck
+			case "XCLIENT":
+				io.WriteString(c, "220 fake.test ESMTP\r\n") //nolint:errcheck
+			case "AUTH":
+				io.WriteString(c, "235 2.7.0 ok\r\n") //nolint:errcheck
+			case "MAIL":
+				io.WriteString(c, "250 2.1.0 ok\r\n") //nolint:errcheck
+			case "RCPT":
+				io.WriteString(c, "250 2.1.5 ok\r\n") //nolint:errcheck
+			case "QUIT":
+				io.WriteString(c, "221 2.0.0 bye\r\n") //nolint:errcheck
+				return
+			default:
+				fmt.Fprintf(c, "502 5.5.2 %q\r\n", w)
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // randomAuth answers by the login's first letters: "ok..." succeeds,

@@ -451,46 +451,32 @@ type rule struct{ prefix, reply string }
 // the reply of the first rule whose prefix it starts with; a line no rule
 // matches closes the connection.
 func scriptedUpstream(t *testing.T, greeting string, rules ...rule) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return harness.FakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+		c.Write([]byte(greeting))                       //nolint:errcheck
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
-				c.Write([]byte(greeting))                       //nolint:errcheck
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					reply := ""
-					for _, ru := range rules {
-						if strings.HasPrefix(line, ru.prefix) {
-							reply = ru.reply
-							break
-						}
-					}
-					if reply == "" {
-						return
-					}
-					c.Write([]byte(reply)) //nolint:errcheck
-					if strings.HasPrefix(line, "QUIT") {
-						return
-					}
+			reply := ""
+			for _, ru := range rules {
+				if strings.HasPrefix(line, ru.prefix) {
+					reply = ru.reply
+					break
 				}
-			}()
+			}
+			if reply == "" {
+				return
+			}
+			c.Write([]byte(reply)) //nolint:errcheck
+			if strings.HasPrefix(line, "QUIT") {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func portOf(addr string) string {
@@ -500,25 +486,11 @@ func portOf(addr string) string {
 
 // fakeUpstream answers every connection with greeting and closes.
 func fakeUpstream(t *testing.T, greeting string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(greeting)) //nolint:errcheck
-				c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				buf := make([]byte, 512)
-				c.Read(buf) //nolint:errcheck
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return harness.FakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		c.Write([]byte(greeting)) //nolint:errcheck
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 512)
+		c.Read(buf) //nolint:errcheck
+	})
 }
