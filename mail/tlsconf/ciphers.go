@@ -218,56 +218,42 @@ type entry struct {
 
 type cipherList []entry
 
+// add (a plain word) activates the selected inactive suites at the end.
 func (l cipherList) add(p pred) cipherList {
-	var keep, moved cipherList
-	for _, e := range l {
-		if !e.active && p(e.c) {
-			moved = append(moved, entry{e.c, true})
-		} else {
-			keep = append(keep, e)
-		}
-	}
-	return append(keep, moved...)
+	picked, rest := l.split(func(e entry) bool { return !e.active && p(e.c) }, true)
+	return append(rest, picked...)
 }
 
 // order ('+') moves the selected active suites to the end.
 func (l cipherList) order(p pred) cipherList {
-	var keep, moved cipherList
-	for _, e := range l {
-		if e.active && p(e.c) {
-			moved = append(moved, e)
-		} else {
-			keep = append(keep, e)
-		}
-	}
-	return append(keep, moved...)
+	picked, rest := l.split(func(e entry) bool { return e.active && p(e.c) }, true)
+	return append(rest, picked...)
 }
 
 // del ('-') deactivates the selected suites and moves them to the front,
 // where a later add finds them again in their order.
 func (l cipherList) del(p pred) cipherList {
-	var keep, moved cipherList
-	for _, e := range l {
-		if e.active && p(e.c) {
-			moved = append(moved, entry{e.c, false})
-		} else {
-			keep = append(keep, e)
-		}
-	}
-	return append(moved, keep...)
+	picked, rest := l.split(func(e entry) bool { return e.active && p(e.c) }, false)
+	return append(picked, rest...)
 }
 
 // bump moves the selected active suites to the front.
 func (l cipherList) bump(p pred) cipherList {
-	var keep, moved cipherList
+	picked, rest := l.split(func(e entry) bool { return e.active && p(e.c) }, true)
+	return append(picked, rest...)
+}
+
+// split separates the entries sel picks, each left with the given
+// active state, from the others; both keep their order.
+func (l cipherList) split(sel func(entry) bool, active bool) (picked, rest cipherList) {
 	for _, e := range l {
-		if e.active && p(e.c) {
-			moved = append(moved, e)
+		if sel(e) {
+			picked = append(picked, entry{e.c, active})
 		} else {
-			keep = append(keep, e)
+			rest = append(rest, e)
 		}
 	}
-	return append(moved, keep...)
+	return picked, rest
 }
 
 // kill ('!') removes the selected suites for good.
