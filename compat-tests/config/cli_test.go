@@ -1,11 +1,7 @@
 package configcompat
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,27 +134,15 @@ func runCLI(t *testing.T, bin string, args []string, prefix string) result {
 	os.Remove(filepath.Join(prefix, "nginx.pid"))
 	os.Remove(filepath.Join(prefix, "err.log"))
 	os.Remove(filepath.Join(prefix, "sig.log"))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = prefix
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
+	stdout, stderr, code, err := runProgram(prefix, 20*time.Second, bin, args...)
+	if err != nil {
 		t.Fatalf("%s %v: %v", bin, args, err)
 	}
-	errs := stderr.String()
+	errs := stderr
 	for _, log := range []string{"err.log", "sig.log"} {
 		if b, err := os.ReadFile(filepath.Join(prefix, log)); err == nil {
 			errs += "--- " + log + " ---\n" + string(b)
 		}
 	}
-	return result{code: code, stdout: normalise(stdout.String(), prefix), stderr: normalise(errs, prefix)}
+	return result{code: code, stdout: normalise(stdout, prefix), stderr: normalise(errs, prefix)}
 }

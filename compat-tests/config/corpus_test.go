@@ -22,7 +22,6 @@ package configcompat
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -333,26 +332,11 @@ func runCase(t *testing.T, name, work, side string, crt, key []byte, args func(d
 	if err := os.WriteFile(filepath.Join(dir, "test.key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args(dir)...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
+	stdout, stderr, code, err := runProgram(dir, 30*time.Second, bin, args(dir)...)
+	if err != nil {
 		t.Fatalf("%s: running %s: %v", name, side, err)
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("%s: %s timed out", name, side)
-	}
-	errs := stderr.String()
+	errs := stderr
 	if errLog != "stderr" {
 		// The early log file's content is part of the output to compare.
 		b, err := os.ReadFile(filepath.Join(dir, errLog))
@@ -364,7 +348,7 @@ func runCase(t *testing.T, name, work, side string, crt, key []byte, args func(d
 	}
 	return result{
 		code:   code,
-		stdout: normalise(stdout.String(), dir),
+		stdout: normalise(stdout, dir),
 		stderr: normalise(errs, dir),
 	}
 }

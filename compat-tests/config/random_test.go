@@ -2,12 +2,10 @@ package configcompat
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -386,25 +384,14 @@ func runRandom(t *testing.T, work, side string, i int, c randCase, crt, key []by
 		if globals != "" {
 			args = append(args, "-g", globals)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Dir = dir
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
+		stdout, stderr, code, err := runProgram(dir, 20*time.Second, bin, args...)
 		switch {
-		case ctx.Err() != nil:
+		case errors.Is(err, errTimedOut):
 			return "timed out\n"
-		case err == nil:
-		case errors.As(err, &ee):
-			code = ee.ExitCode()
-		default:
+		case err != nil:
 			return "run error: " + err.Error() + "\n"
 		}
-		return fmt.Sprintf("exit %d\n%s%s", code, normalise(stderr.String(), dir), normalise(stdout.String(), dir))
+		return fmt.Sprintf("exit %d\n%s%s", code, normalise(stderr, dir), normalise(stdout, dir))
 	}
 	r := randResult{t: run("-t")}
 	if c.includes || strings.Contains(c.globals, "include") || bytes.Contains(c.files["nginx.conf"], []byte("include")) {
