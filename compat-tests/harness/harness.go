@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -421,21 +422,9 @@ func waitConnsClosed(ports []int, timeout time.Duration) bool {
 	}
 	for {
 		open := false
-		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				continue
-			}
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			for sc.Scan() {
-				fields := strings.Fields(sc.Text())
-				if len(fields) < 4 || (fields[3] != "01" && fields[3] != "03" && fields[3] != "08") {
-					continue
-				}
-				_, portHex, _ := strings.Cut(fields[1], ":")
-				if port, err := strconv.ParseInt(portHex, 16, 32); err == nil && want[int(port)] {
-					open = true
-				}
+		for port := range localPorts("01", "03", "08") { // ESTABLISHED, SYN_RECV, CLOSE_WAIT
+			if want[port] {
+				open = true
 			}
 		}
 		if !open {
@@ -450,7 +439,11 @@ func waitConnsClosed(ports []int, timeout time.Duration) bool {
 
 // listeningPorts reads the local ports in LISTEN state from /proc/net/tcp
 // and /proc/net/tcp6.
-func listeningPorts() map[int]bool {
+func listeningPorts() map[int]bool { return localPorts("0A") }
+
+// localPorts reads the local ports of the sockets in /proc/net/tcp and
+// /proc/net/tcp6 whose state (kernel hex code) is one of states.
+func localPorts(states ...string) map[int]bool {
 	out := map[int]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		data, err := os.ReadFile(f)
@@ -460,7 +453,7 @@ func listeningPorts() map[int]bool {
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
 			fields := strings.Fields(sc.Text())
-			if len(fields) < 4 || fields[3] != "0A" {
+			if len(fields) < 4 || !slices.Contains(states, fields[3]) {
 				continue
 			}
 			_, portHex, ok := strings.Cut(fields[1], ":")
