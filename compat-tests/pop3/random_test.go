@@ -99,26 +99,20 @@ var pop3RandomConfigs = []struct {
 
 // gen draws one random POP3 session.
 type gen struct {
-	r       *rand.Rand
-	salt    bool
-	only    bool
-	wait    bool // an Auth-Wait user appears: reads wait out the 1s pause
-	secrets []string
+	*randomdiff.Gen
+	salt bool
+	only bool
 }
-
-func (g *gen) pick(xs ...string) string { return xs[g.r.Intn(len(xs))] }
-
-func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
 
 // word returns w in upper, lower or mixed case.
 func (g *gen) word(w string) string {
-	switch g.r.Intn(6) {
+	switch g.R.Intn(6) {
 	case 0:
 		return strings.ToLower(w)
 	case 1:
 		b := []byte(w)
 		for i := range b {
-			if g.chance(0.5) {
+			if g.Chance(0.5) {
 				b[i] ^= 0x20
 			}
 		}
@@ -127,117 +121,48 @@ func (g *gen) word(w string) string {
 	return w
 }
 
-const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-func (g *gen) alnum(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = alnum[g.r.Intn(len(alnum))]
-	}
-	return string(b)
-}
-
-// password is a fresh random password, remembered as a secret.
-func (g *gen) password() string {
-	p := "Pw" + g.alnum(10)
-	g.secrets = append(g.secrets, p)
-	return p
-}
-
-// login notes a login the auth server answers with Auth-Wait.
-func (g *gen) login(u string) string {
-	if strings.HasPrefix(u, "wait") {
-		g.wait = true
-	}
-	return u
-}
-
 func (g *gen) user() string {
-	u := g.pick("ok", "okuser", "ok2", "wait", "waitu", "nobody", "u"+g.alnum(3), "", "a b", "us\xc3\xa9r", "x%y", "nul\x00u", strings.Repeat("l", 60))
+	u := g.Pick("ok", "okuser", "ok2", "wait", "waitu", "nobody", "u"+g.Alnum(3), "", "a b", "us\xc3\xa9r", "x%y", "nul\x00u", strings.Repeat("l", 60))
 	if strings.HasPrefix(u, "wait") {
-		g.wait = true
+		g.Wait = true
 	}
 	return u
-}
-
-// cred is a base64 credential holding a password: also a secret.
-func (g *gen) cred(plain string) string {
-	b := base64.StdEncoding.EncodeToString([]byte(plain))
-	g.secrets = append(g.secrets, b)
-	return b
 }
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func (g *gen) hex32() string {
-	const hx = "0123456789abcdef"
-	b := make([]byte, 32)
-	for i := range b {
-		b[i] = hx[g.r.Intn(16)]
-	}
-	return string(b)
-}
-
 // digest is an APOP digest, well-formed or not.
 func (g *gen) digest() string {
-	switch g.r.Intn(5) {
+	switch g.R.Intn(5) {
 	case 0:
-		return strings.ToUpper(g.hex32())
+		return strings.ToUpper(g.Hex32())
 	case 1:
-		return g.hex32()[:31]
+		return g.Hex32()[:31]
 	case 2:
-		return g.hex32() + "0"
+		return g.Hex32() + "0"
 	case 3:
-		return g.pick("zz", "*", "=", b64s(g.hex32()))
+		return g.Pick("zz", "*", "=", b64s(g.Hex32()))
 	}
-	return g.hex32()
-}
-
-// badB64 are responses nginx's base64 decoder refuses or reads oddly.
-var badB64 = []string{"%%%", "abcde", "a=b", "====", "YQ", "YWJj=ZGVm", "-_-_", "\xff\xfe", "Zm9v!"}
-
-// saslResponse is a line answering a SASL challenge, good or not.
-func (g *gen) saslResponse() string {
-	switch g.r.Intn(10) {
-	case 0:
-		return g.cred("\x00" + g.user() + "\x00" + g.password())
-	case 1:
-		return g.cred(g.pick("", "admin") + "\x00" + g.user() + "\x00" + g.password())
-	case 2:
-		return b64s(g.user())
-	case 3:
-		return g.cred(g.password())
-	case 4:
-		return b64s(g.user() + " " + g.hex32())
-	case 5:
-		return "*"
-	case 6:
-		return ""
-	case 7:
-		return g.pick(badB64...)
-	case 8:
-		return b64s(g.pick("nonul", "\x00onlyuser", g.user()+" short"))
-	}
-	return g.cred("\x00" + g.user() + "\x00" + g.password())
+	return g.Hex32()
 }
 
 // line returns one command line without its end.
 func (g *gen) line() string {
-	switch g.r.Intn(22) {
+	switch g.R.Intn(22) {
 	case 0, 1:
 		return g.word("USER") + " " + g.user()
 	case 2, 3:
-		return g.word("PASS") + " " + g.password()
+		return g.word("PASS") + " " + g.Password()
 	case 4:
 		return g.word("APOP") + " " + g.user() + " " + g.digest()
 	case 5:
 		return g.word("AUTH")
 	case 6:
-		return g.word("AUTH") + " " + g.word(g.pick("PLAIN", "LOGIN", "CRAM-MD5", "EXTERNAL", "GSSAPI", "XOAUTH2"))
+		return g.word("AUTH") + " " + g.word(g.Pick("PLAIN", "LOGIN", "CRAM-MD5", "EXTERNAL", "GSSAPI", "XOAUTH2"))
 	case 7:
-		switch g.r.Intn(4) {
+		switch g.R.Intn(4) {
 		case 0:
-			return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.saslResponse()
+			return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.SASLResponse()
 		case 1:
 			return g.word("AUTH") + " " + g.word("LOGIN") + " " + b64s(g.user())
 		case 2:
@@ -245,13 +170,13 @@ func (g *gen) line() string {
 		}
 		return g.word("AUTH") + " " + g.word("CRAM-MD5") + " " + b64s(g.user())
 	case 8, 9, 10:
-		return g.saslResponse()
+		return g.SASLResponse()
 	case 11:
 		return g.word("CAPA")
 	case 12:
 		return g.word("NOOP")
 	case 13:
-		if g.chance(0.3) {
+		if g.Chance(0.3) {
 			return g.word("QUIT")
 		}
 		return g.word("NOOP")
@@ -261,30 +186,30 @@ func (g *gen) line() string {
 		}
 		return g.word("STLS")
 	case 15:
-		return g.word(g.pick("STAT", "LIST", "RETR 1", "DELE 1", "UIDL", "TOP 1 2", "RSET", "XTND XMIT", "LAST"))
+		return g.word(g.Pick("STAT", "LIST", "RETR 1", "DELE 1", "UIDL", "TOP 1 2", "RSET", "XTND XMIT", "LAST"))
 	case 16:
 		// extra and missing arguments
-		return g.word(g.pick("USER", "PASS", "APOP", "NOOP", "CAPA", "QUIT", "AUTH")) + g.pick("", " ", "  a", " a b", " a b c", " a b c d", "   ")
+		return g.word(g.Pick("USER", "PASS", "APOP", "NOOP", "CAPA", "QUIT", "AUTH")) + g.Pick("", " ", "  a", " a b", " a b c", " a b c d", "   ")
 	case 17:
 		// broken command words
-		return g.pick("US", "USERX a", "U5ER a", " USER a", "USER\ta", "\xc3\xa9USR", "NO\x00P", "", " ", "*", "+", "CAP")
+		return g.Pick("US", "USERX a", "U5ER a", " USER a", "USER\ta", "\xc3\xa9USR", "NO\x00P", "", " ", "*", "+", "CAP")
 	case 18:
 		// non-ASCII, NULs and tabs in arguments
-		return g.word("USER") + " " + g.pick("\xc3\xa9", "a\x00b", "t\tab", "\xff")
+		return g.word("USER") + " " + g.Pick("\xc3\xa9", "a\x00b", "t\tab", "\xff")
 	case 19:
 		// long lines: near and over the 128-byte buffer
-		return g.word(g.pick("NOOP", "USER", "XYZW")) + " " + strings.Repeat("x", 100+g.r.Intn(40))
+		return g.word(g.Pick("NOOP", "USER", "XYZW")) + " " + strings.Repeat("x", 100+g.R.Intn(40))
 	case 20:
-		return g.word("PASS") + " " + g.password() + " " + g.pick("x", "y z")
+		return g.word("PASS") + " " + g.Password() + " " + g.Pick("x", "y z")
 	}
-	return g.word("USER") + " " + g.login(g.pick("ok", "wait", "bob")) + "  "
+	return g.word("USER") + " " + g.Login(g.Pick("ok", "wait", "bob")) + "  "
 }
 
 func (g *gen) end() string {
-	if g.chance(0.75) {
+	if g.Chance(0.75) {
 		return "\r\n"
 	}
-	return g.pick("\n", " \r\n", "\rX\r\n", "\r\r\n", "\x00\r\n", "\r\n\r\n")
+	return g.Pick("\n", " \r\n", "\rX\r\n", "\r\r\n", "\x00\r\n", "\r\n\r\n")
 }
 
 // randomPOP3 draws the session of seed: a config, a burst of lines cut
@@ -292,7 +217,8 @@ func (g *gen) end() string {
 func randomPOP3(seed int64) randomdiff.Case {
 	r := rand.New(rand.NewSource(seed))
 	cfg := pop3RandomConfigs[r.Intn(len(pop3RandomConfigs))]
-	g := &gen{r: r, salt: cfg.salt, only: cfg.only}
+	g := &gen{Gen: &randomdiff.Gen{R: r}, salt: cfg.salt, only: cfg.only}
+	g.User = g.user
 	var data strings.Builder
 	for i, n := 0, 1+r.Intn(8); i < n; i++ {
 		data.WriteString(g.line() + g.end())
@@ -302,11 +228,11 @@ func randomPOP3(seed int64) randomdiff.Case {
 	s := data.String()
 	for len(s) > 0 {
 		k := len(s)
-		if !g.chance(0.25) {
+		if !g.Chance(0.25) {
 			k = min(len(s), 1+r.Intn(48))
 		}
 		chunks = append(chunks, s[:k])
-		steps = append(steps, harness.Send(s[:k]), harness.Quiet(randomdiff.QuietAfter(s[:k], g.wait)))
+		steps = append(steps, harness.Send(s[:k]), harness.Quiet(randomdiff.QuietAfter(s[:k], g.Wait)))
 		s = s[k:]
 	}
 	steps = append(steps, harness.Quiet(300*time.Millisecond))
@@ -331,7 +257,7 @@ func randomPOP3(seed int64) randomdiff.Case {
 			Steps:  steps,
 		},
 		Rules:   rules,
-		Secrets: g.secrets,
+		Secrets: g.Secrets,
 		Chunks:  chunks,
 		Whole:   whole,
 	}

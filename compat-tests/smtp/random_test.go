@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bufio"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -174,25 +173,19 @@ var smtpRandomConfigs = []struct {
 
 // gen draws one random SMTP session.
 type gen struct {
-	r       *rand.Rand
-	only    bool
-	wait    bool // an Auth-Wait answer may come: reads wait out the 1s pause
-	secrets []string
+	*randomdiff.Gen
+	only bool
 }
-
-func (g *gen) pick(xs ...string) string { return xs[g.r.Intn(len(xs))] }
-
-func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
 
 // word returns w in upper, lower or mixed case.
 func (g *gen) word(w string) string {
-	switch g.r.Intn(6) {
+	switch g.R.Intn(6) {
 	case 0:
 		return strings.ToLower(w)
 	case 1:
 		b := []byte(w)
 		for i := range b {
-			if b[i] >= 'A' && b[i] <= 'Z' && g.chance(0.5) {
+			if b[i] >= 'A' && b[i] <= 'Z' && g.Chance(0.5) {
 				b[i] += 'a' - 'A'
 			}
 		}
@@ -201,104 +194,35 @@ func (g *gen) word(w string) string {
 	return w
 }
 
-const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-func (g *gen) alnum(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = alnum[g.r.Intn(len(alnum))]
-	}
-	return string(b)
-}
-
-// password is a fresh random password, remembered as a secret.
-func (g *gen) password() string {
-	p := "Pw" + g.alnum(10)
-	g.secrets = append(g.secrets, p)
-	return p
-}
-
-// login notes a login the auth server answers with Auth-Wait.
-func (g *gen) login(u string) string {
-	if strings.HasPrefix(u, "wait") {
-		g.wait = true
-	}
-	return u
-}
-
 func (g *gen) user() string {
-	u := g.pick("ok", "okuser", "ok2", "wait", "waitu", "nobody", "u"+g.alnum(3), "", "a b", "us\xc3\xa9r", "x+y=z", strings.Repeat("l", 40))
+	u := g.Pick("ok", "okuser", "ok2", "wait", "waitu", "nobody", "u"+g.Alnum(3), "", "a b", "us\xc3\xa9r", "x+y=z", strings.Repeat("l", 40))
 	if strings.HasPrefix(u, "wait") {
-		g.wait = true
+		g.Wait = true
 	}
 	return u
-}
-
-// cred is a base64 credential holding a password: also a secret.
-func (g *gen) cred(plain string) string {
-	b := base64.StdEncoding.EncodeToString([]byte(plain))
-	g.secrets = append(g.secrets, b)
-	return b
-}
-
-func (g *gen) hex32() string {
-	const hx = "0123456789abcdef"
-	b := make([]byte, 32)
-	for i := range b {
-		b[i] = hx[g.r.Intn(16)]
-	}
-	return string(b)
-}
-
-// badB64 are responses nginx's base64 decoder refuses or reads oddly.
-var badB64 = []string{"%%%", "abcde", "a=b", "====", "YQ", "YWJj=ZGVm", "-_-_", "\xff\xfe", "Zm9v!"}
-
-// saslResponse is a line answering a SASL challenge, good or not.
-func (g *gen) saslResponse() string {
-	switch g.r.Intn(10) {
-	case 0:
-		return g.cred("\x00" + g.user() + "\x00" + g.password())
-	case 1:
-		return g.cred(g.pick("", "admin") + "\x00" + g.user() + "\x00" + g.password())
-	case 2:
-		return b64(g.user())
-	case 3:
-		return g.cred(g.password())
-	case 4:
-		return b64(g.user() + " " + g.hex32())
-	case 5:
-		return "*"
-	case 6:
-		return ""
-	case 7:
-		return g.pick(badB64...)
-	case 8:
-		return b64(g.pick("nonul", "\x00onlyuser", g.user()+" short"))
-	}
-	return g.cred("\x00" + g.user() + "\x00" + g.password())
 }
 
 func (g *gen) from() string {
-	f := g.pick("a@example.org", "reject@example.org", "deny@example.org", "", "a@example.org> BODY=8BITMIME", "x y@example.org")
+	f := g.Pick("a@example.org", "reject@example.org", "deny@example.org", "", "a@example.org> BODY=8BITMIME", "x y@example.org")
 	if strings.HasPrefix(f, "reject") {
-		g.wait = true
+		g.Wait = true
 	}
 	return f
 }
 
 // line returns one command line without its end.
 func (g *gen) line() string {
-	switch g.r.Intn(24) {
+	switch g.R.Intn(24) {
 	case 0, 1:
-		return g.word(g.pick("EHLO", "HELO")) + g.pick(" client.example", " c", "", " a b", "  x  ")
+		return g.word(g.Pick("EHLO", "HELO")) + g.Pick(" client.example", " c", "", " a b", "  x  ")
 	case 2:
 		return g.word("AUTH")
 	case 3, 4:
-		return g.word("AUTH") + " " + g.word(g.pick("PLAIN", "LOGIN", "CRAM-MD5", "EXTERNAL", "GSSAPI", "XOAUTH2"))
+		return g.word("AUTH") + " " + g.word(g.Pick("PLAIN", "LOGIN", "CRAM-MD5", "EXTERNAL", "GSSAPI", "XOAUTH2"))
 	case 5, 6:
-		switch g.r.Intn(5) {
+		switch g.R.Intn(5) {
 		case 0, 1:
-			return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.saslResponse()
+			return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.SASLResponse()
 		case 2:
 			return g.word("AUTH") + " " + g.word("LOGIN") + " " + b64(g.user())
 		case 3:
@@ -306,15 +230,15 @@ func (g *gen) line() string {
 		}
 		return g.word("AUTH") + " " + g.word("CRAM-MD5") + " " + b64(g.user())
 	case 7, 8, 9:
-		return g.saslResponse()
+		return g.SASLResponse()
 	case 10, 11:
 		return g.word("MAIL") + " " + g.word("FROM:") + "<" + g.from() + ">"
 	case 12, 13:
-		return g.word("RCPT") + " " + g.word("TO:") + "<" + g.pick("b@example.com", "c@example.net", "") + ">"
+		return g.word("RCPT") + " " + g.word("TO:") + "<" + g.Pick("b@example.com", "c@example.net", "") + ">"
 	case 14:
-		return g.word(g.pick("RSET", "NOOP", "NOOP x", "RSET a b"))
+		return g.word(g.Pick("RSET", "NOOP", "NOOP x", "RSET a b"))
 	case 15:
-		if g.chance(0.3) {
+		if g.Chance(0.3) {
 			return g.word("QUIT")
 		}
 		return g.word("NOOP")
@@ -322,32 +246,32 @@ func (g *gen) line() string {
 		if g.only {
 			return g.word("NOOP")
 		}
-		return g.word("STARTTLS") + g.pick("", " x")
+		return g.word("STARTTLS") + g.Pick("", " x")
 	case 17:
-		return g.word(g.pick("VRFY a", "EXPN list", "HELP", "DATA", "BDAT 10 LAST", "ETRN x", "TURN"))
+		return g.word(g.Pick("VRFY a", "EXPN list", "HELP", "DATA", "BDAT 10 LAST", "ETRN x", "TURN"))
 	case 18:
 		// extra and missing arguments
-		return g.word(g.pick("MAIL", "RCPT", "HELO", "EHLO", "AUTH", "NOOP")) + g.pick("", " ", " 1 2 3 4 5 6 7 8 9 10 11", " 1 2 3 4 5 6 7 8 9 10 11 12", "   ")
+		return g.word(g.Pick("MAIL", "RCPT", "HELO", "EHLO", "AUTH", "NOOP")) + g.Pick("", " ", " 1 2 3 4 5 6 7 8 9 10 11", " 1 2 3 4 5 6 7 8 9 10 11 12", "   ")
 	case 19:
 		// broken command words
-		return g.pick("EHL0 x", "MAI", "STARTTLSX", "START TLS", "\xc3\xa9HLO x", "NO\x00P", "", " ", "*", " EHLO x", "HELO\tx")
+		return g.Pick("EHL0 x", "MAI", "STARTTLSX", "START TLS", "\xc3\xa9HLO x", "NO\x00P", "", " ", "*", " EHLO x", "HELO\tx")
 	case 20:
 		// non-ASCII, NULs and tabs in arguments
-		return g.word(g.pick("EHLO", "MAIL", "RCPT")) + " " + g.pick("\xc3\xa9", "a\x00b", "t\tab", "\xff")
+		return g.word(g.Pick("EHLO", "MAIL", "RCPT")) + " " + g.Pick("\xc3\xa9", "a\x00b", "t\tab", "\xff")
 	case 21:
 		// long lines: around the small buffer
-		return g.word(g.pick("NOOP", "EHLO", "XYZW", "MAIL")) + " " + strings.Repeat("x", 40+g.r.Intn(40))
+		return g.word(g.Pick("NOOP", "EHLO", "XYZW", "MAIL")) + " " + strings.Repeat("x", 40+g.R.Intn(40))
 	case 22:
-		return g.word("AUTH") + " " + g.word("LOGIN") + " " + b64(g.user()) + " " + g.cred(g.password())
+		return g.word("AUTH") + " " + g.word("LOGIN") + " " + b64(g.user()) + " " + g.Cred(g.Password())
 	}
-	return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.cred("\x00"+g.login(g.pick("ok", "wait", "bob"))+"\x00"+g.password())
+	return g.word("AUTH") + " " + g.word("PLAIN") + " " + g.Cred("\x00"+g.Login(g.Pick("ok", "wait", "bob"))+"\x00"+g.Password())
 }
 
 func (g *gen) end() string {
-	if g.chance(0.75) {
+	if g.Chance(0.75) {
 		return "\r\n"
 	}
-	return g.pick("\n", " \r\n", "\rX\r\n", "\r\r\n", "\x00\r\n", "\r\n\r\n")
+	return g.Pick("\n", " \r\n", "\rX\r\n", "\r\r\n", "\x00\r\n", "\r\n\r\n")
 }
 
 var mailLine = regexp.MustCompile(`(?i)^mail[ \r\n]`)
@@ -389,7 +313,8 @@ func mailPipelined(chunks []string) bool {
 func randomSMTP(seed int64) randomdiff.Case {
 	r := rand.New(rand.NewSource(seed))
 	cfg := smtpRandomConfigs[r.Intn(len(smtpRandomConfigs))]
-	g := &gen{r: r, only: cfg.only}
+	g := &gen{Gen: &randomdiff.Gen{R: r}, only: cfg.only}
+	g.User = g.user
 	var data strings.Builder
 	for i, n := 0, 1+r.Intn(8); i < n; i++ {
 		data.WriteString(g.line() + g.end())
@@ -400,12 +325,12 @@ func randomSMTP(seed int64) randomdiff.Case {
 	s := data.String()
 	for len(s) > 0 {
 		k := len(s)
-		if !g.chance(0.25) {
+		if !g.Chance(0.25) {
 			k = min(len(s), 1+r.Intn(48))
 		}
 		c := s[:k]
 		chunks = append(chunks, c)
-		steps = append(steps, harness.Send(c), harness.Quiet(randomdiff.QuietAfter(c, g.wait)))
+		steps = append(steps, harness.Send(c), harness.Quiet(randomdiff.QuietAfter(c, g.Wait)))
 		s = s[k:]
 	}
 	// A MAIL refused for want of auth with bytes after it in the same
@@ -437,7 +362,7 @@ func randomSMTP(seed int64) randomdiff.Case {
 		},
 		Rules:   rules,
 		Whole:   whole,
-		Secrets: g.secrets,
+		Secrets: g.Secrets,
 		Chunks:  chunks,
 	}
 }
