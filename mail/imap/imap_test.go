@@ -170,6 +170,12 @@ var transcripts = []struct {
 		want: "* BAD invalid command\r\n", closed: true},
 	{name: "literal larger than the buffer", conf: smallBuffer, in: []string{"a LOGIN {100}\r\n", strings.Repeat("x", 98) + "\r\n"},
 		want: "+ OK\r\na BAD invalid command\r\n", closed: true},
+	// A length of 2^64-1 once wrapped the literal's end around to before
+	// its start and panicked the process (issue 9).
+	{name: "literal length 2^64-1", conf: smallBuffer, in: []string{"a1 LOGIN {18446744073709551615}\r\n", strings.Repeat("x", 40)},
+		want: "+ OK\r\na1 BAD invalid command\r\n", closed: true},
+	{name: "literal length 2^64-2 then bytes", conf: smallBuffer, in: []string{"a1 LOGIN {18446744073709551614}\r\n", strings.Repeat("x", 10), strings.Repeat("y", 30)},
+		want: "+ OK\r\na1 BAD invalid command\r\n", closed: true},
 	{name: "invalid line longer than the buffer", conf: smallBuffer, in: []string{"a FOO " + strings.Repeat("x", 70) + "\r\n"},
 		want: "a BAD invalid command\r\n", closed: true},
 

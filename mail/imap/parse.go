@@ -361,13 +361,15 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 			if need == 0 {
 				need = 1
 			}
-			end := uint64(pp.argStart) + need
-			if uint64(len(buf)) < end {
+			// Compare with what is left, never argStart+need: a length
+			// near 2^64 wraps the sum around to an end before the start.
+			if need > uint64(len(buf)-pp.argStart) {
 				i = len(buf)
 				goto needMore
 			}
-			i = int(end) - 1
-			pp.ranges = append(pp.ranges, argRange{start: pp.argStart, end: int(end)})
+			end := pp.argStart + int(need)
+			i = end - 1
+			pp.ranges = append(pp.ranges, argRange{start: pp.argStart, end: end})
 			pp.st = psAfterLiteral
 
 		case psAfterLiteral:
