@@ -28,15 +28,34 @@ import (
 	"mailgate/proxy"
 )
 
+// serveConn runs one client connection on its own goroutine, from accept
+// to close. Nothing that happens in it may end more than this session.
 func (srv *Server) serveConn(c net.Conn, so *socket) {
+	e := &engine{srv: srv}
+	// e.relay is set as the last step of a successful login, so a session
+	// whose run panicked never relays.
+	if srv.guard(e, func() { e.start(c, so) }) && e.relay != nil {
+		// The relay runs on a fresh goroutine and this one ends: its stack,
+		// grown by TLS, auth_http and the upstream login, would otherwise
+		// stay with every idle relayed session for hours.
+		go func() {
+			srv.guard(e, e.relay)
+			srv.endSession(e, c)
+		}()
+		return
+	}
+	srv.endSession(e, c)
+}
+
+// start builds the session of an accepted connection and runs it up to
+// the hand-off to the relay.
+func (e *engine) start(c net.Conn, so *socket) {
+	srv := e.srv
 	local := addrPortOf(c.LocalAddr())
 	l := so.spec.pick(local.Addr())
 	fixKeepalive(c, l, so.kd)
 	sc := srv.servers[l.Server]
 	if sc == nil {
-		c.Close()
-		srv.untrack(c)
-		srv.sessions.Done()
 		return
 	}
 	id := NextConnID()
@@ -61,26 +80,18 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 		ctx:       srv.ctx,
 	}
 	s.out = bufio.NewWriterSize(c, 4096)
-	e := &engine{srv: srv, sc: sc, s: s}
+	e.sc, e.s = sc, s
 	e.state(StateNew)
 	e.run()
-	if relay := e.relay; relay != nil {
-		// The relay runs on a fresh goroutine and this one ends: its stack,
-		// grown by TLS, auth_http and the upstream login, would otherwise
-		// stay with every idle relayed session for hours.
-		go func() {
-			relay()
-			srv.endSession(e, c)
-		}()
-		return
-	}
-	srv.endSession(e, c)
 }
 
 // endSession closes the client connection and forgets the session.
 func (srv *Server) endSession(e *engine, c net.Conn) {
-	e.s.Conn.Close()
-	e.state(StateClosed)
+	if e.s != nil {
+		e.s.Conn.Close() // the TLS connection once there is one
+		e.state(StateClosed)
+	}
+	c.Close()
 	srv.untrack(c)
 	srv.sessions.Done()
 }
@@ -679,6 +690,9 @@ func (e *engine) proxy(res *auth.Result) {
 		defer e.srv.untrack(up)
 		defer up.Close()
 		rr := proxyRelay(s.Conn, up, opts)
+		if rr.Panicked {
+			panicsRecovered.Add(1)
+		}
 		if rr.Log != "" {
 			if rr.Action != "" {
 				s.Action = rr.Action

@@ -55,6 +55,9 @@ func (h *fakeHandler) Parse(buf []byte) (Command, int, error) {
 	switch f[0] {
 	case "NOOP", "QUIT", "REJ", "BOOM", "LOGIN", "CERR", "KEEP", "FREE":
 		return f, i + 1, nil
+	case "PANIC":
+		var none []byte
+		_ = none[len(f)] // the kind of bug the engine must contain
 	}
 	return nil, i + 1, ErrInvalid
 }
@@ -622,5 +625,64 @@ func TestPrepareOncePerServer(t *testing.T) {
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("Prepare ran %d times for one server block, want 1", n)
+	}
+}
+
+func TestPanicEndsOnlyItsSession(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	before := PanicsRecovered()
+
+	// A session that stays open through another's panic.
+	bystander, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bystander.Close()
+	br := bufio.NewReader(bystander)
+	if l, _ := br.ReadString('\n'); l != "+OK ready\r\n" {
+		t.Fatalf("greeting %q", l)
+	}
+
+	if got := env.exchange("NOOP\r\nPANIC\r\nNOOP\r\n"); got != "+OK ready\r\n+OK\r\n" {
+		t.Fatalf("panicking session got %q", got)
+	}
+	if n := PanicsRecovered() - before; n != 1 {
+		t.Fatalf("%d panics counted, want 1", n)
+	}
+	waitLogs(t, env.log, []string{"[alert]", "panic: runtime error: index out of range [1] with length 0 (mail.(*fakeHandler).Parse engine_test.go:",
+		"while in auth state, client: 127.0.0.1, server: 127.0.0.1:0"})
+
+	bystander.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	io.WriteString(bystander, "NOOP\r\n")                  //nolint:errcheck
+	if l, _ := br.ReadString('\n'); l != "+OK\r\n" {
+		t.Fatalf("the other session got %q after the panic", l)
+	}
+	if got := env.exchange("QUIT\r\n"); got != "+OK ready\r\n+OK bye\r\n" {
+		t.Fatalf("a new session got %q", got)
+	}
+}
+
+func TestRelayPanicEndsOnlyItsSession(t *testing.T) {
+	old := proxyRelay
+	t.Cleanup(func() { proxyRelay = old })
+	proxyRelay = func(client, up net.Conn, o proxy.RelayOptions) proxy.RelayResult {
+		var m map[string]int
+		m["x"]++ // assignment to entry in nil map
+		return proxy.RelayResult{}
+	}
+	var env *testEnv
+	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	before := PanicsRecovered()
+	got := env.exchange("LOGIN alice good\r\n")
+	if got != "+OK ready\r\n+OK logged in\r\n" {
+		t.Fatalf("client got %q", got)
+	}
+	if n := PanicsRecovered() - before; n != 1 {
+		t.Fatalf("%d panics counted, want 1", n)
+	}
+	waitLogs(t, env.log, []string{"[alert]", "panic: assignment to entry in nil map (", `login: "alice"`})
+	if got := env.exchange("QUIT\r\n"); got != "+OK ready\r\n+OK bye\r\n" {
+		t.Fatalf("a new session got %q", got)
 	}
 }

@@ -314,6 +314,16 @@ func (s *Server) Serve() error {
 func (s *Server) acceptLoop(so *socket) {
 	defer s.loops.Done()
 	defer close(so.accepted)
+	for !s.guardAccept(so) {
+		// A contained panic: accept again after a pause, so that a
+		// panic on every connection cannot become a busy loop.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// accept is the accept loop proper; it returns when the socket is closed
+// or handed off.
+func (s *Server) accept(so *socket) {
 	var delay time.Duration
 	for {
 		c, err := so.ln.Accept()

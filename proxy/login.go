@@ -31,6 +31,7 @@ const (
 const (
 	LevelError = "error"
 	LevelInfo  = "info"
+	LevelAlert = "alert"
 	LevelCrit  = "crit"
 )
 

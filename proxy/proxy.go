@@ -108,4 +108,7 @@ type RelayResult struct {
 	Level   string
 	Action  string
 	LogDone bool
+	// Panicked: a relay direction panicked and was contained; Log holds
+	// errlog.PanicText at LevelAlert.
+	Panicked bool
 }

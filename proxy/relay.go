@@ -131,6 +131,21 @@ func (r *relay) done() {
 	r.finish(func(res *RelayResult) { res.LogDone = true })
 }
 
+// contain recovers a panic of the goroutine it is deferred in: the session
+// ends (both connections close) and the panic is reported at alert, but
+// the process and every other session go on. The engine guards the other
+// direction, which runs on its own goroutine.
+func (r *relay) contain() {
+	if v := recover(); v != nil {
+		text := errlog.PanicText(v)
+		// The panic is reported even when the other direction ended the
+		// session first: once finish has returned nobody else writes
+		// r.res, and Relay reads it only after this goroutine is done.
+		r.finish(nil)
+		r.res = RelayResult{Log: text, Level: LevelAlert, Action: ActionProxying, Panicked: true}
+	}
+}
+
 func (r *relay) shutdown() {
 	r.finish(func(res *RelayResult) {
 		res.Log = "shutdown timeout"
@@ -173,6 +188,7 @@ func (r *relay) failed(clientSide bool, op string, err error) {
 
 func (r *relay) clientToUpstream(done chan<- struct{}) {
 	defer close(done)
+	defer r.contain()
 	for {
 		if r.o.Timeout > 0 {
 			r.client.SetReadDeadline(r.expiry())

@@ -407,3 +407,34 @@ func TestRelayClosedByCaller(t *testing.T) {
 		})
 	}
 }
+
+// panicReader is a client connection whose Read panics once the session
+// has started: the relay's client → upstream goroutine must contain it.
+type panicReader struct{ net.Conn }
+
+func (panicReader) Read([]byte) (int, error) {
+	var p *struct{ n int }
+	return p.n, nil // nil pointer dereference
+}
+
+func TestRelayContainsAPanic(t *testing.T) {
+	user, client := net.Pipe()
+	defer user.Close()
+	upstream, server := tcpPair(t)
+	res := make(chan RelayResult, 1)
+	go func() { res <- Relay(panicReader{client}, upstream, RelayOptions{Timeout: 5 * time.Second}) }()
+	var r RelayResult
+	select {
+	case r = <-res:
+	case <-time.After(5 * time.Second):
+		t.Fatal("relay still running after a panic in one direction")
+	}
+	if !r.Panicked || r.Level != LevelAlert || !strings.HasPrefix(r.Log, "panic: runtime error: invalid memory address or nil pointer dereference (proxy.panicReader.Read relay_test.go:") {
+		t.Fatalf("result %+v", r)
+	}
+	// Both connections are closed.
+	server.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := server.Read(make([]byte, 1)); err == nil {
+		t.Fatal("upstream still open")
+	}
+}
