@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -189,6 +190,7 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 		errlog.Logf(logrus.NewEntry(g.logs.Logger), lvl, format, args...)
 	}
 	log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
+	olds := newRetired()
 	// pidFile is the file to remove at exit: NAME.oldbin while a new
 	// binary runs, as nginx's ngx_delete_pidfile.
 	pidFile := func() string {
@@ -254,12 +256,14 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 			case syscall.SIGTERM, syscall.SIGINT:
 				log(errlog.Notice, "signal %d (%s) received, exiting", int(sig), sigName(sig))
 				g.srv.Close()
+				olds.closeAll()
 				if up.parked != nil {
 					closeAll(up.parked)
 					<-up.draining
 				} else {
 					<-g.done
 				}
+				olds.wait()
 				log(errlog.Notice, "exit")
 				removePidFile(pidFile())
 				g.logs.Close()
@@ -273,6 +277,10 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 				} else {
 					shutdown(g)
 				}
+				// The generations a reload retired still have sessions
+				// of their own: nginx's master exits after its last
+				// worker, old ones included.
+				olds.wait()
 				log(errlog.Notice, "exit")
 				removePidFile(pidFile())
 				g.logs.Close()
@@ -295,6 +303,8 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 					continue
 				}
 				if ng := reload(g, p, globals, log); ng != nil {
+					old := g
+					olds.retire(old, func() { old.logs.Close() })
 					g = ng
 					if err := redirectStderr(g.logs); err != nil {
 						log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
@@ -333,15 +343,54 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 					continue
 				}
 				up.parked = g.srv.HandOff()
-				up.draining = make(chan struct{})
-				go func(old *generation, draining chan struct{}) {
-					shutdown(old)
-					close(draining)
-				}(g, up.draining)
+				draining := make(chan struct{})
+				up.draining = draining
+				olds.retire(g, func() { close(draining) })
 			}
 		}
 	}
 }
+
+// retired tracks the generations that stopped accepting and are letting
+// their sessions end, after a reload or a WINCH: QUIT waits for them and
+// TERM closes them, as nginx's master waits for and signals its old
+// workers too.
+type retired struct {
+	mu   sync.Mutex
+	gens map[*generation]struct{}
+	wg   sync.WaitGroup
+}
+
+func newRetired() *retired { return &retired{gens: map[*generation]struct{}{}} }
+
+// retire shuts g down gracefully in the background; after runs once its
+// sessions have ended.
+func (r *retired) retire(g *generation, after func()) {
+	r.mu.Lock()
+	r.gens[g] = struct{}{}
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		shutdown(g)
+		r.mu.Lock()
+		delete(r.gens, g)
+		r.mu.Unlock()
+		after()
+	}()
+}
+
+// closeAll closes every retired generation's sessions at once.
+func (r *retired) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for g := range r.gens {
+		g.srv.Close()
+	}
+}
+
+// wait returns once every retired generation has ended.
+func (r *retired) wait() { r.wg.Wait() }
 
 func closeAll(lns map[string]net.Listener) {
 	for _, ln := range lns {
@@ -393,11 +442,7 @@ func reload(old *generation, p paths, globals string, log func(errlog.Level, str
 		return nil
 	}
 	// The old generation has handed its sockets over; its sessions carry
-	// on with the old configuration until they end.
-	go func() {
-		shutdown(old)
-		old.logs.Close()
-	}()
+	// on with the old configuration until they end (the caller retires it).
 	if cfg.Core.Pid != old.cfg.Core.Pid {
 		if err := writePidFile(cfg.Core.Pid); err != nil {
 			log(errlog.Emerg, "%s", err.Error())

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -428,4 +429,83 @@ func TestPidFileOfRunningNginx(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	waitFor(t, "mailgate's pid in the pid file", func() bool { return readPid(t, pidFile) == cmd.Process.Pid })
+}
+
+// TestQuitWaitsForEveryGeneration: after reloads, QUIT lets the sessions of
+// every generation end on their own, the retired ones included, and exits
+// after the last one (issue 9: sessions opened before a reload got EOF
+// instead of their reply when the newest generation had no session left).
+func TestQuitWaitsForEveryGeneration(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	imapAddr := freeAddr(t)
+	logFile := filepath.Join(dir, "err.log")
+	conf := "pid run.pid;\ndaemon off;\nerror_log err.log info;\nevents {}\nmail {\n  auth_http 127.0.0.1:1/auth;\n" +
+		"  server { listen " + imapAddr + "; protocol imap; }\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", "nginx.conf")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, "pid file", func() bool { return readPid(t, filepath.Join(dir, "run.pid")) == cmd.Process.Pid })
+
+	// One session in each of three generations.
+	var sessions []net.Conn
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			cmd.Process.Signal(syscall.SIGHUP)
+			waitFor(t, "reload", func() bool {
+				b, _ := os.ReadFile(logFile)
+				return strings.Count(string(b), "reconfiguring\n") >= i
+			})
+		}
+		c, line := greeting(t, imapAddr)
+		defer c.Close()
+		if line != "* OK IMAP4 ready\r\n" {
+			t.Fatalf("greeting %q", line)
+		}
+		sessions = append(sessions, c)
+	}
+
+	cmd.Process.Signal(syscall.SIGQUIT)
+	waitFor(t, "listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", imapAddr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	// The newest session ends first; the process must still serve the
+	// older ones.
+	for i := len(sessions) - 1; i >= 0; i-- {
+		c := sessions[i]
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("a1 LOGOUT\r\n")); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(c)
+		if string(b) != "* BYE\r\na1 OK completed\r\n" {
+			t.Fatalf("session %d (generation %d) got %q after QUIT", i, i+1, b)
+		}
+		if i > 0 {
+			select {
+			case err := <-done:
+				t.Fatalf("exited (%v) with %d sessions still open", err, i)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after QUIT: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("mailgate did not exit after its last session")
+	}
 }
