@@ -24,6 +24,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"mailgate/auth"
+	"mailgate/confparse"
 	"mailgate/mail/errlog"
 	"mailgate/proxy"
 )
@@ -34,7 +35,12 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 	e := &engine{srv: srv}
 	// e.relay is set as the last step of a successful login, so a session
 	// whose run panicked never relays.
-	if srv.guard(e, func() { e.start(c, so) }) && e.relay != nil {
+	accepted := func() {
+		l := so.spec.pick(addrPortOf(c.LocalAddr()).Addr())
+		fixKeepalive(c, l, so.kd)
+		e.start(c, l)
+	}
+	if srv.guard(e, accepted) && e.relay != nil {
 		// The relay runs on a fresh goroutine and this one ends: its stack,
 		// grown by TLS, auth_http and the upstream login, would otherwise
 		// stay with every idle relayed session for hours.
@@ -47,13 +53,31 @@ func (srv *Server) serveConn(c net.Conn, so *socket) {
 	srv.endSession(e, c)
 }
 
-// start builds the session of an accepted connection and runs it up to
-// the hand-off to the relay.
-func (e *engine) start(c net.Conn, so *socket) {
+// ServeConn runs one session over c as if it had been accepted on listen
+// entry l (which names the server block), up to its end, relay included.
+// It is how tests and fuzzers run the real engine over a socket pair.
+func (srv *Server) ServeConn(c net.Conn, l *confparse.Listen) {
+	srv.mu.Lock()
+	if srv.ctx.Err() != nil {
+		srv.mu.Unlock()
+		c.Close()
+		return
+	}
+	srv.conns[c] = struct{}{}
+	srv.sessions.Add(1)
+	srv.mu.Unlock()
+	e := &engine{srv: srv}
+	if srv.guard(e, func() { e.start(c, l) }) && e.relay != nil {
+		srv.guard(e, e.relay)
+	}
+	srv.endSession(e, c)
+}
+
+// start builds the session of a connection that arrived on listen entry l
+// and runs it up to the hand-off to the relay.
+func (e *engine) start(c net.Conn, l *confparse.Listen) {
 	srv := e.srv
 	local := addrPortOf(c.LocalAddr())
-	l := so.spec.pick(local.Addr())
-	fixKeepalive(c, l, so.kd)
 	sc := srv.servers[l.Server]
 	if sc == nil {
 		return
@@ -458,17 +482,7 @@ func levelOf(name string, def errlog.Level) errlog.Level {
 
 // sleep waits d unless the server is closed; it reports whether d passed.
 func (e *engine) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return e.s.Context().Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-e.s.Context().Done():
-		return false
-	}
+	return e.srv.opts.sleep(e.s.Context(), d)
 }
 
 // authenticate asks auth_http about the credentials the protocol stored.
@@ -609,7 +623,7 @@ func (e *engine) proxy(res *auth.Result) {
 	s.Action = "connecting to upstream"
 	NextConnID()
 	ctx, cancel := context.WithDeadline(s.Context(), deadline)
-	up, err := proxyDial(ctx, res.Server, int(conf.Proxy.ProxyProtocol))
+	up, err := e.srv.opts.dial()(ctx, res.Server, int(conf.Proxy.ProxyProtocol))
 	cancel()
 	if err != nil {
 		e.loginError(err, true)
@@ -646,7 +660,7 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	e.h.FillLogin(p)
 	s.Action = "reading response from upstream"
-	handoff, err := proxyLogin(up, p)
+	handoff, err := proxy.Login(up, p)
 	if err != nil {
 		e.loginError(err, false)
 		return
@@ -689,7 +703,7 @@ func (e *engine) proxy(res *auth.Result) {
 	e.relay = func() {
 		defer e.srv.untrack(up)
 		defer up.Close()
-		rr := proxyRelay(s.Conn, up, opts)
+		rr := proxy.Relay(s.Conn, up, opts)
 		if rr.Panicked {
 			panicsRecovered.Add(1)
 		}

@@ -149,6 +149,10 @@ type upstream struct {
 	done chan struct{}
 }
 
+// startUpstream is a POP3 upstream for the real upstream login: a
+// greeting, +OK to USER, "+OK logged in" to PASS ("-ERR no" when the
+// password is "upfail"), then it records what the relay sends and answers
+// ECHO with "echo".
 func startUpstream(t *testing.T) *upstream {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,17 +166,25 @@ func startUpstream(t *testing.T) *upstream {
 		}
 		defer close(u.done)
 		defer c.Close()
-		buf := make([]byte, 4096)
+		io.WriteString(c, "+OK upstream ready\r\n") //nolint:errcheck
+		r := bufio.NewReader(c)
 		for {
-			n, err := c.Read(buf)
+			line, err := r.ReadString('\n')
 			u.mu.Lock()
-			u.got.Write(buf[:n])
+			u.got.WriteString(line)
 			u.mu.Unlock()
-			if bytes.Contains(buf[:n], []byte("ECHO")) {
-				c.Write([]byte("echo\r\n")) //nolint:errcheck
-			}
 			if err != nil {
 				return
+			}
+			switch {
+			case strings.HasPrefix(line, "USER "):
+				io.WriteString(c, "+OK\r\n") //nolint:errcheck
+			case line == "PASS upfail\r\n":
+				io.WriteString(c, "-ERR no\r\n") //nolint:errcheck
+			case strings.HasPrefix(line, "PASS "):
+				io.WriteString(c, "+OK logged in\r\n") //nolint:errcheck
+			case strings.Contains(line, "ECHO"):
+				io.WriteString(c, "echo\r\n") //nolint:errcheck
 			}
 		}
 	}()
@@ -209,27 +221,20 @@ func startEnv(t *testing.T, bufSize int, timeout time.Duration, af authFunc) *te
 // startEnvConf is startEnv with a change to the server block before the
 // server starts.
 func startEnvConf(t *testing.T, bufSize int, timeout time.Duration, af authFunc, mod func(*confparse.Server)) *testEnv {
+	return startEnvDial(t, bufSize, timeout, af, mod, nil)
+}
+
+// startEnvDial is startEnvConf with an upstream dialer (nil: the real one).
+func startEnvDial(t *testing.T, bufSize int, timeout time.Duration, af authFunc, mod func(*confparse.Server), dial DialFunc) *testEnv {
 	t.Helper()
 	env := &testEnv{t: t, log: &logBuf{}, reqs: make(chan *auth.Request, 16)}
 	env.upstr = startUpstream(t)
-	oldAuth, oldLogin := newAuthClient, proxyLogin
-	t.Cleanup(func() { newAuthClient, proxyLogin = oldAuth, oldLogin })
-	newAuthClient = func(*confparse.AuthHTTPConf) AuthClient {
+	newAuth := func(*confparse.AuthHTTPConf) AuthClient {
 		return authFunc(func(ctx context.Context, r *auth.Request) (*auth.Result, error) {
 			cp := *r
 			env.reqs <- &cp
 			return af(ctx, r)
 		})
-	}
-	proxyLogin = func(c net.Conn, p *proxy.LoginParams) ([]byte, error) {
-		if string(p.Pass) == "upfail" {
-			return nil, &proxy.LoginError{Log: "upstream sent invalid response: \"-ERR no\"", Level: "error",
-				Action: "sending password to upstream"}
-		}
-		if _, err := io.WriteString(c, "USER "+string(p.Login)+"\r\nPASS "+string(p.Pass)+"\r\n"); err != nil {
-			return nil, err
-		}
-		return []byte("+OK logged in\r\n"), nil
 	}
 	cfg, sc := newTestConf(timeout)
 	if mod != nil {
@@ -241,6 +246,7 @@ func startEnvConf(t *testing.T, bufSize int, timeout time.Duration, af authFunc,
 	lg.SetLevel(logrus.DebugLevel)
 	lg.SetFormatter(&errlog.Formatter{Min: errlog.Info})
 	srv, err := NewServer(cfg, Options{Protocols: map[string]Protocol{"pop3": fakeProto{buf: bufSize}}, Log: lg,
+		NewAuth: newAuth, DialUpstream: dial,
 		ConnState: func(_ *Session, st State) {
 			env.mu.Lock()
 			env.states = append(env.states, st.String())
@@ -369,7 +375,7 @@ func TestEngineTranscripts(t *testing.T) {
 			upWant: "USER v\r\nPASS wait\r\n"},
 		{name: "upstream login error", buf: 64, in: "LOGIN u upfail\r\n",
 			want: "+OK ready\r\n-ERR internal server error\r\n",
-			logs: []string{"[error]", `upstream sent invalid response: "-ERR no" while sending password to upstream, client: 127.0.0.1, server: 127.0.0.1:0, login: "u", upstream: 127.0.0.1:`}},
+			logs: []string{"[error]", `upstream sent invalid response: "-ERR no" while reading response from upstream, client: 127.0.0.1, server: 127.0.0.1:0, login: "u", upstream: 127.0.0.1:`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -663,25 +669,48 @@ func TestPanicEndsOnlyItsSession(t *testing.T) {
 	}
 }
 
-func TestRelayPanicEndsOnlyItsSession(t *testing.T) {
-	old := proxyRelay
-	t.Cleanup(func() { proxyRelay = old })
-	proxyRelay = func(client, up net.Conn, o proxy.RelayOptions) proxy.RelayResult {
+// panicUpstream is an upstream connection whose Read panics once the
+// client has sent PANIC through the relay.
+type panicUpstream struct {
+	net.Conn
+	armed atomic.Bool
+}
+
+func (p *panicUpstream) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte("PANIC")) {
+		p.armed.Store(true)
+	}
+	return p.Conn.Write(b)
+}
+
+func (p *panicUpstream) Read(b []byte) (int, error) {
+	n, err := p.Conn.Read(b)
+	if p.armed.Load() {
 		var m map[string]int
 		m["x"]++ // assignment to entry in nil map
-		return proxy.RelayResult{}
+	}
+	return n, err
+}
+
+func TestRelayPanicEndsOnlyItsSession(t *testing.T) {
+	dial := func(ctx context.Context, a netip.AddrPort, pp int) (net.Conn, error) {
+		c, err := proxy.DialProxy(ctx, a, pp)
+		if err != nil {
+			return nil, err
+		}
+		return &panicUpstream{Conn: c}, nil
 	}
 	var env *testEnv
-	env = startEnv(t, 64, 5*time.Second, okAuth(&env))
+	env = startEnvDial(t, 64, 5*time.Second, okAuth(&env), nil, dial)
 	before := PanicsRecovered()
-	got := env.exchange("LOGIN alice good\r\n")
+	got := env.exchange("LOGIN alice good\r\nPANIC ECHO\r\n")
 	if got != "+OK ready\r\n+OK logged in\r\n" {
 		t.Fatalf("client got %q", got)
 	}
 	if n := PanicsRecovered() - before; n != 1 {
 		t.Fatalf("%d panics counted, want 1", n)
 	}
-	waitLogs(t, env.log, []string{"[alert]", "panic: assignment to entry in nil map (", `login: "alice"`})
+	waitLogs(t, env.log, []string{"[alert]", "panic: assignment to entry in nil map (mail.(*panicUpstream).Read engine_test.go:", `login: "alice"`})
 	if got := env.exchange("QUIT\r\n"); got != "+OK ready\r\n+OK bye\r\n" {
 		t.Fatalf("a new session got %q", got)
 	}

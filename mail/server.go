@@ -44,6 +44,16 @@ type Options struct {
 	// instead of auth.NewClient (tests use it to fake the auth server).
 	NewAuth func(*confparse.AuthHTTPConf) AuthClient
 
+	// DialUpstream, if set, opens upstream connections instead of
+	// proxy.DialProxy (tests give a scripted upstream; the real upstream
+	// login and relay run over it).
+	DialUpstream DialFunc
+
+	// Sleep, if set, replaces the engine's Auth-Wait pauses (fuzzers and
+	// tests make them instant). It reports whether d passed before ctx
+	// ended.
+	Sleep func(ctx context.Context, d time.Duration) bool
+
 	// ConnState, if set, is called on the session's goroutine at each
 	// change of state (metrics hooks), like net/http's ConnState.
 	ConnState func(s *Session, st State)
@@ -149,11 +159,7 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		if p == nil {
 			return nil, fmt.Errorf("mail: no protocol module for %q", sc.Protocol)
 		}
-		mk := o.NewAuth
-		if mk == nil {
-			mk = newAuthClient
-		}
-		x := &serverCtx{conf: sc, proto: p, auth: mk(&sc.AuthHTTP)}
+		x := &serverCtx{conf: sc, proto: p, auth: o.newAuth(&sc.AuthHTTP)}
 		if pr, ok := p.(Preparer); ok {
 			x.prepared = pr.Prepare(sc)
 		}
