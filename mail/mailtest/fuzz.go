@@ -82,8 +82,12 @@ const (
 	maxSessionAlloc = 4 << 20
 )
 
-// Run runs one input, whole and split, and fails t on any broken rule.
-func (f *SessionFuzzer) Run(t *testing.T, in Input) {
+// Run runs one input, whole and split, on the first listen entry's
+// server, and fails t on any broken rule.
+func (f *SessionFuzzer) Run(t *testing.T, in Input) { f.RunOn(t, 0, in) }
+
+// RunOn is Run on the server of listen entry number listen.
+func (f *SessionFuzzer) RunOn(t *testing.T, listen int, in Input) {
 	if len(in.Client) > 1<<16 || len(in.Auth) > 1<<14 || len(in.Upstream) > 1<<14 {
 		return
 	}
@@ -95,12 +99,12 @@ func (f *SessionFuzzer) Run(t *testing.T, in Input) {
 
 	panics := mail.PanicsRecovered()
 	before := runtime.NumGoroutine()
-	wholeOut, wholeLog := f.session(t, in.Client, nil, auth, up())
+	wholeOut, wholeLog := f.session(t, listen, in.Client, nil, auth, up())
 	// Measured on the second run, after whatever the first did once
 	// per process (lazy initialisation in the runtime and libraries).
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	splitOut, splitLog := f.session(t, in.Client, in.Splits, auth, up())
+	splitOut, splitLog := f.session(t, listen, in.Client, in.Splits, auth, up())
 	runtime.ReadMemStats(&ms1)
 	if d := ms1.TotalAlloc - ms0.TotalAlloc; d > maxSessionAlloc+64*uint64(len(in.Client)+len(in.Auth)+len(in.Upstream)) {
 		t.Fatalf("one session allocated %d bytes", d)
@@ -126,11 +130,11 @@ func (f *SessionFuzzer) Run(t *testing.T, in Input) {
 
 // session runs one session and returns what the client received and what
 // the session logged.
-func (f *SessionFuzzer) session(t *testing.T, client, splits []byte, auth [][]byte, up *Upstream) (string, string) {
+func (f *SessionFuzzer) session(t *testing.T, listen int, client, splits []byte, auth [][]byte, up *Upstream) (string, string) {
 	f.auth.Script(nil, auth...)
 	f.up.Store(up)
 	f.env.Log.Reset()
-	c := f.env.Dial(t, Unix, 0)
+	c := f.env.Dial(t, Unix, listen)
 	defer c.Close()
 	go func() {
 		rest := client
