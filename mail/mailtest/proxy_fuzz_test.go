@@ -54,7 +54,7 @@ func FuzzProxyHeaderSession(f *testing.F) {
 	}
 	hello := clientHello(f)
 	seeds := []struct {
-		listen                    uint8
+		listen                   uint8
 		client, splits, auth, up string
 	}{
 		{0, "PROXY TCP4 192.0.2.1 192.0.2.2 1234 143\r\na1 LOGIN alice secret\r\n", "\x30", authOK143, upIMAP},
