@@ -312,6 +312,9 @@ func (s *Suite) runScenario(t *testing.T, sc Scenario) {
 			s.failures++
 		}
 	}()
+	if err := s.writeFuzzSeed(sc); err != nil {
+		t.Errorf("fuzz seed: %v", err)
+	}
 	impls := s.impls()
 	var trs []*Transcript
 	for _, impl := range impls {
