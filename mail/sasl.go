@@ -1,10 +1,15 @@
 package mail
 
-// SASL decoding shared by POP3, IMAP and SMTP. nginx keeps these steps in
-// one place for all three protocols; only the challenge prefix ("+ " or
-// "334 ") differs, and the protocol adds it.
+// The SASL exchange POP3 (AUTH), IMAP (AUTHENTICATE) and SMTP (AUTH) share,
+// as nginx shares it (ngx_mail_auth_plain, _login, _cram_md5, _external):
+// a protocol starts a mechanism with the client's arguments, sends each
+// challenge with its own prefix ("+ " or "334 "), hands over each line the
+// client answers with, and gets the session's credentials set when the
+// exchange is complete. Each mechanism is one file (sasl_*.go) that
+// registers itself; a protocol keeps only its prompt and its auth
+// directive's set of enabled methods.
 //
-// Every refusal is handler-level: the method logs nginx's info line and
+// Every refusal is handler-level: the step logs nginx's info line and
 // returns ErrRejected, which the engine answers with the protocol's
 // invalid-command reply without counting it toward max_errors. Decoded
 // credentials are never logged.
@@ -15,9 +20,10 @@ import (
 	"encoding/base64"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
-	"mailgate/auth"
+	"mailgate/confparse"
 	"mailgate/mail/errlog"
 )
 
@@ -55,103 +61,139 @@ func isBase64Symbol(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/'
 }
 
+// A Mechanism is one SASL mechanism as nginx runs it.
+type Mechanism struct {
+	// Name is the mechanism's name in upper case ("PLAIN"); clients may
+	// write it in any case.
+	Name string
+	// Method is the pop3_auth/imap_auth/smtp_auth value that enables it.
+	Method confparse.AuthMethods
+	// Checked says when nginx refuses the mechanism unless Method is
+	// enabled: never (PLAIN and LOGIN always work), only without an
+	// initial response (EXTERNAL), or always (CRAM-MD5).
+	Checked CheckRule
+	// Start begins the exchange. ir is the initial response, nil when the
+	// client sent none.
+	Start func(s *Session, ir []byte) (SASLStep, error)
+}
+
+// CheckRule is when a mechanism's Method must be enabled.
+type CheckRule int
+
+const (
+	CheckNever CheckRule = iota
+	CheckWithoutIR
+	CheckAlways
+)
+
+// SASLStep is where an exchange is after a step: the challenge to send
+// and the function that takes the client's answer, or Done.
+type SASLStep struct {
+	// Challenge is the base64 text the protocol sends after its prompt
+	// prefix (it may be empty: "+ " alone).
+	Challenge []byte
+	// Stage names the step the next line answers (Stage* constants).
+	Stage string
+	next  func(s *Session, resp []byte) (SASLStep, error)
+}
+
+// Done reports whether the exchange is complete: the session's Login,
+// Passwd and AuthMethod are set for auth_http.
+func (st SASLStep) Done() bool { return st.next == nil }
+
+// done is the step of a complete exchange.
+var done = SASLStep{}
+
+// ask is a step that sends challenge and passes the answer to next.
+func ask(stage string, challenge []byte, next func(s *Session, resp []byte) (SASLStep, error)) SASLStep {
+	return SASLStep{Challenge: challenge, Stage: stage, next: next}
+}
+
+var mechanisms = map[string]*Mechanism{}
+
+// RegisterMechanism adds a mechanism; each sasl_*.go file registers its
+// own in init.
+func RegisterMechanism(m *Mechanism) { mechanisms[m.Name] = m }
+
+// SASL is one connection's exchange; its zero value has none going on.
+type SASL struct {
+	step SASLStep
+}
+
+// Active reports whether the next client line answers a challenge.
+func (x *SASL) Active() bool { return x.step.next != nil }
+
+// Stage is the step the next line answers ("" when none is going on).
+func (x *SASL) Stage() string { return x.step.Stage }
+
+// Reset ends the exchange (a refused line, a failed login with Auth-Wait,
+// STARTTLS).
+func (x *SASL) Reset() { x.step = done }
+
+// Start begins mechanism name for the AUTH/AUTHENTICATE arguments that
+// follow it (none, or one initial response), under the protocol's
+// enabled methods. An unknown mechanism, a disabled one, or more than one
+// argument is refused.
+func (x *SASL) Start(s *Session, enabled confparse.AuthMethods, name []byte, args [][]byte) (SASLStep, error) {
+	x.Reset()
+	m := mechanisms[strings.ToUpper(string(name))]
+	if m == nil || len(args) > 1 {
+		return done, ErrRejected
+	}
+	var ir []byte
+	if len(args) == 1 {
+		ir = args[0]
+	}
+	if m.Checked == CheckAlways || m.Checked == CheckWithoutIR && ir == nil {
+		if enabled&m.Method == 0 {
+			return done, ErrRejected
+		}
+	}
+	return x.took(m.Start(s, ir))
+}
+
+// Next passes the client's answer to the current challenge (nginx reads
+// only the line's first argument; a line without one is empty).
+func (x *SASL) Next(s *Session, resp []byte) (SASLStep, error) {
+	if x.step.next == nil {
+		return done, ErrRejected
+	}
+	if resp == nil {
+		resp = []byte{}
+	}
+	return x.took(x.step.next(s, resp))
+}
+
+func (x *SASL) took(st SASLStep, err error) (SASLStep, error) {
+	if err != nil {
+		x.Reset()
+		return done, err
+	}
+	x.step = st
+	return st, nil
+}
+
+// SASLPrompt renders a challenge line: prefix, challenge, CRLF.
+func SASLPrompt(prefix string, challenge []byte) []byte {
+	b := make([]byte, 0, len(prefix)+len(challenge)+2)
+	b = append(b, prefix...)
+	b = append(b, challenge...)
+	return append(b, '\r', '\n')
+}
+
+// saslInvalid logs nginx's line for a refused SASL answer.
 func (s *Session) saslInvalid(what string) error {
 	s.Logf(errlog.Info, "client sent %s", what)
 	return ErrRejected
 }
 
-// SASLPlain takes an AUTH PLAIN response (base64 of authzid NUL authcid NUL
-// passwd). The authzid is ignored, as nginx does.
-func (s *Session) SASLPlain(arg []byte) error {
-	plain, ok := DecodeBase64(arg)
+// decodeSASL decodes a base64 answer, or logs nginx's refusal for mech.
+func (s *Session) decodeSASL(resp []byte, mech string) ([]byte, error) {
+	b, ok := DecodeBase64(resp)
 	if !ok {
-		return s.saslInvalid("invalid base64 encoding in AUTH PLAIN command")
+		return nil, s.saslInvalid("invalid base64 encoding in AUTH " + mech + " command")
 	}
-	i := bytes.IndexByte(plain, 0)
-	if i < 0 {
-		return s.saslInvalid("invalid login in AUTH PLAIN command")
-	}
-	rest := plain[i+1:]
-	j := bytes.IndexByte(rest, 0)
-	if j < 0 {
-		return s.saslInvalid("invalid password in AUTH PLAIN command")
-	}
-	s.Login = rest[:j]
-	s.Passwd = rest[j+1:]
-	s.AuthMethod = auth.MethodPlain
-	return nil
-}
-
-// SASLLoginUsername takes the base64 user name of AUTH LOGIN.
-func (s *Session) SASLLoginUsername(arg []byte) error {
-	login, ok := DecodeBase64(arg)
-	if !ok {
-		return s.saslInvalid("invalid base64 encoding in AUTH LOGIN command")
-	}
-	s.Login = login
-	return nil
-}
-
-// SASLLoginPassword takes the base64 password of AUTH LOGIN; the method is
-// reported to auth_http as plain.
-func (s *Session) SASLLoginPassword(arg []byte) error {
-	pass, ok := DecodeBase64(arg)
-	if !ok {
-		return s.saslInvalid("invalid base64 encoding in AUTH LOGIN command")
-	}
-	s.Passwd = pass
-	s.AuthMethod = auth.MethodPlain
-	return nil
-}
-
-// SASLCRAMMD5Challenge returns prefix + base64(salt) + CRLF, making the salt
-// first if the session has none (IMAP and SMTP make it at the first
-// CRAM-MD5; POP3 made it with the greeting).
-func (s *Session) SASLCRAMMD5Challenge(prefix string) []byte {
-	if s.Salt == nil {
-		s.NewSalt()
-	}
-	b := make([]byte, 0, len(prefix)+base64.StdEncoding.EncodedLen(len(s.Salt))+2)
-	b = append(b, prefix...)
-	b = base64.StdEncoding.AppendEncode(b, s.Salt)
-	return append(b, '\r', '\n')
-}
-
-// SASLCRAMMD5 takes the CRAM-MD5 response: base64 of "user" SP 32 hex
-// digits. The digest travels to auth_http as Auth-Pass.
-func (s *Session) SASLCRAMMD5(arg []byte) error {
-	resp, ok := DecodeBase64(arg)
-	if !ok {
-		return s.saslInvalid("invalid base64 encoding in AUTH CRAM-MD5 command")
-	}
-	i := bytes.IndexByte(resp, ' ')
-	if i < 0 || len(resp)-i-1 != 32 {
-		// nginx has already stored the login (the part before the first
-		// space, or everything) and logs it with the refusal.
-		if i >= 0 {
-			s.Login = resp[:i]
-		} else {
-			s.Login = resp
-		}
-		return s.saslInvalid("invalid CRAM-MD5 hash in AUTH CRAM-MD5 command")
-	}
-	s.Login = resp[:i]
-	s.Passwd = resp[i+1:]
-	s.AuthMethod = auth.MethodCRAMMD5
-	return nil
-}
-
-// SASLExternal takes the AUTH EXTERNAL response: base64 of the login (may be
-// empty). EXTERNAL has no password, but as in nginx the password of an
-// earlier failed attempt stays and goes to auth_http as Auth-Pass.
-func (s *Session) SASLExternal(arg []byte) error {
-	login, ok := DecodeBase64(arg)
-	if !ok {
-		return s.saslInvalid("invalid base64 encoding in AUTH EXTERNAL command")
-	}
-	s.Login = login
-	s.AuthMethod = auth.MethodExternal
-	return nil
+	return b, nil
 }
 
 // NewSalt sets the session's APOP/CRAM-MD5 challenge "<R.T@server_name>":

@@ -18,16 +18,13 @@ import (
 
 // Fixed reply texts (spec sections 1.4, 3).
 const (
-	greeting       = "* OK IMAP4 ready\r\n"
-	replyOK        = "OK completed\r\n"
-	replyNext      = "+ OK\r\n" // a synchronizing literal may follow
-	replyPlainNext = "+ \r\n"
-	replyUsername  = "+ " + mail.ChallengeUsername + "\r\n"
-	replyPassword  = "+ " + mail.ChallengePassword + "\r\n"
-	replyBye       = "* BYE\r\n"
-	replyInvalid   = "BAD invalid command\r\n"
-	replyInternal  = "* BAD internal server error\r\n"
-	star           = "* "
+	greeting      = "* OK IMAP4 ready\r\n"
+	replyOK       = "OK completed\r\n"
+	replyNext     = "+ OK\r\n" // a synchronizing literal may follow
+	replyBye      = "* BYE\r\n"
+	replyInvalid  = "BAD invalid command\r\n"
+	replyInternal = "* BAD internal server error\r\n"
+	star          = "* "
 )
 
 // Protocol is the IMAP mail.Protocol.
@@ -67,19 +64,18 @@ type state int
 
 const (
 	stateStart state = iota
-	stateAuthLoginUsername
-	stateAuthLoginPassword
-	stateAuthPlain
-	stateAuthCRAMMD5
-	stateAuthExternal
+	// stateSASL: an AUTHENTICATE exchange is going on; the next line
+	// answers its challenge.
+	stateSASL
 )
 
 // step runs one command in one state.
 type step func(h *Handler, c *command) (mail.Next, error)
 
 // table is every state with the commands it accepts. In the start state
-// the six verbs nginx parses; in the SASL states the continuation line.
-// The parser already refuses anything else (a counted, parse-level error).
+// the six verbs nginx parses; during a SASL exchange the continuation
+// line. The parser already refuses anything else (a counted, parse-level
+// error).
 var table = map[state]map[verb]step{
 	stateStart: {
 		verbLogin:        (*Handler).login,
@@ -89,11 +85,7 @@ var table = map[state]map[verb]step{
 		verbNoop:         (*Handler).noop,
 		verbStartTLS:     (*Handler).startTLS,
 	},
-	stateAuthLoginUsername: {verbContinue: (*Handler).saslLoginUsername},
-	stateAuthLoginPassword: {verbContinue: (*Handler).saslLoginPassword},
-	stateAuthPlain:         {verbContinue: (*Handler).saslPlain},
-	stateAuthCRAMMD5:       {verbContinue: (*Handler).saslCRAMMD5},
-	stateAuthExternal:      {verbContinue: (*Handler).saslExternal},
+	stateSASL: {verbContinue: (*Handler).saslResponse},
 }
 
 // Handler is one IMAP connection in the auth state.
@@ -102,6 +94,7 @@ type Handler struct {
 	caps *capabilities
 
 	state state
+	sasl  mail.SASL
 	// cont: the next line belongs to the AUTHENTICATE exchange (nginx keeps
 	// its parser in the argument state and the AUTHENTICATE tag).
 	cont bool
@@ -183,8 +176,7 @@ func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
 		return &c, pp.n, nil
 	}
 	h.quoted = false
-	h.state = stateStart
-	h.cont = false
+	h.reset()
 	if pp.quit {
 		return nil, pp.n, &mail.CommandError{Counted: true, Close: true}
 	}
@@ -212,8 +204,7 @@ func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
 	switch next {
 	case mail.Authenticate:
 		// nginx leaves its tag alone on the way to auth_http.
-		h.state = stateStart
-		h.cont = false
+		h.reset()
 	case mail.StartTLS:
 		// The engine empties its buffer for the TLS handshake.
 		h.tag = nil
@@ -232,6 +223,7 @@ func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
 func (h *Handler) reset() {
 	h.state = stateStart
 	h.cont = false
+	h.sasl.Reset()
 }
 
 // ErrorReply renders "<tag> BAD invalid command" (or "* BAD ..." when no
@@ -266,8 +258,7 @@ func (h *Handler) AuthFailed(msg, code string) []byte {
 // tag instead, so such a line gets "* BAD invalid command".
 func (h *Handler) AuthReset() {
 	h.tag = nil
-	h.state = stateStart
-	h.cont = false
+	h.reset()
 	h.bare = false
 	h.pass = nil
 	h.litSent = 0
@@ -316,10 +307,6 @@ func (h *Handler) starttlsOnly() bool {
 	return !h.tlsActive() && h.startTLSMode() == confparse.StartTLSOnly
 }
 
-func (h *Handler) methodEnabled(m confparse.AuthMethods) bool {
-	return h.s.Conf != nil && h.s.Conf.IMAP.Auth&m != 0
-}
-
 func (h *Handler) noop(*command) (mail.Next, error) {
 	h.ok(nil)
 	return mail.Continue, nil
@@ -365,111 +352,49 @@ func (h *Handler) login(c *command) (mail.Next, error) {
 	return mail.Authenticate, nil
 }
 
-// challenge sends an untagged SASL prompt and waits for the next line.
-func (h *Handler) challenge(prompt []byte, next state) (mail.Next, error) {
-	h.s.Write(prompt)
-	h.state = next
-	h.cont = true
-	return mail.Continue, nil
-}
-
 // authenticate is nginx's AUTHENTICATE: the mechanism and an optional
-// initial response. PLAIN and LOGIN always work; CRAM-MD5 and EXTERNAL
-// must be in imap_auth, except that EXTERNAL with an initial response is
-// not checked (nginx does the same).
+// initial response, run by the engine's SASL exchange.
 func (h *Handler) authenticate(c *command) (mail.Next, error) {
 	if h.starttlsOnly() || len(c.args) == 0 {
 		return mail.Continue, mail.ErrRejected
 	}
-	mech, n := c.args[0], len(c.args)
-	switch {
-	case bytes.EqualFold(mech, []byte("LOGIN")):
-		switch n {
-		case 1:
-			return h.challenge([]byte(replyUsername), stateAuthLoginUsername)
-		case 2:
-			if err := h.s.SASLLoginUsername(copyArg(c.args[1])); err != nil {
-				return mail.Continue, err
-			}
-			return h.challenge([]byte(replyPassword), stateAuthLoginPassword)
-		}
-	case bytes.EqualFold(mech, []byte("PLAIN")):
-		switch n {
-		case 1:
-			return h.challenge([]byte(replyPlainNext), stateAuthPlain)
-		case 2:
-			if err := h.s.SASLPlain(copyArg(c.args[1])); err != nil {
-				return mail.Continue, err
-			}
-			return mail.Authenticate, nil
-		}
-	case bytes.EqualFold(mech, []byte("CRAM-MD5")):
-		if n != 1 || !h.methodEnabled(confparse.AuthCRAMMD5) {
-			break
-		}
-		return h.challenge(h.s.SASLCRAMMD5Challenge("+ "), stateAuthCRAMMD5)
-	case bytes.EqualFold(mech, []byte("EXTERNAL")):
-		switch n {
-		case 1:
-			if !h.methodEnabled(confparse.AuthExternal) {
-				break
-			}
-			return h.challenge([]byte(replyUsername), stateAuthExternal)
-		case 2:
-			if err := h.s.SASLExternal(copyArg(c.args[1])); err != nil {
-				return mail.Continue, err
-			}
-			return mail.Authenticate, nil
-		}
+	var enabled confparse.AuthMethods
+	if h.s.Conf != nil {
+		enabled = h.s.Conf.IMAP.Auth
 	}
-	return mail.Continue, mail.ErrRejected
+	return h.saslStep(h.sasl.Start(h.s, enabled, c.args[0], c.args[1:]))
 }
 
-func copyArg(a []byte) []byte { return append([]byte{}, a...) }
-
-// saslArg is the continuation line's first argument (nginx reads only it).
-func saslArg(c *command) []byte {
-	if len(c.args) == 0 {
-		return []byte{}
+// saslStep sends the exchange's next challenge (untagged) and waits for
+// the answer, or authenticates once the exchange is complete.
+func (h *Handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
+	if err != nil {
+		return mail.Continue, err
 	}
-	return copyArg(c.args[0])
+	if st.Done() {
+		return mail.Authenticate, nil
+	}
+	h.s.Write(mail.SASLPrompt("+ ", st.Challenge))
+	h.state = stateSASL
+	h.cont = true
+	return mail.Continue, nil
 }
 
-func (h *Handler) saslLoginUsername(c *command) (mail.Next, error) {
-	if err := h.s.SASLLoginUsername(saslArg(c)); err != nil {
-		// Quirk: nginx answers this one without any tag.
+// saslResponse takes a line that answers a challenge: its first argument
+// (nginx reads only it).
+func (h *Handler) saslResponse(c *command) (mail.Next, error) {
+	var resp []byte
+	if len(c.args) > 0 {
+		resp = c.args[0]
+	}
+	// Quirk: nginx answers bad base64 for the LOGIN user name without
+	// any tag.
+	username := h.sasl.Stage() == mail.StageLoginUsername
+	next, err := h.saslStep(h.sasl.Next(h.s, resp))
+	if err != nil && username {
 		h.bare = true
-		return mail.Continue, err
 	}
-	return h.challenge([]byte(replyPassword), stateAuthLoginPassword)
-}
-
-func (h *Handler) saslLoginPassword(c *command) (mail.Next, error) {
-	if err := h.s.SASLLoginPassword(saslArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	return mail.Authenticate, nil
-}
-
-func (h *Handler) saslPlain(c *command) (mail.Next, error) {
-	if err := h.s.SASLPlain(saslArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	return mail.Authenticate, nil
-}
-
-func (h *Handler) saslCRAMMD5(c *command) (mail.Next, error) {
-	if err := h.s.SASLCRAMMD5(saslArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	return mail.Authenticate, nil
-}
-
-func (h *Handler) saslExternal(c *command) (mail.Next, error) {
-	if err := h.s.SASLExternal(saslArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	return mail.Authenticate, nil
+	return next, err
 }
 
 var _ mail.LogRedactor = (*Handler)(nil)

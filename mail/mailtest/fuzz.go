@@ -41,8 +41,8 @@ type SessionFuzzer struct {
 	// and the split run is one nginx has too (its buffer is rewound only
 	// when every byte in it is used, so a "too long command" depends on
 	// where reads ended; SMTP's pipelining check looks at what a read
-	// brought). It gets both transcripts and both error logs.
-	SplitDependent func(whole, split, wholeLog, splitLog string) bool
+	// brought). It gets the input, both transcripts and both error logs.
+	SplitDependent func(in Input, whole, split, wholeLog, splitLog string) bool
 }
 
 // NewSessionFuzzer builds the server for mailBody (a mail{} body whose
@@ -63,7 +63,7 @@ func NewSessionFuzzer(t testing.TB, protocols map[string]mail.Protocol, mailBody
 
 // DefaultSplitDependent declares nginx's split-dependent answers: a "too
 // long command" (logged) in either run.
-func DefaultSplitDependent(whole, split, wholeLog, splitLog string) bool {
+func DefaultSplitDependent(_ Input, whole, split, wholeLog, splitLog string) bool {
 	return strings.Contains(wholeLog, "too long command") || strings.Contains(splitLog, "too long command")
 }
 
@@ -114,7 +114,7 @@ func (f *SessionFuzzer) RunOn(t *testing.T, listen int, in Input) {
 		t.Fatalf("%d panics contained:\n%s%s", n, wholeLog, splitLog)
 	}
 	wholeOut, splitOut = NormalizeSalts(wholeOut), NormalizeSalts(splitOut)
-	if wholeOut != splitOut && !f.SplitDependent(wholeOut, splitOut, wholeLog, splitLog) {
+	if wholeOut != splitOut && !f.SplitDependent(in, wholeOut, splitOut, wholeLog, splitLog) {
 		t.Fatalf("replies depend on the read split %v:\none read: %q\nsplit:    %q\nlogs:\n%s--\n%s", in.Splits, wholeOut, splitOut, wholeLog, splitLog)
 	}
 	// Every goroutine of the two sessions has ended.
@@ -134,21 +134,19 @@ func (f *SessionFuzzer) session(t *testing.T, listen int, client, splits []byte,
 	f.auth.Script(nil, auth...)
 	f.up.Store(up)
 	f.env.Log.Reset()
-	c := f.env.Dial(t, Unix, listen)
+	cc, sc := Pair(t, Unix)
+	if len(splits) > 0 {
+		sc = &splitReader{Conn: sc, sizes: splits}
+	}
+	c := f.env.Serve(cc, sc, listen)
 	defer c.Close()
+	// One write: every byte is in the socket before the engine's first
+	// read returns, and the reads end where splitReader says, whatever
+	// the timing.
 	go func() {
-		rest := client
-		for i := 0; len(rest) > 0; i++ {
-			n := len(rest)
-			if len(splits) > 0 {
-				n = min(n, int(splits[i%len(splits)])%64+1)
-			}
-			if _, err := c.Conn.Write(rest[:n]); err != nil {
-				return
-			}
-			rest = rest[n:]
+		if _, err := c.Conn.Write(client); err == nil {
+			c.Conn.(*net.UnixConn).CloseWrite() //nolint:errcheck
 		}
-		c.Conn.(*net.UnixConn).CloseWrite() //nolint:errcheck
 	}()
 	out := c.ReadAll(sessionDeadline)
 	select {
@@ -183,4 +181,27 @@ func NormalizeSalts(s string) string {
 		return line
 	})
 	return saltText.ReplaceAllString(s, "<SALT>")
+}
+
+// splitReader cuts the reads of the connection it wraps: read i returns at
+// most sizes[i%len(sizes)]%64+1 bytes, where a network would have cut
+// the stream. A short read from the socket continues the same cut.
+type splitReader struct {
+	net.Conn
+	sizes []byte
+	i     int
+	left  int // bytes left in the current cut; 0: take the next size
+}
+
+func (r *splitReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		r.left = int(r.sizes[r.i%len(r.sizes)])%64 + 1
+		r.i++
+	}
+	if len(p) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.Conn.Read(p)
+	r.left -= n
+	return n, err
 }

@@ -121,6 +121,12 @@ const (
 func (e *Env) Dial(t testing.TB, kind string, listen int) *Client {
 	t.Helper()
 	client, server := Pair(t, kind)
+	return e.Serve(client, server, listen)
+}
+
+// Serve starts a session over server, whose other end is client, on the
+// server block of listen entry number listen.
+func (e *Env) Serve(client, server net.Conn, listen int) *Client {
 	l := e.Config.Mail.Listens[listen]
 	c := &Client{Conn: client, done: make(chan struct{})}
 	e.wg.Add(1)

@@ -47,8 +47,8 @@ func FuzzProxyHeaderSession(f *testing.F) {
 	// nginx 1.22.1 reads the header with one peek and does not wait for
 	// a header cut across reads; STARTTLS drops what was pipelined behind
 	// it in the same read.
-	sf.SplitDependent = func(whole, split, wl, sl string) bool {
-		return mailtest.DefaultSplitDependent(whole, split, wl, sl) ||
+	sf.SplitDependent = func(in mailtest.Input, whole, split, wl, sl string) bool {
+		return mailtest.DefaultSplitDependent(in, whole, split, wl, sl) ||
 			strings.Contains(wl+sl, "broken header") || strings.Contains(wl+sl, "PROXY protocol") ||
 			strings.Contains(wl+sl, "SSL") || strings.Contains(wl+sl, "peer closed connection in SSL handshake")
 	}

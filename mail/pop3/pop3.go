@@ -38,9 +38,6 @@ func (Protocol) Prepare(c *confparse.Server) any { return renderCaps(c) }
 // Fixed replies.
 const (
 	replyOK       = "+OK\r\n"
-	replyNext     = "+ \r\n"
-	replyUsername = "+ " + mail.ChallengeUsername + "\r\n"
-	replyPassword = "+ " + mail.ChallengePassword + "\r\n"
 	replyInvalid  = "-ERR invalid command\r\n"
 	replyInternal = "-ERR internal server error\r\n"
 	greeting      = "+OK POP3 ready"
@@ -109,22 +106,17 @@ type state int
 const (
 	stStart state = iota
 	stUser
-	stAuthLoginUsername
-	stAuthLoginPassword
-	stAuthPlain
-	stAuthCRAMMD5
-	stAuthExternal
+	// stSASL: an AUTH exchange is going on; the next line answers its
+	// challenge, parsed as arguments (nginx keeps the AUTH command and
+	// starts in the argument state).
+	stSASL
 )
-
-// continuation: in these states the next line is a SASL response, parsed
-// as arguments (nginx keeps the AUTH command and starts in the argument
-// state).
-func (st state) continuation() bool { return st >= stAuthLoginUsername }
 
 type handler struct {
 	s     *mail.Session
 	caps  *caps
 	state state
+	sasl  mail.SASL
 }
 
 // Greet sends "+OK POP3 ready", with the APOP/CRAM-MD5 salt when either is
@@ -144,9 +136,9 @@ func (h *handler) Greet() error {
 // Parse reads one command line. A parse-level error also resets the
 // state machine to its start, as nginx does.
 func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
-	cmd, n, err := parse(buf, h.state.continuation())
+	cmd, n, err := parse(buf, h.state == stSASL)
 	if err == mail.ErrInvalid {
-		h.state = stStart
+		h.reset()
 	}
 	return cmd, n, err
 }
@@ -156,8 +148,8 @@ type execFunc func(h *handler, c *command) (mail.Next, error)
 
 // table is the whole state machine: the commands each state accepts. A
 // command missing from its state's row is a handler-level "-ERR invalid
-// command" that sends the session back to the start state. The SASL
-// states take any line as their response (key cmdCont).
+// command" that sends the session back to the start state. During a SASL
+// exchange any line is its response (key cmdCont).
 var table = map[state]map[verb]execFunc{
 	stStart: {
 		cmdUSER: (*handler).user,
@@ -174,30 +166,32 @@ var table = map[state]map[verb]execFunc{
 		cmdQUIT: (*handler).quit,
 		cmdNOOP: (*handler).noop,
 	},
-	stAuthLoginUsername: {cmdCont: (*handler).loginUsername},
-	stAuthLoginPassword: {cmdCont: (*handler).loginPassword},
-	stAuthPlain:         {cmdCont: (*handler).plain},
-	stAuthCRAMMD5:       {cmdCont: (*handler).cramMD5},
-	stAuthExternal:      {cmdCont: (*handler).external},
+	stSASL: {cmdCont: (*handler).saslResponse},
 }
 
 // Exec runs a parsed command in the current state.
 func (h *handler) Exec(c mail.Command) (mail.Next, error) {
 	cmd := c.(*command)
 	v := cmd.verb
-	if h.state.continuation() {
+	if h.state == stSASL {
 		v = cmdCont
 	}
 	f := table[h.state][v]
 	if f == nil {
-		h.state = stStart
+		h.reset()
 		return mail.Continue, mail.ErrRejected
 	}
 	next, err := f(h, cmd)
 	if err != nil {
-		h.state = stStart
+		h.reset()
 	}
 	return next, err
+}
+
+// reset returns to the start state, ending any SASL exchange.
+func (h *handler) reset() {
+	h.state = stStart
+	h.sasl.Reset()
 }
 
 func (h *handler) starttlsOnly() bool {
@@ -255,86 +249,32 @@ func (h *handler) auth(c *command) (mail.Next, error) {
 		h.s.Write(h.caps.authList)
 		return mail.Continue, nil
 	}
-	methods := h.s.Conf.POP3.Auth
-	mech := strings.ToUpper(string(c.args[0]))
-	switch {
-	case mech == "LOGIN" && len(c.args) == 1:
-		h.state = stAuthLoginUsername
-		h.s.WriteString(replyUsername)
-		return mail.Continue, nil
-	case mech == "LOGIN" && len(c.args) == 2:
-		if err := h.s.SASLLoginUsername(c.args[1]); err != nil {
-			return mail.Continue, err
-		}
-		h.state = stAuthLoginPassword
-		h.s.WriteString(replyPassword)
-		return mail.Continue, nil
-	case mech == "PLAIN" && len(c.args) == 1:
-		h.state = stAuthPlain
-		h.s.WriteString(replyNext)
-		return mail.Continue, nil
-	case mech == "PLAIN" && len(c.args) == 2:
-		return h.done(h.s.SASLPlain(c.args[1]))
-	case mech == "CRAM-MD5" && len(c.args) == 1:
-		if methods&confparse.AuthCRAMMD5 == 0 {
-			return mail.Continue, mail.ErrRejected
-		}
-		h.state = stAuthCRAMMD5
-		h.s.Write(h.s.SASLCRAMMD5Challenge("+ "))
-		return mail.Continue, nil
-	case mech == "EXTERNAL" && len(c.args) == 1:
-		if methods&confparse.AuthExternal == 0 {
-			return mail.Continue, mail.ErrRejected
-		}
-		h.state = stAuthExternal
-		h.s.WriteString(replyUsername)
-		return mail.Continue, nil
-	case mech == "EXTERNAL" && len(c.args) == 2:
-		// nginx checks pop3_auth only when EXTERNAL comes without an
-		// initial response.
-		return h.done(h.s.SASLExternal(c.args[1]))
-	}
-	return mail.Continue, mail.ErrRejected
+	return h.saslStep(h.sasl.Start(h.s, h.s.Conf.POP3.Auth, c.args[0], c.args[1:]))
 }
 
-// done turns a completed SASL exchange into Authenticate.
-func (h *handler) done(err error) (mail.Next, error) {
+// saslStep sends the exchange's next challenge, or authenticates once it
+// is complete.
+func (h *handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
 	if err != nil {
 		return mail.Continue, err
 	}
-	return mail.Authenticate, nil
-}
-
-func (h *handler) arg0(c *command) []byte {
-	if len(c.args) == 0 {
-		return nil
+	if st.Done() {
+		h.reset()
+		return mail.Authenticate, nil
 	}
-	return c.args[0]
-}
-
-func (h *handler) loginUsername(c *command) (mail.Next, error) {
-	if err := h.s.SASLLoginUsername(h.arg0(c)); err != nil {
-		return mail.Continue, err
-	}
-	h.state = stAuthLoginPassword
-	h.s.WriteString(replyPassword)
+	h.state = stSASL
+	h.s.Write(mail.SASLPrompt("+ ", st.Challenge))
 	return mail.Continue, nil
 }
 
-func (h *handler) loginPassword(c *command) (mail.Next, error) {
-	return h.done(h.s.SASLLoginPassword(h.arg0(c)))
-}
-
-func (h *handler) plain(c *command) (mail.Next, error) {
-	return h.done(h.s.SASLPlain(h.arg0(c)))
-}
-
-func (h *handler) cramMD5(c *command) (mail.Next, error) {
-	return h.done(h.s.SASLCRAMMD5(h.arg0(c)))
-}
-
-func (h *handler) external(c *command) (mail.Next, error) {
-	return h.done(h.s.SASLExternal(h.arg0(c)))
+// saslResponse takes a line that answers a challenge (its first
+// argument, as nginx reads it).
+func (h *handler) saslResponse(c *command) (mail.Next, error) {
+	var resp []byte
+	if len(c.args) > 0 {
+		resp = c.args[0]
+	}
+	return h.saslStep(h.sasl.Next(h.s, resp))
 }
 
 func (h *handler) quit(*command) (mail.Next, error) {
@@ -365,7 +305,7 @@ func (h *handler) InternalError() []byte { return []byte(replyInternal) }
 func (h *handler) AuthFailed(msg, _ string) []byte { return []byte("-ERR " + msg + "\r\n") }
 
 // AuthReset goes back to the start state after a failure with Auth-Wait.
-func (h *handler) AuthReset() { h.state = stStart }
+func (h *handler) AuthReset() { h.reset() }
 
 // FillAuth: POP3 adds nothing to the common fields.
 func (h *handler) FillAuth(*auth.Request) {}
@@ -377,7 +317,7 @@ func (h *handler) FillLogin(*proxy.LoginParams) {}
 // of PASS, an AUTH initial response and the SASL responses after it (see
 // mail.RedactLines).
 func (h *handler) RedactLog(buf []byte) []byte {
-	return mail.RedactLines(buf, lineKind, h.state.continuation())
+	return mail.RedactLines(buf, lineKind, h.state == stSASL)
 }
 
 // lineKind classifies a POP3 line for RedactLog by its command word.

@@ -35,8 +35,8 @@ func FuzzSMTPSession(f *testing.F) {
 		}`)
 	// SMTP answers a pipelined command by what a read brought, as nginx
 	// does (503 5.5.0 Improper use of SMTP command pipelining).
-	sf.SplitDependent = func(whole, split, wl, sl string) bool {
-		return mailtest.DefaultSplitDependent(whole, split, wl, sl) ||
+	sf.SplitDependent = func(in mailtest.Input, whole, split, wl, sl string) bool {
+		return mailtest.DefaultSplitDependent(in, whole, split, wl, sl) ||
 			strings.Contains(whole+split, "Improper use of SMTP command pipelining")
 	}
 	seeds := []struct{ client, splits, auth, up string }{

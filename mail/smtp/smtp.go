@@ -26,9 +26,6 @@ const (
 	replyOK              = "250 2.0.0 OK\r\n"
 	replyBye             = "221 2.0.0 Bye\r\n"
 	replyStartTLS        = "220 2.0.0 Start TLS\r\n"
-	replyNext            = "334 \r\n"
-	replyUsername        = "334 " + mail.ChallengeUsername + "\r\n"
-	replyPassword        = "334 " + mail.ChallengePassword + "\r\n"
 	replyInvalidCommand  = "500 5.5.1 Invalid command\r\n"
 	replyInvalidPipeline = "503 5.5.0 Improper use of SMTP command pipelining\r\n"
 	replyInvalidArgument = "501 5.5.4 Invalid argument\r\n"
@@ -70,21 +67,17 @@ type replies interface {
 type state uint8
 
 const (
-	stStart         state = iota // commands
-	stLoginUsername              // AUTH LOGIN: waiting for the user name
-	stLoginPassword              // AUTH LOGIN: waiting for the password
-	stPlain                      // AUTH PLAIN: waiting for the response
-	stCRAMMD5                    // AUTH CRAM-MD5: waiting for the response
-	stExternal                   // AUTH EXTERNAL: waiting for the login
+	stStart state = iota // commands
+	stSASL               // an AUTH exchange: the next line answers its challenge
 )
 
 // action runs one command in one state.
 type action func(h *handler, c *Command) (mail.Next, error)
 
 // table is the whole state machine: for each state, the commands it
-// accepts. In the SASL states every line is a continuation (VerbNone).
-// A known verb missing from stStart's row does not exist: the parser only
-// produces the verbs listed there.
+// accepts. During a SASL exchange every line is a continuation
+// (VerbNone). A known verb missing from stStart's row does not exist: the
+// parser only produces the verbs listed there.
 var table = map[state]map[Verb]action{
 	stStart: {
 		VerbHELO:     (*handler).cmdHelo,
@@ -100,11 +93,7 @@ var table = map[state]map[Verb]action{
 		VerbEXPN:     (*handler).refuse,
 		VerbHELP:     (*handler).refuse,
 	},
-	stLoginUsername: {VerbNone: (*handler).loginUsername},
-	stLoginPassword: {VerbNone: (*handler).loginPassword},
-	stPlain:         {VerbNone: (*handler).plainResponse},
-	stCRAMMD5:       {VerbNone: (*handler).cramResponse},
-	stExternal:      {VerbNone: (*handler).externalResponse},
+	stSASL: {VerbNone: (*handler).saslResponse},
 }
 
 // handler is one connection's SMTP state machine.
@@ -115,6 +104,7 @@ type handler struct {
 	tmpl *templates
 
 	state state
+	sasl  mail.SASL
 	esmtp bool   // EHLO seen at least once (sticky)
 	helo  []byte // last HELO/EHLO argument; nil if none
 	from  []byte // stored MAIL line (none path)
@@ -163,7 +153,7 @@ func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
 	if err != nil {
 		// A malformed line resets any SASL exchange (nginx: mail_state =
 		// start on an invalid command).
-		h.state = stStart
+		h.reset()
 		return nil, n, err
 	}
 	return cmd, n, nil
@@ -177,14 +167,20 @@ func (h *handler) Exec(c mail.Command) (mail.Next, error) {
 	}
 	act := table[h.state][cmd.Verb]
 	if act == nil {
-		h.state = stStart
+		h.reset()
 		return mail.Continue, mail.ErrInvalid
 	}
 	next, err := act(h, cmd)
 	if err != nil {
-		h.state = stStart
+		h.reset()
 	}
 	return next, err
+}
+
+// reset returns to the start state, ending any SASL exchange.
+func (h *handler) reset() {
+	h.state = stStart
+	h.sasl.Reset()
 }
 
 // ErrorReply implements mail.Handler: SMTP has one invalid-command reply.
@@ -208,7 +204,7 @@ func (h *handler) AuthFailed(msg, code string) []byte {
 // AuthReset implements mail.Handler: back to the start state. Stored HELO,
 // MAIL and the esmtp flag stay (a later RCPT reuses the stored MAIL).
 func (h *handler) AuthReset() {
-	h.state = stStart
+	h.reset()
 	h.s.AuthMethod = auth.MethodPlain
 }
 
@@ -287,52 +283,32 @@ func (h *handler) cmdAuth(c *Command) (mail.Next, error) {
 		h.write(replyInvalidArgument)
 		return mail.Continue, nil
 	}
-	mech := strings.ToUpper(string(c.Args[0]))
-	n := len(c.Args)
-	switch {
-	case mech == "LOGIN" && n == 1:
-		h.write(replyUsername)
-		h.state = stLoginUsername
-		return mail.Continue, nil
-	case mech == "LOGIN" && n == 2:
-		if err := h.s.SASLLoginUsername(c.Args[1]); err != nil {
-			return mail.Continue, err
-		}
-		h.write(replyPassword)
-		h.state = stLoginPassword
-		return mail.Continue, nil
-	case mech == "PLAIN" && n == 1:
-		h.write(replyNext)
-		h.state = stPlain
-		return mail.Continue, nil
-	case mech == "PLAIN" && n == 2:
-		if err := h.s.SASLPlain(c.Args[1]); err != nil {
-			return mail.Continue, err
-		}
-		return mail.Authenticate, nil
-	case mech == "CRAM-MD5" && n == 1:
-		if h.conf.SMTP.Auth&confparse.AuthCRAMMD5 == 0 {
-			return mail.Continue, mail.ErrRejected
-		}
-		h.out.Write(h.s.SASLCRAMMD5Challenge("334 "))
-		h.state = stCRAMMD5
-		return mail.Continue, nil
-	case mech == "EXTERNAL" && n == 1:
-		if h.conf.SMTP.Auth&confparse.AuthExternal == 0 {
-			return mail.Continue, mail.ErrRejected
-		}
-		h.write(replyUsername)
-		h.state = stExternal
-		return mail.Continue, nil
-	case mech == "EXTERNAL" && n == 2:
-		// nginx checks smtp_auth only when EXTERNAL has no initial
-		// response.
-		if err := h.s.SASLExternal(c.Args[1]); err != nil {
-			return mail.Continue, err
-		}
+	return h.saslStep(h.sasl.Start(h.s, h.conf.SMTP.Auth, c.Args[0], c.Args[1:]))
+}
+
+// saslStep sends the exchange's next "334" challenge, or authenticates
+// once the exchange is complete.
+func (h *handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
+	if err != nil {
+		return mail.Continue, err
+	}
+	if st.Done() {
+		h.reset()
 		return mail.Authenticate, nil
 	}
-	return mail.Continue, mail.ErrRejected
+	h.state = stSASL
+	h.out.Write(mail.SASLPrompt("334 ", st.Challenge))
+	return mail.Continue, nil
+}
+
+// saslResponse takes a line that answers a challenge (its first
+// argument, as nginx reads it).
+func (h *handler) saslResponse(c *Command) (mail.Next, error) {
+	var resp []byte
+	if len(c.Args) > 0 {
+		resp = c.Args[0]
+	}
+	return h.saslStep(h.sasl.Next(h.s, resp))
 }
 
 func (h *handler) quit(*Command) (mail.Next, error) {
@@ -404,56 +380,6 @@ func (h *handler) starttls(*Command) (mail.Next, error) {
 // refuse answers VRFY, EXPN and HELP: known, never allowed, not counted.
 func (h *handler) refuse(*Command) (mail.Next, error) {
 	return mail.Continue, mail.ErrRejected
-}
-
-// --- SASL continuation lines ---
-
-func firstArg(c *Command) []byte {
-	if len(c.Args) == 0 {
-		return nil
-	}
-	return c.Args[0]
-}
-
-func (h *handler) loginUsername(c *Command) (mail.Next, error) {
-	if err := h.s.SASLLoginUsername(firstArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	h.write(replyPassword)
-	h.state = stLoginPassword
-	return mail.Continue, nil
-}
-
-func (h *handler) loginPassword(c *Command) (mail.Next, error) {
-	if err := h.s.SASLLoginPassword(firstArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	h.state = stStart
-	return mail.Authenticate, nil
-}
-
-func (h *handler) plainResponse(c *Command) (mail.Next, error) {
-	if err := h.s.SASLPlain(firstArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	h.state = stStart
-	return mail.Authenticate, nil
-}
-
-func (h *handler) cramResponse(c *Command) (mail.Next, error) {
-	if err := h.s.SASLCRAMMD5(firstArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	h.state = stStart
-	return mail.Authenticate, nil
-}
-
-func (h *handler) externalResponse(c *Command) (mail.Next, error) {
-	if err := h.s.SASLExternal(firstArg(c)); err != nil {
-		return mail.Continue, err
-	}
-	h.state = stStart
-	return mail.Authenticate, nil
 }
 
 // showCRLF renders bytes for a log line as nginx does for rejected
