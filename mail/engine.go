@@ -510,7 +510,17 @@ func (e *engine) authenticate() bool {
 	if req.Method != auth.MethodPlain && len(s.Salt) > 0 {
 		req.Salt = s.Salt
 	}
-	e.h.FillAuth(req)
+	if e.sc.conf.Protocol == confparse.ProtoSMTP {
+		// SMTP always names the client's host, and on the none path the
+		// envelope so far.
+		req.HasClientHost = true
+		req.ClientHost = s.ClientHost
+		if req.Method == auth.MethodNone {
+			req.SMTPHelo = nonNil(s.Helo)
+			req.SMTPFrom = nonNil(s.MailFrom)
+			req.SMTPTo = nonNil(s.RcptTo)
+		}
+	}
 
 	at := conf.AuthHTTP.Timeout
 	if at <= 0 {
@@ -657,8 +667,17 @@ func (e *engine) proxy(res *auth.Result) {
 		ProxyProtocol:    int(conf.Proxy.ProxyProtocol),
 		Source:           s.Client,
 		Dest:             s.Local,
+		Tag:              s.Tag,
+		ESMTP:            s.ESMTP,
+		Helo:             s.Helo,
+		AuthNone:         s.AuthMethod == auth.MethodNone,
 	}
-	e.h.FillLogin(p)
+	if p.Tag == nil {
+		p.Tag = []byte("* ")
+	}
+	if p.AuthNone {
+		p.MailFrom, p.RcptTo = s.MailFrom, s.RcptTo
+	}
 	s.Action = "reading response from upstream"
 	handoff, err := proxy.Login(up, p)
 	if err != nil {
@@ -751,6 +770,13 @@ func (e *engine) loginError(err error, dialing bool) {
 		s.Logf(errlog.Error, "%v", err)
 	}
 	e.internalError()
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // tlsInfo feeds the Auth-SSL-* headers.

@@ -103,9 +103,7 @@ func (h *fakeHandler) InternalError() []byte { return []byte("-ERR internal serv
 func (h *fakeHandler) AuthFailed(msg, code string) []byte {
 	return []byte("-ERR " + msg + "\r\n")
 }
-func (h *fakeHandler) AuthReset()                     { h.reset++ }
-func (h *fakeHandler) FillAuth(*auth.Request)         {}
-func (h *fakeHandler) FillLogin(p *proxy.LoginParams) { p.Tag = []byte("t ") }
+func (h *fakeHandler) AuthReset() { h.reset++ }
 
 type authFunc func(ctx context.Context, r *auth.Request) (*auth.Result, error)
 

@@ -9,9 +9,7 @@ package mail
 import (
 	"errors"
 
-	"mailgate/auth"
 	"mailgate/confparse"
-	"mailgate/proxy"
 )
 
 // What the engine does around a Handler (additive notes, the interface is
@@ -22,6 +20,10 @@ import (
 //     across STARTTLS and restarted only after an Auth-Wait failure.
 //   - After StartTLS the engine drops bytes pipelined behind the command,
 //     runs the handshake and sets Session.TLS; Greet is not called again.
+//   - A protocol hands the engine neutral data on the Session (Login,
+//     Passwd, Salt, AuthMethod, IMAP's Tag, SMTP's HELO and envelope);
+//     the engine alone builds the auth_http request and the upstream
+//     login from it.
 //   - Before AuthReset the engine sets AuthMethod back to plain; the
 //     auth_http request gets Auth-Salt when the method is not plain and
 //     Session.Salt is set; Auth-User/Auth-Pass answers overwrite Login and
@@ -96,14 +98,6 @@ type Handler interface {
 	AuthFailed(msg, code string) []byte
 	// AuthReset returns to the auth state after a failure with Auth-Wait.
 	AuthReset()
-
-	// FillAuth adds the protocol's fields to an auth_http request
-	// (Client-Host, Auth-SMTP-*). The engine has filled the common ones.
-	FillAuth(r *auth.Request)
-	// FillLogin adds the protocol's fields to the upstream login (IMAP tag,
-	// SMTP HELO, MAIL/RCPT, xclient...). The engine has filled the common
-	// ones.
-	FillLogin(p *proxy.LoginParams)
 }
 
 // Sentinel errors shared by all protocols.

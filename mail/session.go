@@ -55,8 +55,17 @@ type Session struct {
 	Salt       []byte // APOP/CRAM-MD5 challenge "<R.T@server_name>", nil if none
 	AuthMethod string // auth.MethodPlain, ...
 
-	// SMTP: filled by the smtp handler's Greet through the resolver.
+	// IMAP: the tag of the authenticating command with its space, nil
+	// when it had none (the upstream LOGIN then goes out as "* ").
+	Tag []byte
+
+	// SMTP: ClientHost is filled by the smtp handler's Greet through the
+	// resolver; the rest as the client sends HELO/EHLO, MAIL and RCPT.
 	ClientHost string // host, "[UNAVAILABLE]" or "[TEMPUNAVAIL]"
+	ESMTP      bool   // EHLO seen at least once (sticky)
+	Helo       []byte // the last HELO/EHLO argument; nil if none
+	MailFrom   []byte // the stored MAIL line (smtp_auth none path)
+	RcptTo     []byte // the stored RCPT line (smtp_auth none path)
 
 	// Engine bookkeeping.
 	LoginAttempt int    // Auth-Login-Attempt of the last request
@@ -73,6 +82,15 @@ type Session struct {
 	// Deadline is the single pre-auth `timeout` deadline (from greeting).
 	Deadline time.Time
 }
+
+// Auth methods, as auth_http's Auth-Method names them.
+const (
+	MethodPlain    = auth.MethodPlain
+	MethodAPOP     = auth.MethodAPOP
+	MethodCRAMMD5  = auth.MethodCRAMMD5
+	MethodExternal = auth.MethodExternal
+	MethodNone     = auth.MethodNone
+)
 
 // Context is cancelled when the server closes (use it for lookups and
 // delays in Greet).

@@ -26,7 +26,6 @@ type LoginParams struct {
 	// SMTP.
 	ESMTP      bool   // the client used EHLO at least once
 	Helo       []byte // client's HELO/EHLO argument; nil if none sent
-	HeloVerb   string // "HELO" or "EHLO" as the client last used it
 	XClient    bool
 	SMTPAuth   bool   // proxy_smtp_auth
 	AuthNone   bool   // the session is on the smtp_auth none path

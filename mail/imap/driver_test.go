@@ -8,7 +8,6 @@ import (
 
 	"mailgate/confparse"
 	"mailgate/mail"
-	"mailgate/proxy"
 )
 
 // driver is a miniature engine for unit tests: it keeps the unconsumed
@@ -192,11 +191,13 @@ func (d *driver) execError(err error) {
 }
 
 func (d *driver) authenticate() {
-	var p proxy.LoginParams
-	d.h.FillLogin(&p)
+	tag := "* "
+	if d.s.Tag != nil {
+		tag = string(d.s.Tag)
+	}
 	d.auths = append(d.auths, authCall{
 		Login: string(d.s.Login), Pass: string(d.s.Passwd),
-		Method: d.s.AuthMethod, Tag: string(p.Tag), Salt: d.s.Salt != nil,
+		Method: d.s.AuthMethod, Tag: tag, Salt: d.s.Salt != nil,
 	})
 	switch d.auth {
 	case "":

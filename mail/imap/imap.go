@@ -10,10 +10,8 @@ import (
 	"bytes"
 	"errors"
 
-	"mailgate/auth"
 	"mailgate/confparse"
 	"mailgate/mail"
-	"mailgate/proxy"
 )
 
 // Fixed reply texts (spec sections 1.4, 3).
@@ -203,8 +201,13 @@ func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
 	}
 	switch next {
 	case mail.Authenticate:
-		// nginx leaves its tag alone on the way to auth_http.
+		// nginx leaves its tag alone on the way to auth_http; the
+		// upstream LOGIN goes out with it.
 		h.reset()
+		h.s.Tag = nil
+		if h.tag != nil {
+			h.s.Tag = append([]byte(nil), h.tag...)
+		}
 	case mail.StartTLS:
 		// The engine empties its buffer for the TLS handshake.
 		h.tag = nil
@@ -262,19 +265,6 @@ func (h *Handler) AuthReset() {
 	h.bare = false
 	h.pass = nil
 	h.litSent = 0
-	h.s.AuthMethod = auth.MethodPlain
-}
-
-// FillAuth adds nothing: IMAP sends only the common headers.
-func (h *Handler) FillAuth(r *auth.Request) {}
-
-// FillLogin gives the upstream LOGIN the client's tag with its space.
-func (h *Handler) FillLogin(p *proxy.LoginParams) {
-	if h.tag != nil {
-		p.Tag = append([]byte(nil), h.tag...)
-	} else {
-		p.Tag = []byte(star)
-	}
 }
 
 // tagged renders text + tag + out.
@@ -348,7 +338,7 @@ func (h *Handler) login(c *command) (mail.Next, error) {
 	}
 	h.s.Login = append([]byte(nil), c.args[0]...)
 	h.s.Passwd = append([]byte{}, c.args[1]...)
-	h.s.AuthMethod = auth.MethodPlain
+	h.s.AuthMethod = mail.MethodPlain
 	return mail.Authenticate, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"mailgate/auth"
 	"mailgate/confparse"
 	"mailgate/mail"
 )
@@ -317,11 +316,6 @@ func TestProtocol(t *testing.T) {
 	d := newDriver(t, nil)
 	if got := string(d.h.InternalError()); got != "* BAD internal server error\r\n" {
 		t.Errorf("InternalError %q", got)
-	}
-	var r auth.Request
-	d.h.FillAuth(&r)
-	if !reflect.DeepEqual(r, auth.Request{}) {
-		t.Errorf("FillAuth touched the request: %+v", r)
 	}
 	if got := string(d.h.AuthFailed("Temporary failure", "451 4.3.0")); got != "* NO Temporary failure\r\n" {
 		t.Errorf("AuthFailed without a tag %q", got)

@@ -7,10 +7,8 @@ package pop3
 import (
 	"strings"
 
-	"mailgate/auth"
 	"mailgate/confparse"
 	"mailgate/mail"
-	"mailgate/proxy"
 )
 
 // Protocol implements mail.Protocol for POP3.
@@ -213,7 +211,7 @@ func (h *handler) pass(c *command) (mail.Next, error) {
 		return mail.Continue, mail.ErrRejected
 	}
 	h.s.Passwd = append([]byte(nil), c.args[0]...)
-	h.s.AuthMethod = auth.MethodPlain
+	h.s.AuthMethod = mail.MethodPlain
 	return mail.Authenticate, nil
 }
 
@@ -237,7 +235,7 @@ func (h *handler) apop(c *command) (mail.Next, error) {
 	}
 	h.s.Login = append([]byte(nil), c.args[0]...)
 	h.s.Passwd = append([]byte(nil), c.args[1]...)
-	h.s.AuthMethod = auth.MethodAPOP
+	h.s.AuthMethod = mail.MethodAPOP
 	return mail.Authenticate, nil
 }
 
@@ -306,12 +304,6 @@ func (h *handler) AuthFailed(msg, _ string) []byte { return []byte("-ERR " + msg
 
 // AuthReset goes back to the start state after a failure with Auth-Wait.
 func (h *handler) AuthReset() { h.reset() }
-
-// FillAuth: POP3 adds nothing to the common fields.
-func (h *handler) FillAuth(*auth.Request) {}
-
-// FillLogin: POP3 adds nothing to the common fields.
-func (h *handler) FillLogin(*proxy.LoginParams) {}
 
 // RedactLog hides passwords in the too-long-command log line: the argument
 // of PASS, an AUTH initial response and the SASL responses after it (see

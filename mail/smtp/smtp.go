@@ -14,11 +14,9 @@ import (
 	"errors"
 	"strings"
 
-	"mailgate/auth"
 	"mailgate/confparse"
 	"mailgate/mail"
 	"mailgate/mail/errlog"
-	"mailgate/proxy"
 )
 
 // Fixed replies (spec §4.2, §1.4).
@@ -105,10 +103,6 @@ type handler struct {
 
 	state state
 	sasl  mail.SASL
-	esmtp bool   // EHLO seen at least once (sticky)
-	helo  []byte // last HELO/EHLO argument; nil if none
-	from  []byte // stored MAIL line (none path)
-	to    []byte // stored RCPT line (none path)
 
 	// seen holds the bytes of the engine's buffer already consumed since it
 	// was last emptied; window is seen plus the unconsumed bytes at the last
@@ -205,52 +199,6 @@ func (h *handler) AuthFailed(msg, code string) []byte {
 // MAIL and the esmtp flag stay (a later RCPT reuses the stored MAIL).
 func (h *handler) AuthReset() {
 	h.reset()
-	h.s.AuthMethod = auth.MethodPlain
-}
-
-// FillAuth implements mail.Handler: Client-Host always, Auth-SMTP-* on the
-// none path.
-func (h *handler) FillAuth(r *auth.Request) {
-	r.HasClientHost = true
-	r.ClientHost = h.s.ClientHost
-	if r.Method == auth.MethodNone {
-		r.SMTPHelo = nonNil(h.helo)
-		r.SMTPFrom = nonNil(h.from)
-		r.SMTPTo = nonNil(h.to)
-	}
-}
-
-// FillLogin implements mail.Handler.
-func (h *handler) FillLogin(p *proxy.LoginParams) {
-	p.ESMTP = h.esmtp
-	p.Helo = h.helo
-	if h.esmtp {
-		p.HeloVerb = "EHLO"
-	} else {
-		p.HeloVerb = "HELO"
-	}
-	p.XClient = h.conf.Proxy.XClient
-	p.SMTPAuth = h.conf.Proxy.SMTPAuth
-	p.AuthNone = h.s.AuthMethod == auth.MethodNone
-	if p.AuthNone {
-		p.MailFrom = h.from
-		p.RcptTo = h.to
-	}
-	p.ClientHost = h.s.ClientHost
-	p.XTextLogin = true // newer nginx (1.29.2+): xtext in XCLIENT LOGIN=
-	if p.ServerName == "" {
-		p.ServerName = h.conf.Core.ServerName
-	}
-	if !p.ClientIP.IsValid() {
-		p.ClientIP = h.s.Client.Addr()
-	}
-}
-
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
 
 // --- commands in the start state ---
@@ -260,13 +208,13 @@ func (h *handler) cmdHelo(c *Command) (mail.Next, error) {
 		h.write(replyInvalidArgument)
 		return mail.Continue, nil
 	}
-	h.helo = c.Args[0]
-	h.from, h.to = nil, nil
+	h.s.Helo = c.Args[0]
+	h.s.MailFrom, h.s.RcptTo = nil, nil
 	if c.Verb == VerbHELO {
 		h.out.Write(h.tmpl.helo)
 		return mail.Continue, nil
 	}
-	h.esmtp = true
+	h.s.ESMTP = true
 	h.out.Write(h.tmpl.ehlo(h.conf.SSL.StartTLS, h.s.TLS != nil))
 	return mail.Continue, nil
 }
@@ -324,7 +272,7 @@ func (h *handler) cmdMail(c *Command) (mail.Next, error) {
 		h.write(replyAuthRequired)
 		return mail.Continue, nil
 	}
-	if len(h.from) > 0 {
+	if len(h.s.MailFrom) > 0 {
 		h.write(replyBadSequence)
 		return mail.Continue, nil
 	}
@@ -332,7 +280,7 @@ func (h *handler) cmdMail(c *Command) (mail.Next, error) {
 		h.write(replyInvalidArgument)
 		return mail.Continue, nil
 	}
-	h.from = c.Line
+	h.s.MailFrom = c.Line
 	// Newer nginx (1.29.1, CVE-2025-53859): a MAIL accepted under `none`
 	// drops credentials of an earlier failed AUTH.
 	h.s.Login = nil
@@ -342,7 +290,7 @@ func (h *handler) cmdMail(c *Command) (mail.Next, error) {
 }
 
 func (h *handler) rcpt(c *Command) (mail.Next, error) {
-	if len(h.from) == 0 {
+	if len(h.s.MailFrom) == 0 {
 		h.write(replyBadSequence)
 		return mail.Continue, nil
 	}
@@ -350,13 +298,13 @@ func (h *handler) rcpt(c *Command) (mail.Next, error) {
 		h.write(replyInvalidArgument)
 		return mail.Continue, nil
 	}
-	h.to = c.Line
-	h.s.AuthMethod = auth.MethodNone
+	h.s.RcptTo = c.Line
+	h.s.AuthMethod = mail.MethodNone
 	return mail.Authenticate, nil
 }
 
 func (h *handler) rset(*Command) (mail.Next, error) {
-	h.from, h.to = nil, nil
+	h.s.MailFrom, h.s.RcptTo = nil, nil
 	h.write(replyOK)
 	return mail.Continue, nil
 }
@@ -371,7 +319,7 @@ func (h *handler) starttls(*Command) (mail.Next, error) {
 		return mail.Continue, mail.ErrRejected
 	}
 	// RFC 3207: forget what the client said before STARTTLS.
-	h.helo, h.from, h.to = nil, nil, nil
+	h.s.Helo, h.s.MailFrom, h.s.RcptTo = nil, nil, nil
 	h.seen = h.seen[:0]
 	h.write(replyStartTLS)
 	return mail.StartTLS, nil

@@ -186,18 +186,34 @@ func (e *engine) run() {
 	}
 }
 
+func nn(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 func (e *engine) authenticate() {
 	h, s := e.f.h, e.f.s
-	r := &auth.Request{Method: s.AuthMethod, User: s.Login, Pass: s.Passwd, Salt: s.Salt, Protocol: "smtp"}
-	h.FillAuth(r)
+	// What the engine takes from the session for auth_http.
+	r := &auth.Request{Method: s.AuthMethod, User: s.Login, Pass: s.Passwd, Salt: s.Salt, Protocol: "smtp",
+		HasClientHost: true, ClientHost: s.ClientHost}
+	if r.Method == auth.MethodNone {
+		r.SMTPHelo, r.SMTPFrom, r.SMTPTo = nn(s.Helo), nn(s.MailFrom), nn(s.RcptTo)
+	}
 	e.reqs = append(e.reqs, r)
 	var o authOutcome
 	if len(e.auth) > 0 {
 		o, e.auth = e.auth[0], e.auth[1:]
 	}
 	if !o.fail {
-		p := &proxy.LoginParams{Protocol: "smtp", Login: s.Login, Pass: s.Passwd}
-		h.FillLogin(p)
+		// ... and for the upstream login.
+		p := &proxy.LoginParams{Protocol: "smtp", Login: s.Login, Pass: s.Passwd, ESMTP: s.ESMTP, Helo: s.Helo,
+			XClient: s.Conf.Proxy.XClient, SMTPAuth: s.Conf.Proxy.SMTPAuth, ClientHost: s.ClientHost,
+			AuthNone: s.AuthMethod == auth.MethodNone, XTextLogin: true, ServerName: s.Conf.Core.ServerName}
+		if p.AuthNone {
+			p.MailFrom, p.RcptTo = s.MailFrom, s.RcptTo
+		}
 		e.logins = append(e.logins, p)
 		e.authed = true
 		e.reply([]byte("<login>"))
