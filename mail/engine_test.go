@@ -713,3 +713,45 @@ func TestRelayPanicEndsOnlyItsSession(t *testing.T) {
 		t.Fatalf("a new session got %q", got)
 	}
 }
+
+// At the worker_connections limit nginx closes the connection it accepted
+// before any greeting and logs an alert; a freed connection is reused.
+func TestWorkerConnectionsLimit(t *testing.T) {
+	var env *testEnv
+	env = startEnvConf(t, 64, 5*time.Second, okAuth(&env), nil)
+	env.srv.mu.Lock()
+	env.srv.connLimit = connectionLimit(&confparse.Config{Core: confparse.Core{WorkerConnections: 3, WorkerProcesses: 1}}, 1)
+	env.srv.workerConns = 3
+	env.srv.mu.Unlock()
+	if limit := connectionLimit(&confparse.Config{Core: confparse.Core{WorkerConnections: 3, WorkerProcesses: 1}}, 1); limit != 2 {
+		t.Fatalf("limit %d, want 2", limit)
+	}
+	var open []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if l, _ := bufio.NewReader(c).ReadString('\n'); l != "+OK ready\r\n" {
+			t.Fatalf("session %d greeting %q", i, l)
+		}
+		open = append(open, c)
+	}
+	if got := env.exchange(""); got != "" {
+		t.Fatalf("a connection over the limit got %q", got)
+	}
+	waitLogs(t, env.log, []string{"[alert]", "3 worker_connections are not enough\n"})
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := env.exchange("QUIT\r\n")
+		if got == "+OK ready\r\n+OK bye\r\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a session ended, a new one got %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

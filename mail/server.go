@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -131,6 +132,10 @@ type Server struct {
 	doneOnce sync.Once
 	sessions sync.WaitGroup
 	serving  bool
+	// connLimit bounds the client and upstream connections (see
+	// connectionLimit); 0: none. workerConns is worker_connections, for
+	// the log line at the limit.
+	connLimit, workerConns int
 	loops    sync.WaitGroup
 }
 
@@ -173,6 +178,8 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		s.servers[sc] = x
 	}
 	s.specs = groupSockets(cfg.Mail.Listens)
+	s.connLimit = connectionLimit(cfg, len(s.specs))
+	s.workerConns = cfg.Core.WorkerConnections
 	return s, nil
 }
 
@@ -334,25 +341,26 @@ func (s *Server) accept(so *socket) {
 	for {
 		c, err := so.ln.Accept()
 		if err != nil {
-			if so.handoff.Load() {
+			if s.stopped(so) || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing || errors.Is(err, net.ErrClosed) {
-				return
+			// nginx's levels: an aborted connection is an error and the
+			// next one is taken at once; running out of descriptors is
+			// critical and accepting stops for accept_mutex_delay
+			// (500ms), so that the loop does not spin while nothing can
+			// be accepted; anything else is an alert.
+			lvl, pause := errlog.Alert, time.Duration(0)
+			switch errlog.Errno(err) {
+			case syscall.ECONNABORTED:
+				lvl = errlog.Error
+			case syscall.EMFILE, syscall.ENFILE:
+				lvl, pause = errlog.Crit, acceptPause
+			default:
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				pause = delay
 			}
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else {
-				delay *= 2
-			}
-			if delay > time.Second {
-				delay = time.Second
-			}
-			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, "accept4() failed "+errlog.SysErrText(err))
-			time.Sleep(delay)
+			errlog.Log(logrus.NewEntry(s.log), lvl, "accept4() failed "+errlog.SysErrText(err))
+			s.pause(so, pause)
 			continue
 		}
 		delay = 0
@@ -362,11 +370,58 @@ func (s *Server) accept(so *socket) {
 			c.Close()
 			return
 		}
+		if s.connLimit > 0 && len(s.conns) >= s.connLimit {
+			// nginx has no free connection: it closes the socket it
+			// accepted, so the client sees its connection closed before
+			// any greeting.
+			s.mu.Unlock()
+			c.Close()
+			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, fmt.Sprintf("%d worker_connections are not enough", s.workerConns))
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.sessions.Add(1)
 		s.mu.Unlock()
 		go s.serveConn(c, so)
 	}
+}
+
+// acceptPause is nginx's default accept_mutex_delay: how long accepting
+// stops after running out of descriptors.
+const acceptPause = 500 * time.Millisecond
+
+// stopped reports whether the accept loop of so must end.
+func (s *Server) stopped(so *socket) bool {
+	if so.handoff.Load() {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// pause waits d, or less if the accept loop must end meanwhile.
+func (s *Server) pause(so *socket, d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end) && !s.stopped(so); {
+		time.Sleep(min(10*time.Millisecond, time.Until(end)))
+	}
+}
+
+// connectionLimit is how many client and upstream connections nginx's
+// workers could hold: worker_connections for each of worker_processes
+// workers (auto: one per CPU), less the listening sockets every worker
+// keeps open. 0: no limit known (no events{} settings).
+func connectionLimit(cfg *confparse.Config, listens int) int {
+	wc := cfg.Core.WorkerConnections
+	if wc <= 0 {
+		return 0
+	}
+	workers := cfg.Core.WorkerProcesses
+	if workers < 0 {
+		workers = runtime.NumCPU()
+	}
+	workers = max(workers, 1)
+	return max((wc-listens)*workers, 1)
 }
 
 func (s *Server) trackUpstream(c net.Conn) bool {

@@ -509,3 +509,89 @@ func TestQuitWaitsForEveryGeneration(t *testing.T) {
 		t.Fatal("mailgate did not exit after its last session")
 	}
 }
+
+// cpuTicks is the user+system CPU time of pid, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
+
+// TestOutOfDescriptors: with every descriptor in use, accept4() fails with
+// EMFILE; nginx logs it at crit, stops accepting for a while instead of
+// spinning, and serves again once descriptors are free.
+func TestOutOfDescriptors(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	logFile := filepath.Join(dir, "err.log")
+	conf := "pid run.pid;\ndaemon off;\nerror_log err.log info;\nevents {}\nmail {\n  auth_http 127.0.0.1:1/auth;\n" +
+		"  server { listen " + addr + "; protocol pop3; }\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", `ulimit -n 24 && exec "$0" "$@"`, bin, "-p", dir, "-c", "nginx.conf")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, "pid file", func() bool { return readPid(t, filepath.Join(dir, "run.pid")) == cmd.Process.Pid })
+
+	// Open sessions until the server cannot take another.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 40 && !strings.Contains(readFile(logFile), "accept4() failed (24: Too many open files)"); i++ {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, "the EMFILE line", fileHas(logFile, "[crit] "+strconv.Itoa(cmd.Process.Pid)+"#"+strconv.Itoa(cmd.Process.Pid)+": accept4() failed (24: Too many open files)"))
+
+	// While nothing can be accepted, the loop waits instead of spinning.
+	before := cpuTicks(t, cmd.Process.Pid)
+	time.Sleep(time.Second)
+	if used := cpuTicks(t, cmd.Process.Pid) - before; used > 50 {
+		t.Errorf("%d clock ticks of CPU in one second without descriptors: a busy loop", used)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("mailgate exited: %v", err)
+	default:
+	}
+
+	// Descriptors free again: a new client is served.
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	waitFor(t, "a greeting after descriptors were freed", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line == "+OK POP3 ready\r\n"
+	})
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
