@@ -122,6 +122,7 @@ func (srv *Server) endSession(e *engine, c net.Conn) {
 
 // state reports a session state change to Options.ConnState.
 func (e *engine) state(st State) {
+	e.st = st
 	if f := e.srv.opts.ConnState; f != nil {
 		f(e.s, st)
 	}
@@ -142,6 +143,8 @@ type engine struct {
 	// relay, set once the upstream login succeeded, runs the rest of the
 	// session (see serveConn).
 	relay func()
+
+	st State // where the session is
 }
 
 func (e *engine) timeout() time.Duration {
@@ -159,8 +162,22 @@ func (e *engine) flush() error {
 	if e.s.out.Buffered() == 0 {
 		return nil
 	}
-	e.s.Conn.SetWriteDeadline(time.Now().Add(e.timeout())) //nolint:errcheck
+	deadline := time.Now().Add(e.timeout())
+	// Before login nginx's single read timer, armed at the greeting,
+	// ends the session whatever it is doing: a client that sends
+	// commands and never reads the replies blocks the send, and must
+	// not outlive that timer because of it.
+	if d := e.s.Deadline; e.st == StatePreAuth && !d.IsZero() && d.Before(deadline) {
+		deadline = d
+	}
+	e.s.Conn.SetWriteDeadline(deadline) //nolint:errcheck
 	err := e.s.out.Flush()
+	if err != nil && isTimeout(err) && !e.sendFailed {
+		// nginx's write timer, or its read timer while the send was
+		// blocked: the same line either way.
+		e.sendFailed = true
+		e.s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
+	}
 	if err != nil && e.s.TLS == nil && !e.sendFailed {
 		e.sendFailed = true
 		switch en := errlog.Errno(err); en {

@@ -53,7 +53,7 @@ func (h *fakeHandler) Parse(buf []byte) (Command, int, error) {
 		return nil, i + 1, ErrInvalid
 	}
 	switch f[0] {
-	case "NOOP", "QUIT", "REJ", "BOOM", "LOGIN", "CERR", "KEEP", "FREE":
+	case "NOOP", "QUIT", "REJ", "BOOM", "LOGIN", "CERR", "KEEP", "FREE", "BIG":
 		return f, i + 1, nil
 	case "PANIC":
 		var none []byte
@@ -67,6 +67,9 @@ func (h *fakeHandler) Exec(c Command) (Next, error) {
 	switch f[0] {
 	case "NOOP":
 		h.s.WriteString("+OK\r\n")
+		return Continue, nil
+	case "BIG":
+		h.s.WriteString(strings.Repeat("x", 1<<16) + "\r\n")
 		return Continue, nil
 	case "QUIT":
 		h.s.WriteString("+OK bye\r\n")
@@ -754,4 +757,32 @@ func TestWorkerConnectionsLimit(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// A client that sends commands and never reads the replies is closed once
+// the pre-auth timeout after the greeting has passed, even while the
+// engine is blocked sending to it.
+func TestFloodWithoutReadingEndsAtTheTimeout(t *testing.T) {
+	var env *testEnv
+	// Commands of 5 bytes in a 60-byte buffer: reads stay aligned, so the
+	// flood is never a "too long command"; each reply is 64 KiB.
+	env = startEnv(t, 60, time.Second, okAuth(&env))
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(1024) //nolint:errcheck
+	flood := []byte(strings.Repeat("BIG\r\n", 1000))
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)) //nolint:errcheck
+		if _, err := c.Write(flood); err != nil && !isTimeout(err) {
+			break
+		}
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("the flooding client was served for %v with a 1s timeout", d)
+	}
+	waitLogs(t, env.log, []string{"client timed out (110: Connection timed out) while in auth state"})
 }
