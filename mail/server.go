@@ -136,7 +136,7 @@ type Server struct {
 	// connectionLimit); 0: none. workerConns is worker_connections, for
 	// the log line at the limit.
 	connLimit, workerConns int
-	loops    sync.WaitGroup
+	loops                  sync.WaitGroup
 }
 
 // NewServer prepares a server for cfg: protocol modules, auth_http clients
