@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -104,10 +105,11 @@ func (c *Client) StartTLS() error {
 var Open = 20 * time.Millisecond
 
 // End checks how a session ends once the client has read every reply it
-// expected. closed: the server closes without sending anything more.
-// Otherwise the session must still be open (for Open), and once the
-// client closes its side it must end without sending anything more. End
-// returns what went wrong, "" when nothing did.
+// expected. closed: the server closes within 3 seconds without sending
+// anything more (the server's timeout must be longer). Otherwise the
+// session must still be open (for Open), and once the client closes its
+// side it must end without sending anything more. End returns what went
+// wrong, "" when nothing did.
 func (c *Client) End(closed bool) string {
 	if !closed {
 		select {
@@ -119,16 +121,25 @@ func (c *Client) End(closed bool) string {
 			return err.Error()
 		}
 	}
-	rest := c.ReadAll(5 * time.Second)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second)) //nolint:errcheck
+	rest, err := io.ReadAll(c.Conn)
+	if isTimeout(err) {
+		return fmt.Sprintf("the session is still open (got %q more)", rest)
+	}
 	select {
 	case <-c.Done():
-	case <-time.After(5 * time.Second):
-		return fmt.Sprintf("the session did not end (then got %q)", rest)
+	case <-time.After(3 * time.Second):
+		return fmt.Sprintf("the session did not end (got %q more)", rest)
 	}
-	if rest != "" {
+	if len(rest) > 0 {
 		return fmt.Sprintf("the server sent %q more", rest)
 	}
 	return ""
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 var (

@@ -19,7 +19,7 @@ import (
 // directives for its server block, which override the mail{} level ones.
 const server = `
 server_name mx.test;
-auth_http {{auth}};
+auth_http "{{auth}}";
 max_errors 3;
 timeout 5s;
 pop3_capabilities TOP USER UIDL;

@@ -43,7 +43,7 @@ const (
 // The mail{} body of every test; %s is the case's extra directives for its
 // server block, which override the mail{} level ones.
 const mailBody = `
-auth_http {{auth}};
+auth_http "{{auth}}";
 max_errors 5;
 timeout 5s;
 smtp_auth plain login;
