@@ -2,12 +2,9 @@ package imap
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"io"
-	"net"
-	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -93,10 +90,8 @@ func start(t testing.TB, extra string, tls bool, auth, upLines string) *env {
 	}
 	body := strings.ReplaceAll(strings.Replace(mailBody, "%s", extra, 1), "{{auth}}", e.auth.URL())
 	e.Env = mailtest.Start(t, mailtest.Config(t, body), mailtest.Options{
-		Protocols: map[string]mail.Protocol{"imap": Protocol{}},
-		DialUpstream: func(ctx context.Context, a netip.AddrPort, pp int) (net.Conn, error) {
-			return e.up.Dial(ctx, a, pp)
-		},
+		Protocols:    map[string]mail.Protocol{"imap": Protocol{}},
+		DialUpstream: e.up.Dial,
 	})
 	answer, ok := authAnswers[auth]
 	if !ok {
@@ -352,6 +347,7 @@ var transcripts = []struct {
 func TestTranscripts(t *testing.T) {
 	for _, tc := range transcripts {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each case has its own server; most of the time is End waiting
 			e := start(t, tc.conf, tc.tlsConf, tc.auth, tc.up)
 			var cuts []int
 			plain, rest := tc.in, []string(nil)

@@ -100,14 +100,14 @@ func (c *Client) StartTLS() error {
 	return nil
 }
 
-// Open is how long End waits for a session that should stay open to
-// close by mistake.
-var Open = 20 * time.Millisecond
+// openGrace is how long End waits for a session that should stay open
+// to close by mistake.
+const openGrace = 20 * time.Millisecond
 
 // End checks how a session ends once the client has read every reply it
 // expected. closed: the server closes within 3 seconds without sending
 // anything more (the server's timeout must be longer). Otherwise the
-// session must still be open (for Open), and once the client closes its
+// session must still be open (for openGrace), and once the client closes its
 // side it must end without sending anything more. End returns what went
 // wrong, "" when nothing did.
 func (c *Client) End(closed bool) string {
@@ -115,7 +115,7 @@ func (c *Client) End(closed bool) string {
 		select {
 		case <-c.Done():
 			return "the server closed the session"
-		case <-time.After(Open):
+		case <-time.After(openGrace):
 		}
 		if err := c.CloseWrite(); err != nil {
 			return err.Error()

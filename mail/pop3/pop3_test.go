@@ -99,7 +99,7 @@ func upstreamFor(lines string) *mailtest.Upstream {
 // received exactly, "S~ regexp" must match the next line, "STARTTLS"
 // switches the client to TLS, and a final "CLOSED" expects the server to
 // close; without it the session must still be open at the end.
-func (e *env) run(t *testing.T, steps []string) *mailtest.Client {
+func (e *env) run(t *testing.T, steps []string) {
 	t.Helper()
 	var cuts []int
 	for _, st := range steps {
@@ -139,7 +139,6 @@ func (e *env) run(t *testing.T, steps []string) *mailtest.Client {
 	if msg := c.End(closed); msg != "" {
 		t.Fatal(msg)
 	}
-	return c
 }
 
 // request renders an auth_http request head as "method user pass".
@@ -256,6 +255,7 @@ func TestTranscripts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each case has its own server; most of the time is End waiting
 			e := start(t, tt.conf, tt.auth, tt.up)
 			e.run(t, tt.steps)
 			e.up.Wait()

@@ -1,10 +1,7 @@
 package smtp
 
 import (
-	"context"
 	"encoding/base64"
-	"net"
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -470,6 +467,7 @@ func TestTranscripts(t *testing.T) {
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each case has its own server; most of the time is End waiting
 			e := startSMTP(t, tc.conf, tc.tls, tc.auth, tc.up)
 			var cuts []int
 			for _, st := range tc.steps {
@@ -548,8 +546,7 @@ func TestCRAMMD5(t *testing.T) {
 
 // Over TCP the client has an address: XCLIENT names it.
 func TestXClientAddress(t *testing.T) {
-	e := startSMTP(t, "", false, []string{authPass}, "")
-	e.up = upstreamFor(upEHLO + "XCLIENT ADDR=127.0.0.1 LOGIN=good NAME=[UNAVAILABLE]\r\n")
+	e := startSMTP(t, "", false, []string{authPass}, upEHLO+"XCLIENT ADDR=127.0.0.1 LOGIN=good NAME=[UNAVAILABLE]\r\n")
 	c := e.Dial(t, mailtest.TCP, 0)
 	if got := c.ReadLine(5 * time.Second); got != greeting {
 		t.Fatalf("greeting %q", got)
@@ -584,9 +581,8 @@ func startSMTP(t *testing.T, extra string, tls bool, auth []string, upLines stri
 	}
 	body := strings.ReplaceAll(strings.Replace(mailBody, "%s", extra, 1), "{{auth}}", e.auth.URL())
 	e.Env = mailtest.Start(t, mailtest.Config(t, body), mailtest.Options{
-		Protocols: map[string]mail.Protocol{"smtp": Protocol{}},
-		// e.up may be replaced after start.
-		DialUpstream: func(ctx context.Context, a netip.AddrPort, pp int) (net.Conn, error) { return e.up.Dial(ctx, a, pp) },
+		Protocols:    map[string]mail.Protocol{"smtp": Protocol{}},
+		DialUpstream: e.up.Dial,
 	})
 	var script [][]byte
 	for _, a := range auth {
