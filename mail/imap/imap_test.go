@@ -600,3 +600,23 @@ func TestParseResumes(t *testing.T) {
 }
 
 var _ mail.Handler = (*Handler)(nil)
+
+// STARTTLS on a server without a certificate is refused. nginx refuses such
+// a configuration ("no ssl_certificate is defined for the starttls
+// directive"), so only the handler alone can be asked.
+func TestStartTLSWithoutCertificate(t *testing.T) {
+	conf := defaultConf()
+	conf.SSL.StartTLS = confparse.StartTLSOn
+	h, _ := newHandler(t, conf, io.Discard)
+	cmd, n, err := h.Parse([]byte("h STARTTLS\r\n"))
+	if err != nil || n != 12 {
+		t.Fatalf("Parse: %d %v", n, err)
+	}
+	next, err := h.Exec(cmd)
+	if !errors.Is(err, mail.ErrRejected) {
+		t.Fatalf("Exec: %v %v, want a refusal", next, err)
+	}
+	if got := string(h.ErrorReply(err)); got != "h BAD invalid command\r\n" {
+		t.Errorf("reply %q", got)
+	}
+}

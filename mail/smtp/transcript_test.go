@@ -2,11 +2,13 @@ package smtp
 
 import (
 	"encoding/base64"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"mailgate/confparse"
 	"mailgate/mail"
 	"mailgate/mail/mailtest"
 )
@@ -648,4 +650,27 @@ func checkLogs(t *testing.T, log string, want []string) {
 func b64dec(s string) string {
 	b, _ := base64.StdEncoding.DecodeString(s)
 	return string(b)
+}
+
+// STARTTLS on a server without a certificate is refused. nginx refuses such
+// a configuration ("no ssl_certificate is defined for the starttls
+// directive"), so only the handler alone can be asked.
+func TestStartTLSWithoutCertificate(t *testing.T) {
+	c := testConf()
+	c.SSL.StartTLS = confparse.StartTLSOn
+	f := newFixture(c)
+	if err := f.h.Greet(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, n, err := f.h.Parse([]byte("STARTTLS\r\n"))
+	if err != nil || n != 10 {
+		t.Fatalf("Parse: %d %v", n, err)
+	}
+	next, err := f.h.Exec(cmd)
+	if !errors.Is(err, mail.ErrRejected) {
+		t.Fatalf("Exec: %v %v, want a refusal", next, err)
+	}
+	if got := string(f.h.ErrorReply(err)); got != invalid {
+		t.Errorf("reply %q", got)
+	}
 }
