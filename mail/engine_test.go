@@ -248,6 +248,8 @@ func startEnvDial(t *testing.T, bufSize int, timeout time.Duration, af authFunc,
 	lg.SetFormatter(&errlog.Formatter{Min: errlog.Info})
 	srv, err := NewServer(cfg, Options{Protocols: map[string]Protocol{"pop3": fakeProto{buf: bufSize}}, Log: lg,
 		NewAuth: newAuth, DialUpstream: dial,
+		// Auth-Wait pauses are instant.
+		Sleep: func(ctx context.Context, _ time.Duration) bool { return ctx.Err() == nil },
 		ConnState: func(_ *Session, st State) {
 			env.mu.Lock()
 			env.states = append(env.states, st.String())

@@ -2,48 +2,142 @@ package imap
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"mailgate/confparse"
 	"mailgate/mail"
+	"mailgate/mail/mailtest"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func withConf(f func(c *confparse.Server)) *confparse.Server {
-	c := defaultConf()
-	f(c)
-	return c
+// The mail{} body of every transcript; %s is the case's extra directives
+// for its server block, which override the mail{} level ones.
+const mailBody = `
+auth_http "{{auth}}";
+max_errors 5;
+timeout 5s;
+imap_auth plain;
+proxy_timeout 5s;
+server {
+	listen 127.0.0.1:143;
+	protocol imap;
+	%s
+}`
+
+// Server block settings of the transcripts.
+const (
+	allMethods   = "imap_auth plain login cram-md5 external; imap_capabilities IMAP4rev1 SASL-IR ID; max_errors 3;"
+	smallBuffer  = "imap_client_buffer 64;"
+	starttlsOn   = "starttls on;"
+	starttlsOnly = "starttls only;"
+)
+
+// tlsStep in a transcript's input: the client reads the STARTTLS answer
+// and runs its TLS handshake.
+const tlsStep = "<TLS>"
+
+// Auth_http answers, by the name a transcript gives them.
+var authAnswers = map[string]string{
+	"":         "HTTP/1.0 200 OK\r\nAuth-Status: Invalid login or password\r\nAuth-Wait: 1\r\n\r\n",
+	"close":    "HTTP/1.0 200 OK\r\nAuth-Status: Invalid login or password\r\n\r\n",
+	"internal": "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\n\r\n", // no server: an auth_http error
+	"ok":       "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 143\r\n\r\n",
 }
 
-var allMethods = withConf(func(c *confparse.Server) {
-	c.IMAP.Auth = confparse.AuthPlain | confparse.AuthLogin | confparse.AuthCRAMMD5 | confparse.AuthExternal
-	c.IMAP.Capabilities = []string{"IMAP4rev1", "SASL-IR", "ID"}
-	c.Core.MaxErrors = 3
-})
+// authCall is what an auth_http request asked.
+type authCall struct {
+	Login, Pass, Method string
+	Salt                bool
+}
 
-var smallBuffer = withConf(func(c *confparse.Server) { c.IMAP.ClientBuffer = 64 })
+// authCalls reads the auth_http request heads.
+func authCalls(heads [][]byte) []authCall {
+	var calls []authCall
+	for _, h := range heads {
+		var c authCall
+		c.Method, _ = mailtest.Header(h, "Auth-Method")
+		c.Login, _ = mailtest.Header(h, "Auth-User")
+		c.Pass, _ = mailtest.Header(h, "Auth-Pass")
+		_, c.Salt = mailtest.Header(h, "Auth-Salt")
+		calls = append(calls, c)
+	}
+	return calls
+}
 
-var starttlsOn = withConf(func(c *confparse.Server) { c.SSL.StartTLS = confparse.StartTLSOn })
+// env is one server with its scripted auth_http server and upstream.
+type env struct {
+	*mailtest.Env
+	auth *mailtest.AuthServer
+	up   *mailtest.Upstream
+}
 
-var starttlsOnly = withConf(func(c *confparse.Server) { c.SSL.StartTLS = confparse.StartTLSOnly })
+// start builds the server with extra directives in its server block (and
+// a certificate with tls); every auth_http request gets the answer named
+// auth; the upstream expects the IMAP login upLines and accepts it.
+func start(t testing.TB, extra string, tls bool, auth, upLines string) *env {
+	t.Helper()
+	e := &env{auth: mailtest.StartAuthServer(t), up: upstreamFor(upLines)}
+	if tls {
+		cert, key := mailtest.Certificate(t)
+		extra += " ssl_certificate " + cert + "; ssl_certificate_key " + key + ";"
+	}
+	body := strings.ReplaceAll(strings.Replace(mailBody, "%s", extra, 1), "{{auth}}", e.auth.URL())
+	e.Env = mailtest.Start(t, mailtest.Config(t, body), mailtest.Options{
+		Protocols:    map[string]mail.Protocol{"imap": Protocol{}},
+		DialUpstream: e.up.Dial,
+	})
+	answer, ok := authAnswers[auth]
+	if !ok {
+		t.Fatalf("bad auth answer %q", auth)
+	}
+	e.auth.Script([]byte(answer))
+	return e
+}
+
+// upstreamFor scripts an upstream that expects the lines of an IMAP login
+// ("TAG LOGIN {n}", "user {n}", "pass") and accepts it with "TAG OK done";
+// it closes after that.
+func upstreamFor(lines string) *mailtest.Upstream {
+	u := &mailtest.Upstream{Replies: []string{"* OK upstream ready\r\n"}}
+	tag, _, _ := strings.Cut(lines, "LOGIN ")
+	for _, l := range strings.SplitAfter(lines, "\r\n") {
+		switch {
+		case l == "":
+		case strings.HasSuffix(l, "}\r\n"):
+			u.Replies = append(u.Replies, "+ go ahead\r\n")
+		default:
+			u.Replies = append(u.Replies, tag+"OK done\r\n")
+		}
+	}
+	return u
+}
 
 // Transcripts below were checked against nginx 1.22.1 (Debian) unless the
 // case says it follows newer nginx.
 var transcripts = []struct {
 	name    string
-	conf    *confparse.Server
+	conf    string // extra directives for the server block
 	tlsConf bool   // the server has a certificate (STARTTLS possible)
-	auth    string // driver.auth
-	in      []string
-	want    string
-	closed  bool
-	auths   []authCall
+	// auth is the auth_http answer: "" fails with "Invalid login or
+	// password" and Auth-Wait (the session goes on), "close" fails
+	// without Auth-Wait, "internal" is a broken answer, "ok" lets the
+	// client log in upstream.
+	auth string
+	// in: the client's bytes, written at once; the server reads each
+	// piece on its own (tlsStep: the client reads the STARTTLS answer
+	// and runs its TLS handshake).
+	in     []string
+	want   string // all the client receives (salts as <SALT>)
+	closed bool
+	auths  []authCall
+	up     string // what the upstream receives (auth "ok")
 }{
 	{name: "capability default", in: []string{"a1 CAPABILITY\r\n"},
 		want: "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN\r\na1 OK completed\r\n"},
@@ -54,7 +148,7 @@ var transcripts = []struct {
 	{name: "capability starttls only", conf: starttlsOnly, tlsConf: true, in: []string{"a CAPABILITY\r\n"},
 		want: "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS STARTTLS LOGINDISABLED\r\na OK completed\r\n"},
 	{name: "capability after starttls", conf: starttlsOn, tlsConf: true,
-		in:   []string{"a STARTTLS\r\n", "b CAPABILITY\r\n"},
+		in:   []string{"a STARTTLS\r\n", tlsStep, "b CAPABILITY\r\n"},
 		want: "a OK completed\r\n* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN\r\nb OK completed\r\n"},
 	{name: "case-insensitive verbs", in: []string{"a nOoP\r\n", "b capability\r\n"},
 		want: "a OK completed\r\n* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN\r\nb OK completed\r\n"},
@@ -81,7 +175,7 @@ var transcripts = []struct {
 		want: "a BAD invalid command\r\nb OK completed\r\n"},
 	{name: "pipelined login then logout", in: []string{"a LOGIN test secret\r\nb LOGOUT\r\n"},
 		want: "a NO Invalid login or password\r\n* BYE\r\nb OK completed\r\n", closed: true,
-		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
 	{name: "non-synchronizing literal in an invalid command closes", in: []string{"a FOO {3+}\r\nabc\r\n"},
 		want: "a BAD invalid command\r\n", closed: true},
 	{name: "non-synchronizing literal without CR", in: []string{"a FOO {3+}\nabc\r\n"},
@@ -95,61 +189,60 @@ var transcripts = []struct {
 	{name: "synchronizing literal in an invalid command", in: []string{"a FOO {3}\r\n", "abc\r\n"},
 		want: "a BAD invalid command\r\n* BAD invalid command\r\n"},
 	{name: "starttls off", in: []string{"h STARTTLS\r\n"}, want: "h BAD invalid command\r\n"},
-	{name: "starttls on without a certificate", conf: starttlsOn, in: []string{"h STARTTLS\r\n"}, want: "h BAD invalid command\r\n"},
-	{name: "starttls twice", conf: starttlsOn, tlsConf: true, in: []string{"a STARTTLS\r\n", "b STARTTLS\r\n"},
+	{name: "starttls twice", conf: starttlsOn, tlsConf: true, in: []string{"a STARTTLS\r\n", tlsStep, "b STARTTLS\r\n"},
 		want: "a OK completed\r\nb BAD invalid command\r\n"},
-	{name: "starttls drops pipelined plain text", conf: starttlsOn, tlsConf: true, in: []string{"a STARTTLS\r\nb NOOP\r\n", "c NOOP\r\n"},
+	{name: "starttls drops pipelined plain text", conf: starttlsOn, tlsConf: true, in: []string{"a STARTTLS\r\nb NOOP\r\n", tlsStep, "c NOOP\r\n"},
 		want: "a OK completed\r\nc OK completed\r\n"},
 	{name: "starttls only refuses login and authenticate", conf: starttlsOnly, tlsConf: true,
 		in:   []string{"a LOGIN test secret\r\n", "b AUTHENTICATE PLAIN\r\n", "c NOOP\r\n"},
 		want: "a BAD invalid command\r\nb BAD invalid command\r\nc OK completed\r\n"},
 	{name: "starttls only, login after TLS", conf: starttlsOnly, tlsConf: true,
-		in:    []string{"a STARTTLS\r\n", "b LOGIN test secret\r\n"},
+		in:    []string{"a STARTTLS\r\n", tlsStep, "b LOGIN test secret\r\n"},
 		want:  "a OK completed\r\nb NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain", Tag: "b "}}},
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
 
 	// LOGIN and argument syntax.
 	{name: "login", in: []string{"a1 LOGIN test bad\r\n"}, want: "a1 NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain", Tag: "a1 "}}},
+		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain"}}},
 	{name: "login without wait closes", auth: "close", in: []string{"a1 LOGIN test bad\r\n", "a2 NOOP\r\n"},
 		want: "a1 NO Invalid login or password\r\n", closed: true,
-		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain", Tag: "a1 "}}},
+		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain"}}},
 	{name: "login internal error", auth: "internal", in: []string{"a1 LOGIN test bad\r\n"},
 		want: "* BAD internal server error\r\n", closed: true,
-		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain", Tag: "a1 "}}},
+		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain"}}},
 	{name: "login argument counts", in: []string{"a LOGIN x\r\n", "b LOGIN x y z\r\n", "c LOGIN \"\" x\r\n"},
 		want: "a BAD invalid command\r\nb BAD invalid command\r\nc BAD invalid command\r\n"},
 	{name: "login empty password", in: []string{"a LOGIN x \"\"\r\n"}, want: "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "x", Pass: "", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "x", Pass: "", Method: "plain"}}},
 	{name: "quoted strings with escapes", in: []string{`a LOGIN "us\"er" "p a\\ss"` + "\r\n"},
 		want:  "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: `us"er`, Pass: `p a\ss`, Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: `us"er`, Pass: `p a\ss`, Method: "plain"}}},
 	{name: "quote ends an argument without a space", in: []string{`a LOGIN "x"y` + "\r\n"},
 		want:  "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "x", Pass: "y", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "x", Pass: "y", Method: "plain"}}},
 	{name: "quote and backslash inside an atom are plain", in: []string{`a LOGIN u\s"er p` + "\r\n"},
 		want:  "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: `u\s"er`, Pass: "p", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: `u\s"er`, Pass: "p", Method: "plain"}}},
 	{name: "backslash before CR is invalid", in: []string{"a LOGIN \"x\\\r\n", "b NOOP\r\n"},
 		want: "a BAD invalid command\r\nb OK completed\r\n"},
 	{name: "unterminated quote quirk", in: []string{"a LOGIN \"x y\r\n", "b LOGIN x y\r\n", "c NOOP\r\n", "d LOGIN x\"y\r\n"},
 		want:  "a BAD invalid command\r\nb BAD invalid command\r\nc OK completed\r\nd NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "x", Pass: "y", Method: "plain", Tag: "d "}}},
+		auths: []authCall{{Login: "x", Pass: "y", Method: "plain"}}},
 	{name: "invalid command clears the quoted flag", in: []string{"a LOGIN \"x y\r\n", "b FOO\r\n", "c LOGIN x y\r\n"},
 		want:  "a BAD invalid command\r\nb BAD invalid command\r\nc NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "x", Pass: "y", Method: "plain", Tag: "c "}}},
+		auths: []authCall{{Login: "x", Pass: "y", Method: "plain"}}},
 	{name: "synchronizing literals", in: []string{"a LOGIN {4}\r\n", "test {6}\r\n", "se\\c\"t\r\n"},
 		want:  "+ OK\r\n+ OK\r\na NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: `se\c"t`, Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "test", Pass: `se\c"t`, Method: "plain"}}},
 	{name: "literal byte by byte gets one + OK", in: strings.Split("a LOGIN {4}\r\nte\r\n {2}\r\n\r\n\r\n", ""),
 		want:  "+ OK\r\n+ OK\r\na NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "te\r\n", Pass: "\r\n", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "te\r\n", Pass: "\r\n", Method: "plain"}}},
 	{name: "non-synchronizing literals", in: []string{"a LOGIN {4+}\r\ntest {6+}\nsecret\r\n"},
 		want:  "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
 	{name: "literal {0} quirk", in: []string{"a LOGIN {0}\r\n", "x pass\r\n"},
 		want:  "+ OK\r\na NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "x", Pass: "pass", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "x", Pass: "pass", Method: "plain"}}},
 	{name: "newer nginx: byte after a literal must be SP CR LF", in: []string{"a LOGIN {4}\r\n", "userX pass\r\n", "b NOOP\r\n"},
 		want: "+ OK\r\na BAD invalid command\r\nb OK completed\r\n"},
 	{name: "newer nginx: literal right after a literal", in: []string{"a LOGIN {4}\r\n", "user{4}\r\n", "pass\r\n"},
@@ -181,10 +274,10 @@ var transcripts = []struct {
 	// AUTHENTICATE.
 	{name: "authenticate plain initial response", in: []string{"a AUTHENTICATE PLAIN " + b64("\x00test\x00bad") + "\r\n"},
 		want:  "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain"}}},
 	{name: "authenticate plain", in: []string{"a AUTHENTICATE plain\r\n", b64("authz\x00test\x00secret") + "\r\n", "b NOOP\r\n"},
 		want:  "+ \r\na NO Invalid login or password\r\nb OK completed\r\n",
-		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
 	{name: "authenticate plain errors", in: []string{"a AUTHENTICATE PLAIN\r\n", "\r\n", "b AUTHENTICATE PLAIN\r\n", "*\r\n", "c AUTHENTICATE PLAIN " + b64("x") + "\r\n", "d AUTHENTICATE PLAIN a b\r\n"},
 		want: "+ \r\na BAD invalid command\r\n+ \r\nb BAD invalid command\r\nc BAD invalid command\r\nd BAD invalid command\r\n"},
 	{name: "authenticate plain continuation with four arguments is a parse error", conf: allMethods,
@@ -192,15 +285,15 @@ var transcripts = []struct {
 		want: "+ \r\nc BAD invalid command\r\nd OK completed\r\n"},
 	{name: "authenticate login", in: []string{"a1 AUTHENTICATE LOGIN\r\n", b64("test") + "\r\n", b64("secret") + "\r\n"},
 		want:  "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\na1 NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain", Tag: "a1 "}}},
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
 	{name: "authenticate login with username", in: []string{"i AUTHENTICATE login " + b64("test") + "\r\n", b64("secret") + "\r\n"},
 		want:  "+ UGFzc3dvcmQ6\r\ni NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain", Tag: "i "}}},
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
 	{name: "authenticate login empty username", in: []string{"a1 AUTHENTICATE LOGIN\r\n", "\r\n", "a2 AUTHENTICATE LOGIN\r\n"},
 		want: "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\na1 NO Invalid login or password\r\n",
 		// The password line is "a2 AUTHENTICATE LOGIN": only its first
 		// argument counts, and "a2" is base64 for "k".
-		auths: []authCall{{Login: "", Pass: "k", Method: "plain", Tag: "a1 "}}},
+		auths: []authCall{{Login: "", Pass: "k", Method: "plain"}}},
 	{name: "authenticate login username bad base64 quirk", in: []string{"a2 AUTHENTICATE LOGIN\r\n", "!!!\r\n", "b NOOP\r\n"},
 		want: "+ VXNlcm5hbWU6\r\nBAD invalid command\r\nb OK completed\r\n"},
 	{name: "authenticate login password bad base64", in: []string{"a2 AUTHENTICATE LOGIN\r\n", b64("u") + "\r\n", "!!!\r\n"},
@@ -211,28 +304,28 @@ var transcripts = []struct {
 		want: "b BAD invalid command\r\nc BAD invalid command\r\nd BAD invalid command\r\ne BAD invalid command\r\ng BAD invalid command\r\n"},
 	{name: "authenticate external initial response skips the method check", in: []string{"a AUTHENTICATE EXTERNAL " + b64("test") + "\r\n"},
 		want:  "a NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: "", Method: "external", Tag: "a "}}},
+		auths: []authCall{{Login: "test", Pass: "", Method: "external"}}},
 	{name: "authenticate external", conf: allMethods, in: []string{"c AUTHENTICATE EXTERNAL\r\n", "=\r\n"},
 		want:  "+ VXNlcm5hbWU6\r\nc NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "", Pass: "", Method: "external", Tag: "c "}}},
+		auths: []authCall{{Login: "", Pass: "", Method: "external"}}},
 	{name: "authenticate cram-md5 with an initial response", conf: allMethods, in: []string{"c AUTHENTICATE CRAM-MD5 x\r\n"},
 		want: "c BAD invalid command\r\n"},
 	{name: "authenticate cram-md5 cancelled", conf: allMethods, in: []string{"c AUTHENTICATE CRAM-MD5\r\n", "*\r\n"},
-		want: "+ <salt>\r\nc BAD invalid command\r\n"},
+		want: "+ <SALT>\r\nc BAD invalid command\r\n"},
 	{name: "authenticate cram-md5", conf: allMethods,
 		in:    []string{"c AUTHENTICATE CRAM-MD5\r\n", b64("test "+strings.Repeat("0", 32)) + "\r\n"},
-		want:  "+ <salt>\r\nc NO Invalid login or password\r\n",
-		auths: []authCall{{Login: "test", Pass: strings.Repeat("0", 32), Method: "cram-md5", Tag: "c ", Salt: true}}},
+		want:  "+ <SALT>\r\nc NO Invalid login or password\r\n",
+		auths: []authCall{{Login: "test", Pass: strings.Repeat("0", 32), Method: "cram-md5", Salt: true}}},
 	{name: "authenticate pipelined with its response", in: []string{"a AUTHENTICATE PLAIN\r\n" + b64("\x00u\x00p") + "\r\nb NOOP\r\n"},
 		want:  "+ \r\na NO Invalid login or password\r\nb OK completed\r\n",
-		auths: []authCall{{Login: "u", Pass: "p", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "u", Pass: "p", Method: "plain"}}},
 	{name: "an authenticate exchange shares one buffer", conf: smallBuffer,
 		in:   []string{"a AUTHENTICATE LOGIN\r\n", "YWxpY2VhbGljZWFsaWNlYWxpY2U=\r\n", "c2VjcmV0c2VjcmV0\r\n"},
 		want: "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\na BAD invalid command\r\n", closed: true},
 	{name: "the buffer is rewound after an authenticate exchange", conf: smallBuffer,
 		in:    []string{"a AUTHENTICATE PLAIN\r\n", b64("\x00u\x00p") + "\r\n", "b NOOP " + strings.Repeat("x", 54) + "\r\n"},
 		want:  "+ \r\na NO Invalid login or password\r\nb OK completed\r\n",
-		auths: []authCall{{Login: "u", Pass: "p", Method: "plain", Tag: "a "}}},
+		auths: []authCall{{Login: "u", Pass: "p", Method: "plain"}}},
 	{name: "too long continuation keeps the authenticate tag", conf: smallBuffer,
 		in:   []string{"a AUTHENTICATE PLAIN\r\n", strings.Repeat("A", 70)},
 		want: "+ \r\na BAD invalid command\r\n", closed: true},
@@ -240,42 +333,84 @@ var transcripts = []struct {
 		// nginx 1.22.1 sends the bytes now at its buffer's start as the
 		// stale tag here; mailgate answers as for any tagless line.
 		want:  "a1 NO Invalid login or password\r\n* BAD invalid command\r\n",
-		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain", Tag: "a1 "}}},
+		auths: []authCall{{Login: "test", Pass: "bad", Method: "plain"}}},
+
+	// Logins: the upstream LOGIN carries the client's tag.
+	{name: "login relays", auth: "ok", in: []string{"a1 LOGIN test secret\r\n"},
+		want: "a1 OK done\r\n", up: "a1 LOGIN {4}\r\ntest {6}\r\nsecret\r\n",
+		auths: []authCall{{Login: "test", Pass: "secret", Method: "plain"}}},
+	{name: "authenticate plain relays", auth: "ok", in: []string{"x.2 AUTHENTICATE PLAIN\r\n", b64("\x00u\x00p a") + "\r\n"},
+		want: "+ \r\nx.2 OK done\r\n", up: "x.2 LOGIN {1}\r\nu {3}\r\np a\r\n",
+		auths: []authCall{{Login: "u", Pass: "p a", Method: "plain"}}},
 }
 
 func TestTranscripts(t *testing.T) {
 	for _, tc := range transcripts {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDriver(t, tc.conf)
-			if tc.tlsConf {
-				d.s.TLSConfig = &tls.Config{}
+			t.Parallel() // each case has its own server; most of the time is End waiting
+			e := start(t, tc.conf, tc.tlsConf, tc.auth, tc.up)
+			var cuts []int
+			plain, rest := tc.in, []string(nil)
+			for i, p := range tc.in {
+				if p == tlsStep {
+					plain, rest = tc.in[:i], tc.in[i+1:]
+					break
+				}
+				cuts = append(cuts, len(p))
 			}
-			d.auth = tc.auth
-			for _, p := range tc.in {
-				d.feed(p)
+			c := e.DialCut(t, 0, cuts...)
+			if g := c.ReadN(len(greeting), 5*time.Second); g != greeting {
+				t.Fatalf("greeting %q", g)
 			}
-			got := d.out.String()
-			want := tc.want
-			if strings.Contains(want, "<salt>") {
-				want = strings.Replace(want, "<salt>", b64(string(d.s.Salt)), 1)
+			c.Send(strings.Join(plain, "")) //nolint:errcheck
+			var got string
+			if rest != nil {
+				// Every reply up to the STARTTLS answer.
+				for !strings.HasSuffix(got, " OK completed\r\n") {
+					l := c.ReadLine(5 * time.Second)
+					if l == "" {
+						t.Fatalf("no STARTTLS answer in %q", got)
+					}
+					got += l
+				}
+				if err := c.StartTLS(); err != nil {
+					t.Fatalf("handshake: %v", err)
+				}
+				c.Send(strings.Join(rest, "")) //nolint:errcheck
 			}
-			if got != want {
-				t.Errorf("replies\n got %q\nwant %q", got, want)
+			// Whole lines, as many as the answer has (a salt's length varies).
+			for len(mailtest.NormalizeSalts(got)) < len(tc.want) {
+				l := c.ReadLine(5 * time.Second)
+				if l == "" {
+					break
+				}
+				got += l
 			}
-			if d.closed != tc.closed {
-				t.Errorf("closed = %v, want %v", d.closed, tc.closed)
+			if got = mailtest.NormalizeSalts(got); got != tc.want {
+				t.Errorf("replies\n got %q\nwant %q", got, tc.want)
 			}
-			if len(d.auths) != len(tc.auths) || (len(tc.auths) > 0 && !reflect.DeepEqual(d.auths, tc.auths)) {
-				t.Errorf("auth calls\n got %+v\nwant %+v", d.auths, tc.auths)
+			// A logged-in session ends when the upstream closes.
+			if msg := c.End(tc.closed || tc.up != ""); msg != "" {
+				t.Error(msg)
+			}
+			if calls := authCalls(e.auth.Requests()); len(calls) != len(tc.auths) || (len(tc.auths) > 0 && !reflect.DeepEqual(calls, tc.auths)) {
+				t.Errorf("auth calls\n got %+v\nwant %+v", calls, tc.auths)
+			}
+			e.up.Wait()
+			if got := e.up.Received(0); got != tc.up {
+				t.Errorf("upstream got %q, want %q", got, tc.up)
 			}
 		})
 	}
 }
 
+// The CRAM-MD5 challenge of a session is the same each time.
 func TestCRAMMD5SaltIsKept(t *testing.T) {
-	d := newDriver(t, allMethods)
-	d.feed("a AUTHENTICATE CRAM-MD5\r\n")
-	first := d.out.String()
+	e := start(t, allMethods, false, "", "")
+	c := e.Dial(t, mailtest.Unix, 0)
+	c.ReadLine(5 * time.Second)
+	c.Send("a AUTHENTICATE CRAM-MD5\r\n") //nolint:errcheck
+	first := c.ReadLine(5 * time.Second)
 	if !strings.HasPrefix(first, "+ ") || !strings.HasSuffix(first, "\r\n") {
 		t.Fatalf("challenge %q", first)
 	}
@@ -286,20 +421,55 @@ func TestCRAMMD5SaltIsKept(t *testing.T) {
 	if !strings.HasPrefix(string(salt), "<") || !strings.HasSuffix(string(salt), "@mx.example.test>") {
 		t.Fatalf("salt %q", salt)
 	}
-	d.feed("*\r\n")
-	d.out.Reset()
-	d.feed("b AUTHENTICATE CRAM-MD5\r\n")
-	if got := d.out.String(); got != first {
+	c.Send("*\r\n") //nolint:errcheck
+	if l := c.ReadLine(5 * time.Second); l != "a BAD invalid command\r\n" {
+		t.Fatalf("cancel: %q", l)
+	}
+	c.Send("b AUTHENTICATE CRAM-MD5\r\n") //nolint:errcheck
+	if got := c.ReadLine(5 * time.Second); got != first {
 		t.Errorf("second challenge %q, want the first %q", got, first)
 	}
 }
 
+// The upstream LOGIN carries the client's tag.
 func TestFillLoginTag(t *testing.T) {
-	d := newDriver(t, nil)
-	d.feed("tag.1 LOGIN u p\r\n")
-	if len(d.auths) != 1 || d.auths[0].Tag != "tag.1 " {
-		t.Fatalf("auths %+v", d.auths)
+	e := start(t, "", false, "ok", "tag.1 LOGIN {1}\r\nu {1}\r\np\r\n")
+	c := e.Dial(t, mailtest.Unix, 0)
+	c.ReadLine(5 * time.Second)
+	c.Send("tag.1 LOGIN u p\r\n") //nolint:errcheck
+	if got := c.ReadAll(5 * time.Second); got != "tag.1 OK done\r\n" {
+		t.Errorf("client got %q", got)
 	}
+	e.up.Wait()
+	if got := e.up.Received(0); got != "tag.1 LOGIN {1}\r\nu {1}\r\np\r\n" {
+		t.Errorf("upstream got %q", got)
+	}
+}
+
+// defaultConf is a server block for handler unit tests.
+func defaultConf() *confparse.Server {
+	return &confparse.Server{
+		Protocol: confparse.ProtoIMAP,
+		Core:     confparse.CoreConf{MaxErrors: 5, ServerName: "mx.example.test"},
+		IMAP:     confparse.IMAPConf{Auth: confparse.AuthPlain, ClientBuffer: 4096},
+	}
+}
+
+// newHandler is a handler alone, for unit tests; its replies go to out.
+func newHandler(t testing.TB, conf *confparse.Server, out io.Writer) (*Handler, *mail.Session) {
+	t.Helper()
+	if conf == nil {
+		conf = defaultConf()
+	}
+	s := mail.NewTestSession(conf, out)
+	h := Protocol{}.NewHandler(s).(*Handler)
+	if err := h.Greet(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return h, s
 }
 
 func TestProtocol(t *testing.T) {
@@ -307,17 +477,19 @@ func TestProtocol(t *testing.T) {
 	if p.Name() != "imap" {
 		t.Errorf("Name %q", p.Name())
 	}
-	if got := p.ClientBuffer(smallBuffer); got != 64 {
+	small := defaultConf()
+	small.IMAP.ClientBuffer = 64
+	if got := p.ClientBuffer(small); got != 64 {
 		t.Errorf("ClientBuffer %d", got)
 	}
 	if got := p.ClientBuffer(&confparse.Server{}); got != DefaultClientBuffer {
 		t.Errorf("default ClientBuffer %d", got)
 	}
-	d := newDriver(t, nil)
-	if got := string(d.h.InternalError()); got != "* BAD internal server error\r\n" {
+	h, _ := newHandler(t, nil, io.Discard)
+	if got := string(h.InternalError()); got != "* BAD internal server error\r\n" {
 		t.Errorf("InternalError %q", got)
 	}
-	if got := string(d.h.AuthFailed("Temporary failure", "451 4.3.0")); got != "* NO Temporary failure\r\n" {
+	if got := string(h.AuthFailed("Temporary failure", "451 4.3.0")); got != "* NO Temporary failure\r\n" {
 		t.Errorf("AuthFailed without a tag %q", got)
 	}
 }
@@ -350,48 +522,77 @@ func TestCapabilitiesPreparedPerServer(t *testing.T) {
 	}
 }
 
-// TestParseIsRepeatable hands the parser every prefix of a pipeline, as an
-// engine does while bytes trickle in, and checks that the commands and the
-// "+ OK" lines come out exactly as with the whole input at once.
+// TestParseIsRepeatable runs a pipeline through the engine in one read
+// and a byte per read, and checks that the replies (the "+ OK" lines
+// included) and the auth_http requests come out the same.
 func TestParseIsRepeatable(t *testing.T) {
 	in := "a LOGIN {3}\r\nabc \"d e\"\r\nb NOOP\r\nc FOO {2+}\r\nxy\r\n"
-	whole := newDriver(t, nil)
-	whole.feed(in)
-	split := newDriver(t, nil)
-	for i := 0; i < len(in); i++ {
-		split.feed(in[i : i+1])
+	run := func(cuts ...int) (string, []authCall) {
+		e := start(t, "", false, "", "")
+		c := e.DialCut(t, 0, cuts...)
+		c.Send(in) //nolint:errcheck
+		out := c.ReadAll(5 * time.Second)
+		// The {2+} literal of an invalid command closes the session.
+		if msg := c.End(true); msg != "" {
+			t.Error(msg)
+		}
+		return out, authCalls(e.auth.Requests())
 	}
-	if whole.out.String() != split.out.String() {
-		t.Errorf("whole %q\nsplit %q", whole.out.String(), split.out.String())
+	wholeOut, wholeAuths := run(len(in))
+	ones := make([]int, len(in))
+	for i := range ones {
+		ones[i] = 1
 	}
-	if !reflect.DeepEqual(whole.auths, split.auths) {
-		t.Errorf("auths %+v vs %+v", whole.auths, split.auths)
+	splitOut, splitAuths := run(ones...)
+	if want := greeting + "+ OK\r\na NO Invalid login or password\r\nb OK completed\r\nc BAD invalid command\r\n"; wholeOut != want {
+		t.Errorf("whole %q, want %q", wholeOut, want)
 	}
-	if !whole.closed || !split.closed {
-		t.Error("the +} line should close")
+	if wholeOut != splitOut {
+		t.Errorf("whole %q\nsplit %q", wholeOut, splitOut)
+	}
+	if want := []authCall{{Login: "abc", Pass: "d e", Method: "plain"}}; !reflect.DeepEqual(wholeAuths, want) || !reflect.DeepEqual(splitAuths, want) {
+		t.Errorf("auths %+v vs %+v", wholeAuths, splitAuths)
 	}
 }
 
-// TestParseResumes feeds a long command a byte at a time, as a slow client
-// would, and checks the parser resumes where it stopped instead of
-// starting over (linear work, not quadratic), with the same result as a
-// single pass.
+// TestParseResumes offers the parser a long command a byte more at a
+// time, as the engine does while a slow client sends it, and checks the
+// parser resumes where it stopped instead of starting over (linear work,
+// not quadratic), with the same result as a single pass.
 func TestParseResumes(t *testing.T) {
-	conf := withConf(func(c *confparse.Server) { c.IMAP.ClientBuffer = 1 << 16 })
+	conf := defaultConf()
+	conf.IMAP.ClientBuffer = 1 << 16
+	out := &bytes.Buffer{}
+	h, s := newHandler(t, conf, out)
+	out.Reset()
 	line := "a LOGIN \"" + strings.Repeat("x y", 10000) + "\" {3}\r\nabc\r\n"
-	d := newDriver(t, conf)
 	var scanned int
-	for i := 0; i < len(line); i++ {
-		d.feed(line[i : i+1])
-		if d.h.pass != nil {
-			scanned = d.h.pass.scanned
+	var cmd mail.Command
+	for i := 1; i <= len(line); i++ {
+		c, n, err := h.Parse([]byte(line[:i]))
+		if h.pass != nil {
+			scanned = h.pass.scanned
 		}
+		if errors.Is(err, mail.ErrNeedMore) {
+			continue
+		}
+		if err != nil || n != len(line) || i != len(line) {
+			t.Fatalf("Parse of %d bytes: n %d, err %v", i, n, err)
+		}
+		cmd = c
 	}
-	if want := "+ OK\r\na NO Invalid login or password\r\n"; d.out.String() != want {
-		t.Fatalf("replies %q, want %q", d.out.String(), want)
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
 	}
-	if len(d.auths) != 1 || d.auths[0].Login != strings.Repeat("x y", 10000) || d.auths[0].Pass != "abc" {
-		t.Fatalf("auths %+v", d.auths)
+	if out.String() != "+ OK\r\n" {
+		t.Fatalf("replies %q, want one + OK", out.String())
+	}
+	next, err := h.Exec(cmd)
+	if err != nil || next != mail.Authenticate {
+		t.Fatalf("Exec: %v %v", next, err)
+	}
+	if string(s.Login) != strings.Repeat("x y", 10000) || string(s.Passwd) != "abc" {
+		t.Fatalf("login %.20q pass %q", s.Login, s.Passwd)
 	}
 	if scanned > len(line) {
 		t.Errorf("scanned %d bytes for a %d-byte command", scanned, len(line))
@@ -399,3 +600,23 @@ func TestParseResumes(t *testing.T) {
 }
 
 var _ mail.Handler = (*Handler)(nil)
+
+// STARTTLS on a server without a certificate is refused. nginx refuses such
+// a configuration ("no ssl_certificate is defined for the starttls
+// directive"), so only the handler alone can be asked.
+func TestStartTLSWithoutCertificate(t *testing.T) {
+	conf := defaultConf()
+	conf.SSL.StartTLS = confparse.StartTLSOn
+	h, _ := newHandler(t, conf, io.Discard)
+	cmd, n, err := h.Parse([]byte("h STARTTLS\r\n"))
+	if err != nil || n != 12 {
+		t.Fatalf("Parse: %d %v", n, err)
+	}
+	next, err := h.Exec(cmd)
+	if !errors.Is(err, mail.ErrRejected) {
+		t.Fatalf("Exec: %v %v, want a refusal", next, err)
+	}
+	if got := string(h.ErrorReply(err)); got != "h BAD invalid command\r\n" {
+		t.Errorf("reply %q", got)
+	}
+}

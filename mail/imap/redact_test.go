@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -26,9 +27,9 @@ func TestRedactLog(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDriver(t, nil)
-			d.h.cont = tc.cont
-			got := string(d.h.RedactLog([]byte(tc.in)))
+			h, _ := newHandler(t, nil, io.Discard)
+			h.cont = tc.cont
+			got := string(h.RedactLog([]byte(tc.in)))
 			if got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}

@@ -1,13 +1,16 @@
 package smtp
 
 import (
-	"crypto/tls"
 	"encoding/base64"
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
-	"mailgate/auth"
 	"mailgate/confparse"
+	"mailgate/mail"
+	"mailgate/mail/mailtest"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -19,21 +22,97 @@ const (
 	badArg   = "501 5.5.4 Invalid argument\r\n"
 	badSeq   = "503 5.5.1 Bad sequence of commands\r\n"
 	ehloDef  = "250-mx.example.test\r\n250 AUTH PLAIN LOGIN\r\n"
+
+	// What the client gets once the upstream login is done: nginx's own
+	// answer to AUTH, or on the smtp_auth none path the upstream's answer
+	// to RCPT (see upstreamFor).
+	loginOK = "235 2.0.0 OK\r\n"
+	rcptOK  = "250 2.1.5 ok\r\n"
+
+	// The upstream login's first lines with xclient on, for a unix
+	// client (no address) without a resolver.
+	upEHLO    = "EHLO mx.example.test\r\n"
+	upXClient = "XCLIENT ADDR=unix: NAME=[UNAVAILABLE]\r\n"
+	upLogin   = upEHLO + "XCLIENT ADDR=unix: LOGIN=good NAME=[UNAVAILABLE]\r\n"
+
+	// tlsStep as a step's client bytes: the client runs its TLS handshake.
+	tlsStep = "<TLS>"
 )
 
-// step: the client sends c (one read), the server answers exactly s.
+// The mail{} body of every test; %s is the case's extra directives for its
+// server block, which override the mail{} level ones.
+const mailBody = `
+auth_http "{{auth}}";
+max_errors 5;
+timeout 5s;
+smtp_auth plain login;
+xclient on;
+proxy_timeout 5s;
+server {
+	listen 127.0.0.1:25;
+	protocol smtp;
+	%s
+}`
+
+// Auth_http answers.
+const (
+	authPass = "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 25\r\n\r\n"
+)
+
+func authFail(msg, wait, code string) string {
+	h := "HTTP/1.0 200 OK\r\nAuth-Status: " + msg + "\r\n"
+	if wait != "" {
+		h += "Auth-Wait: " + wait + "\r\n"
+	}
+	if code != "" {
+		h += "Auth-Error-Code: " + code + "\r\n"
+	}
+	return h + "\r\n"
+}
+
+// upstreamFor scripts an upstream that expects the lines of lines and
+// accepts each; it closes after the last answer.
+func upstreamFor(lines string) *mailtest.Upstream {
+	u := &mailtest.Upstream{Replies: []string{"220 upstream ESMTP\r\n"}}
+	for _, l := range strings.SplitAfter(lines, "\r\n") {
+		var reply string
+		switch {
+		case l == "":
+			continue
+		case strings.HasPrefix(l, "XCLIENT "):
+			reply = "220 upstream\r\n"
+		case strings.HasPrefix(l, "AUTH PLAIN "):
+			reply = "235 2.0.0 upstream ok\r\n"
+		case strings.HasPrefix(l, "MAIL "):
+			reply = "250 2.1.0 ok\r\n"
+		case strings.HasPrefix(l, "RCPT "):
+			reply = rcptOK
+		default: // EHLO, HELO
+			reply = "250 upstream\r\n"
+		}
+		u.Replies = append(u.Replies, reply)
+	}
+	return u
+}
+
+// step: the client sends c (read on its own by the server), then the
+// server answers exactly s.
 type step struct{ c, s string }
 
 type transcript struct {
 	name   string
-	conf   func(*confparse.Server)
-	tls    bool // the server has a certificate (STARTTLS possible)
-	auth   []authOutcome
+	conf   string   // extra directives for the server block
+	tls    bool     // the server has a certificate (STARTTLS possible)
+	auth   []string // auth_http answers; then a refusal without Auth-Wait
 	steps  []step
-	closed bool     // the session ends closed
-	authed bool     // the session ends handed off
-	logs   []string // log lines that must appear (exact, without the context suffix)
-	check  func(t *testing.T, e *engine)
+	closed bool // the session ends closed (before any login)
+	// up: the session logs in upstream, which must receive exactly these
+	// lines (and closes after answering them).
+	up string
+	// reqs: for each auth_http request, "Header: value" lines it must
+	// have (value decoded) and "!Header" ones it must not.
+	reqs [][]string
+	logs []string // info lines that must appear in order (without the context suffix)
 }
 
 func TestTranscripts(t *testing.T) {
@@ -44,28 +123,23 @@ func TestTranscripts(t *testing.T) {
 		{name: "helo arity", steps: []step{{"HELO\r\n", badArg}, {"HELO a b\r\n", badArg}, {"EHLO\r\n", badArg}}},
 		{name: "lower case and bare LF", steps: []step{{"ehlo x\n", ehloDef}, {"nOoP\n", ok250}}},
 		{
-			name: "ehlo capabilities and every method",
-			conf: func(c *confparse.Server) {
-				c.SMTP.Capabilities = []string{"PIPELINING", "SIZE 10485760"}
-				c.SMTP.Auth = confparse.AuthPlain | confparse.AuthLogin | confparse.AuthCRAMMD5 | confparse.AuthExternal | confparse.AuthNone
-			},
+			name:  "ehlo capabilities and every method",
+			conf:  `smtp_capabilities PIPELINING "SIZE 10485760"; smtp_auth plain login cram-md5 external none;`,
 			steps: []step{{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10485760\r\n250 AUTH PLAIN LOGIN CRAM-MD5 EXTERNAL\r\n"}},
 		},
 		{
 			name:  "ehlo none only",
-			conf:  func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
+			conf:  "smtp_auth none;",
 			steps: []step{{"EHLO x\r\n", "250 mx.example.test\r\n"}},
 		},
 		{
 			name: "starttls on",
 			tls:  true,
-			conf: func(c *confparse.Server) {
-				c.SSL.StartTLS = confparse.StartTLSOn
-				c.SMTP.Capabilities = []string{"PIPELINING"}
-			},
+			conf: "starttls on; smtp_capabilities PIPELINING;",
 			steps: []step{
 				{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
 				{"STARTTLS extra args\r\n", "220 2.0.0 Start TLS\r\n"},
+				{tlsStep, ""},
 				{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n"},
 				{"STARTTLS\r\n", invalid},
 			},
@@ -73,11 +147,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name: "starttls only",
 			tls:  true,
-			conf: func(c *confparse.Server) {
-				c.SSL.StartTLS = confparse.StartTLSOnly
-				c.SMTP.Capabilities = []string{"PIPELINING"}
-				c.SMTP.Auth |= confparse.AuthNone
-			},
+			conf: "starttls only; smtp_capabilities PIPELINING; smtp_auth plain login none;",
 			steps: []step{
 				{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"},
 				{"AUTH PLAIN " + plainGood + "\r\n", invalid},
@@ -86,11 +156,7 @@ func TestTranscripts(t *testing.T) {
 		},
 		{name: "starttls off", steps: []step{{"STARTTLS\r\n", invalid}, {"NOOP\r\n", ok250}}},
 		{
-			name:  "starttls without certificate",
-			conf:  func(c *confparse.Server) { c.SSL.StartTLS = confparse.StartTLSOn },
-			steps: []step{{"STARTTLS\r\n", invalid}},
-		},
-		{
+			// Refused at max_errors 5 if they counted.
 			name: "auth arguments",
 			steps: []step{
 				{"AUTH\r\n", badArg},
@@ -101,33 +167,21 @@ func TestTranscripts(t *testing.T) {
 				{"AUTH EXTERNAL\r\n", invalid},
 				{"NOOP\r\n", ok250},
 			},
-			check: func(t *testing.T, e *engine) {
-				if e.errors != 0 {
-					t.Errorf("handler-level refusals counted: %d", e.errors)
-				}
-			},
 		},
 		{
-			name:   "auth plain initial response",
-			steps:  []step{{"AUTH PLAIN " + plainGood + "\r\n", "<login>"}},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				r := e.reqs[0]
-				if r.Method != auth.MethodPlain || string(r.User) != "good" || string(r.Pass) != "pw" {
-					t.Errorf("request %+v", r)
-				}
-				if !r.HasClientHost || r.ClientHost != "[UNAVAILABLE]" {
-					t.Errorf("client host %v %q", r.HasClientHost, r.ClientHost)
-				}
-				if r.SMTPHelo != nil || r.SMTPFrom != nil {
-					t.Errorf("Auth-SMTP-* set for plain")
-				}
-			},
+			name:  "auth plain initial response",
+			auth:  []string{authPass},
+			steps: []step{{"AUTH PLAIN " + plainGood + "\r\n", loginOK}},
+			up:    upLogin,
+			reqs: [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw", "Client-Host: [UNAVAILABLE]",
+				"!Auth-SMTP-Helo", "!Auth-SMTP-From", "!Auth-SMTP-To"}},
 		},
 		{
-			name:   "auth plain continuation",
-			steps:  []step{{"auth plain\r\n", "334 \r\n"}, {plainGood + "\r\n", "<login>"}},
-			authed: true,
+			name:  "auth plain continuation",
+			auth:  []string{authPass},
+			steps: []step{{"auth plain\r\n", "334 \r\n"}, {plainGood + "\r\n", loginOK}},
+			up:    upLogin,
+			reqs:  [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
 		{
 			name: "auth plain bad responses",
@@ -139,104 +193,76 @@ func TestTranscripts(t *testing.T) {
 				{"NOOP\r\n", ok250},
 			},
 			logs: []string{
-				"info: *7 client sent invalid login in AUTH PLAIN command",
-				"info: *7 client sent invalid base64 encoding in AUTH PLAIN command",
-				"info: *7 client sent invalid login in AUTH PLAIN command",
-				"info: *7 client sent invalid password in AUTH PLAIN command",
+				"client sent invalid login in AUTH PLAIN command",
+				"client sent invalid base64 encoding in AUTH PLAIN command",
+				"client sent invalid login in AUTH PLAIN command",
+				"client sent invalid password in AUTH PLAIN command",
 			},
 		},
 		{
 			name: "auth login",
+			auth: []string{authPass},
 			steps: []step{
 				{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"},
 				{b64("good") + "\r\n", "334 UGFzc3dvcmQ6\r\n"},
-				{b64("pw") + " trailing args\r\n", "<login>"},
+				{b64("pw") + " trailing args\r\n", loginOK},
 			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				r := e.reqs[0]
-				if r.Method != auth.MethodPlain || string(r.User) != "good" || string(r.Pass) != "pw" {
-					t.Errorf("request %+v", r)
-				}
-			},
+			up:   upLogin,
+			reqs: [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
 		{
-			name:   "auth login with user name",
-			steps:  []step{{"AUTH LOGIN " + b64("good") + "\r\n", "334 UGFzc3dvcmQ6\r\n"}, {b64("pw") + "\r\n", "<login>"}},
-			authed: true,
+			name:  "auth login with user name",
+			auth:  []string{authPass},
+			steps: []step{{"AUTH LOGIN " + b64("good") + "\r\n", "334 UGFzc3dvcmQ6\r\n"}, {b64("pw") + "\r\n", loginOK}},
+			up:    upLogin,
+			reqs:  [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
 		{
 			// nginx 1.22.1: an empty user name line is valid base64.
-			name:   "auth login empty user name",
-			steps:  []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", "334 UGFzc3dvcmQ6\r\n"}, {"AUTH LOGIN\r\n", "<login>"}},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				pass, _ := base64.StdEncoding.DecodeString("AUTH")
-				if r := e.reqs[0]; len(r.User) != 0 || string(r.Pass) != string(pass) {
-					t.Errorf("user %q pass %q", r.User, r.Pass)
-				}
-			},
+			name:  "auth login empty user name",
+			auth:  []string{authPass},
+			steps: []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", "334 UGFzc3dvcmQ6\r\n"}, {"AUTH LOGIN\r\n", loginOK}},
+			up:    upEHLO + upXClient,
+			reqs:  [][]string{{"Auth-Method: plain", "Auth-User: ", "Auth-Pass: " + b64dec("AUTH")}},
 		},
 		{
 			name:  "auth login bad base64",
 			steps: []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"a\r\n", invalid}, {"NOOP\r\n", ok250}},
-			logs:  []string{"info: *7 client sent invalid base64 encoding in AUTH LOGIN command"},
+			logs:  []string{"client sent invalid base64 encoding in AUTH LOGIN command"},
 		},
 		{
-			name:  "malformed continuation line is parse-level",
-			steps: []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"abc\rX\r\n", invalid}, {"NOOP\r\n", ok250}},
-			check: func(t *testing.T, e *engine) {
-				if e.errors != 1 {
-					t.Errorf("errors = %d, want 1", e.errors)
-				}
-			},
-		},
-		{
-			name:   "cram-md5",
-			conf:   func(c *confparse.Server) { c.SMTP.Auth |= confparse.AuthCRAMMD5 },
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				r := e.reqs[0]
-				if r.Method != auth.MethodCRAMMD5 || string(r.User) != "good" || len(r.Pass) != 32 {
-					t.Errorf("request %+v", r)
-				}
-				if !strings.HasPrefix(string(r.Salt), "<") || !strings.HasSuffix(string(r.Salt), "@mx.example.test>") {
-					t.Errorf("salt %q", r.Salt)
-				}
-			},
+			// Counted once: max_errors 2 closes at the next invalid command.
+			name:   "malformed continuation line is parse-level",
+			conf:   "max_errors 2;",
+			steps:  []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"abc\rX\r\n", invalid}, {"NOOP\r\n", ok250}, {"FOO\r\n", invalid}},
+			closed: true,
 		},
 		{
 			// nginx checks smtp_auth for EXTERNAL only without an
 			// initial response.
-			name:   "external quirk",
-			steps:  []step{{"AUTH EXTERNAL\r\n", invalid}, {"AUTH EXTERNAL " + b64("good") + "\r\n", "<login>"}},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				if r := e.reqs[0]; r.Method != auth.MethodExternal || string(r.User) != "good" || r.Pass != nil {
-					t.Errorf("request %+v", r)
-				}
-			},
+			name:  "external quirk",
+			auth:  []string{authPass},
+			steps: []step{{"AUTH EXTERNAL\r\n", invalid}, {"AUTH EXTERNAL " + b64("good") + "\r\n", loginOK}},
+			up:    upLogin,
+			reqs:  [][]string{{"Auth-Method: external", "Auth-User: good", "Auth-Pass: "}},
 		},
 		{
-			name:   "external enabled",
-			conf:   func(c *confparse.Server) { c.SMTP.Auth |= confparse.AuthExternal },
-			steps:  []step{{"AUTH EXTERNAL\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", "<login>"}},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				if r := e.reqs[0]; r.Method != auth.MethodExternal || len(r.User) != 0 {
-					t.Errorf("request %+v", r)
-				}
-			},
+			name:  "external enabled",
+			conf:  "smtp_auth plain login external;",
+			auth:  []string{authPass},
+			steps: []step{{"AUTH EXTERNAL\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", loginOK}},
+			up:    upEHLO + upXClient,
+			reqs:  [][]string{{"Auth-Method: external", "Auth-User: "}},
 		},
 		{
 			name:  "mail without none",
 			steps: []step{{"MAIL FROM:<a@b>\r\n", "530 5.7.1 Authentication required\r\n"}, {"RCPT TO:<c@d>\r\n", badSeq}},
-			logs:  []string{`info: *7 client was rejected: "MAIL FROM:<a@b>__"`},
+			logs:  []string{`client was rejected: "MAIL FROM:<a@b>__"`},
 		},
 		{
 			name:  "rejected mail logs the whole buffer",
 			steps: []step{{"EHLO x\r\nMAIL FROM:<a@b>\r\nNOOP\r\n", ehloDef + "530 5.7.1 Authentication required\r\n" + ok250}},
-			logs:  []string{`info: *7 client was rejected: "EHLO x__MAIL FROM:<a@b>__NOOP__"`},
+			logs:  []string{`client was rejected: "EHLO x__MAIL FROM:<a@b>__NOOP__"`},
 		},
 		{
 			// Found by the random differential test: nginx logs the
@@ -244,11 +270,12 @@ func TestTranscripts(t *testing.T) {
 			name: "rejected mail hides credentials in the buffer",
 			steps: []step{{"AUTH LOGIN  " + b64("secretpw") + "\rX\r\n" + b64("\x00u\x00secretpw") + "\r\nMAIL FROM:<a@b>\r\n",
 				invalid + invalid + "530 5.7.1 Authentication required\r\n"}},
-			logs: []string{`info: *7 client was rejected: "AUTH LOGIN  ***__***__MAIL FROM:<a@b>__"`},
+			logs: []string{`client was rejected: "AUTH LOGIN  ***__***__MAIL FROM:<a@b>__"`},
 		},
 		{
 			name: "none path",
-			conf: func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
+			conf: "smtp_auth none;",
+			auth: []string{authPass},
 			steps: []step{
 				{"EHLO client.example\r\n", "250 mx.example.test\r\n"},
 				{"RCPT TO:<c@d>\r\n", badSeq},
@@ -256,85 +283,64 @@ func TestTranscripts(t *testing.T) {
 				{"MAIL FROM:<a@b>  SIZE=100  \r\n", ok250},
 				{"MAIL FROM:<x@y>\r\n", badSeq},
 				{"RCPT\r\n", badArg},
-				{"RCPT TO:<c@d> NOTIFY=NEVER\r\n", "<login>"},
+				{"RCPT TO:<c@d> NOTIFY=NEVER\r\n", rcptOK},
 			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				r := e.reqs[0]
-				if r.Method != auth.MethodNone || string(r.SMTPHelo) != "client.example" ||
-					string(r.SMTPFrom) != "MAIL FROM:<a@b>  SIZE=100" || string(r.SMTPTo) != "RCPT TO:<c@d> NOTIFY=NEVER" {
-					t.Errorf("request %q %q %q %q", r.Method, r.SMTPHelo, r.SMTPFrom, r.SMTPTo)
-				}
-				p := e.logins[0]
-				if !p.AuthNone || string(p.MailFrom) != "MAIL FROM:<a@b>  SIZE=100" || string(p.RcptTo) != "RCPT TO:<c@d> NOTIFY=NEVER" {
-					t.Errorf("login %+v", p)
-				}
-				if !p.ESMTP || string(p.Helo) != "client.example" || p.ClientHost != "[UNAVAILABLE]" {
-					t.Errorf("login %+v", p)
-				}
-			},
+			up: upEHLO + upXClient + "EHLO client.example\r\nMAIL FROM:<a@b>  SIZE=100\r\nRCPT TO:<c@d> NOTIFY=NEVER\r\n",
+			reqs: [][]string{{"Auth-Method: none", "Auth-User: ", "Auth-Pass: ", "Client-Host: [UNAVAILABLE]",
+				"Auth-SMTP-Helo: client.example", "Auth-SMTP-From: MAIL FROM:<a@b>  SIZE=100", "Auth-SMTP-To: RCPT TO:<c@d> NOTIFY=NEVER"}},
 		},
 		{
-			name: "none path without helo sends empty Auth-SMTP-Helo",
-			conf: func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
-			steps: []step{
-				{"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", ok250 + "<login>"},
-			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				r := e.reqs[0]
-				if r.SMTPHelo == nil || len(r.SMTPHelo) != 0 {
-					t.Errorf("helo %q", r.SMTPHelo)
-				}
-				if p := e.logins[0]; p.Helo != nil || p.ESMTP {
-					t.Errorf("login %+v", p)
-				}
-			},
+			name:  "none path without helo sends empty Auth-SMTP-Helo",
+			conf:  "smtp_auth none;",
+			auth:  []string{authPass},
+			steps: []step{{"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", ok250 + rcptOK}},
+			// No client HELO to replay after XCLIENT.
+			up:   upEHLO + upXClient + "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n",
+			reqs: [][]string{{"Auth-Method: none", "Auth-SMTP-Helo: ", "Auth-SMTP-From: MAIL FROM:<a@b>", "Auth-SMTP-To: RCPT TO:<c@d>"}},
 		},
 		{
 			name: "none rejected with wait keeps MAIL",
-			conf: func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
-			auth: []authOutcome{{fail: true, msg: "Relay denied", wait: true}},
+			conf: "smtp_auth none;",
+			auth: []string{authFail("Relay denied", "1", ""), authPass},
 			steps: []step{
 				{"HELO h\r\n", "250 mx.example.test\r\n"},
 				{"MAIL FROM:<a@b>\r\n", ok250},
 				{"RCPT TO:<c@d>\r\n", "535 5.7.0 Relay denied\r\n"},
-				{"RCPT TO:<e@f>\r\n", "<login>"},
+				{"RCPT TO:<e@f>\r\n", rcptOK},
 			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				if len(e.reqs) != 2 || string(e.reqs[1].SMTPFrom) != "MAIL FROM:<a@b>" || string(e.reqs[1].SMTPTo) != "RCPT TO:<e@f>" {
-					t.Errorf("requests %+v", e.reqs)
-				}
+			up: upEHLO + upXClient + "HELO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<e@f>\r\n",
+			reqs: [][]string{
+				{"Auth-Method: none", "Auth-SMTP-Helo: h", "Auth-SMTP-From: MAIL FROM:<a@b>", "Auth-SMTP-To: RCPT TO:<c@d>", "Auth-Login-Attempt: 1"},
+				{"Auth-Method: none", "Auth-SMTP-Helo: h", "Auth-SMTP-From: MAIL FROM:<a@b>", "Auth-SMTP-To: RCPT TO:<e@f>", "Auth-Login-Attempt: 2"},
 			},
 		},
 		{
 			name:   "auth failure without wait closes",
-			auth:   []authOutcome{{fail: true, msg: "Invalid login or password", code: "550 5.7.1"}},
+			auth:   []string{authFail("Invalid login or password", "", "550 5.7.1")},
 			steps:  []step{{"AUTH PLAIN " + plainGood + "\r\n", "550 5.7.1 Invalid login or password\r\n"}},
 			closed: true,
+			reqs:   [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
 		{
 			// Newer nginx (1.29.1): MAIL under none clears the
 			// credentials of a failed AUTH; 1.22.1 sent them.
 			name: "none after failed auth drops credentials",
-			conf: func(c *confparse.Server) { c.SMTP.Auth |= confparse.AuthNone },
-			auth: []authOutcome{{fail: true, msg: "Invalid login or password", wait: true}},
+			conf: "smtp_auth plain login none;",
+			auth: []string{authFail("Invalid login or password", "1", ""), authPass},
 			steps: []step{
 				{"AUTH PLAIN " + b64("\x00good\x00bad") + "\r\n", "535 5.7.0 Invalid login or password\r\n"},
 				{"MAIL FROM:<a@b>\r\n", ok250},
-				{"RCPT TO:<c@d>\r\n", "<login>"},
+				{"RCPT TO:<c@d>\r\n", rcptOK},
 			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				if r := e.reqs[1]; r.Method != auth.MethodNone || len(r.User) != 0 || len(r.Pass) != 0 {
-					t.Errorf("request %q user %q pass %q", r.Method, r.User, r.Pass)
-				}
+			up: upEHLO + upXClient + "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n",
+			reqs: [][]string{
+				{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: bad"},
+				{"Auth-Method: none", "Auth-User: ", "Auth-Pass: "},
 			},
 		},
 		{
 			name: "rset and helo clear MAIL",
-			conf: func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
+			conf: "smtp_auth none;",
 			steps: []step{
 				{"MAIL FROM:<a@b>\r\n", ok250}, {"RSET\r\n", ok250}, {"RCPT TO:<c@d>\r\n", badSeq},
 				{"MAIL FROM:<a@b>\r\n", ok250}, {"HELO x\r\n", "250 mx.example.test\r\n"}, {"RCPT TO:<c@d>\r\n", badSeq},
@@ -343,7 +349,7 @@ func TestTranscripts(t *testing.T) {
 		},
 		{
 			name: "vrfy expn help are handler-level",
-			conf: func(c *confparse.Server) { c.Core.MaxErrors = 2 },
+			conf: "max_errors 2;",
 			steps: []step{
 				{"VRFY a\r\n", invalid}, {"EXPN a\r\n", invalid}, {"HELP\r\n", invalid},
 				{"DATA\r\n", invalid}, {"NOOP\r\n", ok250}, {"FOO bar\r\n", invalid},
@@ -354,6 +360,7 @@ func TestTranscripts(t *testing.T) {
 			name:   "unknown words count",
 			steps:  []step{{"DATA\r\n", invalid}, {"\r\n", invalid}, {"NOOP1\r\n", invalid}, {"NOOPS\r\n", invalid}, {"STARTTLX\r\n", invalid}},
 			closed: true,
+			logs:   []string{"client sent too many invalid commands"},
 		},
 		{
 			name:  "CR without LF",
@@ -361,7 +368,7 @@ func TestTranscripts(t *testing.T) {
 		},
 		{
 			name: "argument limit",
-			conf: func(c *confparse.Server) { c.SMTP.Auth = confparse.AuthNone },
+			conf: "smtp_auth none;",
 			steps: []step{
 				{"MAIL 1 2 3 4 5 6 7 8 9 10 11   \r\n", ok250},
 				{"RSET\r\n", ok250},
@@ -379,28 +386,32 @@ func TestTranscripts(t *testing.T) {
 		},
 		{
 			name:   "too long command",
-			conf:   func(c *confparse.Server) { c.SMTP.ClientBuffer = 64 },
+			conf:   "smtp_client_buffer 64;",
 			steps:  []step{{"MAIL FROM:<" + strings.Repeat("a", 60) + ">\r\n", invalid}},
 			closed: true,
+			logs:   []string{`client sent too long command "MAIL FROM:<` + strings.Repeat("a", 53) + `"`},
 		},
 		{
 			name:   "pipelining longer than the buffer",
-			conf:   func(c *confparse.Server) { c.SMTP.ClientBuffer = 64 },
+			conf:   "smtp_client_buffer 64;",
 			steps:  []step{{strings.Repeat("NOOP\r\n", 10) + "NOOP", strings.Repeat(ok250, 10) + invalid}},
 			closed: true,
 		},
 		{
 			name:   "line of exactly the buffer size",
-			conf:   func(c *confparse.Server) { c.SMTP.ClientBuffer = 16; c.SMTP.Auth = confparse.AuthNone },
+			conf:   "smtp_client_buffer 16; smtp_auth none;",
 			steps:  []step{{"MAIL FROM:<a@b>\n", ok250}, {"HELO 0123456789\r\n", invalid}},
 			closed: true,
 		},
 		{
+			// What followed AUTH in the buffer goes upstream after the
+			// login, and the upstream's answer to it comes back.
 			name: "pipelined auth leaves the rest in the buffer",
+			auth: []string{authPass},
 			steps: []step{
-				{"EHLO x\r\nAUTH PLAIN " + plainGood + "\r\nMAIL FROM:<a@b>\r\n", ehloDef + "<login>"},
+				{"EHLO x\r\nAUTH PLAIN " + plainGood + "\r\nMAIL FROM:<a@b>\r\n", ehloDef + loginOK + "250 2.1.0 ok\r\n"},
 			},
-			authed: true,
+			up: upLogin + "EHLO x\r\nMAIL FROM:<a@b>\r\n",
 		},
 		{
 			name:   "quit",
@@ -408,116 +419,258 @@ func TestTranscripts(t *testing.T) {
 			closed: true,
 		},
 		{
+			// ESMTP: the upstream gets EHLO; no XCLIENT, so the client's
+			// HELO is not replayed; proxy_smtp_auth logs in with AUTH.
 			name: "esmtp is sticky and STARTTLS forgets HELO",
 			tls:  true,
-			conf: func(c *confparse.Server) {
-				c.SSL.StartTLS = confparse.StartTLSOn
-				c.Proxy.XClient = false
-				c.Proxy.SMTPAuth = true
-			},
+			conf: "starttls on; xclient off; proxy_smtp_auth on;",
+			auth: []string{authPass},
 			steps: []step{
 				{"EHLO a\r\n", "250-mx.example.test\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
 				{"STARTTLS\r\n", "220 2.0.0 Start TLS\r\n"},
-				{"AUTH PLAIN " + plainGood + "\r\n", "<login>"},
+				{tlsStep, ""},
+				{"AUTH PLAIN " + plainGood + "\r\n", loginOK},
 			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				p := e.logins[0]
-				if !p.ESMTP || p.Helo != nil || p.XClient || !p.SMTPAuth || p.AuthNone || !p.XTextLogin {
-					t.Errorf("login %+v", p)
-				}
-				if string(p.Login) != "good" || string(p.Pass) != "pw" || p.ServerName != "mx.example.test" {
-					t.Errorf("login %+v", p)
-				}
+			up: upEHLO + "AUTH PLAIN " + plainGood + "\r\n",
+		},
+		{
+			name: "esmtp is sticky and STARTTLS forgets HELO, with xclient",
+			tls:  true,
+			conf: "starttls on;",
+			auth: []string{authPass},
+			steps: []step{
+				{"EHLO a\r\n", "250-mx.example.test\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
+				{"STARTTLS\r\n", "220 2.0.0 Start TLS\r\n"},
+				{tlsStep, ""},
+				{"AUTH PLAIN " + plainGood + "\r\n", loginOK},
 			},
+			up: upLogin,
 		},
 		{
 			name: "helo after ehlo",
+			auth: []string{authPass},
 			steps: []step{
 				{"EHLO a\r\n", ehloDef}, {"HELO b\r\n", "250 mx.example.test\r\n"},
-				{"AUTH PLAIN " + plainGood + "\r\n", "<login>"},
+				{"AUTH PLAIN " + plainGood + "\r\n", loginOK},
 			},
-			authed: true,
-			check: func(t *testing.T, e *engine) {
-				if p := e.logins[0]; !p.ESMTP || string(p.Helo) != "b" || !p.XClient {
-					t.Errorf("login %+v", p)
-				}
+			up: upLogin + "EHLO b\r\n",
+		},
+		{
+			name: "helo only",
+			conf: "xclient off;",
+			auth: []string{authPass},
+			steps: []step{
+				{"HELO b\r\n", "250 mx.example.test\r\n"},
+				{"AUTH PLAIN " + plainGood + "\r\n", loginOK},
 			},
+			up: "HELO mx.example.test\r\n",
 		},
 	}
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := testConf()
-			if tc.conf != nil {
-				tc.conf(c)
+			t.Parallel() // each case has its own server; most of the time is End waiting
+			e := startSMTP(t, tc.conf, tc.tls, tc.auth, tc.up)
+			var cuts []int
+			for _, st := range tc.steps {
+				if st.c == tlsStep {
+					break
+				}
+				cuts = append(cuts, len(st.c))
 			}
-			f := newFixture(c)
-			if tc.tls {
-				f.s.TLSConfig = &tls.Config{}
-			}
-			if err := f.h.Greet(); err != nil {
-				t.Fatal(err)
-			}
-			if got := f.out.String(); got != greeting {
+			c := e.DialCut(t, 0, cuts...)
+			if got := c.ReadN(len(greeting), 5*time.Second); got != greeting {
 				t.Fatalf("greeting %q", got)
 			}
-			f.out.Reset()
-			e := newEngine(f)
-			e.auth = tc.auth
-			steps := tc.steps
-			if tc.name == "cram-md5" {
-				steps = nil
-				e.feed("AUTH CRAM-MD5\r\n")
-				line := f.out.String()
-				f.out.Reset()
-				if !strings.HasPrefix(line, "334 ") || !strings.HasSuffix(line, "\r\n") {
-					t.Fatalf("challenge %q", line)
+			for i, st := range tc.steps {
+				if st.c == tlsStep {
+					if err := c.StartTLS(); err != nil {
+						t.Fatalf("step %d: handshake: %v", i, err)
+					}
+					continue
 				}
-				salt, err := base64.StdEncoding.DecodeString(strings.TrimSpace(line[4:]))
-				if err != nil || string(salt) != string(f.s.Salt) {
-					t.Fatalf("challenge %q salt %q", line, f.s.Salt)
+				if err := c.Send(st.c); err != nil {
+					t.Fatalf("step %d: %v", i, err)
 				}
-				e.feed(b64("good 0123456789abcdef0123456789abcdef") + "\r\n")
-				if got := f.out.String(); got != "<login>" {
-					t.Fatalf("reply %q", got)
-				}
-			}
-			for i, st := range steps {
-				e.feed(st.c)
-				if got := f.out.String(); got != st.s {
+				if got := c.ReadN(len(st.s), 5*time.Second); got != st.s {
 					t.Fatalf("step %d: sent %q\n got %q\nwant %q", i, st.c, got, st.s)
 				}
-				f.out.Reset()
 			}
-			if e.closed != tc.closed {
-				t.Errorf("closed = %v, want %v", e.closed, tc.closed)
+			// A logged-in session ends when the upstream closes.
+			if msg := c.End(tc.closed || tc.up != ""); msg != "" {
+				t.Error(msg)
 			}
-			if e.authed != tc.authed {
-				t.Errorf("authenticated = %v, want %v", e.authed, tc.authed)
+			e.up.Wait()
+			if got := e.up.Received(0); got != tc.up {
+				t.Errorf("upstream got %q\n want %q", got, tc.up)
 			}
-			logs := f.logs.all()
-			for _, want := range tc.logs {
-				found := false
-				for i, l := range logs {
-					if strings.HasPrefix(l, want+" while in auth state, client: 127.0.0.1, server: 127.0.0.1:25") {
-						found = true
-						logs = logs[i+1:]
-						break
-					}
-				}
-				if !found {
-					t.Errorf("log %q not found in order in %q", want, f.logs.all())
+			if tc.up != "" {
+				if miss := e.Log.Wait(3*time.Second, "client logged in"); miss != "" {
+					t.Errorf("log lacks %q:\n%s", miss, e.Log)
 				}
 			}
-			for _, l := range f.logs.all() {
-				if strings.Contains(l, "pw") {
-					t.Errorf("password in log: %q", l)
-				}
-			}
-			if tc.check != nil {
-				tc.check(t, e)
-			}
+			checkRequests(t, e.auth.Requests(), tc.reqs)
+			checkLogs(t, e.Log.String(), tc.logs)
 		})
+	}
+}
+
+// cram-md5: the challenge is the salt, which goes to auth_http.
+func TestCRAMMD5(t *testing.T) {
+	e := startSMTP(t, "smtp_auth plain login cram-md5;", false, []string{authPass}, upLogin)
+	c := e.Dial(t, mailtest.Unix, 0)
+	if got := c.ReadLine(5 * time.Second); got != greeting {
+		t.Fatalf("greeting %q", got)
+	}
+	c.Send("AUTH CRAM-MD5\r\n") //nolint:errcheck
+	line := c.ReadLine(5 * time.Second)
+	if !strings.HasPrefix(line, "334 ") || !strings.HasSuffix(line, "\r\n") {
+		t.Fatalf("challenge %q", line)
+	}
+	salt, err := base64.StdEncoding.DecodeString(strings.TrimSpace(line[4:]))
+	if err != nil || !regexp.MustCompile(`^<\d+\.\d+@mx\.example\.test>$`).Match(salt) {
+		t.Fatalf("challenge %q salt %q", line, salt)
+	}
+	c.Send(b64("good 0123456789abcdef0123456789abcdef") + "\r\n") //nolint:errcheck
+	if got := c.ReadLine(5 * time.Second); got != loginOK {
+		t.Fatalf("reply %q", got)
+	}
+	if msg := c.End(true); msg != "" {
+		t.Error(msg)
+	}
+	e.up.Wait()
+	if got := e.up.Received(0); got != upLogin {
+		t.Errorf("upstream got %q", got)
+	}
+	checkRequests(t, e.auth.Requests(), [][]string{{"Auth-Method: cram-md5", "Auth-User: good",
+		"Auth-Pass: 0123456789abcdef0123456789abcdef", "Auth-Salt: " + string(salt)}})
+}
+
+// Over TCP the client has an address: XCLIENT names it.
+func TestXClientAddress(t *testing.T) {
+	e := startSMTP(t, "", false, []string{authPass}, upEHLO+"XCLIENT ADDR=127.0.0.1 LOGIN=good NAME=[UNAVAILABLE]\r\n")
+	c := e.Dial(t, mailtest.TCP, 0)
+	if got := c.ReadLine(5 * time.Second); got != greeting {
+		t.Fatalf("greeting %q", got)
+	}
+	c.Send("AUTH PLAIN " + b64("\x00good\x00pw") + "\r\n") //nolint:errcheck
+	if got := c.ReadAll(5 * time.Second); got != loginOK {
+		t.Fatalf("reply %q", got)
+	}
+	e.up.Wait()
+	if got := e.up.Received(0); got != upEHLO+"XCLIENT ADDR=127.0.0.1 LOGIN=good NAME=[UNAVAILABLE]\r\n" {
+		t.Errorf("upstream got %q", got)
+	}
+	checkRequests(t, e.auth.Requests(), [][]string{{"Client-IP: 127.0.0.1", "Client-Host: [UNAVAILABLE]"}})
+}
+
+// env is one server with its scripted auth_http server and upstream.
+type env struct {
+	*mailtest.Env
+	auth *mailtest.AuthServer
+	up   *mailtest.Upstream
+}
+
+// startSMTP builds the server with extra directives in its server block
+// (and a certificate with tls); auth_http answers with auth, then refuses
+// without Auth-Wait; the upstream expects and accepts upLines.
+func startSMTP(t *testing.T, extra string, tls bool, auth []string, upLines string) *env {
+	t.Helper()
+	e := &env{auth: mailtest.StartAuthServer(t), up: upstreamFor(upLines)}
+	if tls {
+		cert, key := mailtest.Certificate(t)
+		extra += " ssl_certificate " + cert + "; ssl_certificate_key " + key + ";"
+	}
+	body := strings.ReplaceAll(strings.Replace(mailBody, "%s", extra, 1), "{{auth}}", e.auth.URL())
+	e.Env = mailtest.Start(t, mailtest.Config(t, body), mailtest.Options{
+		Protocols:    map[string]mail.Protocol{"smtp": Protocol{}},
+		DialUpstream: e.up.Dial,
+	})
+	var script [][]byte
+	for _, a := range auth {
+		script = append(script, []byte(a))
+	}
+	e.auth.Script([]byte(authFail("Invalid login or password", "", "")), script...)
+	return e
+}
+
+// checkRequests compares the auth_http request heads with want: for each
+// request, "Header: value" lines it must have (value decoded) and
+// "!Header" ones it must not.
+func checkRequests(t *testing.T, got [][]byte, want [][]string) {
+	t.Helper()
+	if want == nil {
+		return
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d auth requests, want %d: %q", len(got), len(want), got)
+		return
+	}
+	for i, hs := range want {
+		for _, h := range hs {
+			if name, ok := strings.CutPrefix(h, "!"); ok {
+				if _, has := mailtest.Header(got[i], name); has {
+					t.Errorf("request %d has %s:\n%s", i, name, got[i])
+				}
+				continue
+			}
+			name, value, _ := strings.Cut(h, ": ")
+			if v, has := mailtest.Header(got[i], name); !has || v != value {
+				t.Errorf("request %d: %s %q (%v), want %q:\n%s", i, name, v, has, value, got[i])
+			}
+		}
+	}
+}
+
+// checkLogs looks for each of want, in order, on info lines of log that
+// end with the auth state's context; no line may show the password "pw".
+func checkLogs(t *testing.T, log string, want []string) {
+	t.Helper()
+	lines := strings.Split(log, "\n")
+	rest := lines
+	for _, w := range want {
+		found := false
+		for i, l := range rest {
+			if strings.Contains(l, "[info] ") && strings.Contains(l, w+" while in auth state, client: unix:, server: 127.0.0.1:25") {
+				found, rest = true, rest[i+1:]
+				break
+			}
+		}
+		if !found {
+			t.Errorf("log %q not found in order in:\n%s", w, log)
+		}
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "pw") {
+			t.Errorf("password in log: %q", l)
+		}
+	}
+}
+
+func b64dec(s string) string {
+	b, _ := base64.StdEncoding.DecodeString(s)
+	return string(b)
+}
+
+// STARTTLS on a server without a certificate is refused. nginx refuses such
+// a configuration ("no ssl_certificate is defined for the starttls
+// directive"), so only the handler alone can be asked.
+func TestStartTLSWithoutCertificate(t *testing.T) {
+	c := testConf()
+	c.SSL.StartTLS = confparse.StartTLSOn
+	f := newFixture(c)
+	if err := f.h.Greet(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, n, err := f.h.Parse([]byte("STARTTLS\r\n"))
+	if err != nil || n != 10 {
+		t.Fatalf("Parse: %d %v", n, err)
+	}
+	next, err := f.h.Exec(cmd)
+	if !errors.Is(err, mail.ErrRejected) {
+		t.Fatalf("Exec: %v %v, want a refusal", next, err)
+	}
+	if got := string(f.h.ErrorReply(err)); got != invalid {
+		t.Errorf("reply %q", got)
 	}
 }
