@@ -106,6 +106,9 @@ func Check(o Options) (*Config, []Diag) {
 // by directive, in file order.
 type loader struct {
 	o      Options
+	// httpsAuth are auth_http/auth_http_backup URLs with https:// and the
+	// level they were set at, checked at the end of mail{}.
+	httpsAuth []httpsAuth
 	check  bool
 	cfg    *Config
 	diags  []Diag // Check: everything reported
