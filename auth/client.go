@@ -156,6 +156,8 @@ func (c *Client) doServers(ctx context.Context, req *Request) (*Result, error) {
 		var why string
 		var lvl errlog.Level = errlog.Error
 		switch {
+		case status >= 500:
+			why = fmt.Sprintf("auth http server %s sent status %d", t.peer, status)
 		case err != nil:
 			var ae *Error
 			if !errors.As(err, &ae) || !ae.failover {
@@ -163,8 +165,6 @@ func (c *Client) doServers(ctx context.Context, req *Request) (*Result, error) {
 			}
 			why = ae.Log
 			lvl = levelOf(ae.Level)
-		case status >= 500:
-			why = fmt.Sprintf("auth http server %s sent status %d", t.peer, status)
 		default:
 			t.markUp()
 			return res, nil
