@@ -106,9 +106,6 @@ func Check(o Options) (*Config, []Diag) {
 // by directive, in file order.
 type loader struct {
 	o      Options
-	// httpsAuth are auth_http/auth_http_backup URLs with https:// and the
-	// level they were set at, checked at the end of mail{}.
-	httpsAuth []httpsAuth
 	check  bool
 	cfg    *Config
 	diags  []Diag // Check: everything reported
@@ -116,6 +113,10 @@ type loader struct {
 	fatal  error  // a syntax error: nothing after it is read
 
 	hostname string
+
+	// httpsAuth are auth_http/auth_http_backup URLs with https:// and the
+	// level they were set at, checked at the end of mail{}.
+	httpsAuth []httpsAuth
 
 	seenFiles map[string]bool
 	stack     []string // files being read, for include cycles
