@@ -309,3 +309,55 @@ func listening(port int) bool {
 	want := fmt.Sprintf(":%04X 00000000:0000 0A", port)
 	return strings.Contains(string(data), want)
 }
+
+// auth_http_keepalive: N logins use one connection to the auth server, and
+// each request is the one nginx sends for the same login with only the
+// request line's version changed.
+func TestKeepalive(t *testing.T) {
+	dc := harness.StartDovecot(t, map[string]string{"alice": "s3cret-pw"})
+	as := harness.StartAuth(t, authserver.Script{KeepAlive: true, Users: map[string]authserver.User{
+		"alice": {Password: "s3cret-pw", Upstream: dc.IMAPAddr},
+	}})
+	mail := `
+    auth_http {{auth}};
+    auth_http_header X-Auth-Key "k 1";
+    KEEPALIVE
+    server { listen 127.0.0.1:{{port imap}}; protocol imap; }`
+	vars := map[string]string{"auth": as.URL()}
+
+	// nginx, for the reference bytes (one login)
+	ng := harness.StartNginx(t, harness.Config{Vars: vars, Mail: strings.Replace(mail, "KEEPALIVE", "", 1)})
+	okLogin(t, imapLogin(t, ng.Addr("imap"), "alice", "s3cret-pw"))
+	ng.Stop()
+	if as.Conns() != 1 || len(as.Requests()) != 1 {
+		t.Fatalf("nginx: %d connections, %d requests", as.Conns(), len(as.Requests()))
+	}
+	nginxReq := string(as.Requests()[0])
+	as.Reset()
+
+	p := harness.StartMailgate(t, harness.Config{Vars: vars, Mail: strings.Replace(mail, "KEEPALIVE", "auth_http_keepalive 4 60s;", 1)})
+	const n = 5
+	for i := 0; i < n; i++ {
+		okLogin(t, imapLogin(t, p.Addr("imap"), "alice", "s3cret-pw"))
+	}
+	if r := imapLogin(t, p.Addr("imap"), "alice", "wrong-pw"); !strings.HasPrefix(r, "a NO") {
+		t.Fatalf("wrong password: %q", r)
+	}
+	if got := as.Conns() - 1; got != 1 {
+		t.Errorf("%d connections to the auth server for %d logins, want 1", got, n+1)
+	}
+	reqs := as.Requests()
+	if len(reqs) != n+1 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	want := strings.Replace(nginxReq, "GET /auth HTTP/1.0\r\n", "GET /auth HTTP/1.1\r\n", 1)
+	if want == nginxReq {
+		t.Fatalf("nginx request line: %q", nginxReq)
+	}
+	for i, r := range reqs[:n] {
+		if string(r) != want {
+			t.Errorf("request %d:\n%q\nwant nginx's with HTTP/1.1:\n%q", i, r, want)
+		}
+	}
+	noPassword(t, p.ErrorLog(), "s3cret-pw", "wrong-pw")
+}
