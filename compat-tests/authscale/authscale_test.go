@@ -361,3 +361,41 @@ func TestKeepalive(t *testing.T) {
 	}
 	noPassword(t, p.ErrorLog(), "s3cret-pw", "wrong-pw")
 }
+
+// auth_http_throttle: after two failures for a login within the minute,
+// the next login is refused without asking the auth server, after the
+// wait, with nginx's failure reply; the session stays open as after an
+// Auth-Wait answer.
+func TestThrottle(t *testing.T) {
+	_, as := setup(t)
+	p := harness.StartMailgate(t, harness.Config{LogLevel: "debug", Vars: map[string]string{"auth": as.URL()}, Mail: `
+    auth_http {{auth}};
+    auth_http_throttle login=2/m wait=1s;
+    server { listen 127.0.0.1:{{port imap}}; protocol imap; }`})
+	addr := p.Addr("imap")
+	for i := 0; i < 2; i++ {
+		if r := imapLogin(t, addr, "alice", "wrong-pw"); !strings.HasPrefix(r, "a NO") {
+			t.Fatalf("wrong password %d: %q", i, r)
+		}
+	}
+	start := time.Now()
+	r := imapLogin(t, addr, "alice", "s3cret-pw")
+	if r != "a NO Too many invalid authentication attempts, try again later" {
+		t.Errorf("throttled reply %q", r)
+	}
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Errorf("throttled reply after %v, want the 1s wait", el)
+	}
+	if n := len(as.Requests()); n != 2 {
+		t.Errorf("auth server saw %d requests, want 2 (the throttled login is not asked)", n)
+	}
+	// another login is not affected
+	if r := imapLogin(t, addr, "bob", "x"); !strings.HasPrefix(r, "a NO") || len(as.Requests()) != 3 {
+		t.Errorf("bob: %q, %d requests", r, len(as.Requests()))
+	}
+	log := p.ErrorLog()
+	if !strings.Contains(log, `client login failed: "Too many invalid authentication attempts, try again later"`) {
+		t.Errorf("no failure line:\n%s", log)
+	}
+	noPassword(t, log, "s3cret-pw", "wrong-pw")
+}
