@@ -34,10 +34,8 @@ func logf(ctx context.Context, l errlog.Level, format string, args ...any) {
 
 // levelOf maps an Error.Level name to its level.
 func levelOf(name string) errlog.Level {
-	for l := errlog.Emerg; l <= errlog.Debug; l++ {
-		if l.String() == name {
-			return l
-		}
+	if l, ok := errlog.ParseLevel(name); ok {
+		return l
 	}
 	return errlog.Error
 }

@@ -1,7 +1,6 @@
 package confparse
 
 import (
-	"strconv"
 	"strings"
 	"time"
 )
@@ -123,36 +122,17 @@ func setAuthCache(l *loader, lv *level, n *node) error {
 			}
 			v.db = int(d)
 		}
-		host, port, ok := splitHostPort(hp)
-		if !ok {
+		// nginx's address parser; the host is resolved now, as auth_http's
+		u, e := parseURL(hp, urlOpts{})
+		if e != "" || u.unix || u.noPort || len(u.addrs) == 0 {
 			return bad()
 		}
-		v.addr = host + ":" + strconv.Itoa(port)
+		v.addr = u.addrs[0].String()
 	default:
 		return bad()
 	}
 	lv.vals[n.name()] = &setting{v: v, pos: n.pos}
 	return nil
-}
-
-// splitHostPort accepts host:port and [v6]:port; the port is required.
-func splitHostPort(s string) (string, int, bool) {
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 {
-		return "", 0, false
-	}
-	host, ps := s[:i], s[i+1:]
-	p, ok := atoi(ps)
-	if !ok || p < 1 || p > 65535 {
-		return "", 0, false
-	}
-	if strings.HasPrefix(host, "[") != strings.HasSuffix(host, "]") || strings.ContainsAny(strings.Trim(host, "[]"), "[]/ ") {
-		return "", 0, false
-	}
-	if !strings.HasPrefix(host, "[") && strings.Contains(host, ":") {
-		return "", 0, false
-	}
-	return host, int(p), true
 }
 
 type cacheValidVal struct{ ok, fail time.Duration }

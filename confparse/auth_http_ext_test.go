@@ -47,6 +47,11 @@ func TestAuthHTTPExtDirectives(t *testing.T) {
 				t.Errorf("%+v", c.AuthHTTPExt)
 			}
 		}},
+		{"redis host resolved at load, v6", "auth_http_cache redis://localhost:6380;", "auth_http_cache redis://[::1]:6379/1;", "", func(t *testing.T, c *AuthHTTPConf) {
+			if c.Cache != "redis" || c.CacheAddr != "[::1]:6379" || c.CacheDB != 1 {
+				t.Errorf("%+v", c.AuthHTTPExt)
+			}
+		}},
 		{"cache off in server", "auth_http_cache memory;", "auth_http_cache off;", "", func(t *testing.T, c *AuthHTTPConf) {
 			if c.Cache != "" {
 				t.Errorf("%+v", c.AuthHTTPExt)
