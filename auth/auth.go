@@ -123,6 +123,10 @@ type Error struct {
 	// refused (no server, no password...). nginx applies Auth-User as it
 	// reads it, so the "login:" of its log line is this one. Nil if none.
 	User []byte
+
+	// failover: the server could not be reached or did not answer in
+	// time; with auth_http_backup the next server is tried.
+	failover bool
 }
 
 func (e *Error) Error() string {

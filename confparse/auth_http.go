@@ -21,6 +21,8 @@ func authHTTPDirectives() []*directive {
 // authURL is a parsed auth_http value.
 type authURL struct {
 	url, network, addr, peer, host, uri string
+	tls                                 bool // https:// (mailgate-only)
+	pos                                 Pos
 }
 
 // parseAuthHTTP parses an auth_http URL as nginx does: an optional
@@ -53,9 +55,13 @@ func parseAuthHTTP(raw string) (*authURL, string) {
 
 // setAuthHTTP: no duplicate check, the last one wins.
 func setAuthHTTP(l *loader, lv *level, n *node) error {
-	a, e := parseAuthHTTP(n.args()[0])
+	a, e := parseAuthHTTPExt(n.args()[0], "auth_http")
 	if e != "" {
 		return l.fail(errAt(n, "%s", e))
+	}
+	a.pos = n.pos
+	if a.tls {
+		l.httpsAuth = append(l.httpsAuth, httpsAuth{a, lv, n.name()})
 	}
 	lv.vals[n.name()] = &setting{v: a, pos: n.pos}
 	return nil
@@ -80,5 +86,6 @@ func (l *loader) mergeAuthHTTP(s *Server, sv *level) error {
 	a := v.(*authURL)
 	c.URL, c.Network, c.Addr, c.Peer, c.Host, c.URI = a.url, a.network, a.addr, a.peer, a.host, a.uri
 	c.Pos = s.Sources["auth_http"]
-	return nil
+	c.TLS = a.tls
+	return l.mergeAuthHTTPExt(s, sv)
 }

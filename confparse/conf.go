@@ -314,6 +314,55 @@ type AuthHTTPConf struct {
 	Headers        [][2]string   // auth_http_header name/value, in order
 	PassClientCert bool
 	Pos            Pos
+	TLS            bool // https:// (mailgate-only, needs auth_http_ssl_*)
+
+	// mailgate-only extensions (see docs/auth_http.md); zero values keep
+	// nginx's behaviour.
+	AuthHTTPExt
+}
+
+// AuthHTTPTarget is one auth server: auth_http's or an auth_http_backup's.
+type AuthHTTPTarget struct {
+	URL, Network, Addr, Peer, Host, URI string
+	TLS                                 bool // https:// (needs auth_http_ssl)
+}
+
+// AuthHTTPExt holds the mailgate-only auth_http directives.
+type AuthHTTPExt struct {
+	// Keepalive is the idle-connection pool size per auth server
+	// (auth_http_keepalive N); 0 is nginx's one connection per request.
+	Keepalive        int
+	KeepaliveTimeout time.Duration // default 60s
+	// Backups are the auth_http_backup servers, tried in order after
+	// auth_http; FailTimeout is how long a failed server is skipped.
+	Backups     []AuthHTTPTarget
+	FailTimeout time.Duration // default 10s
+
+	// Cache is "" (off), "memory" or "redis".
+	Cache          string
+	CacheSize      int    // memory: bytes (default 1m)
+	CacheAddr      string // redis: host:port
+	CacheDB        int    // redis: database number
+	CacheValid     time.Duration
+	CacheValidFail time.Duration // 0: failures are not cached
+	CacheSecret    string        // "": a random secret per process
+
+	// Throttle: failed logins allowed per minute per client address and
+	// per login (0: no limit), and the delay before the failure reply.
+	ThrottleIP, ThrottleLogin int
+	ThrottleWait              time.Duration
+
+	// SSL: auth_http over https.
+	SSL AuthHTTPSSL
+}
+
+// AuthHTTPSSL is the TLS client setting for https:// auth servers.
+type AuthHTTPSSL struct {
+	Enabled            bool   // auth_http_ssl on
+	Verify             bool   // auth_http_ssl_verify (default on)
+	TrustedCertificate string // auth_http_ssl_trusted_certificate
+	Name               string // auth_http_ssl_name ("" : the URL host)
+	Certificate, Key   string // client certificate
 }
 
 // ProxyProtocolVersion is the proxy_protocol directive's value.

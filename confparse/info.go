@@ -9,13 +9,16 @@ type DirectiveInfo struct {
 	Contexts []string // "main", "events", "mail", "server", or "any"
 	Default  string   // nginx's default as written in a config ("" if none)
 	Merge    string   // "scalar", "bitmask", "array", "special" or "" (main context)
+	// MailgateOnly: nginx does not know this directive (a mailgate
+	// extension, off unless written).
+	MailgateOnly bool
 }
 
 // Directives lists the directive table in nginx's module order.
 func Directives() []DirectiveInfo {
 	out := make([]DirectiveInfo, 0, len(table))
 	for _, d := range table {
-		info := DirectiveInfo{Name: d.name, Module: d.module, Default: d.def}
+		info := DirectiveInfo{Name: d.name, Module: d.module, Default: d.def, MailgateOnly: d.mg}
 		switch d.merge {
 		case mergeScalar:
 			info.Merge = "scalar"

@@ -114,6 +114,10 @@ type loader struct {
 
 	hostname string
 
+	// httpsAuth are auth_http/auth_http_backup URLs with https:// and the
+	// level they were set at, checked at the end of mail{}.
+	httpsAuth []httpsAuth
+
 	seenFiles map[string]bool
 	stack     []string // files being read, for include cycles
 

@@ -5,6 +5,9 @@ package confparse
 // proxy, realip), every server in file order is merged with the mail{}
 // level. The first error stops Load; Check goes on with the next server.
 func (l *loader) mergeMail() error {
+	if err := l.checkHTTPSAuth(); err != nil {
+		return err
+	}
 	var servers []*Server
 	for _, sv := range l.servers {
 		s := &Server{Pos: sv.pos, Sources: map[string]Pos{}}

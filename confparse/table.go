@@ -51,6 +51,9 @@ type directive struct {
 	// merge names the merge rule (documentation; the merge itself is in
 	// merge.go, module by module).
 	merge mergeRule
+	// mg marks a mailgate-only directive: nginx does not know it, it is off
+	// unless written, and `mailgate check` lists every use.
+	mg bool
 }
 
 type mergeRule int
@@ -88,6 +91,7 @@ func init() {
 	register(imapDirectives()...)
 	register(smtpDirectives()...)
 	register(authHTTPDirectives()...)
+	register(authHTTPExtDirectives()...)
 	register(proxyDirectives()...)
 	register(realIPDirectives()...)
 }

@@ -549,7 +549,7 @@ func (e *engine) authenticate() bool {
 	var res *auth.Result
 	for {
 		NextConnID()
-		ctx, cancel := context.WithTimeout(s.Context(), at)
+		ctx, cancel := context.WithTimeout(auth.WithLog(s.Context(), s.Logf), at) // failover and cache notes get the session context
 		r, err := e.sc.auth.Do(ctx, req)
 		cancel()
 		if err != nil {

@@ -84,6 +84,11 @@ type Script struct {
 	// Handler, if set, is asked first for every request (return nil to
 	// fall back to the user table). It may be called concurrently.
 	Handler func(r *Request) *Behavior
+	// KeepAlive answers an HTTP/1.1 request with "HTTP/1.1 200 OK" and
+	// "Content-Length: 0" and reads the next request on the same
+	// connection (for mailgate's auth_http_keepalive). HTTP/1.0 requests
+	// (nginx's) are answered and closed as without it.
+	KeepAlive bool
 }
 
 // Request is one recorded request.
@@ -128,6 +133,7 @@ type Server struct {
 	reqs     []*Request
 	override *Behavior
 	conns    map[net.Conn]struct{}
+	accepted int
 	closed   bool
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -228,6 +234,7 @@ func (s *Server) serve() {
 			return
 		}
 		s.conns[c] = struct{}{}
+		s.accepted++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -272,17 +279,30 @@ func ReadRequest(r io.Reader) (*Request, error) {
 	}
 }
 
+// Conns is the number of connections accepted so far.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
 func (s *Server) handle(c net.Conn) {
+	for s.handleOne(c) {
+	}
+}
+
+// handleOne answers one request; true: read another on c (KeepAlive).
+func (s *Server) handleOne(c net.Conn) bool {
 	req, err := ReadRequest(c)
 	if req == nil {
-		return
+		return false
 	}
 	s.mu.Lock()
 	s.reqs = append(s.reqs, req)
 	ov := s.override
 	s.mu.Unlock()
 	if err != nil {
-		return
+		return false
 	}
 	b := ov
 	if b == nil && s.script.Handler != nil {
@@ -300,26 +320,33 @@ func (s *Server) handle(c net.Conn) {
 		select {
 		case <-time.After(b.Delay):
 		case <-s.done:
-			return
+			return false
 		}
 	}
 	switch {
 	case b.Hang:
 		<-s.done
-		return
+		return false
 	case b.Close:
-		return
+		return false
 	case b.Raw != nil:
 		c.Write(b.Raw)
-		return
+		return false
 	case b.Oversize:
 		c.Write(OversizeResponse())
-		return
+		return false
 	case b.Garbage:
 		io.WriteString(c, "garbage line\r\n\r\n")
-		return
+		return false
 	}
-	c.Write(s.Answer(req, b))
+	ans := s.Answer(req, b)
+	if s.script.KeepAlive && strings.HasSuffix(req.Line, " HTTP/1.1") && b.StatusLine == "" {
+		ans = append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"), bytes.TrimPrefix(ans, []byte("HTTP/1.0 200 OK\r\n"))...)
+		_, err := c.Write(ans)
+		return err == nil
+	}
+	c.Write(ans)
+	return false
 }
 
 // Sequence returns a Script.Handler that answers the i-th request (from 0,
