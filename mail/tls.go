@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -275,15 +274,16 @@ func suiteUsable(c *tls.Config, h *tls.ClientHelloInfo, id uint16, v uint16) boo
 }
 
 // clientVerifier is what the post-handshake client-certificate check
-// needs besides the tls.Config: the CRLs of ssl_crl and ssl_verify_depth.
+// needs besides the tls.Config: the trusted certificates, the CRLs of
+// ssl_crl and ssl_verify_depth.
 type clientVerifier struct {
-	roots *x509.CertPool
-	crls  []*x509.RevocationList // nil: ssl_crl not set, no revocation check
-	depth int
+	roots *x509.CertPool // the names sent in the certificate request
+	tlsconf.ClientVerify
 }
 
 func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
-	v := &clientVerifier{roots: x509.NewCertPool(), depth: ssl.VerifyDepth}
+	v := &clientVerifier{roots: x509.NewCertPool()}
+	v.Depth = ssl.VerifyDepth
 	for _, f := range []string{ssl.ClientCertificate, ssl.TrustedCertificate} {
 		if f == "" {
 			continue
@@ -295,13 +295,14 @@ func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
 		for _, c := range certs {
 			v.roots.AddCert(c)
 		}
+		v.Roots = append(v.Roots, certs...)
 	}
 	if ssl.CRL != "" {
 		_, crls, err := tlsconf.LoadCRLFile(ssl.CRL)
 		if err != nil {
 			return nil, err
 		}
-		v.crls = append([]*x509.RevocationList{}, crls...)
+		v.CRLs = append([]*x509.RevocationList{}, crls...)
 	}
 	return v, nil
 }
@@ -320,63 +321,7 @@ func getVerifier(c *tls.Config) *clientVerifier {
 	if v, ok := verifiers.Load(weak.Make(c)); ok {
 		return v.(*clientVerifier)
 	}
-	return &clientVerifier{roots: c.ClientCAs, depth: 100}
-}
-
-// verifyError is an OpenSSL X509_V_ERR code and its text.
-type verifyError struct {
-	code int
-	text string
-}
-
-// checkChain applies what crypto/x509 does not: ssl_verify_depth (at most
-// depth CA certificates between the client's certificate and the trust
-// anchor; beyond it OpenSSL reports the issuer as not found) and, with
-// ssl_crl, a revocation check of every certificate of the chain, the
-// anchor included, as OpenSSL's CRL_CHECK_ALL does.
-func (v *clientVerifier) checkChain(chains [][]*x509.Certificate, now time.Time) *verifyError {
-	var best []*x509.Certificate
-	for _, ch := range chains {
-		if best == nil || len(ch) < len(best) {
-			best = ch
-		}
-	}
-	if len(best)-2 > v.depth {
-		// OpenSSL stops building the chain at the depth limit and so
-		// never reaches the trust anchor.
-		return &verifyError{20, "unable to get local issuer certificate"}
-	}
-	if v.crls == nil {
-		return nil
-	}
-	for i, c := range best {
-		issuer := c
-		if i+1 < len(best) {
-			issuer = best[i+1]
-		}
-		var crl *x509.RevocationList
-		for _, l := range v.crls {
-			if bytes.Equal(l.RawIssuer, c.RawIssuer) && l.CheckSignatureFrom(issuer) == nil {
-				crl = l
-				break
-			}
-		}
-		if crl == nil {
-			return &verifyError{3, "unable to get certificate CRL"}
-		}
-		if now.Before(crl.ThisUpdate) {
-			return &verifyError{11, "CRL is not yet valid"}
-		}
-		if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
-			return &verifyError{12, "CRL has expired"}
-		}
-		for _, r := range crl.RevokedCertificateEntries {
-			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
-				return &verifyError{23, "certificate revoked"}
-			}
-		}
-	}
-	return nil
+	return &clientVerifier{roots: c.ClientCAs, ClientVerify: tlsconf.ClientVerify{Depth: 100}}
 }
 
 // certReplies are the protocols' replies to a client certificate that
@@ -407,36 +352,14 @@ func (e *engine) verifyCert() bool {
 		}
 		return true
 	}
-	v := getVerifier(s.TLSConfig)
-	opts := x509.VerifyOptions{
-		Roots:         v.roots,
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	code := getVerifier(s.TLSConfig).VerifyClientChain(certs, time.Now())
+	if code == tlsconf.VerifyOK {
+		s.certVerify = "SUCCESS"
+		return true
 	}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	chains, err := certs[0].Verify(opts)
-	var verr *verifyError
-	if err == nil {
-		verr = v.checkChain(chains, time.Now())
-		if verr == nil {
-			s.certVerify = "SUCCESS"
-			return true
-		}
-	} else {
-		verr = &verifyError{20, "unable to get local issuer certificate"}
-		if certs[0].Subject.String() == certs[0].Issuer.String() {
-			verr = &verifyError{18, "self-signed certificate"}
-		}
-		var ie x509.CertificateInvalidError
-		if errors.As(err, &ie) && ie.Reason == x509.Expired {
-			verr = &verifyError{10, "certificate has expired"}
-		}
-	}
-	code, text := verr.code, verr.text
+	text := tlsconf.VerifyErrorText(code)
 	s.certVerify = "FAILED:" + text
-	if mode == confparse.VerifyOptionalNoCA && (code == 18 || code == 20 || code == 19 || code == 2 || code == 21) {
+	if mode == confparse.VerifyOptionalNoCA && tlsconf.VerifyOptionalNoCA(code) {
 		return true
 	}
 	s.Logf(errlog.Info, "client SSL certificate verify error: (%d:%s)", code, text)

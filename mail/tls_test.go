@@ -1,17 +1,10 @@
 package mail
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -271,89 +264,6 @@ func TestSessionTickets(t *testing.T) {
 		}
 	}
 }
-
-func newCert(t *testing.T, serial int64, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: ca, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
-}
-
-func crl(t *testing.T, issuer *x509.Certificate, key *ecdsa.PrivateKey, next time.Time, revoked ...int64) *x509.RevocationList {
-	t.Helper()
-	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: next}
-	for _, r := range revoked {
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: big.NewInt(r), RevocationTime: time.Now()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := x509.ParseRevocationList(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func TestCheckChain(t *testing.T) {
-	root, rootKey := newCert(t, 1, "root", nil, nil, true)
-	inter, interKey := newCert(t, 2, "inter", root, rootKey, true)
-	leaf, _ := newCert(t, 3, "leaf", inter, interKey, false)
-	direct, _ := newCert(t, 4, "direct", root, rootKey, false)
-	chain := [][]*x509.Certificate{{leaf, inter, root}}
-	short := [][]*x509.Certificate{{direct, root}}
-	later := time.Now().Add(time.Hour)
-	tests := []struct {
-		name   string
-		chains [][]*x509.Certificate
-		depth  int
-		crls   []*x509.RevocationList
-		want   string
-	}{
-		{"direct, depth 0", short, 0, nil, ""},
-		{"intermediate, depth 1", chain, 1, nil, ""},
-		{"intermediate, depth 0", chain, 0, nil, "20:unable to get local issuer certificate"},
-		{"CRLs for all", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later)}, ""},
-		{"leaf revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later, 3)}, "23:certificate revoked"},
-		{"intermediate revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later, 2), crl(t, inter, interKey, later)}, "23:certificate revoked"},
-		{"no CRL for the root", chain, 1, []*x509.RevocationList{crl(t, inter, interKey, later)}, "3:unable to get certificate CRL"},
-		{"expired CRL", short, 1, []*x509.RevocationList{crl(t, root, rootKey, time.Now().Add(-time.Second))}, "12:CRL has expired"},
-		{"CRL signed by another key", short, 1, []*x509.RevocationList{crl(t, inter, rootKey, later)}, "3:unable to get certificate CRL"},
-	}
-	for _, tc := range tests {
-		v := &clientVerifier{depth: tc.depth, crls: tc.crls}
-		got := ""
-		if e := v.checkChain(tc.chains, time.Now()); e != nil {
-			got = itoa(e.code) + ":" + e.text
-		}
-		if got != tc.want {
-			t.Errorf("%s: got %q want %q", tc.name, got, tc.want)
-		}
-	}
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestHandshakeErrorText(t *testing.T) {
 	tests := []struct {

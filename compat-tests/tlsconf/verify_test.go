@@ -1,0 +1,169 @@
+package tlsconf_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mailgate/compat-tests/authserver"
+	"mailgate/compat-tests/harness"
+)
+
+// certSpec describes one certificate of a test chain.
+type certSpec struct {
+	cn        string
+	parent    *issued // nil: self-signed
+	ca        bool    // basicConstraints CA:TRUE and keyCertSign
+	notCA     bool    // no basicConstraints at all even if used as a CA
+	notBefore time.Duration
+	notAfter  time.Duration
+	eku       []x509.ExtKeyUsage
+}
+
+type issued struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  string
+	kpem string
+}
+
+func issue(t *testing.T, s certSpec) *issued {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.notBefore == 0 {
+		s.notBefore = -time.Hour
+	}
+	if s.notAfter == 0 {
+		s.notAfter = 24 * time.Hour
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: s.cn},
+		NotBefore: time.Now().Add(s.notBefore), NotAfter: time.Now().Add(s.notAfter)}
+	switch {
+	case s.ca:
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	case !s.notCA:
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	if s.eku != nil {
+		tmpl.ExtKeyUsage = s.eku
+	}
+	parent, pkey := tmpl, k
+	if s.parent != nil {
+		parent, pkey = s.parent.cert, s.parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, pkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &issued{c, k, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))}
+}
+
+// TestVerifyResultsAgainstNginx presents client certificates that fail
+// verification in each way OpenSSL names (self-signed, self-signed in the
+// chain, unknown issuer, first certificate unverifiable, expired, not yet
+// valid, wrong purpose, non-CA issuer, chain too deep) under
+// ssl_verify_client on, optional and optional_no_ca, and compares
+// Auth-SSL-Verify, the reply and the error.log line.
+func TestVerifyResultsAgainstNginx(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl (the command) is needed: apt-get install openssl")
+	}
+	auth := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
+		"alice": {Password: "secret", Upstream: "127.0.0.1:9"},
+	}})
+	cert, key := harness.SelfSigned("mx.test")
+	root := issue(t, certSpec{cn: "root", ca: true})
+	inter := issue(t, certSpec{cn: "inter", ca: true, parent: root})
+	leaf := issue(t, certSpec{cn: "leaf", parent: inter})
+	direct := issue(t, certSpec{cn: "direct", parent: root})
+	self := issue(t, certSpec{cn: "self"})
+	selfExpired := issue(t, certSpec{cn: "self-expired", notBefore: -48 * time.Hour, notAfter: -24 * time.Hour})
+	expired := issue(t, certSpec{cn: "expired", parent: root, notBefore: -48 * time.Hour, notAfter: -24 * time.Hour})
+	future := issue(t, certSpec{cn: "future", parent: root, notBefore: 24 * time.Hour, notAfter: 48 * time.Hour})
+	interExpired := issue(t, certSpec{cn: "inter-expired", ca: true, parent: root, notBefore: -48 * time.Hour, notAfter: -24 * time.Hour})
+	leafOfExpired := issue(t, certSpec{cn: "leaf-of-expired", parent: interExpired})
+	serverOnly := issue(t, certSpec{cn: "server-only", parent: root, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	nonCA := issue(t, certSpec{cn: "non-ca", parent: root, notCA: true})
+	leafOfNonCA := issue(t, certSpec{cn: "leaf-of-non-ca", parent: nonCA})
+	otherRoot := issue(t, certSpec{cn: "other-root", ca: true})
+	stranger := issue(t, certSpec{cn: "stranger", parent: otherRoot})
+	strangerExpired := issue(t, certSpec{cn: "stranger-expired", parent: otherRoot, notBefore: -48 * time.Hour, notAfter: -24 * time.Hour})
+
+	files := map[string]string{"cert.pem": cert, "key.pem": key, "root.pem": root.pem}
+	dir := t.TempDir()
+	n := 0
+	write := func(s string) string {
+		n++
+		p := filepath.Join(dir, "f"+string(rune('a'+n)))
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	present := func(c *issued, chain ...*issued) []string {
+		args := []string{"-tls1_2", "-cert", write(c.pem), "-key", write(c.kpem)}
+		if len(chain) > 0 {
+			var s string
+			for _, x := range chain {
+				s += x.pem
+			}
+			args = append(args, "-cert_chain", write(s))
+		}
+		return args
+	}
+	const (
+		noCA     = "ssl_verify_client optional_no_ca; "
+		on       = "ssl_verify_client on; ssl_client_certificate {{prefix}}root.pem; "
+		optional = "ssl_verify_client optional; ssl_client_certificate {{prefix}}root.pem; "
+	)
+	scenarios := []scenario{
+		{name: "no_ca, leaf alone", server: noCA, client: present(stranger),
+			must: []string{"Auth-SSL-Verify: FAILED:unable to verify the first certificate\n"}},
+		{name: "no_ca, leaf and intermediate", server: noCA, client: present(leaf, inter),
+			must: []string{"Auth-SSL-Verify: FAILED:unable to get local issuer certificate\n"}},
+		{name: "no_ca, whole chain", server: noCA, client: present(leaf, inter, root),
+			must: []string{"Auth-SSL-Verify: FAILED:self-signed certificate in certificate chain\n"}},
+		{name: "no_ca, self-signed", server: noCA, client: present(self),
+			must: []string{"Auth-SSL-Verify: FAILED:self-signed certificate\n"}},
+		{name: "no_ca, self-signed expired", server: noCA, client: present(selfExpired), must: []string{"(10:certificate has expired)"}},
+		{name: "no_ca, expired, unknown issuer", server: noCA, client: present(strangerExpired), must: []string{"(10:certificate has expired)"}},
+		{name: "no_ca, depth 0 chain", server: noCA + "ssl_verify_depth 0;", client: present(leaf, inter, root), must: []string{"FAILED:unable to get local issuer certificate\n"}},
+		{name: "on, expired", server: on, client: present(expired), must: []string{"(10:certificate has expired)"}},
+		{name: "on, not yet valid", server: on, client: present(future), must: []string{"(9:certificate is not yet valid)"}},
+		{name: "on, intermediate expired", server: on, client: present(leafOfExpired, interExpired), must: []string{"(10:certificate has expired)"}},
+		{name: "on, server purpose only", server: on, client: present(serverOnly), must: []string{"(26:unsuitable certificate purpose)"}},
+		{name: "on, issuer not a CA", server: on, client: present(leafOfNonCA, nonCA), must: []string{"(26:unsuitable certificate purpose)"}},
+		{name: "on, self-signed", server: on, client: present(self), must: []string{"(18:self-signed certificate)"}},
+		{name: "on, unknown issuer", server: on, client: present(stranger), must: []string{"(21:unable to verify the first certificate)"}},
+		{name: "on, unknown issuer with its root", server: on, client: present(stranger, otherRoot), must: []string{"(19:self-signed certificate in certificate chain)"}},
+		{name: "on, depth 0", server: on + "ssl_verify_depth 0;", client: present(leaf, inter), must: []string{"(20:unable to get local issuer certificate)"}},
+		{name: "optional, unknown issuer", server: optional, client: present(stranger), must: []string{"(21:unable to verify the first certificate)"}},
+		{name: "on, direct", server: on, client: present(direct),
+			must: []string{"Auth-SSL-Verify: SUCCESS"}},
+	}
+	runScenarios(t, auth, files, scenarios)
+}
