@@ -51,7 +51,9 @@ func writeUsage(w io.Writer, prog string) {
 		defaultPrefix, defaultErrorLog, defaultConfFile)
 	if prog != "nginx" {
 		fmt.Fprintf(w, "Commands:\n"+
-			"  %s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective]\n"+
-			"                : report every configuration problem at once\n\n", prog)
+			"  %[1]s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective]\n"+
+			"                : report every configuration problem at once\n"+
+			"  %[1]s help [check]\n"+
+			"                : this help (also --help), or check's options\n\n", prog)
 	}
 }
