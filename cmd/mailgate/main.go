@@ -81,8 +81,8 @@ func runApp(prog string, argv []string, stdout, stderr io.Writer) int {
 		HideVersion: true,
 		// "help" is runHelp's page, not urfave's.
 		HideHelpCommand: true,
-		Writer:      stdout,
-		ErrWriter:   stderr,
+		Writer:          stdout,
+		ErrWriter:       stderr,
 		ExitErrHandler: func(_ *cli.Context, err error) {
 			if err == nil {
 				return
