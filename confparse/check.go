@@ -26,12 +26,22 @@ func (l *loader) lint() {
 				"start it as the unprivileged user instead, e.g. systemd User= with AmbientCapabilities=CAP_NET_BIND_SERVICE")
 	}
 	if l.httpSeen || l.streamSeen {
-		var pos Pos
-		if st := l.main.get("pid"); st != nil {
-			pos = st.pos
+		// nginx, started without mailgate's -g, takes its pid file from
+		// this file, or /run/nginx.pid without a pid line. A -g pid
+		// cannot replace the file's own ("is duplicate"), so the advice
+		// is a file of mailgate's own.
+		if st := l.main.get("pid"); st != nil && !st.pos.CmdLine {
+			adv(st.pos, fmt.Sprintf(`mailgate and nginx would share the pid file "%s"`, l.cfg.Core.Pid),
+				`if nginx keeps serving the http{}/stream{} blocks of this file, give mailgate a file of its own: move mail{} into a file of its own, include that from this file, `+
+					`and start mailgate with -c on a file holding "pid /run/mailgate.pid; events {}" and the same include (-g cannot replace a pid line the file has; nginx would say "is duplicate"; mailgate refuses to start on the pid file of a running nginx)`)
+		} else if l.cfg.Core.Pid == nginxDefaultPid {
+			var pos Pos
+			if st != nil {
+				pos = st.pos
+			}
+			adv(pos, fmt.Sprintf(`mailgate and nginx would share the pid file "%s"`, l.cfg.Core.Pid),
+				`nginx uses it when its configuration sets no pid; give mailgate another one, e.g. -g "pid /run/mailgate.pid;" (mailgate refuses to start on the pid file of a running nginx)`)
 		}
-		adv(pos, fmt.Sprintf(`mailgate and nginx would share the pid file "%s"`, l.cfg.Core.Pid),
-			`if nginx keeps serving the http{}/stream{} blocks of this file, start mailgate with -g "pid /run/mailgate.pid;" (mailgate refuses to start on the pid file of a running nginx)`)
 	}
 	memLogs := append([]LogTarget(nil), l.cfg.Core.ErrorLogs...)
 	if l.cfg.Mail != nil {

@@ -131,7 +131,6 @@ mail {
 		`[notice] "stream" block ignored in nginx.conf:7`,
 		`[warn] "worker_processes" directive ignored in nginx.conf:2`,
 		`[warn] "user" directive does not switch users in mailgate in nginx.conf:4`,
-		`[warn] mailgate and nginx would share the pid file "logs/nginx.pid"`,
 		`[warn] "error_log memory:" target ignored in nginx.conf:3`,
 		`[warn] "proxy" directive has no effect in nginx.conf:11`,
 		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:12`,
@@ -248,5 +247,69 @@ func TestCheckGoesOnAfterIncludeErrors(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckPidAdvice: check warns when mailgate would take the pid file
+// of the nginx that serves the same file's http{}, and what it advises
+// passes check without an error or the warning.
+func TestCheckPidAdvice(t *testing.T) {
+	const mailBlock = "mail {\n  auth_http 127.0.0.1:1;\n  server { listen 127.0.0.1:27110; protocol pop3; }\n}\n"
+	share := func(diags []Diag) string {
+		for _, d := range diags {
+			if strings.Contains(d.Msg, "share the pid file") {
+				return d.Msg + " | " + d.Extra
+			}
+		}
+		return ""
+	}
+	errorsOf := func(diags []Diag) []string {
+		var out []string
+		for _, d := range diags {
+			if d.Sev <= SevError {
+				out = append(out, d.String())
+			}
+		}
+		return out
+	}
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(conf, globals string) []Diag {
+		_, diags := Check(Options{Prefix: dir + "/", ConfFile: conf, Globals: globals, Hostname: "mx"})
+		return diags
+	}
+
+	// The file sets pid: -g cannot replace it, so the advice is a file of
+	// mailgate's own around the same mail{}.
+	write("mail.inc", mailBlock)
+	write("nginx.conf", "pid /run/nginx.pid;\nevents {}\nhttp {}\ninclude mail.inc;\n")
+	w := share(check("nginx.conf", ""))
+	if !strings.Contains(w, `"/run/nginx.pid"`) || strings.Contains(w, `-g "pid`) || !strings.Contains(w, `pid /run/mailgate.pid; events {}`) {
+		t.Errorf("pid line in the file: %q", w)
+	}
+	if errs := errorsOf(check("nginx.conf", "pid /run/mailgate.pid;")); len(errs) == 0 || !strings.Contains(errs[0], `"pid" directive is duplicate`) {
+		t.Errorf("-g pid on a file with a pid line: %q (it must stay nginx's duplicate error, so check may not advise it)", errs)
+	}
+	write("mailgate.conf", "pid /run/mailgate.pid; events {}\ninclude mail.inc;\n")
+	if d := check("mailgate.conf", ""); len(errorsOf(d)) > 0 || share(d) != "" {
+		t.Errorf("the advised file: %q %q", errorsOf(d), share(d))
+	}
+
+	// No pid line: nginx uses /run/nginx.pid, mailgate /run/mailgate.pid.
+	write("nopid.conf", "events {}\nhttp {}\n"+mailBlock)
+	if d := check("nopid.conf", ""); len(errorsOf(d)) > 0 || share(d) != "" {
+		t.Errorf("no pid line: %q %q", errorsOf(d), share(d))
+	}
+	// ... unless -g names nginx's; then -g with another one is the advice.
+	w = share(check("nopid.conf", "pid /run/nginx.pid;"))
+	if !strings.Contains(w, `-g "pid /run/mailgate.pid;"`) {
+		t.Errorf("-g pid /run/nginx.pid: %q", w)
+	}
+	if d := check("nopid.conf", "pid /run/mailgate.pid;"); len(errorsOf(d)) > 0 || share(d) != "" {
+		t.Errorf("the advised -g: %q %q", errorsOf(d), share(d))
 	}
 }

@@ -98,7 +98,7 @@ type Diag struct {
 // Core holds the main-context directives mailgate acts on. The rest of the
 // core directives are accepted and ignored.
 type Core struct {
-	Pid                   string      // absolute path; default <prefix>logs/nginx.pid
+	Pid                   string      // absolute path; default DefaultPid
 	ErrorLogs             []LogTarget // main-level error_log (empty: the default)
 	Daemon                bool        // default true
 	MasterProcess         bool        // default true

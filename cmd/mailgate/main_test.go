@@ -64,6 +64,9 @@ func TestVersionHelpAndOptionErrors(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "compatible with nginx/1.22.1") {
 		t.Errorf("-V lacks the compatibility line: %q", errs)
 	}
+	if !strings.Contains(errs, " --pid-path=/run/mailgate.pid\n") {
+		t.Errorf("-V lacks the default pid file: %q", errs)
+	}
 }
 
 // TestHelp: "help" and "--help" print one page with every nginx flag and
