@@ -2,6 +2,8 @@ package confparse
 
 import (
 	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
 )
 
@@ -101,6 +103,30 @@ func (l *loader) lint() {
 			}
 		}
 	}
+	// *_auth of another protocol than the server's: nginx accepts it
+	// and never reads it (a block copied from another protocol's).
+	for _, sv := range l.servers {
+		s := l.srvByLvl[sv]
+		if s == nil || s.Protocol == "" {
+			continue
+		}
+		for _, p := range []string{ProtoPOP3, ProtoIMAP, ProtoSMTP} {
+			if p == s.Protocol {
+				continue
+			}
+			if st := sv.get(p + "_auth"); st != nil {
+				adv(st.pos, fmt.Sprintf(`"%s_auth" has no effect with "protocol %s"`, p, s.Protocol),
+					fmt.Sprintf(`this server speaks %s, so its methods come from "%s_auth"; %s_auth is read only by %s servers`, s.Protocol, s.Protocol, p, p))
+			}
+		}
+	}
+	for _, n := range l.authHeaders {
+		if v := n.args()[1]; varRef.MatchString(v) {
+			adv(n.pos, fmt.Sprintf(`"auth_http_header %s" value "%s" is sent literally`, n.args()[0], v),
+				"nginx does not expand variables in auth_http_header: the auth server receives the text as written, $ included")
+		}
+	}
+	l.lintAuthServedByHTTP(adv)
 	for _, s := range l.cfg.Mail.Servers {
 		plain := false
 		switch s.Protocol {
@@ -121,4 +147,71 @@ func (l *loader) lint() {
 				`this `+s.Protocol+` listener accepts a password login without TLS; add "ssl" to the listen or use "starttls only"`)
 		}
 	}
+}
+
+// varRef matches an nginx variable reference: $name or ${name}.
+var varRef = regexp.MustCompile(`\$(\{)?[A-Za-z0-9_]`)
+
+// lintAuthServedByHTTP warns when an auth_http URL is served by a listen
+// of this file's http{}: mailgate would then depend on the nginx it
+// replaces, and every login fails once that nginx stops (the Mailu and
+// BlueMind layout).
+func (l *loader) lintAuthServedByHTTP(adv func(Pos, string, string)) {
+	if len(l.httpListens) == 0 {
+		return
+	}
+	type listenAt struct {
+		u    *parsedURL
+		text string
+		pos  Pos
+	}
+	var listens []listenAt
+	for _, n := range l.httpListens {
+		// http's listen: port 80 when only an address is given
+		if u, err := parseURL(n.args()[0], urlOpts{listen: true, defaultPort: 80}); err == "" {
+			listens = append(listens, listenAt{u, n.args()[0], n.pos})
+		}
+	}
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		a := s.AuthHTTP
+		if a.URL == "" || seen[a.Pos] {
+			continue
+		}
+		seen[a.Pos] = true
+		for _, ls := range listens {
+			if !listenServes(ls.u, a.Network, a.Addr) {
+				continue
+			}
+			adv(a.Pos, fmt.Sprintf(`auth_http "%s" is served by this file's http{} (listen %s in %s)`, a.URL, ls.text, ls.pos),
+				"mailgate does not serve http{}: the auth endpoint lives in the nginx that mailgate replaces, so once that nginx stops every login fails; "+
+					"keep nginx running for http{} on its own pid file, or point auth_http at the auth service itself")
+			break
+		}
+	}
+}
+
+// listenServes reports whether an http listen accepts connections made
+// to the auth server's dial address: the same address, or a wildcard
+// listen on the same port and the address is a loopback one.
+func listenServes(u *parsedURL, network, addr string) bool {
+	if u.unix || network == "unix" {
+		return u.unix && network == "unix" && u.path == addr
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false
+	}
+	for _, la := range u.addrs {
+		if la.Port() != ap.Port() {
+			continue
+		}
+		if la.Addr() == ap.Addr() {
+			return true
+		}
+		if la.Addr().IsUnspecified() && ap.Addr().IsLoopback() && la.Addr().Is4() == ap.Addr().Is4() {
+			return true
+		}
+	}
+	return false
 }

@@ -313,3 +313,57 @@ func TestCheckPidAdvice(t *testing.T) {
 		t.Errorf("the advised -g: %q %q", errorsOf(d), share(d))
 	}
 }
+
+// TestCheckAuthWarnings: an auth_http served by the file's own http{}
+// (also by a wildcard or port-only listen, or a unix socket), variables in
+// auth_http_header, and *_auth in a server of another protocol.
+func TestCheckAuthWarnings(t *testing.T) {
+	conf := `events {}
+http {
+  server { listen 8880; }
+  server { listen [::]:8881; }
+  server { listen unix:/tmp/mg-auth.sock; }
+  server { location / { listen 8882; } }
+  include http.inc;
+}
+mail {
+  auth_http 127.0.0.1:8880/auth;
+  auth_http_header X-A $remote_addr;
+  auth_http_header X-B plain$;
+  server { listen 127.0.0.1:27110; protocol pop3; smtp_auth login; imap_auth plain; pop3_auth apop; }
+  server { listen 127.0.0.1:27143; protocol imap; auth_http [::1]:8881/a; }
+  server { listen 127.0.0.1:27144; protocol imap; auth_http unix:/tmp/mg-auth.sock:/a; }
+  server { listen 127.0.0.1:27145; protocol imap; auth_http 127.0.0.1:8882/a; }
+  server { listen 127.0.0.1:27146; protocol imap; auth_http 127.0.0.1:8883/a; }
+  server { listen 127.0.0.1:27147; protocol imap; auth_http 127.0.0.2:8884/a; }
+}
+`
+	dir := t.TempDir()
+	for name, s := range map[string]string{"nginx.conf": conf, "http.inc": "server { listen 127.0.0.1:8883; }\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+	if errs := diagLines(diags, dir, false); len(errs) > 0 {
+		t.Fatalf("errors: %q", errs)
+	}
+	var got []string
+	for _, l := range diagLines(diags, dir, true) {
+		if !strings.Contains(l, "plain text") && !strings.Contains(l, `block ignored`) {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		`[warn] "imap_auth" has no effect with "protocol pop3" in nginx.conf:13`,
+		`[warn] "smtp_auth" has no effect with "protocol pop3" in nginx.conf:13`,
+		`[warn] "auth_http_header X-A" value "$remote_addr" is sent literally in nginx.conf:11`,
+		`[warn] auth_http "127.0.0.1:8880/auth" is served by this file's http{} (listen 8880 in nginx.conf:3) in nginx.conf:10`,
+		`[warn] auth_http "[::1]:8881/a" is served by this file's http{} (listen [::]:8881 in nginx.conf:4) in nginx.conf:14`,
+		`[warn] auth_http "unix:/tmp/mg-auth.sock:/a" is served by this file's http{} (listen unix:/tmp/mg-auth.sock in nginx.conf:5) in nginx.conf:15`,
+		`[warn] auth_http "127.0.0.1:8883/a" is served by this file's http{} (listen 127.0.0.1:8883 in http.inc:1) in nginx.conf:17`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -346,7 +346,9 @@ func setOpaqueBlock(l *loader, lv *level, n *node) error {
 	l.modulesUsed = true
 	l.mgNotice(SevNotice, n.pos, `"`+name+`" block ignored`,
 		"mailgate is a mail proxy only; the "+name+"{} block is read for syntax and includes but not served")
-	return l.walk(n.children, newLevel(ctxOpaque, n.pos))
+	lv = newLevel(ctxOpaque, n.pos)
+	lv.opaque = name
+	return l.walk(n.children, lv)
 }
 
 // finishCore fills Config.Core from the main and events levels.

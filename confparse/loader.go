@@ -142,6 +142,11 @@ type loader struct {
 	listens    []*Listen
 	listenKeys map[listenKey]bool
 	srvByLvl   map[*level]*Server
+
+	// for Check's advice: the listen directives of http{} servers, and
+	// every auth_http_header
+	httpListens []*node
+	authHeaders []*node
 }
 
 func newLoader(o Options, check bool) *loader {
