@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"mailgate/mail/tlsconf"
 )
 
 // lint adds Check's mailgate-only advice about a configuration that loaded
@@ -127,6 +129,7 @@ func (l *loader) lint() {
 		}
 	}
 	l.lintAuthServedByHTTP(adv)
+	l.lintOldProtocols(adv)
 	for _, s := range l.cfg.Mail.Servers {
 		plain := false
 		switch s.Protocol {
@@ -210,6 +213,55 @@ func listenServes(u *parsedURL, network, addr string) bool {
 			return true
 		}
 		if la.Addr().IsUnspecified() && ap.Addr().IsLoopback() && la.Addr().Is4() == ap.Addr().Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+// lintOldProtocols explains why TLSv1 and TLSv1.1 in ssl_protocols are
+// never negotiated: OpenSSL 3 at security level 1 (unless ssl_ciphers
+// has @SECLEVEL=0) has no signature algorithm for them, so nginx, and
+// mailgate with it, fails those handshakes.
+func (l *loader) lintOldProtocols(adv func(Pos, string, string)) {
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		pos, ok := s.Sources["ssl_protocols"]
+		if !ok || seen[pos] || tlsconf.SecurityLevel(s.SSL.Ciphers) < 1 || !usesTLS(s) {
+			continue
+		}
+		var old []string
+		modern := false
+		for _, p := range s.SSL.Protocols {
+			switch p {
+			case "TLSv1", "TLSv1.1":
+				old = append(old, p)
+			case "TLSv1.2", "TLSv1.3":
+				modern = true
+			}
+		}
+		if len(old) == 0 {
+			continue
+		}
+		seen[pos] = true
+		what := strings.Join(old, " ") + " in \"ssl_protocols\" will fail every handshake"
+		if !modern {
+			what = "\"ssl_protocols\" lists no version a handshake can succeed with"
+		}
+		adv(pos, what,
+			"OpenSSL 3, which Debian's nginx uses, has no signature algorithm for TLS 1.0 and 1.1 at its default security level 1, "+
+				"so nginx fails those handshakes (\"no suitable signature algorithm\") whatever ssl_protocols lists, and mailgate does the same; "+
+				"clients need TLS 1.2 or newer, or ssl_ciphers needs @SECLEVEL=0 (weak signatures) to allow them")
+	}
+}
+
+// usesTLS: the server has a "listen ... ssl", "ssl on" or starttls.
+func usesTLS(s *Server) bool {
+	if s.SSL.SSLOn || s.SSL.StartTLS != StartTLSOff {
+		return true
+	}
+	for _, ls := range s.Listens {
+		if ls.SSL {
 			return true
 		}
 	}

@@ -367,3 +367,48 @@ mail {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestCheckOldProtocols: TLSv1/TLSv1.1 listed in ssl_protocols of a TLS
+// server are explained, unless @SECLEVEL=0 lets them through.
+func TestCheckOldProtocols(t *testing.T) {
+	conf := `events {}
+mail {
+  auth_http 127.0.0.1:1;
+  ssl_certificate c.pem;
+  ssl_certificate_key c.pem;
+  ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
+  server { listen 127.0.0.1:27993 ssl; protocol imap; }
+  server { listen 127.0.0.1:27995 ssl; protocol pop3; ssl_protocols TLSv1.1; }
+  server { listen 127.0.0.1:27994 ssl; protocol imap; ssl_ciphers HIGH:@SECLEVEL=0; }
+  server { listen 127.0.0.1:27143; protocol imap; ssl_protocols TLSv1; }
+  server { listen 127.0.0.1:27144 ssl; protocol imap; ssl_protocols TLSv1.2 TLSv1.3; }
+}
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.pem"), testCombinedPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+	if errs := diagLines(diags, dir, false); len(errs) > 0 {
+		t.Fatalf("errors: %q", errs)
+	}
+	var got []string
+	for _, d := range diags {
+		if d.MailgateOnly && strings.Contains(d.Msg, "ssl_protocols") {
+			got = append(got, "["+sevNames[d.Sev]+"] "+strings.ReplaceAll(d.String(), dir+"/", ""))
+			if !strings.Contains(d.Extra, "@SECLEVEL=0") {
+				t.Errorf("no way out in %q", d.Extra)
+			}
+		}
+	}
+	want := []string{
+		`[warn] TLSv1 TLSv1.1 in "ssl_protocols" will fail every handshake in nginx.conf:6`,
+		`[warn] "ssl_protocols" lists no version a handshake can succeed with in nginx.conf:8`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -131,7 +131,13 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		// certificate error instead of failing the handshake).
 		c.ClientAuth = tls.RequestClientCert
 	}
-	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers)
+	// OpenSSL 3 at security level 1 or more has no signature algorithm
+	// for TLS 1.0 and 1.1 (MD5-SHA1 and SHA-1 fall below it), so nginx
+	// fails those handshakes whatever ssl_protocols lists, unless
+	// ssl_ciphers lowers the level with @SECLEVEL=0. The versions stay in
+	// MinVersion so that the same version is negotiated, and then refused.
+	floor := tlsconf.SecurityLevel(ciphers) >= 1
+	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers, floor)
 	return c, nil
 }
 
@@ -191,16 +197,25 @@ func setSessions(c *tls.Config, ssl *confparse.SSLConf) error {
 
 const ticketExpiry = "mailgate-expiry:"
 
+// errNoSigalg refuses a TLS 1.0 or 1.1 handshake as OpenSSL 3 does at
+// security level 1.
+var errNoSigalg = errors.New("tls: no signature algorithm for TLS 1.0/1.1 at OpenSSL security level 1")
+
 // opensslSuiteChoice makes crypto/tls pick the TLS 1.0-1.2 suite OpenSSL
 // would: the client's most preferred suite of ssl_ciphers (the server's
 // order with ssl_prefer_server_ciphers on) that the version, the
 // certificate and the common groups allow. Go otherwise picks by its own
 // order, and Auth-SSL-Cipher would differ from nginx's. TLS 1.3
 // handshakes are left to Go.
-func opensslSuiteChoice(base *tls.Config, preferServer bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+func opensslSuiteChoice(base *tls.Config, preferServer, secLevelFloor bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
 	allowed := base.CipherSuites
 	return func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		v := negotiatedVersion(base, h)
+		if secLevelFloor && v != 0 && v < tls.VersionTLS12 {
+			// crypto/tls answers an error here with an internal_error
+			// alert, as OpenSSL does.
+			return nil, errNoSigalg
+		}
 		if v == 0 || v >= tls.VersionTLS13 {
 			return nil, nil
 		}
@@ -392,6 +407,7 @@ var handshakeErrors = []struct{ goText, openssl string }{
 	{"no ECDHE curve supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no key exchanges supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no application protocol", "error:0A0000EA:SSL routines::no application protocol"},
+	{errNoSigalg.Error(), "error:0A000076:SSL routines::no suitable signature algorithm"},
 }
 
 func handshakeErrorText(err error) string {

@@ -281,6 +281,11 @@ func TestHandshakeErrorText(t *testing.T) {
 			}, "error:0A0000C1:SSL routines::no shared cipher"},
 		{"group", func(c *confparse.SSLConf) { c.ECDHCurve = "secp521r1" },
 			func(c *tls.Config) { c.MinVersion, c.CurvePreferences = tls.VersionTLS13, []tls.CurveID{tls.X25519} }, "error:0A000065:SSL routines::no suitable key share"},
+		// TLS 1.0/1.1 fail at OpenSSL's security level 1 even when listed
+		{"TLSv1 listed", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1", "TLSv1.2"} },
+			func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS10, tls.VersionTLS10 }, "error:0A000076:SSL routines::no suitable signature algorithm"},
+		{"TLSv1.1 listed", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1.1"} },
+			func(c *tls.Config) { c.MinVersion = tls.VersionTLS10 }, "error:0A000076:SSL routines::no suitable signature algorithm"},
 	}
 	for _, tc := range tests {
 		s, err := loadTLS(tlsServer(t, tc.server))
@@ -312,6 +317,40 @@ func TestHandshakeErrorText(t *testing.T) {
 			t.Errorf("%s: %v -> %q, want %q", tc.name, err, handshakeErrorText(err), tc.want)
 		}
 	}
+	// ... and work with @SECLEVEL=0, as with nginx
+	s, err := loadTLS(tlsServer(t, func(c *confparse.SSLConf) {
+		c.Protocols, c.Ciphers = []string{"TLSv1", "TLSv1.2"}, "HIGH:!aNULL:@SECLEVEL=0"
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		srvErr <- tls.Server(c, s).Handshake()
+	}()
+	cc := clientConf()
+	cc.MinVersion, cc.MaxVersion = tls.VersionTLS10, tls.VersionTLS10
+	c, err := tls.Dial("tcp", ln.Addr().String(), cc)
+	if err == nil {
+		if v := c.ConnectionState().Version; v != tls.VersionTLS10 {
+			t.Errorf("@SECLEVEL=0: version %x", v)
+		}
+		c.Close()
+	}
+	if err := <-srvErr; err != nil {
+		t.Errorf("@SECLEVEL=0, TLS 1.0: %v", err)
+	}
+	ln.Close()
 	for in, want := range map[string]string{
 		"GET / HTTP/1.1\r\n":  "error:0A00009C:SSL routines::http request",
 		"HEAD / HTTP/1.1\r\n": "error:0A00009C:SSL routines::http request",

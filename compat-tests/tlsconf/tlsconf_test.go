@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -145,7 +146,9 @@ func TestTLSAgainstNginx(t *testing.T) {
 	}})
 	cert, key := harness.SelfSigned("mx.test")
 	encKey := encryptKey(t, key, "secret")
-	files := map[string]string{"cert.pem": cert, "key.pem": key, "enc.key": encKey, "pass.txt": "wrong\nsecret\n"}
+	rsaCert, rsaKey := rsaSelfSigned(t, "mx.test")
+	files := map[string]string{"cert.pem": cert, "key.pem": key, "enc.key": encKey, "pass.txt": "wrong\nsecret\n",
+		"rsa.pem": rsaCert, "rsa.key": rsaKey}
 
 	scenarios := []scenario{
 		{name: "ciphers one suite", server: "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES128-SHA;",
@@ -183,6 +186,29 @@ func TestTLSAgainstNginx(t *testing.T) {
 		{name: "protocols TLSv1.3 only, TLSv1.2 client", server: "ssl_protocols TLSv1.3;",
 			client: []string{"-tls1_2"},
 			must:   []string{"handshake error"}},
+		// OpenSSL 3 at security level 1 has no signature algorithm for
+		// TLS 1.0/1.1: listed or not, they fail (unless @SECLEVEL=0).
+		{name: "protocols TLSv1 listed, TLSv1 client", server: "ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+			client: []string{"-tls1", "-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "protocols TLSv1.1 listed, TLSv1.1 client", server: "ssl_protocols TLSv1.1 TLSv1.2;",
+			client: []string{"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "protocols TLSv1 listed, TLSv1.2 client", server: "ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+			client: []string{"-tls1_2"},
+			must:   []string{"Protocol version: TLSv1.2"}},
+		{name: "protocols TLSv1 only", server: "ssl_protocols TLSv1;",
+			client: []string{"-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "RSA certificate, TLSv1 client, RSA key exchange", server: "ssl_protocols TLSv1 TLSv1.2; ssl_certificate {{prefix}}rsa.pem; ssl_certificate_key {{prefix}}rsa.key;",
+			client: []string{"-tls1", "-cipher", "AES256-SHA@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "RSA certificate, TLSv1 client, ECDHE", server: "ssl_protocols TLSv1 TLSv1.2; ssl_certificate {{prefix}}rsa.pem; ssl_certificate_key {{prefix}}rsa.key;",
+			client: []string{"-tls1", "-cipher", "ECDHE-RSA-AES256-SHA@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "protocols TLSv1 listed, SECLEVEL=0, TLSv1 client", server: "ssl_protocols TLSv1 TLSv1.2; ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=0;",
+			client: []string{"-tls1", "-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"Protocol version: TLSv1\n", "Auth-SSL-Protocol: TLSv1\n"}},
 		{name: "TLSv1.3 default suites", server: "",
 			must:   []string{"Protocol version: TLSv1.3"},
 			differ: "TLS 1.3 suite choice: OpenSSL takes the client's first (TLS_AES_256_GCM_SHA384 from s_client), crypto/tls its own order (TLS_AES_128_GCM_SHA256 with AES hardware) and cannot be configured"},
@@ -442,4 +468,25 @@ func encryptKey(t *testing.T, keyPEM, password string) string {
 		t.Fatalf("openssl pkcs8 wrote %q", out)
 	}
 	return string(out)
+}
+
+// rsaSelfSigned makes a self-signed RSA-2048 certificate and key, PEM.
+func rsaSelfSigned(t *testing.T, name string) (certPEM, keyPEM string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
 }

@@ -541,3 +541,19 @@ func CipherName(id uint16) string {
 	}
 	return tls.CipherSuiteName(id)
 }
+
+// SecurityLevel is the OpenSSL security level a cipher string leaves: its
+// last @SECLEVEL=n, else 1 (OpenSSL 3's default, which Debian keeps).
+func SecurityLevel(spec string) int {
+	level := 1
+	for rest := spec; ; {
+		i := strings.Index(rest, "@SECLEVEL=")
+		if i < 0 {
+			return level
+		}
+		rest = rest[i+len("@SECLEVEL="):]
+		if rest != "" && rest[0] >= '0' && rest[0] <= '5' {
+			level = int(rest[0] - '0')
+		}
+	}
+}
