@@ -220,8 +220,8 @@ func listenServes(u *parsedURL, network, addr string) bool {
 }
 
 // lintOldProtocols explains why TLSv1 and TLSv1.1 in ssl_protocols are
-// never negotiated: OpenSSL 3 at security level 1 (unless ssl_ciphers
-// has @SECLEVEL=0) has no signature algorithm for them, so nginx, and
+// never negotiated: OpenSSL 3 at security level 1 or above (Debian's
+// default is 2; ssl_ciphers can set @SECLEVEL=0) has no signature algorithm for them, so nginx, and
 // mailgate with it, fails those handshakes.
 func (l *loader) lintOldProtocols(adv func(Pos, string, string)) {
 	seen := map[Pos]bool{}
@@ -249,7 +249,7 @@ func (l *loader) lintOldProtocols(adv func(Pos, string, string)) {
 			what = "\"ssl_protocols\" lists no version a handshake can succeed with"
 		}
 		adv(pos, what,
-			"OpenSSL 3, which Debian's nginx uses, has no signature algorithm for TLS 1.0 and 1.1 at its default security level 1, "+
+			"OpenSSL 3, which Debian's nginx uses, has no signature algorithm for TLS 1.0 and 1.1 at security level 1 or above (Debian's default is 2), "+
 				"so nginx fails those handshakes (\"no suitable signature algorithm\") whatever ssl_protocols lists, and mailgate does the same; "+
 				"clients need TLS 1.2 or newer, or ssl_ciphers needs @SECLEVEL=0 (weak signatures) to allow them")
 	}

@@ -131,11 +131,12 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		// certificate error instead of failing the handshake).
 		c.ClientAuth = tls.RequestClientCert
 	}
-	// OpenSSL 3 at security level 1 or more has no signature algorithm
-	// for TLS 1.0 and 1.1 (MD5-SHA1 and SHA-1 fall below it), so nginx
-	// fails those handshakes whatever ssl_protocols lists, unless
-	// ssl_ciphers lowers the level with @SECLEVEL=0. The versions stay in
-	// MinVersion so that the same version is negotiated, and then refused.
+	// OpenSSL 3 at security level 1 or more (Debian's default is 2) has
+	// no signature algorithm for TLS 1.0 and 1.1 (MD5-SHA1 and SHA-1 fall
+	// below it), so nginx fails those handshakes whatever ssl_protocols
+	// lists, unless ssl_ciphers lowers the level with @SECLEVEL=0. The
+	// versions stay in MinVersion so that the same version is negotiated,
+	// and then refused.
 	floor := tlsconf.SecurityLevel(ciphers) >= 1
 	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers, floor)
 	return c, nil
@@ -198,8 +199,8 @@ func setSessions(c *tls.Config, ssl *confparse.SSLConf) error {
 const ticketExpiry = "mailgate-expiry:"
 
 // errNoSigalg refuses a TLS 1.0 or 1.1 handshake as OpenSSL 3 does at
-// security level 1.
-var errNoSigalg = errors.New("tls: no signature algorithm for TLS 1.0/1.1 at OpenSSL security level 1")
+// security level 1 and above.
+var errNoSigalg = errors.New("tls: no signature algorithm for TLS 1.0/1.1 at OpenSSL security level 1 or above")
 
 // opensslSuiteChoice makes crypto/tls pick the TLS 1.0-1.2 suite OpenSSL
 // would: the client's most preferred suite of ssl_ciphers (the server's
@@ -299,6 +300,7 @@ type clientVerifier struct {
 func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
 	v := &clientVerifier{roots: x509.NewCertPool()}
 	v.Depth = ssl.VerifyDepth
+	v.Level = tlsconf.SecurityLevel(ssl.Ciphers)
 	for _, f := range []string{ssl.ClientCertificate, ssl.TrustedCertificate} {
 		if f == "" {
 			continue
@@ -336,7 +338,7 @@ func getVerifier(c *tls.Config) *clientVerifier {
 	if v, ok := verifiers.Load(weak.Make(c)); ok {
 		return v.(*clientVerifier)
 	}
-	return &clientVerifier{roots: c.ClientCAs, ClientVerify: tlsconf.ClientVerify{Depth: 100}}
+	return &clientVerifier{roots: c.ClientCAs, ClientVerify: tlsconf.ClientVerify{Depth: 100, Level: tlsconf.DefaultSecurityLevel}}
 }
 
 // certReplies are the protocols' replies to a client certificate that

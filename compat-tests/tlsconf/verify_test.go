@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,7 +86,8 @@ func issue(t *testing.T, s certSpec) *issued {
 // TestVerifyResultsAgainstNginx presents client certificates that fail
 // verification in each way OpenSSL names (self-signed, self-signed in the
 // chain, unknown issuer, first certificate unverifiable, expired, not yet
-// valid, wrong purpose, non-CA issuer, chain too deep) under
+// valid, wrong purpose, non-CA issuer, chain too deep, keys and digests
+// below Debian's OpenSSL security level 2) under
 // ssl_verify_client on, optional and optional_no_ca, and compares
 // Auth-SSL-Verify, the reply and the error.log line.
 func TestVerifyResultsAgainstNginx(t *testing.T) {
@@ -115,6 +117,10 @@ func TestVerifyResultsAgainstNginx(t *testing.T) {
 
 	files := map[string]string{"cert.pem": cert, "key.pem": key, "root.pem": root.pem}
 	dir := t.TempDir()
+	sha1Leaf := signWithOpenSSL(t, dir, root, "sha1-leaf", "-sha1", "ec:prime256v1")
+	smallKey := signWithOpenSSL(t, dir, root, "rsa-1024", "-sha256", "rsa:1024")
+	sha1Inter := signWithOpenSSL(t, dir, root, "sha1-inter", "-sha1", "ec:prime256v1", "basicConstraints=critical,CA:TRUE", "keyUsage=keyCertSign,cRLSign")
+	leafOfSHA1 := issue(t, certSpec{cn: "leaf-of-sha1", parent: sha1Inter})
 	n := 0
 	write := func(s string) string {
 		n++
@@ -135,6 +141,7 @@ func TestVerifyResultsAgainstNginx(t *testing.T) {
 		}
 		return args
 	}
+	lowSec := []string{"-cipher", "DEFAULT@SECLEVEL=0"}
 	const (
 		noCA     = "ssl_verify_client optional_no_ca; "
 		on       = "ssl_verify_client on; ssl_client_certificate {{prefix}}root.pem; "
@@ -162,8 +169,70 @@ func TestVerifyResultsAgainstNginx(t *testing.T) {
 		{name: "on, unknown issuer with its root", server: on, client: present(stranger, otherRoot), must: []string{"(19:self-signed certificate in certificate chain)"}},
 		{name: "on, depth 0", server: on + "ssl_verify_depth 0;", client: present(leaf, inter), must: []string{"(20:unable to get local issuer certificate)"}},
 		{name: "optional, unknown issuer", server: optional, client: present(stranger), must: []string{"(21:unable to verify the first certificate)"}},
+		// s_client itself refuses to use these below security level 0
+		{name: "on, SHA-1 signed", server: on, client: append(present(sha1Leaf), lowSec...), must: []string{"(68:CA signature digest algorithm too weak)"}},
+		{name: "on, RSA-1024 key", server: on, client: append(present(smallKey), lowSec...), must: []string{"(66:EE certificate key too weak)"}},
+		{name: "on, RSA-1024 key, SECLEVEL=1", server: on + "ssl_ciphers HIGH:!aNULL:@SECLEVEL=1;", client: append(present(smallKey), lowSec...), must: []string{"Auth-SSL-Verify: SUCCESS"}},
+		{name: "on, SHA-1 signed, SECLEVEL=0", server: on + "ssl_ciphers HIGH:!aNULL:@SECLEVEL=0;", client: append(present(sha1Leaf), lowSec...), must: []string{"Auth-SSL-Verify: SUCCESS"}},
+		{name: "on, SHA-1 signed intermediate", server: on, client: append(present(leafOfSHA1, sha1Inter), lowSec...), must: []string{"(68:CA signature digest algorithm too weak)"}},
 		{name: "on, direct", server: on, client: present(direct),
 			must: []string{"Auth-SSL-Verify: SUCCESS"}},
 	}
 	runScenarios(t, auth, files, scenarios)
+}
+
+// signWithOpenSSL has the openssl command issue a client certificate (or
+// a CA, with the extensions given) under parent, with the digest and the
+// key ("ec:CURVE" or "rsa:BITS") given: for what crypto/x509 will not
+// make, such as SHA-1 signatures.
+func signWithOpenSSL(t *testing.T, dir string, parent *issued, cn, digest, newkey string, exts ...string) *issued {
+	t.Helper()
+	p := func(name string) string { return filepath.Join(dir, cn+"."+name) }
+	for name, content := range map[string]string{"ca.pem": parent.pem, "ca.key": parent.kpem} {
+		if err := os.WriteFile(p(name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(exts) == 0 {
+		exts = []string{"extendedKeyUsage=clientAuth", "keyUsage=digitalSignature"}
+	}
+	if err := os.WriteFile(p("ext"), []byte(strings.Join(exts, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyArgs := []string{"-newkey", newkey}
+	if curve, ok := strings.CutPrefix(newkey, "ec:"); ok {
+		if out, err := exec.Command("openssl", "ecparam", "-name", curve, "-out", p("params")).CombinedOutput(); err != nil {
+			t.Fatalf("openssl ecparam: %v\n%s", err, out)
+		}
+		keyArgs = []string{"-newkey", "ec:" + p("params")}
+	}
+	cmds := [][]string{
+		append(append([]string{"req", "-new", "-nodes"}, keyArgs...), "-keyout", p("key"), "-out", p("csr"), "-subj", "/CN="+cn),
+		{"x509", "-req", "-in", p("csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-set_serial", "77", "-days", "1", digest, "-extfile", p("ext"), "-out", p("pem")},
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command("openssl", c...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", c, err, out)
+		}
+	}
+	certPEM, err := os.ReadFile(p("pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(p("key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(certPEM)
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &issued{cert: c, pem: string(certPEM), kpem: string(keyPEM)}
+	if kb, _ := pem.Decode(keyPEM); kb != nil {
+		if k, err := x509.ParsePKCS8PrivateKey(kb.Bytes); err == nil {
+			out.key, _ = k.(*ecdsa.PrivateKey)
+		}
+	}
+	return out
 }

@@ -2,7 +2,15 @@ package tlsconf
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/dsa" //nolint:staticcheck // DSA client certificates still exist
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/md5" //nolint:gosec // verifying old signatures as OpenSSL does
+	"crypto/rsa"
+	"crypto/sha1" //nolint:gosec // verifying old signatures as OpenSSL does
 	"crypto/x509"
+	"errors"
 	"time"
 )
 
@@ -27,6 +35,9 @@ const (
 	ErrCertUntrusted           = 27
 	ErrKeyUsageNoCertSign      = 32
 	ErrUnhandledCriticalExtern = 34
+	ErrEEKeyTooSmall           = 66
+	ErrCAKeyTooSmall           = 67
+	ErrCAMDTooWeak             = 68
 )
 
 // verifyErrorText is X509_verify_cert_error_string of OpenSSL 3.0.
@@ -50,6 +61,9 @@ var verifyErrorText = map[int]string{
 	ErrCertUntrusted:           "certificate not trusted",
 	ErrKeyUsageNoCertSign:      "key usage does not include certificate signing",
 	ErrUnhandledCriticalExtern: "unhandled critical extension",
+	ErrEEKeyTooSmall:           "EE certificate key too weak",
+	ErrCAKeyTooSmall:           "CA certificate key too weak",
+	ErrCAMDTooWeak:             "CA signature digest algorithm too weak",
 }
 
 // VerifyErrorText is OpenSSL's text for a verify result code.
@@ -73,12 +87,17 @@ func VerifyOptionalNoCA(code int) bool {
 
 // ClientVerify is what verifying a client certificate needs: the trusted
 // certificates (ssl_client_certificate, ssl_trusted_certificate), the CRLs
-// (ssl_crl; nil: no revocation check) and ssl_verify_depth.
+// (ssl_crl; nil: no revocation check), ssl_verify_depth and OpenSSL's
+// security level (SecurityLevel of ssl_ciphers).
 type ClientVerify struct {
 	Roots []*x509.Certificate
 	CRLs  []*x509.RevocationList
 	Depth int
+	Level int
 }
+
+// minBits is the security bits each security level 1-5 requires.
+var minBits = [...]int{80, 112, 128, 192, 256}
 
 // VerifyClientChain verifies the certificates a client sent (its own
 // first) as OpenSSL 3.0 does for nginx, whose verify callback lets every
@@ -95,6 +114,13 @@ func (v *ClientVerify) VerifyClientChain(peer []*x509.Certificate, now time.Time
 	}
 	last := VerifyOK
 	fail := func(code int) { last = code }
+	need := 0
+	if v.Level >= 1 && v.Level <= len(minBits) {
+		need = minBits[v.Level-1]
+	}
+	if need > 0 && keyBits(peer[0]) < need {
+		fail(ErrEEKeyTooSmall)
+	}
 
 	// build_chain
 	chain := []*x509.Certificate{peer[0]}
@@ -172,6 +198,19 @@ func (v *ClientVerify) VerifyClientChain(peer []*x509.Certificate, now time.Time
 		}
 	}
 
+	// check_auth_level: issuers' keys, and the signatures of all but the
+	// top certificate
+	if need > 0 {
+		for i, x := range chain {
+			if i > 0 && keyBits(x) < need {
+				fail(ErrCAKeyTooSmall)
+			}
+			if i < len(chain)-1 && sigBits(x) < need {
+				fail(ErrCAMDTooWeak)
+			}
+		}
+	}
+
 	// check_revocation (nginx sets CRL_CHECK and CRL_CHECK_ALL)
 	if v.CRLs != nil {
 		for i, c := range chain {
@@ -221,7 +260,7 @@ func (v *ClientVerify) VerifyClientChain(peer []*x509.Certificate, now time.Time
 			if xi.KeyUsage != 0 && xi.KeyUsage&x509.KeyUsageCertSign == 0 {
 				fail(ErrKeyUsageNoCertSign)
 			}
-			if xi.CheckSignature(xs.SignatureAlgorithm, xs.RawTBSCertificate, xs.Signature) != nil {
+			if !signatureValid(xi, xs) {
 				fail(ErrCertSignatureFailure)
 			}
 		}
@@ -313,4 +352,91 @@ func sslClientPurpose(x *x509.Certificate, ca bool) bool {
 		return checkCA(x) != 0
 	}
 	return x.KeyUsage == 0 || x.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) != 0
+}
+
+// keyBits is OpenSSL's EVP_PKEY_get_security_bits of a certificate's key.
+func keyBits(c *x509.Certificate) int {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return rsaBits(k.N.BitLen())
+	case *dsa.PublicKey:
+		return rsaBits(k.P.BitLen())
+	case *ecdsa.PublicKey:
+		n := k.Curve.Params().N.BitLen()
+		switch {
+		case n >= 512:
+			return 256
+		case n >= 384:
+			return 192
+		case n >= 256:
+			return 128
+		case n >= 224:
+			return 112
+		case n >= 160:
+			return 80
+		}
+		return n / 2
+	case ed25519.PublicKey:
+		return 128
+	}
+	return 1 << 16 // unknown: not judged
+}
+
+// rsaBits is OpenSSL's BN_security_bits for an RSA or DSA modulus.
+func rsaBits(n int) int {
+	switch {
+	case n >= 15360:
+		return 256
+	case n >= 7680:
+		return 192
+	case n >= 3072:
+		return 128
+	case n >= 2048:
+		return 112
+	case n >= 1024:
+		return 80
+	}
+	return 0
+}
+
+// sigBits is the security bits OpenSSL 3.0 gives a certificate's
+// signature: those of its digest (SHA-1 63, MD5 39).
+func sigBits(c *x509.Certificate) int {
+	switch c.SignatureAlgorithm {
+	case x509.MD2WithRSA, x509.MD5WithRSA:
+		return 39
+	case x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+		return 63
+	case x509.SHA256WithRSA, x509.SHA256WithRSAPSS, x509.DSAWithSHA256, x509.ECDSAWithSHA256, x509.PureEd25519:
+		return 128
+	case x509.SHA384WithRSA, x509.SHA384WithRSAPSS, x509.ECDSAWithSHA384:
+		return 192
+	case x509.SHA512WithRSA, x509.SHA512WithRSAPSS, x509.ECDSAWithSHA512:
+		return 256
+	}
+	return 1 << 16
+}
+
+// signatureValid checks that issuer's key signed c. crypto/x509 refuses
+// SHA-1 and MD5 RSA signatures, which OpenSSL still verifies (the
+// security level judges them, above), so those are checked here.
+func signatureValid(issuer, c *x509.Certificate) bool {
+	err := issuer.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+	var insecure x509.InsecureAlgorithmError
+	if !errors.As(err, &insecure) {
+		return err == nil
+	}
+	pub, ok := issuer.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return false
+	}
+	switch c.SignatureAlgorithm {
+	case x509.SHA1WithRSA:
+		sum := sha1.Sum(c.RawTBSCertificate) //nolint:gosec // OpenSSL verifies SHA-1 signatures
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA1, sum[:], c.Signature) == nil
+	case x509.MD5WithRSA:
+		sum := md5.Sum(c.RawTBSCertificate) //nolint:gosec // and MD5 ones
+		return rsa.VerifyPKCS1v15(pub, crypto.MD5, sum[:], c.Signature) == nil
+	}
+	return false
 }

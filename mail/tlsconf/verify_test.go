@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
@@ -140,6 +141,64 @@ func TestVerifyClientChain(t *testing.T) {
 		v := &ClientVerify{Roots: tc.roots, CRLs: tc.crls, Depth: tc.depth}
 		if got := v.VerifyClientChain(tc.peer, time.Now()); got != tc.want {
 			t.Errorf("%s: got %d (%s), want %d (%s)", tc.name, got, VerifyErrorText(got), tc.want, VerifyErrorText(tc.want))
+		}
+	}
+}
+
+// TestVerifySecurityLevel: keys and signature digests below the security
+// level (Debian's default 2: 112 bits), as nginx reports them.
+func TestVerifySecurityLevel(t *testing.T) {
+	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := x509.ParseCertificate(der)
+	leaf := func(pub any, alg x509.SignatureAlgorithm) *x509.Certificate {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "leaf"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), SignatureAlgorithm: alg,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, root, pub, rootKey)
+		if err != nil {
+			t.Skipf("crypto/x509 cannot make this certificate: %v", err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	good := leaf(&ec.PublicKey, x509.SHA256WithRSA)
+	roots := []*x509.Certificate{root}
+	for _, tc := range []struct {
+		name  string
+		c     *x509.Certificate
+		level int
+		want  int
+	}{
+		{"SHA-256, level 2", good, 2, VerifyOK},
+		// level 4 wants 192 bits: the P-256 leaf (128) fails first, then
+		// the RSA-2048 root (112), the last error
+		{"SHA-256, level 4", good, 4, ErrCAKeyTooSmall},
+		{"SHA-256, level 3", good, 3, ErrCAKeyTooSmall},
+	} {
+		v := &ClientVerify{Roots: roots, Depth: 9, Level: tc.level}
+		if got := v.VerifyClientChain([]*x509.Certificate{tc.c}, time.Now()); got != tc.want {
+			t.Errorf("%s: got %d (%s), want %d", tc.name, got, VerifyErrorText(got), tc.want)
+		}
+	}
+	sha1 := leaf(&ec.PublicKey, x509.SHA1WithRSA)
+	for level, want := range map[int]int{0: VerifyOK, 1: ErrCAMDTooWeak, 2: ErrCAMDTooWeak} {
+		v := &ClientVerify{Roots: roots, Depth: 9, Level: level}
+		if got := v.VerifyClientChain([]*x509.Certificate{sha1}, time.Now()); got != want {
+			t.Errorf("SHA-1 signed, level %d: got %d (%s), want %d", level, got, VerifyErrorText(got), want)
 		}
 	}
 }
