@@ -227,7 +227,7 @@ func (l *loader) lintOldProtocols(adv func(Pos, string, string)) {
 	seen := map[Pos]bool{}
 	for _, s := range l.cfg.Mail.Servers {
 		pos, ok := s.Sources["ssl_protocols"]
-		if !ok || seen[pos] || tlsconf.SecurityLevel(s.SSL.Ciphers) < 1 || !usesTLS(s) {
+		if !ok || seen[pos] || tlsconf.SecurityLevel(s.SSL.Ciphers) < 1 || !s.UsesTLS() {
 			continue
 		}
 		var old []string
@@ -253,17 +253,4 @@ func (l *loader) lintOldProtocols(adv func(Pos, string, string)) {
 				"so nginx fails those handshakes (\"no suitable signature algorithm\") whatever ssl_protocols lists, and mailgate does the same; "+
 				"clients need TLS 1.2 or newer, or ssl_ciphers needs @SECLEVEL=0 (weak signatures) to allow them")
 	}
-}
-
-// usesTLS: the server has a "listen ... ssl", "ssl on" or starttls.
-func usesTLS(s *Server) bool {
-	if s.SSL.SSLOn || s.SSL.StartTLS != StartTLSOff {
-		return true
-	}
-	for _, ls := range s.Listens {
-		if ls.SSL {
-			return true
-		}
-	}
-	return false
 }

@@ -341,3 +341,18 @@ type RealIPConf struct {
 	From     []netip.Prefix
 	FromUnix bool
 }
+
+// UsesTLS reports whether the server speaks TLS at all: a "listen ...
+// ssl", "ssl on" or a starttls other than off. nginx loads certificates
+// only for such servers.
+func (s *Server) UsesTLS() bool {
+	if s.SSL.SSLOn || s.SSL.StartTLS != StartTLSOff {
+		return true
+	}
+	for _, l := range s.Listens {
+		if l.SSL {
+			return true
+		}
+	}
+	return false
+}

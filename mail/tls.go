@@ -22,20 +22,6 @@ import (
 	"mailgate/mail/tlsconf"
 )
 
-// needsTLS: nginx loads certificates only for servers that use "listen ...
-// ssl", "ssl on" or a starttls other than off.
-func needsTLS(sc *confparse.Server) bool {
-	if sc.SSL.SSLOn || sc.SSL.StartTLS != confparse.StartTLSOff {
-		return true
-	}
-	for _, l := range sc.Listens {
-		if l.SSL {
-			return true
-		}
-	}
-	return false
-}
-
 var tlsVersions = map[string]uint16{
 	"TLSv1":   tls.VersionTLS10,
 	"TLSv1.1": tls.VersionTLS11,
