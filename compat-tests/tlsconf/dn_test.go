@@ -1,20 +1,13 @@
 package tlsconf_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/asn1"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"mailgate/compat-tests/authserver"
 	"mailgate/compat-tests/harness"
@@ -176,28 +169,6 @@ var dnNames = []struct {
 	{"IA5String with high bytes", []rdn{one(oEmail, tIA5, "\xe9t\xe9")}, false},
 }
 
-// selfSignedWithName makes a self-signed P-256 certificate whose subject
-// and issuer are the DER name given.
-func selfSignedWithName(t *testing.T, name []byte) (certPEM, keyPEM string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), RawSubject: name,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
-}
-
 // TestDNStringAgainstOpenSSL compares tlsconf.DNString with what `openssl
 // x509 -nameopt RFC2253` prints (X509_NAME_print_ex with XN_FLAG_RFC2253,
 // nginx's call) for every name of dnNames, crypto/x509 able to parse them
@@ -210,9 +181,8 @@ func TestDNStringAgainstOpenSSL(t *testing.T) {
 	for _, n := range dnNames {
 		t.Run(n.name, func(t *testing.T) {
 			der := nameDER(n.rdns...)
-			cert, _ := selfSignedWithName(t, der)
 			f := filepath.Join(dir, "c.pem")
-			if err := os.WriteFile(f, []byte(cert), 0o600); err != nil {
+			if err := os.WriteFile(f, []byte(issue(t, certSpec{rawSubject: der}).pem), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			out, err := exec.Command("openssl", "x509", "-in", f, "-noout", "-subject", "-nameopt", "RFC2253").CombinedOutput()
@@ -249,12 +219,13 @@ func TestClientCertNamesAgainstNginx(t *testing.T) {
 	var scenarios []scenario
 	for i, n := range dnNames {
 		issuer := dnNames[(i+1)%len(dnNames)]
-		leafPEM, leafKey := issuedWithNames(t, nameDER(n.rdns...), nameDER(issuer.rdns...))
+		ca := issue(t, certSpec{rawSubject: nameDER(issuer.rdns...), ca: true})
+		leaf := issue(t, certSpec{rawSubject: nameDER(n.rdns...), parent: ca, serial: 0x1234})
 		cf, kf := filepath.Join(dir, strconv.Itoa(i)+".pem"), filepath.Join(dir, strconv.Itoa(i)+".key")
-		if err := os.WriteFile(cf, []byte(leafPEM), 0o600); err != nil {
+		if err := os.WriteFile(cf, []byte(leaf.pem), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(kf, []byte(leafKey), 0o600); err != nil {
+		if err := os.WriteFile(kf, []byte(leaf.kpem), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		want := func(der []byte) string {
@@ -277,33 +248,4 @@ func TestClientCertNamesAgainstNginx(t *testing.T) {
 		scenarios = append(scenarios, s)
 	}
 	runScenarios(t, auth, files, scenarios)
-}
-
-// issuedWithNames makes a P-256 client certificate with the subject name
-// given, signed by a throw-away CA key under the issuer name given.
-func issuedWithNames(t *testing.T, subject, issuer []byte) (certPEM, keyPEM string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := &x509.Certificate{SerialNumber: big.NewInt(1), RawSubject: issuer, IsCA: true, BasicConstraintsValid: true,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1234), RawSubject: subject,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
 }

@@ -7,12 +7,8 @@ package tlsconf_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -146,9 +142,9 @@ func TestTLSAgainstNginx(t *testing.T) {
 	}})
 	cert, key := harness.SelfSigned("mx.test")
 	encKey := encryptKey(t, key, "secret")
-	rsaCert, rsaKey := rsaSelfSigned(t, "mx.test")
+	rsaCert := issue(t, certSpec{cn: "mx.test", rsaBits: 2048, notCA: true})
 	files := map[string]string{"cert.pem": cert, "key.pem": key, "enc.key": encKey, "pass.txt": "wrong\nsecret\n",
-		"rsa.pem": rsaCert, "rsa.key": rsaKey}
+		"rsa.pem": rsaCert.pem, "rsa.key": rsaCert.kpem}
 
 	scenarios := []scenario{
 		{name: "ciphers one suite", server: "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES128-SHA;",
@@ -378,65 +374,26 @@ type pki struct {
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	mk := func(serial int64, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			IsCA: ca, BasicConstraintsValid: true,
-		}
-		if ca {
-			tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-		} else {
-			tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		}
-		if parent == nil {
-			parent, parentKey = tmpl, k
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, k
-	}
-	certPEM := func(c *x509.Certificate) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-	}
-	keyPEM := func(k *ecdsa.PrivateKey) string {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	}
-	crl := func(issuer *x509.Certificate, k *ecdsa.PrivateKey, revoked ...int64) string {
+	crl := func(issuer *issued, revoked ...int64) string {
 		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}
 		for _, r := range revoked {
 			tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 				x509.RevocationListEntry{SerialNumber: big.NewInt(r), RevocationTime: time.Now().Add(-time.Minute)})
 		}
-		der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer, k)
+		der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.cert, issuer.key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 	}
-	root, rootKey := mk(1, "root", nil, nil, true)
-	inter, interKey := mk(2, "inter", root, rootKey, true)
-	leaf, leafKey := mk(3, "leaf", inter, interKey, false)
-	direct, directKey := mk(4, "direct", root, rootKey, false)
+	root := issue(t, certSpec{cn: "root", serial: 1, ca: true})
+	inter := issue(t, certSpec{cn: "inter", serial: 2, ca: true, parent: root})
+	leaf := issue(t, certSpec{cn: "leaf", serial: 3, parent: inter})
+	direct := issue(t, certSpec{cn: "direct", serial: 4, parent: root})
 	return &pki{
-		rootPEM: certPEM(root), interPEM: certPEM(inter), leafPEM: certPEM(leaf), leafKey: keyPEM(leafKey),
-		directPEM: certPEM(direct), directKey: keyPEM(directKey),
-		rootCRL: crl(root, rootKey), interCRL: crl(inter, interKey), interCRLRevoked: crl(inter, interKey, 3),
+		rootPEM: root.pem, interPEM: inter.pem, leafPEM: leaf.pem, leafKey: leaf.kpem,
+		directPEM: direct.pem, directKey: direct.kpem,
+		rootCRL: crl(root), interCRL: crl(inter), interCRLRevoked: crl(inter, 3),
 	}
 }
 
@@ -468,25 +425,4 @@ func encryptKey(t *testing.T, keyPEM, password string) string {
 		t.Fatalf("openssl pkcs8 wrote %q", out)
 	}
 	return string(out)
-}
-
-// rsaSelfSigned makes a self-signed RSA-2048 certificate and key, PEM.
-func rsaSelfSigned(t *testing.T, name string) (certPEM, keyPEM string) {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
 }
