@@ -138,7 +138,8 @@ func one(o string, tag int, v string) rdn { return rdn{{o, tag, v}} }
 // unknown OIDs, multi-valued RDNs, every RFC 2253 escape, the string
 // types OpenSSL converts to UTF-8, control characters. (OpenSSL refuses
 // certificates with other value types: OCTET STRING, VisibleString,
-// UTCTime, INTEGER.) goParses is false for names crypto/x509 refuses to
+// UTCTime, INTEGER, and BMPString surrogates or UniversalString
+// characters beyond Unicode.) goParses is false for names crypto/x509 refuses to
 // parse (so crypto/tls refuses the certificate).
 var dnNames = []struct {
 	name     string

@@ -126,7 +126,9 @@ func writeValue(b *strings.Builder, v asn1.RawValue, knownType bool) {
 			continue
 		}
 		if c > utf8.MaxRune || c >= 0xD800 && c < 0xE000 {
-			continue // OpenSSL's UTF8_putc writes nothing for these
+			// not Unicode: OpenSSL refuses to load such a certificate
+			// (and crypto/x509 to parse it)
+			continue
 		}
 		n := utf8.EncodeRune(u[:], c)
 		for _, x := range u[:n] {
