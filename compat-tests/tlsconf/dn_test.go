@@ -137,10 +137,10 @@ func one(o string, tag int, v string) rdn { return rdn{{o, tag, v}} }
 // dnNames are the names both tests use: every attribute OpenSSL names,
 // unknown OIDs, multi-valued RDNs, every RFC 2253 escape, the string
 // types OpenSSL converts to UTF-8, control characters. (OpenSSL refuses
-// certificates with other value types: OCTET STRING, VisibleString,
-// UTCTime, INTEGER, and BMPString surrogates or UniversalString
-// characters beyond Unicode.) goParses is false for names crypto/x509 refuses to
-// parse (so crypto/tls refuses the certificate).
+// certificates with other value types, such as OCTET STRING,
+// VisibleString, UTCTime or INTEGER, and with BMPString surrogates or
+// UniversalString characters beyond Unicode.) goParses is false for names
+// crypto/x509 refuses to parse (so crypto/tls refuses the certificate).
 var dnNames = []struct {
 	name     string
 	rdns     []rdn
