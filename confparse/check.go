@@ -244,7 +244,7 @@ func (l *loader) lintOldProtocols(adv func(Pos, string, string)) {
 			continue
 		}
 		seen[pos] = true
-		what := strings.Join(old, " ") + " in \"ssl_protocols\" will fail every handshake"
+		what := strings.Join(old, " ") + " in \"ssl_protocols\" cannot complete a handshake"
 		if !modern {
 			what = "\"ssl_protocols\" lists no version a handshake can succeed with"
 		}

@@ -405,7 +405,7 @@ mail {
 		}
 	}
 	want := []string{
-		`[warn] TLSv1 TLSv1.1 in "ssl_protocols" will fail every handshake in nginx.conf:6`,
+		`[warn] TLSv1 TLSv1.1 in "ssl_protocols" cannot complete a handshake in nginx.conf:6`,
 		`[warn] "ssl_protocols" lists no version a handshake can succeed with in nginx.conf:8`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
