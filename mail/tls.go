@@ -68,7 +68,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		if i >= len(ssl.CertificateKeys) {
 			return nil, fmt.Errorf("no \"ssl_certificate_key\" is defined for certificate \"%s\"", cf)
 		}
-		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords)
+		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords, tlsconf.SecurityLevel(ciphers))
 		if err != nil {
 			return nil, err
 		}

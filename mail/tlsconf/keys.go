@@ -84,14 +84,42 @@ func (e *FileError) Error() string { return e.Msg }
 
 func fileErr(format string, a ...any) error { return &FileError{Msg: fmt.Sprintf(format, a...)} }
 
+// certSecurity is OpenSSL's security check of a server certificate and
+// its chain as SSL_CTX_use_certificate and SSL_CTX_set0_chain make
+// it at the security level of ssl_ciphers (SecurityLevel): the key's
+// strength, and the signature's digest unless the certificate is
+// self-signed.
+func certSecurity(certFile string, certs []*x509.Certificate, level int) error {
+	if level < 1 || level > len(minBits) {
+		return nil
+	}
+	need := minBits[level-1]
+	for i, c := range certs {
+		fn, reason := "SSL_CTX_use_certificate", "error:0A00018F:SSL routines::ee key too small"
+		if i > 0 {
+			fn, reason = "SSL_CTX_set0_chain", "error:0A00018D:SSL routines::ca key too small"
+		}
+		if keyBits(c) < need {
+			return fileErr(`%s("%s") failed (SSL: %s)`, fn, certFile, reason)
+		}
+		if !selfIssued(c) && sigBits(c) < need {
+			return fileErr(`%s("%s") failed (SSL: %s)`, fn, certFile, "error:0A00018E:SSL routines::ca md too weak")
+		}
+	}
+	return nil
+}
+
 // LoadKeyPair loads ssl_certificate (with its chain) and
 // ssl_certificate_key as nginx does, trying each password of
 // ssl_password_file in turn (passwords nil: there is none). The errors are
 // nginx's messages.
-func LoadKeyPair(certFile, keyFile string, passwords []string) (tls.Certificate, error) {
+func LoadKeyPair(certFile, keyFile string, passwords []string, level int) (tls.Certificate, error) {
 	var out tls.Certificate
 	certs, err := loadCertChain(certFile)
 	if err != nil {
+		return out, err
+	}
+	if err := certSecurity(certFile, certs, level); err != nil {
 		return out, err
 	}
 	key, err := loadKey(keyFile, passwords)
