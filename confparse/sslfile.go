@@ -53,7 +53,7 @@ func (l *loader) checkSSLFiles(c *SSLConf) error {
 		}
 	}
 	if c.DHParam != "" {
-		if err := tlsconf.CheckDHParam(c.DHParam); err != nil {
+		if err := tlsconf.CheckDHParam(c.DHParam, tlsconf.SecurityLevel(c.Ciphers)); err != nil {
 			return fail(err)
 		}
 	}

@@ -91,7 +91,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		c.MinVersion, c.MaxVersion = lo, hi
 	}
 	if ssl.DHParam != "" {
-		if err := tlsconf.CheckDHParam(ssl.DHParam); err != nil {
+		if err := tlsconf.CheckDHParam(ssl.DHParam, tlsconf.SecurityLevel(ciphers)); err != nil {
 			return nil, err
 		}
 	}

@@ -431,7 +431,10 @@ func loadVerifyFile(path string) ([]*x509.Certificate, []*x509.RevocationList, e
 
 // CheckDHParam reads ssl_dhparam as PEM_read_bio_DHparams does. Go's TLS
 // has no finite-field DHE suites, so the parameters are only checked.
-func CheckDHParam(path string) error {
+//
+// At an OpenSSL security level (SecurityLevel of ssl_ciphers) parameters
+// weaker than it are refused as SSL_CTX_set0_tmp_dh_pkey refuses them.
+func CheckDHParam(path string, level int) error {
 	fail := func(ssl string) error {
 		return fileErr(`PEM_read_bio_DHparams("%s") failed (SSL: %s)`, path, ssl)
 	}
@@ -451,6 +454,9 @@ func CheckDHParam(path string) error {
 		}
 		if !validDHParams(b.Type, b.Bytes) {
 			return fail(fmt.Sprintf(sslBadASN1, "DHparams"))
+		}
+		if level >= 1 && level <= len(minBits) && dhSecurityBits(b.Type, b.Bytes) < minBits[level-1] {
+			return fileErr(`SSL_CTX_set_tmp_dh("%s") failed (SSL: error:0A00018A:SSL routines::dh key too small)`, path)
 		}
 		return nil
 	}

@@ -91,6 +91,7 @@ func TestLoadKeyPairSecurityLevel(t *testing.T) {
 
 func TestVerifyFiles(t *testing.T) {
 	dir, _ := filepath.Abs(fx)
+	dhLoad := func(p string) error { return CheckDHParam(p, DefaultSecurityLevel) }
 	tests := []struct {
 		name string
 		load func(string) error
@@ -104,9 +105,11 @@ func TestVerifyFiles(t *testing.T) {
 		{"CRL ok", crlLoad, "crl.pem", ""},
 		{"CRL may hold certificates", crlLoad, "combined.pem", ""},
 		{"CRL garbage", crlLoad, "garbage.pem", `X509_LOOKUP_load_file("@/garbage.pem") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`},
-		{"dhparam ok", CheckDHParam, "dhparam.pem", ""},
-		{"dhparam garbage", CheckDHParam, "garbage.pem", `PEM_read_bio_DHparams("@/garbage.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
-		{"dhparam is a cert", CheckDHParam, "cert.pem", `PEM_read_bio_DHparams("@/cert.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
+		{"dhparam ok", dhLoad, "dhparam.pem", ""},
+		{"dhparam 1024 bits", dhLoad, "dh1024.pem", `SSL_CTX_set_tmp_dh("@/dh1024.pem") failed (SSL: error:0A00018A:SSL routines::dh key too small)`},
+		{"dhparam 1024 bits at level 1", func(p string) error { return CheckDHParam(p, 1) }, "dh1024.pem", ""},
+		{"dhparam garbage", dhLoad, "garbage.pem", `PEM_read_bio_DHparams("@/garbage.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
+		{"dhparam is a cert", dhLoad, "cert.pem", `PEM_read_bio_DHparams("@/cert.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
 		{"ticket 48", ticketLoad, "ticket48.key", ""},
 		{"ticket 80", ticketLoad, "ticket80.key", ""},
 		{"ticket 32", ticketLoad, "ticket32.key", `"@/ticket32.key" must be 48 or 80 bytes`},
