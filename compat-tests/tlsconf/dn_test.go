@@ -204,7 +204,7 @@ func TestDNStringAgainstOpenSSL(t *testing.T) {
 
 // TestClientCertNamesAgainstNginx logs in over TLS with a client
 // certificate under each name of dnNames (subject), issued by a CA whose
-// name is the next one (issuer), with ssl_verify_client optional_no_ca,
+// name is another one (issuer), with ssl_verify_client optional_no_ca,
 // and compares the Auth-SSL-Subject and Auth-SSL-Issuer headers nginx and
 // mailgate send.
 func TestClientCertNamesAgainstNginx(t *testing.T) {
@@ -219,7 +219,13 @@ func TestClientCertNamesAgainstNginx(t *testing.T) {
 	dir := t.TempDir()
 	var scenarios []scenario
 	for i, n := range dnNames {
-		issuer := dnNames[(i+1)%len(dnNames)]
+		// the issuer is the next name crypto/x509 reads too, if this one
+		// is, so that only unreadable subjects make a declared difference
+		j := (i + 1) % len(dnNames)
+		for n.goParses && !dnNames[j].goParses {
+			j = (j + 1) % len(dnNames)
+		}
+		issuer := dnNames[j]
 		ca := issue(t, certSpec{rawSubject: nameDER(issuer.rdns...), ca: true})
 		leaf := issue(t, certSpec{rawSubject: nameDER(n.rdns...), parent: ca, serial: 0x1234})
 		cf, kf := filepath.Join(dir, strconv.Itoa(i)+".pem"), filepath.Join(dir, strconv.Itoa(i)+".key")
