@@ -44,7 +44,7 @@ func TestVerifyResultsAgainstNginx(t *testing.T) {
 	stranger := issue(t, certSpec{cn: "stranger", parent: otherRoot})
 	strangerExpired := issue(t, certSpec{cn: "stranger-expired", parent: otherRoot, notBefore: -48 * time.Hour, notAfter: -24 * time.Hour})
 
-	files := map[string]string{"cert.pem": cert, "key.pem": key, "root.pem": root.pem}
+	files := map[string]string{"cert.pem": cert, "key.pem": key, "root.pem": root.pem, "inter.pem": inter.pem}
 	dir := t.TempDir()
 	sha1Leaf := signWithOpenSSL(t, dir, root, "sha1-leaf", "-sha1", "ec:prime256v1")
 	smallKey := signWithOpenSSL(t, dir, root, "rsa-1024", "-sha256", "rsa:1024")
@@ -104,6 +104,10 @@ func TestVerifyResultsAgainstNginx(t *testing.T) {
 		{name: "on, RSA-1024 key, SECLEVEL=1", server: on + "ssl_ciphers HIGH:!aNULL:@SECLEVEL=1;", client: append(present(smallKey), lowSec...), must: []string{"Auth-SSL-Verify: SUCCESS"}},
 		{name: "on, SHA-1 signed, SECLEVEL=0", server: on + "ssl_ciphers HIGH:!aNULL:@SECLEVEL=0;", client: append(present(sha1Leaf), lowSec...), must: []string{"Auth-SSL-Verify: SUCCESS"}},
 		{name: "on, SHA-1 signed intermediate", server: on, client: append(present(leafOfSHA1, sha1Inter), lowSec...), must: []string{"(68:CA signature digest algorithm too weak)"}},
+		{name: "on, only the intermediate trusted", server: "ssl_verify_client on; ssl_client_certificate {{prefix}}inter.pem;", client: present(leaf),
+			must: []string{"(2:unable to get issuer certificate)"}},
+		{name: "on, intermediate and root trusted", server: "ssl_verify_client on; ssl_client_certificate {{prefix}}inter.pem; ssl_trusted_certificate {{prefix}}root.pem;", client: present(leaf),
+			must: []string{"Auth-SSL-Verify: SUCCESS"}},
 		{name: "on, direct", server: on, client: present(direct),
 			must: []string{"Auth-SSL-Verify: SUCCESS"}},
 	}
