@@ -53,6 +53,9 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	if curve == "" {
 		curve = "auto"
 	}
+	// OpenSSL's security level (@SECLEVEL in ssl_ciphers, else Debian's
+	// 2) judges keys, digests and DH parameters, as in nginx.
+	level := tlsconf.SecurityLevel(ciphers)
 	suites, err := tlsconf.GoCipherSuites(ciphers)
 	if err != nil {
 		return nil, err
@@ -68,7 +71,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		if i >= len(ssl.CertificateKeys) {
 			return nil, fmt.Errorf("no \"ssl_certificate_key\" is defined for certificate \"%s\"", cf)
 		}
-		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords, tlsconf.SecurityLevel(ciphers))
+		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords, level)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +94,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		c.MinVersion, c.MaxVersion = lo, hi
 	}
 	if ssl.DHParam != "" {
-		if err := tlsconf.CheckDHParam(ssl.DHParam, tlsconf.SecurityLevel(ciphers)); err != nil {
+		if err := tlsconf.CheckDHParam(ssl.DHParam, level); err != nil {
 			return nil, err
 		}
 	}
@@ -106,7 +109,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		return nil, err
 	}
 	if ssl.VerifyClient != confparse.VerifyOff {
-		v, err := loadVerifier(ssl)
+		v, err := loadVerifier(ssl, level)
 		if err != nil {
 			return nil, err
 		}
@@ -123,8 +126,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	// lists, unless ssl_ciphers lowers the level with @SECLEVEL=0. The
 	// versions stay in MinVersion so that the same version is negotiated,
 	// and then refused.
-	floor := tlsconf.SecurityLevel(ciphers) >= 1
-	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers, floor)
+	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers, level >= 1)
 	return c, nil
 }
 
@@ -283,10 +285,9 @@ type clientVerifier struct {
 	tlsconf.ClientVerify
 }
 
-func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
+func loadVerifier(ssl *confparse.SSLConf, level int) (*clientVerifier, error) {
 	v := &clientVerifier{roots: x509.NewCertPool()}
-	v.Depth = ssl.VerifyDepth
-	v.Level = tlsconf.SecurityLevel(ssl.Ciphers)
+	v.Depth, v.Level = ssl.VerifyDepth, level
 	for _, f := range []string{ssl.ClientCertificate, ssl.TrustedCertificate} {
 		if f == "" {
 			continue
