@@ -131,7 +131,6 @@ mail {
 		`[notice] "stream" block ignored in nginx.conf:7`,
 		`[warn] "worker_processes" directive ignored in nginx.conf:2`,
 		`[warn] "user" directive does not switch users in mailgate in nginx.conf:4`,
-		`[warn] mailgate and nginx would share the pid file "logs/nginx.pid"`,
 		`[warn] "error_log memory:" target ignored in nginx.conf:3`,
 		`[warn] "proxy" directive has no effect in nginx.conf:11`,
 		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:12`,
@@ -245,6 +244,169 @@ func TestCheckGoesOnAfterIncludeErrors(t *testing.T) {
 		`[emerg] open() "missing.conf" failed (2: No such file or directory) in nginx.conf:2`,
 		`[emerg] include of "nginx.conf" includes itself recursively in nginx.conf:3`,
 		`[emerg] invalid value "maybe" in "daemon" directive, it must be "on" or "off" in nginx.conf:4`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckPidAdvice: check warns when mailgate would take the pid file
+// of the nginx that serves the same file's http{}, and what it advises
+// passes check without an error or the warning.
+func TestCheckPidAdvice(t *testing.T) {
+	const mailBlock = "mail {\n  auth_http 127.0.0.1:1;\n  server { listen 127.0.0.1:27110; protocol pop3; }\n}\n"
+	share := func(diags []Diag) string {
+		for _, d := range diags {
+			if strings.Contains(d.Msg, "share the pid file") {
+				return d.Msg + " | " + d.Extra
+			}
+		}
+		return ""
+	}
+	errorsOf := func(diags []Diag) []string {
+		var out []string
+		for _, d := range diags {
+			if d.Sev <= SevError {
+				out = append(out, d.String())
+			}
+		}
+		return out
+	}
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(conf, globals string) []Diag {
+		_, diags := Check(Options{Prefix: dir + "/", ConfFile: conf, Globals: globals, Hostname: "mx"})
+		return diags
+	}
+
+	// The file sets pid: -g cannot replace it, so the advice is a file of
+	// mailgate's own around the same mail{}.
+	write("mail.inc", mailBlock)
+	write("nginx.conf", "pid /run/nginx.pid;\nevents {}\nhttp {}\ninclude mail.inc;\n")
+	w := share(check("nginx.conf", ""))
+	if !strings.Contains(w, `"/run/nginx.pid"`) || strings.Contains(w, `-g "pid`) || !strings.Contains(w, `pid /run/mailgate.pid; events {}`) {
+		t.Errorf("pid line in the file: %q", w)
+	}
+	if errs := errorsOf(check("nginx.conf", "pid /run/mailgate.pid;")); len(errs) == 0 || !strings.Contains(errs[0], `"pid" directive is duplicate`) {
+		t.Errorf("-g pid on a file with a pid line: %q (it must stay nginx's duplicate error, so check may not advise it)", errs)
+	}
+	write("mailgate.conf", "pid /run/mailgate.pid; events {}\ninclude mail.inc;\n")
+	if d := check("mailgate.conf", ""); len(errorsOf(d)) > 0 || share(d) != "" {
+		t.Errorf("the advised file: %q %q", errorsOf(d), share(d))
+	}
+
+	// No pid line: nginx uses /run/nginx.pid, mailgate /run/mailgate.pid.
+	write("nopid.conf", "events {}\nhttp {}\n"+mailBlock)
+	if d := check("nopid.conf", ""); len(errorsOf(d)) > 0 || share(d) != "" {
+		t.Errorf("no pid line: %q %q", errorsOf(d), share(d))
+	}
+	// ... unless -g names nginx's; then -g with another one is the advice.
+	w = share(check("nopid.conf", "pid /run/nginx.pid;"))
+	if !strings.Contains(w, `-g "pid /run/mailgate.pid;"`) {
+		t.Errorf("-g pid /run/nginx.pid: %q", w)
+	}
+	if d := check("nopid.conf", "pid /run/mailgate.pid;"); len(errorsOf(d)) > 0 || share(d) != "" {
+		t.Errorf("the advised -g: %q %q", errorsOf(d), share(d))
+	}
+}
+
+// TestCheckAuthWarnings: an auth_http served by the file's own http{}
+// (also by a wildcard or port-only listen, or a unix socket), variables in
+// auth_http_header, and *_auth in a server of another protocol.
+func TestCheckAuthWarnings(t *testing.T) {
+	conf := `events {}
+http {
+  server { listen 8880; }
+  server { listen [::]:8881; }
+  server { listen unix:/tmp/mg-auth.sock; }
+  server { location / { listen 8882; } }
+  include http.inc;
+}
+mail {
+  auth_http 127.0.0.1:8880/auth;
+  auth_http_header X-A $remote_addr;
+  auth_http_header X-B plain$;
+  server { listen 127.0.0.1:27110; protocol pop3; smtp_auth login; imap_auth plain; pop3_auth apop; }
+  server { listen 127.0.0.1:27143; protocol imap; auth_http [::1]:8881/a; }
+  server { listen 127.0.0.1:27144; protocol imap; auth_http unix:/tmp/mg-auth.sock:/a; }
+  server { listen 127.0.0.1:27145; protocol imap; auth_http 127.0.0.1:8882/a; }
+  server { listen 127.0.0.1:27146; protocol imap; auth_http 127.0.0.1:8883/a; }
+  server { listen 127.0.0.1:27147; protocol imap; auth_http 127.0.0.2:8884/a; }
+}
+`
+	dir := t.TempDir()
+	for name, s := range map[string]string{"nginx.conf": conf, "http.inc": "server { listen 127.0.0.1:8883; }\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+	if errs := diagLines(diags, dir, false); len(errs) > 0 {
+		t.Fatalf("errors: %q", errs)
+	}
+	var got []string
+	for _, l := range diagLines(diags, dir, true) {
+		if !strings.Contains(l, "plain text") && !strings.Contains(l, `block ignored`) {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		`[warn] "imap_auth" has no effect with "protocol pop3" in nginx.conf:13`,
+		`[warn] "smtp_auth" has no effect with "protocol pop3" in nginx.conf:13`,
+		`[warn] "auth_http_header X-A" value "$remote_addr" is sent literally in nginx.conf:11`,
+		`[warn] auth_http "127.0.0.1:8880/auth" is served by this file's http{} (listen 8880 in nginx.conf:3) in nginx.conf:10`,
+		`[warn] auth_http "[::1]:8881/a" is served by this file's http{} (listen [::]:8881 in nginx.conf:4) in nginx.conf:14`,
+		`[warn] auth_http "unix:/tmp/mg-auth.sock:/a" is served by this file's http{} (listen unix:/tmp/mg-auth.sock in nginx.conf:5) in nginx.conf:15`,
+		`[warn] auth_http "127.0.0.1:8883/a" is served by this file's http{} (listen 127.0.0.1:8883 in http.inc:1) in nginx.conf:17`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckOldProtocols: TLSv1/TLSv1.1 listed in ssl_protocols of a TLS
+// server are explained, unless @SECLEVEL=0 lets them through.
+func TestCheckOldProtocols(t *testing.T) {
+	conf := `events {}
+mail {
+  auth_http 127.0.0.1:1;
+  ssl_certificate c.pem;
+  ssl_certificate_key c.pem;
+  ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
+  server { listen 127.0.0.1:27993 ssl; protocol imap; }
+  server { listen 127.0.0.1:27995 ssl; protocol pop3; ssl_protocols TLSv1.1; }
+  server { listen 127.0.0.1:27994 ssl; protocol imap; ssl_ciphers HIGH:@SECLEVEL=0; }
+  server { listen 127.0.0.1:27143; protocol imap; ssl_protocols TLSv1; }
+  server { listen 127.0.0.1:27144 ssl; protocol imap; ssl_protocols TLSv1.2 TLSv1.3; }
+}
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.pem"), testCombinedPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+	if errs := diagLines(diags, dir, false); len(errs) > 0 {
+		t.Fatalf("errors: %q", errs)
+	}
+	var got []string
+	for _, d := range diags {
+		if d.MailgateOnly && strings.Contains(d.Msg, "ssl_protocols") {
+			got = append(got, "["+sevNames[d.Sev]+"] "+strings.ReplaceAll(d.String(), dir+"/", ""))
+			if !strings.Contains(d.Extra, "@SECLEVEL=0") {
+				t.Errorf("no way out in %q", d.Extra)
+			}
+		}
+	}
+	want := []string{
+		`[warn] TLSv1 TLSv1.1 in "ssl_protocols" cannot complete a handshake in nginx.conf:6`,
+		`[warn] "ssl_protocols" lists no version a handshake can succeed with in nginx.conf:8`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -98,7 +98,7 @@ type Diag struct {
 // Core holds the main-context directives mailgate acts on. The rest of the
 // core directives are accepted and ignored.
 type Core struct {
-	Pid                   string      // absolute path; default <prefix>logs/nginx.pid
+	Pid                   string      // absolute path; default DefaultPid
 	ErrorLogs             []LogTarget // main-level error_log (empty: the default)
 	Daemon                bool        // default true
 	MasterProcess         bool        // default true
@@ -389,4 +389,19 @@ type ProxyConf struct {
 type RealIPConf struct {
 	From     []netip.Prefix
 	FromUnix bool
+}
+
+// UsesTLS reports whether the server speaks TLS at all: a "listen ...
+// ssl", "ssl on" or a starttls other than off. nginx loads certificates
+// only for such servers.
+func (s *Server) UsesTLS() bool {
+	if s.SSL.SSLOn || s.SSL.StartTLS != StartTLSOff {
+		return true
+	}
+	for _, l := range s.Listens {
+		if l.SSL {
+			return true
+		}
+	}
+	return false
 }

@@ -22,7 +22,7 @@ func coreDirectives() []*directive {
 		{name: "daemon", module: "core", ctx: m, args: take1, set: setFlag, def: "on"},
 		{name: "master_process", module: "core", ctx: m, args: take1, set: setFlag, def: "on"},
 		{name: "timer_resolution", module: "core", ctx: m, args: take1, set: setMsec},
-		{name: "pid", module: "core", ctx: m, args: take1, set: setStr, def: "logs/nginx.pid"},
+		{name: "pid", module: "core", ctx: m, args: take1, set: setStr, def: DefaultPid},
 		{name: "lock_file", module: "core", ctx: m, args: take1, set: setStr},
 		{name: "worker_processes", module: "core", ctx: m, args: take1, set: setWorkerProcesses, def: "1"},
 		{name: "debug_points", module: "core", ctx: m, args: take1, set: setEnum("stop", "abort")},
@@ -346,7 +346,9 @@ func setOpaqueBlock(l *loader, lv *level, n *node) error {
 	l.modulesUsed = true
 	l.mgNotice(SevNotice, n.pos, `"`+name+`" block ignored`,
 		"mailgate is a mail proxy only; the "+name+"{} block is read for syntax and includes but not served")
-	return l.walk(n.children, newLevel(ctxOpaque, n.pos))
+	lv = newLevel(ctxOpaque, n.pos)
+	lv.opaque = name
+	return l.walk(n.children, lv)
 }
 
 // finishCore fills Config.Core from the main and events levels.
@@ -356,7 +358,7 @@ func (l *loader) finishCore() error {
 	c.MasterProcess = true
 	c.WorkerProcesses = 1
 	c.WorkerConnections = 512
-	c.Pid = l.prefixPath("logs/nginx.pid")
+	c.Pid = DefaultPid
 	mv := l.main.vals
 	if s := mv["daemon"]; s != nil {
 		c.Daemon = s.v.(bool)

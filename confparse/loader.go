@@ -16,6 +16,17 @@ import (
 // --prefix=/usr/share/nginx), used when Options.Prefix is empty.
 const DefaultPrefix = "/usr/share/nginx/"
 
+// DefaultPid is mailgate's pid file when no pid directive sets one. It is
+// absolute, like Debian's nginx default (--pid-path=/run/nginx.pid), so
+// that -t works on a stock machine (<prefix>logs/ does not exist there),
+// and it is not nginx's, so that a mailgate and an nginx started from
+// files without a pid line never share one.
+const DefaultPid = "/run/mailgate.pid"
+
+// nginxDefaultPid is Debian's nginx's pid file when no pid directive sets
+// one.
+const nginxDefaultPid = "/run/nginx.pid"
+
 // DefaultConfFile is Debian's --conf-path, used when Options.ConfFile is
 // empty.
 const DefaultConfFile = "/etc/nginx/nginx.conf"
@@ -135,6 +146,11 @@ type loader struct {
 	listens    []*Listen
 	listenKeys map[listenKey]bool
 	srvByLvl   map[*level]*Server
+
+	// for Check's advice: the listen directives of http{} servers, and
+	// every auth_http_header
+	httpListens []*node
+	authHeaders []*node
 }
 
 func newLoader(o Options, check bool) *loader {

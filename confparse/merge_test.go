@@ -377,7 +377,7 @@ events { worker_connections 64; }
 		t.Errorf("mail without a mail block")
 	}
 	cfg, dir = mustLoad(t, "events {}")
-	if cfg.Core.Pid != filepath.Join(dir, "logs/nginx.pid") || !cfg.Core.Daemon || cfg.Core.WorkerConnections != 512 || cfg.Core.WorkerProcesses != 1 {
+	if cfg.Core.Pid != DefaultPid || !cfg.Core.Daemon || cfg.Core.WorkerConnections != 512 || cfg.Core.WorkerProcesses != 1 {
 		t.Errorf("defaults %+v", cfg.Core)
 	}
 }

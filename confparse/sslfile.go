@@ -30,7 +30,7 @@ func (l *loader) checkSSLFiles(c *SSLConf) error {
 		passwords = pw
 	}
 	for i, cert := range c.Certificates {
-		if _, err := tlsconf.LoadKeyPair(cert, c.CertificateKeys[i], passwords); err != nil {
+		if _, err := tlsconf.LoadKeyPair(cert, c.CertificateKeys[i], passwords, tlsconf.SecurityLevel(c.Ciphers)); err != nil {
 			return fail(err)
 		}
 	}
@@ -53,7 +53,7 @@ func (l *loader) checkSSLFiles(c *SSLConf) error {
 		}
 	}
 	if c.DHParam != "" {
-		if err := tlsconf.CheckDHParam(c.DHParam); err != nil {
+		if err := tlsconf.CheckDHParam(c.DHParam, tlsconf.SecurityLevel(c.Ciphers)); err != nil {
 			return fail(err)
 		}
 	}

@@ -113,6 +113,10 @@ type level struct {
 	sslListen bool
 	sslPos    Pos
 	sslPosSet bool
+
+	// inside http{} or stream{}: "http", "stream", "http server" (a
+	// server{} of http{}), or "" deeper down
+	opaque string
 }
 
 // setting is one directive's value at one level.
@@ -176,7 +180,14 @@ func (l *loader) handle(n *node, lv *level) error {
 			return l.emerg(errAt(n, `"%s" directive is not allowed here`, name))
 		}
 		if n.block {
-			return l.walk(n.children, lv)
+			inner := newLevel(ctxOpaque, n.pos)
+			if lv.opaque == "http" && name == "server" {
+				inner.opaque = "http server"
+			}
+			return l.walk(n.children, inner)
+		}
+		if lv.opaque == "http server" && name == "listen" && len(n.args()) > 0 {
+			l.httpListens = append(l.httpListens, n)
 		}
 		return nil
 	}
@@ -386,6 +397,9 @@ func setKeyval(l *loader, lv *level, n *node) error {
 	}
 	s.v = append(s.v.([][2]string), [2]string{n.args()[0], n.args()[1]})
 	s.pos = n.pos
+	if n.name() == "auth_http_header" {
+		l.authHeaders = append(l.authHeaders, n)
+	}
 	lv.vals[n.name()] = s
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"mailgate/auth"
 	"mailgate/confparse"
 	"mailgate/mail/errlog"
+	"mailgate/mail/tlsconf"
 	"mailgate/proxy"
 )
 
@@ -810,8 +811,10 @@ func tlsInfo(s *Session) *auth.TLSInfo {
 	// the client sent one.
 	if s.certVerify != "" && len(s.TLS.PeerCertificates) > 0 {
 		c := s.TLS.PeerCertificates[0]
-		ti.Subject = c.Subject.String()
-		ti.Issuer = c.Issuer.String()
+		// OpenSSL's RFC 2253 text; a name it cannot parse is left out,
+		// as nginx leaves out an empty one.
+		ti.Subject, _ = tlsconf.DNString(c.RawSubject)
+		ti.Issuer, _ = tlsconf.DNString(c.RawIssuer)
 		// OpenSSL prints whole bytes: serial 1 is "01".
 		ti.Serial = strings.ToUpper(hex.EncodeToString(c.SerialNumber.Bytes()))
 		if ti.Serial == "" {

@@ -168,7 +168,7 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		if pr, ok := p.(Preparer); ok {
 			x.prepared = pr.Prepare(sc)
 		}
-		if needsTLS(sc) {
+		if sc.UsesTLS() {
 			t, err := loadTLS(sc)
 			if err != nil {
 				return nil, err

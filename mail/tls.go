@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -22,20 +21,6 @@ import (
 	"mailgate/mail/errlog"
 	"mailgate/mail/tlsconf"
 )
-
-// needsTLS: nginx loads certificates only for servers that use "listen ...
-// ssl", "ssl on" or a starttls other than off.
-func needsTLS(sc *confparse.Server) bool {
-	if sc.SSL.SSLOn || sc.SSL.StartTLS != confparse.StartTLSOff {
-		return true
-	}
-	for _, l := range sc.Listens {
-		if l.SSL {
-			return true
-		}
-	}
-	return false
-}
 
 var tlsVersions = map[string]uint16{
 	"TLSv1":   tls.VersionTLS10,
@@ -68,6 +53,9 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	if curve == "" {
 		curve = "auto"
 	}
+	// OpenSSL's security level (@SECLEVEL in ssl_ciphers, else Debian's
+	// 2) judges keys, digests and DH parameters, as in nginx.
+	level := tlsconf.SecurityLevel(ciphers)
 	suites, err := tlsconf.GoCipherSuites(ciphers)
 	if err != nil {
 		return nil, err
@@ -83,7 +71,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		if i >= len(ssl.CertificateKeys) {
 			return nil, fmt.Errorf("no \"ssl_certificate_key\" is defined for certificate \"%s\"", cf)
 		}
-		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords)
+		kp, err := tlsconf.LoadKeyPair(cf, ssl.CertificateKeys[i], passwords, level)
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +94,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		c.MinVersion, c.MaxVersion = lo, hi
 	}
 	if ssl.DHParam != "" {
-		if err := tlsconf.CheckDHParam(ssl.DHParam); err != nil {
+		if err := tlsconf.CheckDHParam(ssl.DHParam, level); err != nil {
 			return nil, err
 		}
 	}
@@ -121,7 +109,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		return nil, err
 	}
 	if ssl.VerifyClient != confparse.VerifyOff {
-		v, err := loadVerifier(ssl)
+		v, err := loadVerifier(ssl, level)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +120,13 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		// certificate error instead of failing the handshake).
 		c.ClientAuth = tls.RequestClientCert
 	}
-	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers)
+	// OpenSSL 3 at security level 1 or more (Debian's default is 2) has
+	// no signature algorithm for TLS 1.0 and 1.1 (MD5-SHA1 and SHA-1 fall
+	// below it), so nginx fails those handshakes whatever ssl_protocols
+	// lists, unless ssl_ciphers lowers the level with @SECLEVEL=0. The
+	// versions stay in MinVersion so that the same version is negotiated,
+	// and then refused.
+	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers, level >= 1)
 	return c, nil
 }
 
@@ -192,16 +186,25 @@ func setSessions(c *tls.Config, ssl *confparse.SSLConf) error {
 
 const ticketExpiry = "mailgate-expiry:"
 
+// errNoSigalg refuses a TLS 1.0 or 1.1 handshake as OpenSSL 3 does at
+// security level 1 and above.
+var errNoSigalg = errors.New("tls: no signature algorithm for TLS 1.0/1.1 at OpenSSL security level 1 or above")
+
 // opensslSuiteChoice makes crypto/tls pick the TLS 1.0-1.2 suite OpenSSL
 // would: the client's most preferred suite of ssl_ciphers (the server's
 // order with ssl_prefer_server_ciphers on) that the version, the
 // certificate and the common groups allow. Go otherwise picks by its own
 // order, and Auth-SSL-Cipher would differ from nginx's. TLS 1.3
 // handshakes are left to Go.
-func opensslSuiteChoice(base *tls.Config, preferServer bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+func opensslSuiteChoice(base *tls.Config, preferServer, secLevelFloor bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
 	allowed := base.CipherSuites
 	return func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		v := negotiatedVersion(base, h)
+		if secLevelFloor && v != 0 && v < tls.VersionTLS12 {
+			// crypto/tls answers an error here with an internal_error
+			// alert, as OpenSSL does.
+			return nil, errNoSigalg
+		}
 		if v == 0 || v >= tls.VersionTLS13 {
 			return nil, nil
 		}
@@ -275,15 +278,16 @@ func suiteUsable(c *tls.Config, h *tls.ClientHelloInfo, id uint16, v uint16) boo
 }
 
 // clientVerifier is what the post-handshake client-certificate check
-// needs besides the tls.Config: the CRLs of ssl_crl and ssl_verify_depth.
+// needs besides the tls.Config: the trusted certificates, the CRLs of
+// ssl_crl and ssl_verify_depth.
 type clientVerifier struct {
-	roots *x509.CertPool
-	crls  []*x509.RevocationList // nil: ssl_crl not set, no revocation check
-	depth int
+	roots *x509.CertPool // the names sent in the certificate request
+	tlsconf.ClientVerify
 }
 
-func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
-	v := &clientVerifier{roots: x509.NewCertPool(), depth: ssl.VerifyDepth}
+func loadVerifier(ssl *confparse.SSLConf, level int) (*clientVerifier, error) {
+	v := &clientVerifier{roots: x509.NewCertPool()}
+	v.Depth, v.Level = ssl.VerifyDepth, level
 	for _, f := range []string{ssl.ClientCertificate, ssl.TrustedCertificate} {
 		if f == "" {
 			continue
@@ -295,13 +299,14 @@ func loadVerifier(ssl *confparse.SSLConf) (*clientVerifier, error) {
 		for _, c := range certs {
 			v.roots.AddCert(c)
 		}
+		v.Roots = append(v.Roots, certs...)
 	}
 	if ssl.CRL != "" {
 		_, crls, err := tlsconf.LoadCRLFile(ssl.CRL)
 		if err != nil {
 			return nil, err
 		}
-		v.crls = append([]*x509.RevocationList{}, crls...)
+		v.CRLs = append([]*x509.RevocationList{}, crls...)
 	}
 	return v, nil
 }
@@ -320,63 +325,7 @@ func getVerifier(c *tls.Config) *clientVerifier {
 	if v, ok := verifiers.Load(weak.Make(c)); ok {
 		return v.(*clientVerifier)
 	}
-	return &clientVerifier{roots: c.ClientCAs, depth: 100}
-}
-
-// verifyError is an OpenSSL X509_V_ERR code and its text.
-type verifyError struct {
-	code int
-	text string
-}
-
-// checkChain applies what crypto/x509 does not: ssl_verify_depth (at most
-// depth CA certificates between the client's certificate and the trust
-// anchor; beyond it OpenSSL reports the issuer as not found) and, with
-// ssl_crl, a revocation check of every certificate of the chain, the
-// anchor included, as OpenSSL's CRL_CHECK_ALL does.
-func (v *clientVerifier) checkChain(chains [][]*x509.Certificate, now time.Time) *verifyError {
-	var best []*x509.Certificate
-	for _, ch := range chains {
-		if best == nil || len(ch) < len(best) {
-			best = ch
-		}
-	}
-	if len(best)-2 > v.depth {
-		// OpenSSL stops building the chain at the depth limit and so
-		// never reaches the trust anchor.
-		return &verifyError{20, "unable to get local issuer certificate"}
-	}
-	if v.crls == nil {
-		return nil
-	}
-	for i, c := range best {
-		issuer := c
-		if i+1 < len(best) {
-			issuer = best[i+1]
-		}
-		var crl *x509.RevocationList
-		for _, l := range v.crls {
-			if bytes.Equal(l.RawIssuer, c.RawIssuer) && l.CheckSignatureFrom(issuer) == nil {
-				crl = l
-				break
-			}
-		}
-		if crl == nil {
-			return &verifyError{3, "unable to get certificate CRL"}
-		}
-		if now.Before(crl.ThisUpdate) {
-			return &verifyError{11, "CRL is not yet valid"}
-		}
-		if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
-			return &verifyError{12, "CRL has expired"}
-		}
-		for _, r := range crl.RevokedCertificateEntries {
-			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
-				return &verifyError{23, "certificate revoked"}
-			}
-		}
-	}
-	return nil
+	return &clientVerifier{roots: c.ClientCAs, ClientVerify: tlsconf.ClientVerify{Depth: 100, Level: tlsconf.DefaultSecurityLevel}}
 }
 
 // certReplies are the protocols' replies to a client certificate that
@@ -407,36 +356,14 @@ func (e *engine) verifyCert() bool {
 		}
 		return true
 	}
-	v := getVerifier(s.TLSConfig)
-	opts := x509.VerifyOptions{
-		Roots:         v.roots,
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	code := getVerifier(s.TLSConfig).VerifyClientChain(certs, time.Now())
+	if code == tlsconf.VerifyOK {
+		s.certVerify = "SUCCESS"
+		return true
 	}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	chains, err := certs[0].Verify(opts)
-	var verr *verifyError
-	if err == nil {
-		verr = v.checkChain(chains, time.Now())
-		if verr == nil {
-			s.certVerify = "SUCCESS"
-			return true
-		}
-	} else {
-		verr = &verifyError{20, "unable to get local issuer certificate"}
-		if certs[0].Subject.String() == certs[0].Issuer.String() {
-			verr = &verifyError{18, "self-signed certificate"}
-		}
-		var ie x509.CertificateInvalidError
-		if errors.As(err, &ie) && ie.Reason == x509.Expired {
-			verr = &verifyError{10, "certificate has expired"}
-		}
-	}
-	code, text := verr.code, verr.text
+	text := tlsconf.VerifyErrorText(code)
 	s.certVerify = "FAILED:" + text
-	if mode == confparse.VerifyOptionalNoCA && (code == 18 || code == 20 || code == 19 || code == 2 || code == 21) {
+	if mode == confparse.VerifyOptionalNoCA && tlsconf.VerifyOptionalNoCA(code) {
 		return true
 	}
 	s.Logf(errlog.Info, "client SSL certificate verify error: (%d:%s)", code, text)
@@ -469,6 +396,7 @@ var handshakeErrors = []struct{ goText, openssl string }{
 	{"no ECDHE curve supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no key exchanges supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no application protocol", "error:0A0000EA:SSL routines::no application protocol"},
+	{errNoSigalg.Error(), "error:0A000076:SSL routines::no suitable signature algorithm"},
 }
 
 func handshakeErrorText(err error) string {

@@ -1,17 +1,10 @@
 package mail
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -272,89 +265,6 @@ func TestSessionTickets(t *testing.T) {
 	}
 }
 
-func newCert(t *testing.T, serial int64, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: ca, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
-}
-
-func crl(t *testing.T, issuer *x509.Certificate, key *ecdsa.PrivateKey, next time.Time, revoked ...int64) *x509.RevocationList {
-	t.Helper()
-	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: next}
-	for _, r := range revoked {
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: big.NewInt(r), RevocationTime: time.Now()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := x509.ParseRevocationList(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func TestCheckChain(t *testing.T) {
-	root, rootKey := newCert(t, 1, "root", nil, nil, true)
-	inter, interKey := newCert(t, 2, "inter", root, rootKey, true)
-	leaf, _ := newCert(t, 3, "leaf", inter, interKey, false)
-	direct, _ := newCert(t, 4, "direct", root, rootKey, false)
-	chain := [][]*x509.Certificate{{leaf, inter, root}}
-	short := [][]*x509.Certificate{{direct, root}}
-	later := time.Now().Add(time.Hour)
-	tests := []struct {
-		name   string
-		chains [][]*x509.Certificate
-		depth  int
-		crls   []*x509.RevocationList
-		want   string
-	}{
-		{"direct, depth 0", short, 0, nil, ""},
-		{"intermediate, depth 1", chain, 1, nil, ""},
-		{"intermediate, depth 0", chain, 0, nil, "20:unable to get local issuer certificate"},
-		{"CRLs for all", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later)}, ""},
-		{"leaf revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later), crl(t, inter, interKey, later, 3)}, "23:certificate revoked"},
-		{"intermediate revoked", chain, 1, []*x509.RevocationList{crl(t, root, rootKey, later, 2), crl(t, inter, interKey, later)}, "23:certificate revoked"},
-		{"no CRL for the root", chain, 1, []*x509.RevocationList{crl(t, inter, interKey, later)}, "3:unable to get certificate CRL"},
-		{"expired CRL", short, 1, []*x509.RevocationList{crl(t, root, rootKey, time.Now().Add(-time.Second))}, "12:CRL has expired"},
-		{"CRL signed by another key", short, 1, []*x509.RevocationList{crl(t, inter, rootKey, later)}, "3:unable to get certificate CRL"},
-	}
-	for _, tc := range tests {
-		v := &clientVerifier{depth: tc.depth, crls: tc.crls}
-		got := ""
-		if e := v.checkChain(tc.chains, time.Now()); e != nil {
-			got = itoa(e.code) + ":" + e.text
-		}
-		if got != tc.want {
-			t.Errorf("%s: got %q want %q", tc.name, got, tc.want)
-		}
-	}
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
-
 func TestHandshakeErrorText(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -371,6 +281,11 @@ func TestHandshakeErrorText(t *testing.T) {
 			}, "error:0A0000C1:SSL routines::no shared cipher"},
 		{"group", func(c *confparse.SSLConf) { c.ECDHCurve = "secp521r1" },
 			func(c *tls.Config) { c.MinVersion, c.CurvePreferences = tls.VersionTLS13, []tls.CurveID{tls.X25519} }, "error:0A000065:SSL routines::no suitable key share"},
+		// TLS 1.0/1.1 fail at OpenSSL's security level 1 even when listed
+		{"TLSv1 listed", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1", "TLSv1.2"} },
+			func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS10, tls.VersionTLS10 }, "error:0A000076:SSL routines::no suitable signature algorithm"},
+		{"TLSv1.1 listed", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1.1"} },
+			func(c *tls.Config) { c.MinVersion = tls.VersionTLS10 }, "error:0A000076:SSL routines::no suitable signature algorithm"},
 	}
 	for _, tc := range tests {
 		s, err := loadTLS(tlsServer(t, tc.server))
@@ -402,6 +317,40 @@ func TestHandshakeErrorText(t *testing.T) {
 			t.Errorf("%s: %v -> %q, want %q", tc.name, err, handshakeErrorText(err), tc.want)
 		}
 	}
+	// ... and work with @SECLEVEL=0, as with nginx
+	s, err := loadTLS(tlsServer(t, func(c *confparse.SSLConf) {
+		c.Protocols, c.Ciphers = []string{"TLSv1", "TLSv1.2"}, "HIGH:!aNULL:@SECLEVEL=0"
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		srvErr <- tls.Server(c, s).Handshake()
+	}()
+	cc := clientConf()
+	cc.MinVersion, cc.MaxVersion = tls.VersionTLS10, tls.VersionTLS10
+	c, err := tls.Dial("tcp", ln.Addr().String(), cc)
+	if err == nil {
+		if v := c.ConnectionState().Version; v != tls.VersionTLS10 {
+			t.Errorf("@SECLEVEL=0: version %x", v)
+		}
+		c.Close()
+	}
+	if err := <-srvErr; err != nil {
+		t.Errorf("@SECLEVEL=0, TLS 1.0: %v", err)
+	}
+	ln.Close()
 	for in, want := range map[string]string{
 		"GET / HTTP/1.1\r\n":  "error:0A00009C:SSL routines::http request",
 		"HEAD / HTTP/1.1\r\n": "error:0A00009C:SSL routines::http request",

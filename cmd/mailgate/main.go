@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,6 +29,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		prog = filepath.Base(argv[0])
 	}
 	args := argv[1:]
+	if len(args) > 0 && (args[0] == "help" || args[0] == "--help" && prog != "nginx") {
+		return runHelp(prog, argv, stdout, stderr)
+	}
 	if len(args) > 0 && isSubcommand(args[0]) {
 		return runApp(prog, argv, stdout, stderr)
 	}
@@ -38,7 +42,31 @@ func run(argv []string, stdout, stderr io.Writer) int {
 // Anything else (flags, no arguments, stray words) is nginx's business,
 // and nginx rejects stray words with "invalid option".
 func isSubcommand(word string) bool {
-	return word == "check" || word == "help"
+	return word == "check"
+}
+
+// runHelp prints the one help page: nginx's flags and mailgate's
+// subcommands, as -h does but on stdout. "help check" is the check
+// subcommand's own page. Started as nginx, "--help" stays nginx's invalid
+// option.
+func runHelp(prog string, argv []string, stdout, stderr io.Writer) int {
+	args := argv[1:]
+	if args[0] == "help" && len(args) > 1 {
+		if args[1] == "check" && len(args) == 2 {
+			return runApp(prog, []string{argv[0], "check", "--help"}, stdout, stderr)
+		}
+		if len(args) > 2 || args[1] != "help" {
+			fmt.Fprintf(stderr, "%s: no help for %q; \"%s help\" lists the flags and commands\n", prog, strings.Join(args[1:], " "), prog)
+			return 2
+		}
+	}
+	if len(args) > 1 && args[0] == "--help" {
+		fmt.Fprintf(stderr, "%s: --help takes no arguments\n", prog)
+		return 2
+	}
+	writeVersion(stdout, prog)
+	writeUsage(stdout, prog)
+	return 0
 }
 
 // runApp runs the urfave/cli application for the subcommands.
@@ -51,8 +79,10 @@ func runApp(prog string, argv []string, stdout, stderr io.Writer) int {
 		// -v/-V belong to the nginx command line; the app only serves
 		// subcommands.
 		HideVersion: true,
-		Writer:      stdout,
-		ErrWriter:   stderr,
+		// "help" is runHelp's page, not urfave's.
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
 		ExitErrHandler: func(_ *cli.Context, err error) {
 			if err == nil {
 				return

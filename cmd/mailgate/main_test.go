@@ -64,6 +64,50 @@ func TestVersionHelpAndOptionErrors(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "compatible with nginx/1.22.1") {
 		t.Errorf("-V lacks the compatibility line: %q", errs)
 	}
+	if !strings.Contains(errs, " --pid-path=/run/mailgate.pid\n") {
+		t.Errorf("-V lacks the default pid file: %q", errs)
+	}
+}
+
+// TestHelp: "help" and "--help" print one page with every nginx flag and
+// every subcommand, on stdout; each flag it lists is accepted; "help
+// check" is check's page; started as nginx, "--help" stays nginx's error.
+func TestHelp(t *testing.T) {
+	for _, argv := range [][]string{{"mailgate", "help"}, {"mailgate", "--help"}, {"/usr/sbin/mailgate", "help", "help"}} {
+		code, out, errs := runArgs(argv...)
+		if code != 0 || errs != "" {
+			t.Errorf("%v: exit %d, stderr %q", argv, code, errs)
+		}
+		for _, want := range []string{"Usage: mailgate [-?hvVtTq] [-s signal] [-p prefix]", "-?,-h ", "-v ", "-V ", "-t ", "-T ", "-q ",
+			"-s signal ", "-p prefix ", "-e filename ", "-c filename ", "-g directives ", "Commands:", "mailgate check ", "mailgate help "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: no %q in\n%s", argv, want, out)
+			}
+		}
+	}
+	// Every flag the page lists is one the command line takes.
+	_, page, _ := runArgs("mailgate", "help")
+	for _, m := range regexp.MustCompile(`(?m)^  (-[^ ,]+)`).FindAllStringSubmatch(page, -1) {
+		args := []string{"mailgate", m[1]}
+		if m[1] == "-s" || m[1] == "-p" || m[1] == "-e" || m[1] == "-c" || m[1] == "-g" {
+			continue // these take a value; parseFlags' own tests cover them
+		}
+		if _, err := parseFlags(args[1:]); err != nil {
+			t.Errorf("help lists %s, which is refused: %v", m[1], err)
+		}
+	}
+	code, out, _ := runArgs("mailgate", "help", "check")
+	if code != 0 || !strings.Contains(out, "--format") || !strings.Contains(out, "--effective") {
+		t.Errorf("help check: exit %d\n%s", code, out)
+	}
+	code, _, errs := runArgs("mailgate", "help", "bogus")
+	if code != 2 || !strings.Contains(errs, `no help for "bogus"`) {
+		t.Errorf("help bogus: exit %d, stderr %q", code, errs)
+	}
+	code, out, errs = runArgs("nginx", "--help")
+	if code != 1 || out != "" || errs != "nginx: invalid option: \"-\"\n" {
+		t.Errorf("nginx --help: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 }
 
 // writeFiles creates files (name → content) under a new temp dir.

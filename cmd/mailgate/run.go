@@ -514,7 +514,7 @@ func pidFileOwner(path string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("pid file \"%s\" belongs to a running nginx (pid %d); give mailgate its own, e.g. -g \"pid /run/mailgate.pid;\"", path, pid)
+	return fmt.Errorf("pid file \"%s\" belongs to a running nginx (pid %d); give mailgate its own: a configuration file of its own with \"pid /run/mailgate.pid;\" that includes the mail{} part (\"mailgate check\" explains)", path, pid)
 }
 
 func removePidFile(path string) {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"strings"
+
+	"mailgate/confparse"
 )
 
 // version is mailgate's own version; -ldflags "-X main.version=..." sets it.
@@ -24,8 +26,8 @@ func writeVersion(w io.Writer, prog string) {
 func writeConfigure(w io.Writer) {
 	fmt.Fprintf(w, "built with %s (%s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "compatible with nginx/%s mail configuration files\n", nginxCompat)
-	fmt.Fprintf(w, "configure arguments: --prefix=%s --conf-path=%s --error-log-path=%s\n",
-		strings.TrimSuffix(defaultPrefix, "/"), defaultConfFile, defaultErrorLog)
+	fmt.Fprintf(w, "configure arguments: --prefix=%s --conf-path=%s --error-log-path=%s --pid-path=%s\n",
+		strings.TrimSuffix(defaultPrefix, "/"), defaultConfFile, defaultErrorLog, confparse.DefaultPid)
 }
 
 // writeUsage prints the -h text, laid out like nginx's with prog in place
@@ -51,7 +53,9 @@ func writeUsage(w io.Writer, prog string) {
 		defaultPrefix, defaultErrorLog, defaultConfFile)
 	if prog != "nginx" {
 		fmt.Fprintf(w, "Commands:\n"+
-			"  %s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective]\n"+
-			"                : report every configuration problem at once\n\n", prog)
+			"  %[1]s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective]\n"+
+			"                : report every configuration problem at once\n"+
+			"  %[1]s help [check]\n"+
+			"                : this help (also --help), or check's options\n\n", prog)
 	}
 }

@@ -606,9 +606,9 @@ func genCase(seed int64, i int) randCase {
 			g.files[name] = g.mutate(g.files[name], [2]int{})
 		}
 	}
-	// logs/ always exists: without a pid directive nginx (Debian) writes
-	// /run/nginx.pid and mailgate <prefix>logs/nginx.pid, a declared
-	// difference (docs/compat-config.md)
+	// logs/ always exists (for pid directives naming it); without a pid
+	// directive nginx (Debian) opens /run/nginx.pid and mailgate
+	// /run/mailgate.pid, a declared difference (docs/compat-config.md)
 	g.dirs = append(g.dirs, "logs")
 	c := randCase{files: g.files, includes: g.includes}
 	if g.chance(0.2) {

@@ -7,11 +7,8 @@ package tlsconf_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -145,7 +142,9 @@ func TestTLSAgainstNginx(t *testing.T) {
 	}})
 	cert, key := harness.SelfSigned("mx.test")
 	encKey := encryptKey(t, key, "secret")
-	files := map[string]string{"cert.pem": cert, "key.pem": key, "enc.key": encKey, "pass.txt": "wrong\nsecret\n"}
+	rsaCert := issue(t, certSpec{cn: "mx.test", rsaBits: 2048, notCA: true})
+	files := map[string]string{"cert.pem": cert, "key.pem": key, "enc.key": encKey, "pass.txt": "wrong\nsecret\n",
+		"rsa.pem": rsaCert.pem, "rsa.key": rsaCert.kpem}
 
 	scenarios := []scenario{
 		{name: "ciphers one suite", server: "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES128-SHA;",
@@ -183,6 +182,29 @@ func TestTLSAgainstNginx(t *testing.T) {
 		{name: "protocols TLSv1.3 only, TLSv1.2 client", server: "ssl_protocols TLSv1.3;",
 			client: []string{"-tls1_2"},
 			must:   []string{"handshake error"}},
+		// OpenSSL 3 at security level 1 has no signature algorithm for
+		// TLS 1.0/1.1: listed or not, they fail (unless @SECLEVEL=0).
+		{name: "protocols TLSv1 listed, TLSv1 client", server: "ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+			client: []string{"-tls1", "-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "protocols TLSv1.1 listed, TLSv1.1 client", server: "ssl_protocols TLSv1.1 TLSv1.2;",
+			client: []string{"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "protocols TLSv1 listed, TLSv1.2 client", server: "ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+			client: []string{"-tls1_2"},
+			must:   []string{"Protocol version: TLSv1.2"}},
+		{name: "protocols TLSv1 only", server: "ssl_protocols TLSv1;",
+			client: []string{"-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "RSA certificate, TLSv1 client, RSA key exchange", server: "ssl_protocols TLSv1 TLSv1.2; ssl_certificate {{prefix}}rsa.pem; ssl_certificate_key {{prefix}}rsa.key;",
+			client: []string{"-tls1", "-cipher", "AES256-SHA@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "RSA certificate, TLSv1 client, ECDHE", server: "ssl_protocols TLSv1 TLSv1.2; ssl_certificate {{prefix}}rsa.pem; ssl_certificate_key {{prefix}}rsa.key;",
+			client: []string{"-tls1", "-cipher", "ECDHE-RSA-AES256-SHA@SECLEVEL=0"},
+			must:   []string{"handshake error: tlsv1 alert internal error", "SSL routines::no suitable signature algorithm"}},
+		{name: "protocols TLSv1 listed, SECLEVEL=0, TLSv1 client", server: "ssl_protocols TLSv1 TLSv1.2; ssl_ciphers HIGH:!aNULL:!MD5:@SECLEVEL=0;",
+			client: []string{"-tls1", "-cipher", "DEFAULT@SECLEVEL=0"},
+			must:   []string{"Protocol version: TLSv1\n", "Auth-SSL-Protocol: TLSv1\n"}},
 		{name: "TLSv1.3 default suites", server: "",
 			must:   []string{"Protocol version: TLSv1.3"},
 			differ: "TLS 1.3 suite choice: OpenSSL takes the client's first (TLS_AES_256_GCM_SHA384 from s_client), crypto/tls its own order (TLS_AES_128_GCM_SHA256 with AES hardware) and cannot be configured"},
@@ -352,65 +374,26 @@ type pki struct {
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	mk := func(serial int64, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			IsCA: ca, BasicConstraintsValid: true,
-		}
-		if ca {
-			tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-		} else {
-			tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		}
-		if parent == nil {
-			parent, parentKey = tmpl, k
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, k
-	}
-	certPEM := func(c *x509.Certificate) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-	}
-	keyPEM := func(k *ecdsa.PrivateKey) string {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	}
-	crl := func(issuer *x509.Certificate, k *ecdsa.PrivateKey, revoked ...int64) string {
+	crl := func(issuer *issued, revoked ...int64) string {
 		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}
 		for _, r := range revoked {
 			tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 				x509.RevocationListEntry{SerialNumber: big.NewInt(r), RevocationTime: time.Now().Add(-time.Minute)})
 		}
-		der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer, k)
+		der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.cert, issuer.key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 	}
-	root, rootKey := mk(1, "root", nil, nil, true)
-	inter, interKey := mk(2, "inter", root, rootKey, true)
-	leaf, leafKey := mk(3, "leaf", inter, interKey, false)
-	direct, directKey := mk(4, "direct", root, rootKey, false)
+	root := issue(t, certSpec{cn: "root", serial: 1, ca: true})
+	inter := issue(t, certSpec{cn: "inter", serial: 2, ca: true, parent: root})
+	leaf := issue(t, certSpec{cn: "leaf", serial: 3, parent: inter})
+	direct := issue(t, certSpec{cn: "direct", serial: 4, parent: root})
 	return &pki{
-		rootPEM: certPEM(root), interPEM: certPEM(inter), leafPEM: certPEM(leaf), leafKey: keyPEM(leafKey),
-		directPEM: certPEM(direct), directKey: keyPEM(directKey),
-		rootCRL: crl(root, rootKey), interCRL: crl(inter, interKey), interCRLRevoked: crl(inter, interKey, 3),
+		rootPEM: root.pem, interPEM: inter.pem, leafPEM: leaf.pem, leafKey: leaf.kpem,
+		directPEM: direct.pem, directKey: direct.kpem,
+		rootCRL: crl(root), interCRL: crl(inter), interCRLRevoked: crl(inter, 3),
 	}
 }
 

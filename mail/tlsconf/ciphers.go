@@ -541,3 +541,24 @@ func CipherName(id uint16) string {
 	}
 	return tls.CipherSuiteName(id)
 }
+
+// DefaultSecurityLevel is Debian's OpenSSL default security level.
+const DefaultSecurityLevel = 2
+
+// SecurityLevel is the OpenSSL security level a cipher string leaves: its
+// last @SECLEVEL=n, else 2, the default Debian builds OpenSSL with (seen
+// on nginx 1.22.1: an RSA-1024 client certificate is "EE certificate key
+// too weak" unless ssl_ciphers has @SECLEVEL=1).
+func SecurityLevel(spec string) int {
+	level := DefaultSecurityLevel
+	for rest := spec; ; {
+		i := strings.Index(rest, "@SECLEVEL=")
+		if i < 0 {
+			return level
+		}
+		rest = rest[i+len("@SECLEVEL="):]
+		if rest != "" && rest[0] >= '0' && rest[0] <= '5' {
+			level = int(rest[0] - '0')
+		}
+	}
+}

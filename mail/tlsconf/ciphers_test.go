@@ -72,3 +72,18 @@ func TestCiphersAgainstOpenSSL(t *testing.T) {
 		}
 	}
 }
+
+func TestSecurityLevel(t *testing.T) {
+	for spec, want := range map[string]int{
+		"HIGH:!aNULL:!MD5":                   2,
+		"DEFAULT@SECLEVEL=0":                 0,
+		"HIGH:@SECLEVEL=0:@SECLEVEL=2":       2,
+		"@SECLEVEL=0:HIGH":                   0,
+		"HIGH:@SECLEVEL=9":                   2,
+		"ECDHE+AESGCM:@STRENGTH:@SECLEVEL=3": 3,
+	} {
+		if got := SecurityLevel(spec); got != want {
+			t.Errorf("SecurityLevel(%q) = %d, want %d", spec, got, want)
+		}
+	}
+}

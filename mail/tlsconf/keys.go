@@ -84,14 +84,42 @@ func (e *FileError) Error() string { return e.Msg }
 
 func fileErr(format string, a ...any) error { return &FileError{Msg: fmt.Sprintf(format, a...)} }
 
+// certSecurity is OpenSSL's security check of a server certificate and
+// its chain as SSL_CTX_use_certificate and SSL_CTX_set0_chain make
+// it at the security level of ssl_ciphers (SecurityLevel): the key's
+// strength, and the signature's digest unless the certificate is
+// self-signed.
+func certSecurity(certFile string, certs []*x509.Certificate, level int) error {
+	if level < 1 || level > len(minBits) {
+		return nil
+	}
+	need := minBits[level-1]
+	for i, c := range certs {
+		fn, reason := "SSL_CTX_use_certificate", "error:0A00018F:SSL routines::ee key too small"
+		if i > 0 {
+			fn, reason = "SSL_CTX_set0_chain", "error:0A00018D:SSL routines::ca key too small"
+		}
+		if keyBits(c) < need {
+			return fileErr(`%s("%s") failed (SSL: %s)`, fn, certFile, reason)
+		}
+		if !selfIssued(c) && sigBits(c) < need {
+			return fileErr(`%s("%s") failed (SSL: %s)`, fn, certFile, "error:0A00018E:SSL routines::ca md too weak")
+		}
+	}
+	return nil
+}
+
 // LoadKeyPair loads ssl_certificate (with its chain) and
 // ssl_certificate_key as nginx does, trying each password of
 // ssl_password_file in turn (passwords nil: there is none). The errors are
 // nginx's messages.
-func LoadKeyPair(certFile, keyFile string, passwords []string) (tls.Certificate, error) {
+func LoadKeyPair(certFile, keyFile string, passwords []string, level int) (tls.Certificate, error) {
 	var out tls.Certificate
 	certs, err := loadCertChain(certFile)
 	if err != nil {
+		return out, err
+	}
+	if err := certSecurity(certFile, certs, level); err != nil {
 		return out, err
 	}
 	key, err := loadKey(keyFile, passwords)
@@ -403,7 +431,10 @@ func loadVerifyFile(path string) ([]*x509.Certificate, []*x509.RevocationList, e
 
 // CheckDHParam reads ssl_dhparam as PEM_read_bio_DHparams does. Go's TLS
 // has no finite-field DHE suites, so the parameters are only checked.
-func CheckDHParam(path string) error {
+//
+// At an OpenSSL security level (SecurityLevel of ssl_ciphers) parameters
+// weaker than it are refused as SSL_CTX_set0_tmp_dh_pkey refuses them.
+func CheckDHParam(path string, level int) error {
 	fail := func(ssl string) error {
 		return fileErr(`PEM_read_bio_DHparams("%s") failed (SSL: %s)`, path, ssl)
 	}
@@ -423,6 +454,9 @@ func CheckDHParam(path string) error {
 		}
 		if !validDHParams(b.Type, b.Bytes) {
 			return fail(fmt.Sprintf(sslBadASN1, "DHparams"))
+		}
+		if level >= 1 && level <= len(minBits) && dhSecurityBits(b.Type, b.Bytes) < minBits[level-1] {
+			return fileErr(`SSL_CTX_set_tmp_dh("%s") failed (SSL: error:0A00018A:SSL routines::dh key too small)`, path)
 		}
 		return nil
 	}

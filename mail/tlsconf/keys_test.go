@@ -35,6 +35,10 @@ func TestLoadKeyPair(t *testing.T) {
 		{"pkcs8 no password", "cert.pem", "enc_pkcs8.key", nil, `cannot load certificate key "@/enc_pkcs8.key": PEM_read_bio_PrivateKey() failed (SSL: ` + sslNoPasswordPKCS8 + `)`},
 		{"pkcs8 wrong password", "cert.pem", "enc_pkcs8.key", pw("nope", ""), `cannot load certificate key "@/enc_pkcs8.key": PEM_read_bio_PrivateKey() failed (SSL: ` + sslBadDecryptPKCS8 + `)`},
 		{"pkcs8 password", "cert.pem", "enc_pkcs8.key", pw("secret"), ""},
+		// Debian's OpenSSL security level 2: 112 bits
+		{"RSA-1024 key", "rsa1024.pem", "rsa1024.key", nil, `SSL_CTX_use_certificate("@/rsa1024.pem") failed (SSL: error:0A00018F:SSL routines::ee key too small)`},
+		{"SHA-1 signature", "sha1.pem", "sha1.key", nil, `SSL_CTX_use_certificate("@/sha1.pem") failed (SSL: error:0A00018E:SSL routines::ca md too weak)`},
+		{"RSA-1024 CA in the chain", "weakca_chain.pem", "weakca_leaf.key", nil, `SSL_CTX_set0_chain("@/weakca_chain.pem") failed (SSL: error:0A00018D:SSL routines::ca key too small)`},
 	}
 	dir, err := filepath.Abs(fx)
 	if err != nil {
@@ -42,7 +46,7 @@ func TestLoadKeyPair(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := LoadKeyPair(filepath.Join(dir, tc.cert), filepath.Join(dir, tc.key), tc.passwords)
+			c, err := LoadKeyPair(filepath.Join(dir, tc.cert), filepath.Join(dir, tc.key), tc.passwords, DefaultSecurityLevel)
 			got := ""
 			if err != nil {
 				got = strings.ReplaceAll(err.Error(), dir, "@")
@@ -51,7 +55,7 @@ func TestLoadKeyPair(t *testing.T) {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}
 			if err == nil {
-				if len(c.Certificate) != 1 || c.PrivateKey == nil || c.Leaf == nil {
+				if len(c.Certificate) == 0 || c.PrivateKey == nil || c.Leaf == nil {
 					t.Fatalf("incomplete certificate %+v", c)
 				}
 				// The key is the certificate's.
@@ -64,8 +68,30 @@ func TestLoadKeyPair(t *testing.T) {
 	}
 }
 
+// TestLoadKeyPairSecurityLevel: a lower @SECLEVEL in ssl_ciphers lets
+// the weak certificates load, as in nginx.
+func TestLoadKeyPairSecurityLevel(t *testing.T) {
+	dir, _ := filepath.Abs(fx)
+	for _, tc := range []struct {
+		cert, key string
+		level     int
+	}{
+		{"rsa1024.pem", "rsa1024.key", 1},
+		{"weakca_chain.pem", "weakca_leaf.key", 1},
+		{"sha1.pem", "sha1.key", 0},
+	} {
+		if _, err := LoadKeyPair(filepath.Join(dir, tc.cert), filepath.Join(dir, tc.key), nil, tc.level); err != nil {
+			t.Errorf("%s at level %d: %v", tc.cert, tc.level, err)
+		}
+		if _, err := LoadKeyPair(filepath.Join(dir, tc.cert), filepath.Join(dir, tc.key), nil, tc.level+1); err == nil {
+			t.Errorf("%s at level %d loaded", tc.cert, tc.level+1)
+		}
+	}
+}
+
 func TestVerifyFiles(t *testing.T) {
 	dir, _ := filepath.Abs(fx)
+	dhLoad := func(p string) error { return CheckDHParam(p, DefaultSecurityLevel) }
 	tests := []struct {
 		name string
 		load func(string) error
@@ -79,9 +105,11 @@ func TestVerifyFiles(t *testing.T) {
 		{"CRL ok", crlLoad, "crl.pem", ""},
 		{"CRL may hold certificates", crlLoad, "combined.pem", ""},
 		{"CRL garbage", crlLoad, "garbage.pem", `X509_LOOKUP_load_file("@/garbage.pem") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`},
-		{"dhparam ok", CheckDHParam, "dhparam.pem", ""},
-		{"dhparam garbage", CheckDHParam, "garbage.pem", `PEM_read_bio_DHparams("@/garbage.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
-		{"dhparam is a cert", CheckDHParam, "cert.pem", `PEM_read_bio_DHparams("@/cert.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
+		{"dhparam ok", dhLoad, "dhparam.pem", ""},
+		{"dhparam 1024 bits", dhLoad, "dh1024.pem", `SSL_CTX_set_tmp_dh("@/dh1024.pem") failed (SSL: error:0A00018A:SSL routines::dh key too small)`},
+		{"dhparam 1024 bits at level 1", func(p string) error { return CheckDHParam(p, 1) }, "dh1024.pem", ""},
+		{"dhparam garbage", dhLoad, "garbage.pem", `PEM_read_bio_DHparams("@/garbage.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
+		{"dhparam is a cert", dhLoad, "cert.pem", `PEM_read_bio_DHparams("@/cert.pem") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)`},
 		{"ticket 48", ticketLoad, "ticket48.key", ""},
 		{"ticket 80", ticketLoad, "ticket80.key", ""},
 		{"ticket 32", ticketLoad, "ticket32.key", `"@/ticket32.key" must be 48 or 80 bytes`},

@@ -168,6 +168,40 @@ func validDHParams(typ string, der []byte) bool {
 	return err == nil && len(rest) == 0 && p.P.Sign() > 0 && p.G.Sign() > 0
 }
 
+// dhSecurityBits is OpenSSL's DH_security_bits of valid parameters: by
+// the prime's size, capped by half the subgroup order's (X9.42 q) or the
+// private value length's bits when given.
+func dhSecurityBits(typ string, der []byte) int {
+	var pBits, n int
+	if typ == "DH PARAMETERS" {
+		var p struct {
+			P, G *big.Int
+			L    int `asn1:"optional"`
+		}
+		if _, err := asn1.Unmarshal(der, &p); err != nil {
+			return 1 << 16
+		}
+		pBits, n = p.P.BitLen(), p.L
+	} else {
+		var p struct {
+			P, G, Q *big.Int
+			Rest    asn1.RawValue `asn1:"optional"`
+		}
+		if _, err := asn1.Unmarshal(der, &p); err != nil {
+			return 1 << 16
+		}
+		pBits, n = p.P.BitLen(), p.Q.BitLen()
+	}
+	bits := rsaBits(pBits)
+	if n <= 0 || bits == 0 {
+		return bits
+	}
+	if n/2 < 80 {
+		return 0
+	}
+	return min(bits, n/2)
+}
+
 func ticketKey(data []byte) TicketKey {
 	return sha256.Sum256(data)
 }
