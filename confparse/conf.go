@@ -54,6 +54,11 @@ type Config struct {
 	// them; nginx -t opens them all, even those of a mail{} without
 	// servers or overridden by every server.
 	LogFiles []string
+	// NginxRefuses is every line nginx 1.22.1 would refuse although
+	// mailgate accepts it: mailgate-only directives, and values of newer
+	// nginx releases. Msg is nginx 1.22.1's error. `mailgate check
+	// --nginx` prints them.
+	NginxRefuses []Diag
 }
 
 // File is one configuration file as read from disk, for -T.

@@ -202,6 +202,18 @@ func (l *loader) mgNotice(sev Severity, pos Pos, msg, extra string) {
 	l.notice(Diag{Sev: sev, Msg: msg, Pos: pos, Extra: extra, MailgateOnly: true})
 }
 
+// unportable records a line nginx 1.22.1 would refuse (a mailgate-only
+// directive or value): nginxMsg is nginx 1.22.1's error for it. Check
+// also lists it as a mailgate-only notice.
+func (l *loader) unportable(pos Pos, what, nginxMsg string) {
+	l.cfg.NginxRefuses = append(l.cfg.NginxRefuses, Diag{Sev: SevEmerg, Msg: nginxMsg, Pos: pos})
+	if l.check {
+		l.diags = append(l.diags, Diag{Sev: SevNotice, Msg: what + " is not in nginx 1.22.1", Pos: pos, MailgateOnly: true,
+			Extra: "nginx 1.22.1 refuses this line: " + nginxMsg + "; for a file both load, " +
+				"move it to a file only mailgate's configuration includes (mailgate check --nginx lists every such line)"})
+	}
+}
+
 func (l *loader) run() error {
 	if l.o.Globals != "" {
 		nodes := parseData([]byte(l.o.Globals), "", true)

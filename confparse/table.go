@@ -51,6 +51,11 @@ type directive struct {
 	// merge names the merge rule (documentation; the merge itself is in
 	// merge.go, module by module).
 	merge mergeRule
+	// mailgateOnly marks a directive nginx 1.22.1 does not have
+	// (mailgate's own, or one of a newer nginx): `mailgate check` lists
+	// where it is used, and `mailgate check --nginx` reports the line with
+	// the error nginx 1.22.1 would give (Config.NginxRefuses).
+	mailgateOnly bool
 }
 
 type mergeRule int
@@ -210,6 +215,13 @@ func (l *loader) handle(n *node, lv *level) error {
 	}
 	if !ok {
 		return l.emerg(errAt(n, `invalid number of arguments in "%s" directive`, name))
+	}
+	if d.mailgateOnly {
+		msg := fmt.Sprintf(`unknown directive "%s"`, name)
+		if knownNames[name] {
+			msg = fmt.Sprintf(`"%s" directive is not allowed here`, name)
+		}
+		l.unportable(n.pos, fmt.Sprintf(`"%s"`, name), msg)
 	}
 	return d.set(l, lv, n)
 }
