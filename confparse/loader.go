@@ -26,6 +26,12 @@ type Options struct {
 	ConfFile string // -c as given; relative → resolved against Prefix
 	Globals  string // -g text, parsed before the file as main-context directives
 	Hostname string // for the server_name default; "" → os.Hostname() lowercased
+	// Overlay, by absolute path, is file content read instead of the
+	// disk's, so a tool can load text before writing it (mailgate
+	// migrate). Glob includes still list the disk's files only.
+	Overlay map[string][]byte
+	// Trace asks for Config.Trace: every directive read, in order.
+	Trace bool
 }
 
 // Error is a configuration error, printed as nginx prints it:
@@ -125,6 +131,8 @@ type loader struct {
 	modulesUsed                                bool
 	loadedModules                              map[string]bool // load_module: nginx module names loaded
 	threadPools                                map[string]bool
+
+	blocks []string // names of the open blocks, for Config.Trace
 
 	mailEnd    Pos // where mail{}'s "}" was read: some merge errors point there
 	servers    []*level
@@ -322,6 +330,9 @@ func (l *loader) readFile(path string, at Pos, lv *level) error {
 			Extra: "nginx has no cycle check and fails only when it runs out of file descriptors"})
 	}
 	data, err := os.ReadFile(path)
+	if d, ok := l.o.Overlay[path]; ok {
+		data, err = d, nil
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "read" {

@@ -160,7 +160,22 @@ func (l *loader) walk(nodes []*node, lv *level) error {
 	return nil
 }
 
+// handle interprets one directive, recording it in Config.Trace when
+// asked to (include lines are not recorded: the included directives are).
 func (l *loader) handle(n *node, lv *level) error {
+	if l.o.Trace && n.name() != "include" {
+		l.cfg.Trace = append(l.cfg.Trace, TraceEntry{
+			Context: strings.Join(l.blocks, " "), Words: n.words, Block: n.block, Pos: n.pos})
+	}
+	if !n.block {
+		return l.handleNode(n, lv)
+	}
+	l.blocks = append(l.blocks, n.name())
+	defer func() { l.blocks = l.blocks[:len(l.blocks)-1] }()
+	return l.handleNode(n, lv)
+}
+
+func (l *loader) handleNode(n *node, lv *level) error {
 	name := n.name()
 	if lv.ctx == ctxOpaque {
 		// http{} and stream{} contents are not validated, but includes are
