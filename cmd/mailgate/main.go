@@ -38,7 +38,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 // Anything else (flags, no arguments, stray words) is nginx's business,
 // and nginx rejects stray words with "invalid option".
 func isSubcommand(word string) bool {
-	return word == "check" || word == "help"
+	return word == "check" || word == "migrate" || word == "help"
 }
 
 // runApp runs the urfave/cli application for the subcommands.
@@ -69,7 +69,7 @@ func runApp(prog string, argv []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 			code = 2
 		},
-		Commands: []*cli.Command{checkCommand(stdout, stderr)},
+		Commands: []*cli.Command{checkCommand(stdout, stderr), migrateCommand(stdout, stderr)},
 	}
 	if err := app.Run(argv); err != nil && code == 0 {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
