@@ -102,7 +102,7 @@ type migration struct {
 	confDir  string // with a trailing '/'
 	mainFile string
 
-	texts map[string][]byte           // source files read
+	texts map[string][]byte            // source files read
 	stmts map[string][]*confparse.Stmt // their directives
 
 	out       map[string][]byte // new content by absolute path
