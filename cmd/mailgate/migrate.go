@@ -347,8 +347,10 @@ func (m *migration) relName(path string) string {
 // mainKeep are the main-context directives the mailgate half copies:
 // those mailgate acts on (docs/cli.md). pid and error_log are its own;
 // user, worker_processes and the other process tuning directives have no
-// effect in mailgate and stay with nginx.
-var mainKeep = map[string]bool{"daemon": true, "worker_shutdown_timeout": true, "worker_rlimit_nofile": true}
+// effect in mailgate and stay with nginx; daemon is left to the command
+// line (the systemd unit gives -g 'daemon off;', which a copied daemon
+// line would make a duplicate).
+var mainKeep = map[string]bool{"worker_shutdown_timeout": true, "worker_rlimit_nofile": true}
 
 func (m *migration) mailgateText(parts []string) []byte {
 	var b strings.Builder
@@ -369,12 +371,15 @@ func (m *migration) mailgateText(parts []string) []byte {
 		switch {
 		case mainKeep[e.Words[0]]:
 			fmt.Fprintf(&b, "%s;\n", joinWords(e.Words))
-		case e.Words[0] == "user", e.Words[0] == "worker_processes":
+		case e.Words[0] == "user", e.Words[0] == "worker_processes", e.Words[0] == "daemon":
 			skipped[e.Words[0]] = true
 		}
 	}
 	if skipped["user"] {
 		m.notes = append(m.notes, fmt.Sprintf(`"user" is not copied to %s: mailgate does not switch users; start it as the unprivileged user (examples/systemd/mailgate.service)`, m.name))
+	}
+	if skipped["daemon"] {
+		m.notes = append(m.notes, fmt.Sprintf(`"daemon" is not copied to %s: give -g 'daemon off;' on the command line to run in the foreground (as examples/systemd/mailgate.service does)`, m.name))
 	}
 	if skipped["worker_processes"] {
 		m.notes = append(m.notes, fmt.Sprintf(`"worker_processes" is not copied to %s: mailgate is one process`, m.name))
