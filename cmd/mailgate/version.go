@@ -51,7 +51,9 @@ func writeUsage(w io.Writer, prog string) {
 		defaultPrefix, defaultErrorLog, defaultConfFile)
 	if prog != "nginx" {
 		fmt.Fprintf(w, "Commands:\n"+
-			"  %s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective]\n"+
-			"                : report every configuration problem at once\n\n", prog)
+			"  %s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective] [--nginx]\n"+
+			"                : report every configuration problem at once\n"+
+			"  %s migrate [-c file] [-p prefix] (--out dir | --diff)\n"+
+			"                : move mail{} out of an nginx.conf into mailgate.conf\n\n", prog, prog)
 	}
 }
