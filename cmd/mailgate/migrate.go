@@ -543,6 +543,15 @@ func (m *migration) verify() error {
 	if ng.Mail != nil {
 		return fmt.Errorf("nginx half still has mail{} (%s)", ng.Mail.Pos)
 	}
+	serves := false
+	for _, e := range ng.Trace {
+		if e.Context == "" && e.Block && (e.Words[0] == "http" || e.Words[0] == "stream") {
+			serves = true
+		}
+	}
+	if !serves {
+		m.notes = append(m.notes, "the nginx half has no http{} or stream{} block: once mailgate serves mail, nginx can be stopped")
+	}
 	if err := sameTrace("the nginx half", filterTrace(src.Trace, func(e confparse.TraceEntry) bool {
 		return !isMailEntry(e) && !isMailLoadEntry(e)
 	}), ng.Trace); err != nil {

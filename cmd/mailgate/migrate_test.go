@@ -92,3 +92,17 @@ func TestMigrateInline(t *testing.T) {
 		t.Errorf("no note about worker_processes:\n%s", stdout)
 	}
 }
+
+// TestMigrateMailOnly: a configuration with nothing but mail leaves an
+// nginx half that serves nothing, and migrate says so.
+func TestMigrateMailOnly(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte("events {}\nmail {\n    server { listen 127.0.0.1:18091; protocol pop3; auth_http 127.0.0.1:9/a; }\n}\n"), 0o644)
+	code, stdout, stderr := runArgs("mg", "migrate", "-p", dir, "-c", "nginx.conf", "--diff", "--nginx", "none")
+	if code != 0 || !strings.Contains(stdout, "note: the nginx half has no http{} or stream{} block") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mailgate.conf")); err == nil {
+		t.Error("--diff wrote mailgate.conf")
+	}
+}
