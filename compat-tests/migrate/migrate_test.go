@@ -13,14 +13,7 @@
 package migratecompat
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io/fs"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"mailgate/compat-tests/harness"
 	"mailgate/confparse"
 )
 
@@ -47,15 +41,7 @@ func needNginx(t *testing.T) {
 	}
 }
 
-func buildMailgate(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mailgate")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/mailgate").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildMailgate(t *testing.T) string { return harness.MailgateBinary(t) }
 
 // run runs a program and returns its combined output and exit code.
 func run(t *testing.T, bin string, args ...string) (string, int) {
@@ -77,43 +63,6 @@ func run(t *testing.T, bin string, args ...string) (string, int) {
 		t.Fatalf("running %s: %v", bin, err)
 	}
 	return string(out), 0
-}
-
-var (
-	certOnce      []byte
-	keyOnce       []byte
-	certGenerated bool
-)
-
-// testCert is a throwaway self-signed ECDSA certificate and key.
-func testCert(t *testing.T) (crt, key []byte) {
-	t.Helper()
-	if certGenerated {
-		return certOnce, keyOnce
-	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mail.example.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(48 * time.Hour),
-		DNSNames:     []string{"mail.example.test"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certOnce = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyOnce = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	certGenerated = true
-	return certOnce, keyOnce
 }
 
 // copyTree copies regular files and symbolic links.
@@ -154,9 +103,9 @@ func prepare(t *testing.T, src string) string {
 	t.Helper()
 	dir := t.TempDir()
 	copyTree(t, src, dir)
-	crt, key := testCert(t)
-	os.WriteFile(filepath.Join(dir, "test.crt"), crt, 0o644)
-	os.WriteFile(filepath.Join(dir, "test.key"), key, 0o600)
+	crt, key := harness.SelfSigned("mail.example.test")
+	os.WriteFile(filepath.Join(dir, "test.crt"), []byte(crt), 0o644)
+	os.WriteFile(filepath.Join(dir, "test.key"), []byte(key), 0o600)
 	if _, err := os.Lstat(filepath.Join(dir, "modules")); err != nil {
 		os.Symlink("/usr/lib/nginx/modules", filepath.Join(dir, "modules"))
 	}
