@@ -47,7 +47,6 @@ func buildMailgate(t *testing.T) string { return harness.MailgateBinary(t) }
 func run(t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	done := make(chan struct{})
 	timer := time.AfterFunc(60*time.Second, func() {
 		if cmd.Process != nil {
 			cmd.Process.Kill()
@@ -55,7 +54,6 @@ func run(t *testing.T, bin string, args ...string) (string, int) {
 	})
 	defer timer.Stop()
 	out, err := cmd.CombinedOutput()
-	close(done)
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return string(out), ee.ExitCode()
