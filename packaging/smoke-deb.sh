@@ -43,7 +43,7 @@ for f in /usr/sbin/mailgate /lib/systemd/system/mailgate.service \
 	[[ -e $ROOT$f ]] || fail "$f missing"
 done
 in_root id mailgate >/dev/null || fail "no mailgate user"
-[[ $(stat -c %U "$ROOT/var/log/mailgate") == mailgate ]] || fail "/var/log/mailgate not owned by mailgate"
+[[ $(in_root stat -c %U /var/log/mailgate) == mailgate ]] || fail "/var/log/mailgate not owned by mailgate"
 v=$(in_root mailgate -v 2>&1)
 [[ $v == "mailgate version: mailgate/"* ]] || fail "mailgate -v: $v"
 echo "$v"
@@ -76,7 +76,11 @@ cp "$ROOT/tmp/migration/nginx.conf" "$ROOT/tmp/migration/mailgate.conf" "$ROOT/e
 grep -q '^mail {' "$ROOT/etc/nginx/nginx.conf" && fail "nginx half still has mail {}"
 mkdir -p "$ROOT/run/mailgate"
 in_root chown mailgate:mailgate /run/mailgate
-out=$(in_root mailgate -t -c /etc/nginx/mailgate.conf 2>&1) || fail "mailgate -t: $out"
+# As the unit's ExecStartPre does: as the mailgate user, so that the
+# log file -t creates is the user's (one created by root would stop the
+# service from opening it).
+rm -f "$ROOT/var/log/mailgate/error.log" "$ROOT/run/mailgate/mailgate.pid"
+out=$(chroot --userspec=mailgate:mailgate "$ROOT" /usr/sbin/mailgate -t -c /etc/nginx/mailgate.conf 2>&1) || fail "mailgate -t: $out"
 echo "$out"
 
 step "run as mailgate and greet a POP3 client"
@@ -100,5 +104,6 @@ grep -q 'exit' "$ROOT/var/log/mailgate/error.log" 2>/dev/null || true
 step "purge"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q mailgate >/dev/null
 [[ ! -e $ROOT/usr/sbin/mailgate ]] || fail "/usr/sbin/mailgate left after purge"
+[[ ! -e $ROOT/var/log/mailgate ]] || fail "/var/log/mailgate left after purge"
 echo
 echo "smoke test passed ($SUITE, $ROOT)"
