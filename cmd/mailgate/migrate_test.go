@@ -106,3 +106,32 @@ func TestMigrateMailOnly(t *testing.T) {
 		t.Error("--diff wrote mailgate.conf")
 	}
 }
+
+// TestMigrateMailFileWithLoadModule: a file included by name that holds
+// the mail module's load_module and mail{} is dropped from nginx, left
+// unchanged, and its mail{} is copied into mailgate.conf (mailgate.conf
+// cannot include it: load_module after events{} is too late).
+func TestMigrateMailFileWithLoadModule(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_mail_module.so"); err != nil {
+		t.Skip("needs a module file for load_module to name")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte("include mail.conf;\nevents {}\nhttp {}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "mail.conf"), []byte("load_module /usr/lib/nginx/modules/ngx_mail_module.so;\n# imap only\nmail {\n    server { listen 127.0.0.1:18092; protocol imap; auth_http 127.0.0.1:9/a; }\n}\n"), 0o644)
+	out := filepath.Join(t.TempDir(), "o")
+	code, stdout, stderr := runArgs("mg", "migrate", "-p", dir, "-c", "nginx.conf", "--out", out, "--nginx", "none")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	ng, _ := os.ReadFile(filepath.Join(out, "nginx.conf"))
+	if want := strings.Replace(includeMarker, "%s", "mail.conf", 1); !strings.HasPrefix(string(ng), strings.Replace(want, "%s", "mailgate.conf", 1)+"events {}\n") {
+		t.Errorf("nginx half:\n%s", ng)
+	}
+	if _, err := os.Stat(filepath.Join(out, "mail.conf")); err == nil {
+		t.Error("mail.conf was rewritten although nginx no longer reads it")
+	}
+	mg, _ := os.ReadFile(filepath.Join(out, "mailgate.conf"))
+	if !strings.Contains(string(mg), "# mail{} from mail.conf:3\n# imap only\nmail {\n") || strings.Contains(string(mg), "include mail.conf") || strings.Contains(string(mg), "load_module") {
+		t.Errorf("mailgate half:\n%s", mg)
+	}
+}
