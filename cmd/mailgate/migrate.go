@@ -586,7 +586,7 @@ func (m *migration) verify() error {
 			}
 		}
 	}
-	return m.nginxTest()
+	return m.nginxTest(ng)
 }
 
 // findNginx returns the nginx binary to test with, or "".
@@ -606,10 +606,12 @@ func (m *migration) findNginx() string {
 	return m.nginxBin
 }
 
-// nginxTest runs nginx -t on the nginx half in a copy of the
-// configuration directory with the new files in place. Files included by
-// an absolute path are read where they are, as they will be.
-func (m *migration) nginxTest() error {
+// nginxTest runs nginx -T on the nginx half in a copy of the
+// configuration directory with the new files in place: nginx must accept
+// it and must have read exactly the files, with exactly the content, that
+// mailgate's reader read for ng (-T dumps each file read). Files included
+// by an absolute path are read where they are, as they will be.
+func (m *migration) nginxTest(ng *confparse.Config) error {
 	bin := m.findNginx()
 	if bin == "" {
 		m.notes = append(m.notes, "nginx not found: the nginx half was checked by mailgate's reader only; run nginx -t on it after installing")
@@ -634,10 +636,34 @@ func (m *migration) nginxTest() error {
 		}
 	}
 	conf := filepath.Join(stage, m.relName(m.mainFile))
-	out, err := exec.Command(bin, "-t", "-q", "-p", m.prefix, "-c", conf).CombinedOutput()
-	if err != nil {
-		text := strings.ReplaceAll(string(out), stage+"/", m.confDir)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "-T", "-q", "-p", m.prefix, "-c", conf)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		text := strings.ReplaceAll(stderr.String(), stage+"/", m.confDir)
 		return fmt.Errorf("nginx -t refuses the nginx half:\n%s", strings.TrimRight(text, "\n"))
+	}
+	var want bytes.Buffer
+	for _, f := range ng.Files {
+		path := f.Path
+		if strings.HasPrefix(path, m.confDir) {
+			path = filepath.Join(stage, m.relName(path))
+		}
+		fmt.Fprintf(&want, "# configuration file %s:\n%s\n", path, f.Data)
+	}
+	if !bytes.Equal(stdout.Bytes(), want.Bytes()) {
+		var read []string
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if strings.HasPrefix(l, "# configuration file ") {
+				read = append(read, strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(l, "# configuration file "), ":"), stage+"/", m.confDir))
+			}
+		}
+		var mine []string
+		for _, f := range ng.Files {
+			mine = append(mine, f.Path)
+		}
+		return fmt.Errorf("nginx -T read other files or text than mailgate's reader: nginx read %s; mailgate read %s",
+			strings.Join(read, ", "), strings.Join(mine, ", "))
 	}
 	m.nginxUsed = bin
 	return nil
@@ -726,7 +752,7 @@ func (m *migration) write(dir string, w io.Writer) error {
 func (m *migration) writeSummary(w io.Writer) {
 	fmt.Fprintf(w, "checked: both halves load and read the same directives as %s", m.mainFile)
 	if m.nginxUsed != "" {
-		fmt.Fprintf(w, "; %s -t accepts the nginx half", m.nginxUsed)
+		fmt.Fprintf(w, "; %s -T accepts the nginx half and reads the same files", m.nginxUsed)
 	}
 	fmt.Fprintln(w)
 	for _, n := range m.notes {

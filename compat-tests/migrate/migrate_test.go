@@ -219,7 +219,7 @@ func TestMigrateFixtures(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("migrate: exit %d\n%s", code, text)
 			}
-			if !strings.Contains(text, nginxBin+" -t accepts the nginx half") {
+			if !strings.Contains(text, nginxBin+" -T accepts the nginx half and reads the same files") {
 				t.Errorf("migrate did not run nginx -t itself:\n%s", text)
 			}
 			inst := t.TempDir()
