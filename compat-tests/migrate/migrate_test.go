@@ -13,12 +13,14 @@
 package migratecompat
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +43,46 @@ func needNginx(t *testing.T) {
 	}
 }
 
-func buildMailgate(t *testing.T) string { return harness.MailgateBinary(t) }
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
+// buildMailgate builds mailgate once per test process, without -race
+// even when the tests run with it: these tests run the binary as a
+// command several hundred times, which a race-enabled build makes about
+// ten times slower (6 minutes instead of 40 s), and the server's races
+// are the harness's business. $MAILGATE_BIN overrides it.
+func buildMailgate(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("MAILGATE_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mailgate-migrate-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "mailgate")
+		if out, err := exec.Command("go", "build", "-o", buildPath, "../../cmd/mailgate").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
 
 // run runs a program and returns its combined output and exit code.
 func run(t *testing.T, bin string, args ...string) (string, int) {
