@@ -484,3 +484,41 @@ mail {
 		t.Errorf("check --nginx on the blanked file: exit %d\n%s", code, out)
 	}
 }
+
+var supersetRE = regexp.MustCompile("(?m)^- superset `([^`]+)`")
+
+// TestCheckNginxCoversSupersets: every corpus case that mailgate accepts
+// and nginx 1.22.1 refuses (the supersets of compat-tests/config/
+// DIFFERENCES.md) is reported by check --nginx with nginx's own error
+// line. A new mailgate-only feature without its mark fails here.
+func TestCheckNginxCoversSupersets(t *testing.T) {
+	needNginx(t)
+	mailgate := buildMailgate(t)
+	doc, err := os.ReadFile("../config/DIFFERENCES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := supersetRE.FindAllStringSubmatch(string(doc), -1)
+	if len(names) == 0 {
+		t.Fatal("no superset cases found in DIFFERENCES.md")
+	}
+	emergRE := regexp.MustCompile(`\[emerg\] \d+#\d+: (.*)`)
+	for _, n := range names {
+		name := n[1]
+		t.Run(name, func(t *testing.T) {
+			dir := prepare(t, filepath.Join("../config/cases", name))
+			out, code := run(t, nginxBin, "-t", "-p", dir+"/", "-c", "nginx.conf", "-g", "load_module "+mailModule+";")
+			m := emergRE.FindStringSubmatch(out)
+			if code != 1 || m == nil {
+				t.Fatalf("nginx -t: exit %d, no [emerg] line:\n%s", code, out)
+			}
+			text, code := run(t, mailgate, "check", "--nginx", "-p", dir+"/", "-c", "nginx.conf")
+			// nginx: "MSG in FILE:LINE"; check: "FILE:LINE: [emerg] MSG"
+			msg, pos, _ := strings.Cut(m[1], " in "+dir)
+			want := dir + pos + ": [emerg] " + msg + "\n"
+			if code != 1 || !strings.Contains(text, want) {
+				t.Errorf("check --nginx: exit %d\n%s\nwant the line %q", code, text, want)
+			}
+		})
+	}
+}
