@@ -19,7 +19,7 @@ export PATH=$PATH:/usr/local/go/bin
 # (FuzzLoad) and a second or two for the others.
 FUZZTIME=${FUZZTIME:-50000x}
 TEST_TIMEOUT=${TEST_TIMEOUT:-40m}
-PKGS=(nginx-core libnginx-mod-mail dovecot-imapd dovecot-pop3d postfix swaks fetchmail isync curl openssl redis-server haproxy)
+PKGS=(nginx-core libnginx-mod-mail libnginx-mod-stream patch dovecot-imapd dovecot-pop3d postfix swaks fetchmail isync curl openssl redis-server haproxy)
 
 log() { printf '\n=== %s\n' "$*"; }
 

@@ -7,24 +7,24 @@ import (
 
 // mailgate-only auth_http directives (docs/auth_http.md, "Extensions").
 // nginx does not know any of them; each is off unless written, and
-// `mailgate check` lists every use (directive.mg).
+// `mailgate check` lists every use (directive.mailgateOnly).
 
 func authHTTPExtDirectives() []*directive {
 	ms := ctxMail | ctxServer
 	m := "mail_auth_http"
 	return []*directive{
-		{name: "auth_http_keepalive", module: m, ctx: ms, args: take12, set: setAuthKeepalive, def: "off", merge: mergeScalar, mg: true},
-		{name: "auth_http_backup", module: m, ctx: ms, args: take1, set: setAuthBackup, merge: mergeArray, mg: true},
-		{name: "auth_http_fail_timeout", module: m, ctx: ms, args: take1, set: setMsec, def: "10s", merge: mergeScalar, mg: true},
-		{name: "auth_http_cache", module: m, ctx: ms, args: take1, set: setAuthCache, def: "off", merge: mergeScalar, mg: true},
-		{name: "auth_http_cache_valid", module: m, ctx: ms, args: take12, set: setAuthCacheValid, def: "5m 0", merge: mergeScalar, mg: true},
-		{name: "auth_http_cache_secret", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mg: true},
-		{name: "auth_http_throttle", module: m, ctx: ms, args: take123, set: setAuthThrottle, def: "off", merge: mergeScalar, mg: true},
-		{name: "auth_http_ssl_verify", module: m, ctx: ms, args: take1, set: setFlag, def: "on", merge: mergeScalar, mg: true},
-		{name: "auth_http_ssl_trusted_certificate", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mg: true},
-		{name: "auth_http_ssl_name", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mg: true},
-		{name: "auth_http_ssl_certificate", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mg: true},
-		{name: "auth_http_ssl_certificate_key", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mg: true},
+		{name: "auth_http_keepalive", module: m, ctx: ms, args: take12, set: setAuthKeepalive, def: "off", merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_backup", module: m, ctx: ms, args: take1, set: setAuthBackup, merge: mergeArray, mailgateOnly: true},
+		{name: "auth_http_fail_timeout", module: m, ctx: ms, args: take1, set: setMsec, def: "10s", merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_cache", module: m, ctx: ms, args: take1, set: setAuthCache, def: "off", merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_cache_valid", module: m, ctx: ms, args: take12, set: setAuthCacheValid, def: "5m 0", merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_cache_secret", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_throttle", module: m, ctx: ms, args: take123, set: setAuthThrottle, def: "off", merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_ssl_verify", module: m, ctx: ms, args: take1, set: setFlag, def: "on", merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_ssl_trusted_certificate", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_ssl_name", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_ssl_certificate", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mailgateOnly: true},
+		{name: "auth_http_ssl_certificate_key", module: m, ctx: ms, args: take1, set: setStr, merge: mergeScalar, mailgateOnly: true},
 	}
 }
 

@@ -102,14 +102,14 @@ mail {
 	diags, dir := checkString(t, conf)
 	var got []string
 	for _, l := range diagLines(diags, dir, true) {
-		if strings.Contains(l, "mailgate-only") {
+		if strings.Contains(l, "is not in nginx 1.22.1") {
 			got = append(got, l)
 		}
 	}
 	want := []string{
-		`[notice] "auth_http_keepalive" directive is mailgate-only in nginx.conf:4`,
-		`[notice] "auth_http_backup" directive is mailgate-only in nginx.conf:6`,
-		`[notice] "auth_http_cache" directive is mailgate-only in nginx.conf:6`,
+		`[notice] "auth_http_keepalive" is not in nginx 1.22.1 in nginx.conf:4`,
+		`[notice] "auth_http_cache" is not in nginx 1.22.1 in nginx.conf:6`,
+		`[notice] "auth_http_backup" is not in nginx 1.22.1 in nginx.conf:6`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"sort"
 	"strings"
 
 	"mailgate/mail/tlsconf"
@@ -84,7 +83,6 @@ func (l *loader) lint() {
 				"the cache lives in the mailgate process; it is not shared with other instances or kept across restarts")
 		}
 	}
-	l.lintMailgateOnly(levels)
 	if l.cfg.Mail == nil {
 		return
 	}
@@ -151,40 +149,6 @@ func (l *loader) lint() {
 			adv(ls.Pos, fmt.Sprintf("passwords may be sent in plain text on %s", ls.Text),
 				`this `+s.Protocol+` listener accepts a password login without TLS; add "ssl" to the listen or use "starttls only"`)
 		}
-	}
-}
-
-// lintMailgateOnly lists every mailgate-only directive in use: nginx would
-// refuse the file with `unknown directive`.
-func (l *loader) lintMailgateOnly(levels []*level) {
-	type use struct {
-		name string
-		pos  Pos
-	}
-	var uses []use
-	for _, lv := range levels {
-		if lv == nil {
-			continue
-		}
-		for name, st := range lv.vals {
-			if ds := byName[name]; len(ds) > 0 && ds[0].mg {
-				uses = append(uses, use{name, st.pos})
-			}
-		}
-	}
-	sort.Slice(uses, func(i, j int) bool {
-		a, b := uses[i].pos, uses[j].pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return uses[i].name < uses[j].name
-	})
-	for _, u := range uses {
-		l.diags = append(l.diags, Diag{Sev: SevNotice, Msg: fmt.Sprintf(`"%s" directive is mailgate-only`, u.name), Pos: u.pos,
-			Extra: "nginx does not know it (unknown directive); see docs/auth_http.md", MailgateOnly: true})
 	}
 }
 

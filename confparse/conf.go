@@ -54,6 +54,23 @@ type Config struct {
 	// them; nginx -t opens them all, even those of a mail{} without
 	// servers or overridden by every server.
 	LogFiles []string
+	// NginxRefuses is every line nginx 1.22.1 would refuse although
+	// mailgate accepts it: mailgate-only directives, and values of newer
+	// nginx releases. Msg is nginx 1.22.1's error. `mailgate check
+	// --nginx` prints them.
+	NginxRefuses []Diag
+	// Trace is every directive read, in nginx's reading order, includes
+	// expanded (the include lines themselves left out); only with
+	// Options.Trace. Tools compare two configurations with it.
+	Trace []TraceEntry
+}
+
+// TraceEntry is one directive as read.
+type TraceEntry struct {
+	Context string   // enclosing block names, outermost first, space-separated ("" for main, "mail server")
+	Words   []string // name and arguments, unquoted
+	Block   bool     // it opened a block
+	Pos     Pos
 }
 
 // File is one configuration file as read from disk, for -T.

@@ -18,7 +18,7 @@ type DirectiveInfo struct {
 func Directives() []DirectiveInfo {
 	out := make([]DirectiveInfo, 0, len(table))
 	for _, d := range table {
-		info := DirectiveInfo{Name: d.name, Module: d.module, Default: d.def, MailgateOnly: d.mg}
+		info := DirectiveInfo{Name: d.name, Module: d.module, Default: d.def, MailgateOnly: d.mailgateOnly}
 		switch d.merge {
 		case mergeScalar:
 			info.Merge = "scalar"

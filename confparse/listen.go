@@ -90,6 +90,7 @@ func setListen(l *loader, lv *level, n *node) error {
 		case cp == "proxy_protocol":
 			tmpl.ProxyProtocol = true
 		case cp == "multipath":
+			l.unportable(n.pos, `"listen ... multipath"`, `the invalid "multipath" parameter`)
 			tmpl.Multipath = true
 			tmpl.Bind = true
 		default:

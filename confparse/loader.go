@@ -37,6 +37,12 @@ type Options struct {
 	ConfFile string // -c as given; relative → resolved against Prefix
 	Globals  string // -g text, parsed before the file as main-context directives
 	Hostname string // for the server_name default; "" → os.Hostname() lowercased
+	// Overlay, by absolute path, is file content read instead of the
+	// disk's, so a tool can load text before writing it (mailgate
+	// migrate). Glob includes still list the disk's files only.
+	Overlay map[string][]byte
+	// Trace asks for Config.Trace: every directive read, in order.
+	Trace bool
 }
 
 // Error is a configuration error, printed as nginx prints it:
@@ -141,6 +147,8 @@ type loader struct {
 	loadedModules                              map[string]bool // load_module: nginx module names loaded
 	threadPools                                map[string]bool
 
+	blocks []string // names of the open blocks, for Config.Trace
+
 	mailEnd    Pos // where mail{}'s "}" was read: some merge errors point there
 	servers    []*level
 	listens    []*Listen
@@ -220,6 +228,18 @@ func (l *loader) warn(pos Pos, format string, a ...any) {
 // mgNotice records a mailgate-only diagnostic.
 func (l *loader) mgNotice(sev Severity, pos Pos, msg, extra string) {
 	l.notice(Diag{Sev: sev, Msg: msg, Pos: pos, Extra: extra, MailgateOnly: true})
+}
+
+// unportable records a line nginx 1.22.1 would refuse (a mailgate-only
+// directive or value): nginxMsg is nginx 1.22.1's error for it. Check
+// also lists it as a mailgate-only notice.
+func (l *loader) unportable(pos Pos, what, nginxMsg string) {
+	l.cfg.NginxRefuses = append(l.cfg.NginxRefuses, Diag{Sev: SevEmerg, Msg: nginxMsg, Pos: pos})
+	if l.check {
+		l.diags = append(l.diags, Diag{Sev: SevNotice, Msg: what + " is not in nginx 1.22.1", Pos: pos, MailgateOnly: true,
+			Extra: "nginx 1.22.1 refuses this line: " + nginxMsg + "; for a file both load, " +
+				"move it to a file only mailgate's configuration includes (mailgate check --nginx lists every such line)"})
+	}
 }
 
 func (l *loader) run() error {
@@ -330,6 +350,9 @@ func (l *loader) readFile(path string, at Pos, lv *level) error {
 			Extra: "nginx has no cycle check and fails only when it runs out of file descriptors"})
 	}
 	data, err := os.ReadFile(path)
+	if d, ok := l.o.Overlay[path]; ok {
+		data, err = d, nil
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "read" {

@@ -96,6 +96,7 @@ func setResolver(l *loader, lv *level, n *node) error {
 				return l.fail(errAt(n, "invalid parameter: %s", w))
 			}
 			if w[3] == '4' {
+				l.unportable(n.pos, `"resolver ... ipv4="`, fmt.Sprintf(`host not found in resolver "%s"`, w))
 				r.IPv4 = on
 			} else {
 				r.IPv6 = on

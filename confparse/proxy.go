@@ -1,6 +1,9 @@
 package confparse
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // ngx_mail_proxy_module.
 
@@ -14,7 +17,7 @@ func proxyDirectives() []*directive {
 		{name: "xclient", module: "mail_proxy", ctx: ms, args: take1, set: setFlag, def: "on", merge: mergeScalar},
 		{name: "proxy_smtp_auth", module: "mail_proxy", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
 		// off|on|v2 as in nginx 1.31.4+ (1.22.1 only knows on|off).
-		{name: "proxy_protocol", module: "mail_proxy", ctx: ms, args: take1, set: setEnum("off", "on", "v2"), def: "off", merge: mergeScalar},
+		{name: "proxy_protocol", module: "mail_proxy", ctx: ms, args: take1, set: setProxyProtocol, def: "off", merge: mergeScalar},
 	}
 }
 
@@ -43,6 +46,18 @@ func (l *loader) mergeProxy(s *Server, sv *level) error {
 	}
 	if v := l.eff(s, sv, "proxy_protocol"); v != nil {
 		c.ProxyProtocol = map[string]ProxyProtocolVersion{"off": ProxyProtocolOff, "on": ProxyProtocolV1, "v2": ProxyProtocolV2}[v.(string)]
+	}
+	return nil
+}
+
+// setProxyProtocol is proxy_protocol off|on|v2; v2 is newer nginx's.
+func setProxyProtocol(l *loader, lv *level, n *node) error {
+	if err := setEnum("off", "on", "v2")(l, lv, n); err != nil {
+		return err
+	}
+	if st := lv.get(n.name()); st != nil && st.pos == n.pos && st.v == "v2" {
+		l.unportable(n.pos, `"proxy_protocol v2"`,
+			fmt.Sprintf(`invalid value "%s" in "proxy_protocol" directive, it must be "on" or "off"`, n.args()[0]))
 	}
 	return nil
 }

@@ -38,7 +38,8 @@ func mailSSLDirectives() []*directive {
 		{name: "ssl_crl", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
 		{name: "ssl_conf_command", module: "mail_ssl", ctx: ms, args: take2, set: setKeyval, merge: mergeArray},
 		// 1.29.1+; accepted as newer nginx does.
-		{name: "ssl_certificate_compression", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar},
+		// nginx 1.29.1+
+		{name: "ssl_certificate_compression", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar, mailgateOnly: true},
 	}
 }
 
@@ -243,6 +244,11 @@ func (l *loader) mergeSSL(s *Server, sv *level) error {
 	if len(c.CertificateKeys) < len(c.Certificates) {
 		return fail(`no "ssl_certificate_key" is defined for certificate "%s" and the "%s" directive in %s`,
 			rawLast(l.eff(s, sv, "ssl_certificate")), mode, pos)
+	}
+	if c.VerifyClient != VerifyOff && c.VerifyClient != VerifyOptionalNoCA && c.ClientCertificate == "" && c.TrustedCertificate != "" {
+		// nginx 1.27.2+ takes ssl_trusted_certificate alone; 1.22.1 does not.
+		l.unportable(s.Sources["ssl_verify_client"], `"ssl_verify_client" with "ssl_trusted_certificate" only`,
+			"no ssl_client_certificate for ssl_verify_client")
 	}
 	return l.checkSSLFiles(c)
 }

@@ -51,9 +51,11 @@ type directive struct {
 	// merge names the merge rule (documentation; the merge itself is in
 	// merge.go, module by module).
 	merge mergeRule
-	// mg marks a mailgate-only directive: nginx does not know it, it is off
-	// unless written, and `mailgate check` lists every use.
-	mg bool
+	// mailgateOnly marks a directive nginx 1.22.1 does not have
+	// (mailgate's own, or one of a newer nginx): `mailgate check` lists
+	// where it is used, and `mailgate check --nginx` reports the line with
+	// the error nginx 1.22.1 would give (Config.NginxRefuses).
+	mailgateOnly bool
 }
 
 type mergeRule int
@@ -163,7 +165,22 @@ func (l *loader) walk(nodes []*node, lv *level) error {
 	return nil
 }
 
+// handle interprets one directive, recording it in Config.Trace when
+// asked to (include lines are not recorded: the included directives are).
 func (l *loader) handle(n *node, lv *level) error {
+	if l.o.Trace && n.name() != "include" {
+		l.cfg.Trace = append(l.cfg.Trace, TraceEntry{
+			Context: strings.Join(l.blocks, " "), Words: n.words, Block: n.block, Pos: n.pos})
+	}
+	if !n.block {
+		return l.handleNode(n, lv)
+	}
+	l.blocks = append(l.blocks, n.name())
+	defer func() { l.blocks = l.blocks[:len(l.blocks)-1] }()
+	return l.handleNode(n, lv)
+}
+
+func (l *loader) handleNode(n *node, lv *level) error {
 	name := n.name()
 	if lv.ctx == ctxOpaque {
 		// http{} and stream{} contents are not validated, but includes are
@@ -225,6 +242,13 @@ func (l *loader) handle(n *node, lv *level) error {
 	}
 	if !ok {
 		return l.emerg(errAt(n, `invalid number of arguments in "%s" directive`, name))
+	}
+	if d.mailgateOnly {
+		msg := fmt.Sprintf(`unknown directive "%s"`, name)
+		if knownNames[name] {
+			msg = fmt.Sprintf(`"%s" directive is not allowed here`, name)
+		}
+		l.unportable(n.pos, fmt.Sprintf(`"%s"`, name), msg)
 	}
 	return d.set(l, lv, n)
 }

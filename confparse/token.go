@@ -22,6 +22,10 @@ type node struct {
 	block    bool
 	children []*node
 	end      Pos // where the block's "}" was read
+	// off and endOff are the directive's bytes in its file: from its
+	// first word (an opening quote included) to just after its ';' or
+	// its block's '}'.
+	off, endOff int
 	// syntax, when set, marks the place where the file stopped parsing:
 	// the interpreter reports it when it reaches this node.
 	syntax *Diag
@@ -51,6 +55,7 @@ type lexer struct {
 	words    []string
 	err      *Diag
 	blockEnd Pos
+	first    int // offset of the current directive's first word
 }
 
 func (lx *lexer) pos(line int) Pos {
@@ -172,6 +177,9 @@ func (lx *lexer) next() tokResult {
 			if isSpace(ch) {
 				continue
 			}
+			if len(lx.words) == 0 && ch != ';' && ch != '{' && ch != '}' && ch != '#' {
+				lx.first = start
+			}
 			switch ch {
 			case ';', '{':
 				if len(lx.words) == 0 {
@@ -289,7 +297,7 @@ func (lx *lexer) parseBlock(inBlock bool, depth int) ([]*node, bool) {
 			}
 			return nodes, false
 		}
-		n := &node{words: append([]string(nil), lx.words...), pos: lx.pos(lx.line)}
+		n := &node{words: append([]string(nil), lx.words...), pos: lx.pos(lx.line), off: lx.first, endOff: lx.i}
 		if rc == tokBlockStart {
 			if lx.cmdline {
 				lx.fail(lx.line, "block directives are not supported in -g option")
@@ -303,6 +311,7 @@ func (lx *lexer) parseBlock(inBlock bool, depth int) ([]*node, bool) {
 			children, stop := lx.parseBlock(true, depth+1)
 			n.children = children
 			n.end = lx.blockEnd
+			n.endOff = lx.i
 			nodes = append(nodes, n)
 			if stop {
 				return nodes, true

@@ -33,6 +33,7 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "g", Usage: "global `directives`"},
 			&cli.StringFlag{Name: "format", Usage: "output format: text or json", Value: "text"},
 			&cli.BoolFlag{Name: "effective", Usage: "show each server's merged settings and where each comes from"},
+			&cli.BoolFlag{Name: "nginx", Usage: "list only the lines nginx 1.22.1 would refuse (mailgate-only directives and values), with nginx's error"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -54,7 +55,9 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 				Globals:  c.String("g"),
 				Hostname: strings.ToLower(host),
 			})
-			if cfg != nil {
+			if c.Bool("nginx") {
+				diags = nginxRefusals(cfg, diags)
+			} else if cfg != nil {
 				diags = append(diags, probeFiles(cfg, defaultErrorLog)...)
 				// -t binds every listening socket, and so does check.
 				for _, err := range mail.ProbeBind(cfg) {
@@ -62,6 +65,7 @@ func checkCommand(stdout, stderr io.Writer) *cli.Command {
 				}
 			}
 			rep := buildReport(p.confFile, cfg, diags, c.Bool("effective"))
+			rep.NginxMode = c.Bool("nginx")
 			var err error
 			if format == "json" {
 				enc := json.NewEncoder(stdout)
@@ -90,6 +94,9 @@ type checkReport struct {
 	Warnings    int           `json:"warnings"`
 	Diagnostics []checkDiag   `json:"diagnostics"`
 	Servers     []checkServer `json:"servers,omitempty"`
+	// NginxMode: check --nginx, where every diagnostic is a line nginx
+	// 1.22.1 would refuse.
+	NginxMode bool `json:"nginx,omitempty"`
 }
 
 type checkDiag struct {
@@ -182,6 +189,15 @@ func writeReportText(w io.Writer, prog string, rep *checkReport) error {
 			}
 			fmt.Fprintf(&b, "    %-28s %-40s # %s\n", st.Directive, st.Value, src)
 		}
+	}
+	if rep.NginxMode {
+		if rep.OK {
+			fmt.Fprintf(&b, "%s: nginx 1.22.1 accepts every line of %s that mailgate accepts\n", prog, rep.ConfigFile)
+		} else {
+			fmt.Fprintf(&b, "%s: nginx 1.22.1 would refuse %d line(s) of %s\n", prog, rep.Errors, rep.ConfigFile)
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
 	}
 	verdict := "ok"
 	if !rep.OK {
@@ -473,4 +489,29 @@ func joinWords(words []string) string {
 		out[i] = w
 	}
 	return strings.Join(out, " ")
+}
+
+// nginxRefusals is check --nginx's list: the configuration's own errors
+// (nginx refuses those too), then every line mailgate accepts and nginx
+// 1.22.1 would refuse, with nginx's message, in file order. A line that
+// is an error anyway is listed once.
+func nginxRefusals(cfg *confparse.Config, diags []confparse.Diag) []confparse.Diag {
+	var out []confparse.Diag
+	seen := map[confparse.Pos]bool{}
+	for _, d := range diags {
+		if isError(d.Sev) && !d.MailgateOnly {
+			out = append(out, d)
+			seen[splitPos(d).Pos] = true
+		}
+	}
+	if cfg == nil {
+		return out
+	}
+	for _, d := range cfg.NginxRefuses {
+		if d.Pos.File != "" && seen[d.Pos] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }

@@ -42,7 +42,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 // Anything else (flags, no arguments, stray words) is nginx's business,
 // and nginx rejects stray words with "invalid option".
 func isSubcommand(word string) bool {
-	return word == "check"
+	return word == "check" || word == "migrate"
 }
 
 // runHelp prints the one help page: nginx's flags and mailgate's
@@ -99,7 +99,7 @@ func runApp(prog string, argv []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 			code = 2
 		},
-		Commands: []*cli.Command{checkCommand(stdout, stderr)},
+		Commands: []*cli.Command{checkCommand(stdout, stderr), migrateCommand(stdout, stderr)},
 	}
 	if err := app.Run(argv); err != nil && code == 0 {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)

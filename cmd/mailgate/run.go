@@ -191,6 +191,7 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 	}
 	log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
 	olds := newRetired()
+	sdReady("serving")
 	// pidFile is the file to remove at exit: NAME.oldbin while a new
 	// binary runs, as nginx's ngx_delete_pidfile.
 	pidFile := func() string {
@@ -255,6 +256,7 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 			switch sig {
 			case syscall.SIGTERM, syscall.SIGINT:
 				log(errlog.Notice, "signal %d (%s) received, exiting", int(sig), sigName(sig))
+				sdStopping()
 				g.srv.Close()
 				olds.closeAll()
 				if up.parked != nil {
@@ -270,6 +272,7 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 				return 0
 			case syscall.SIGQUIT:
 				log(errlog.Notice, "signal %d (%s) received, shutting down", int(sig), sigName(sig))
+				sdStopping()
 				log(errlog.Notice, "gracefully shutting down")
 				if up.parked != nil {
 					closeAll(up.parked)
@@ -296,10 +299,12 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 				log(errlog.Notice, "reopening logs")
 			case syscall.SIGHUP:
 				log(errlog.Notice, "signal %d (%s) received, reconfiguring", int(sig), sigName(sig))
+				sdReloading()
 				if up.parked != nil {
 					// After WINCH, HUP resumes accepting with the running
 					// configuration instead of reading it again.
 					resume()
+					sdReady("serving")
 					continue
 				}
 				if ng := reload(g, p, globals, log); ng != nil {
@@ -309,6 +314,9 @@ func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up
 					if err := redirectStderr(g.logs); err != nil {
 						log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
 					}
+					sdReady("serving")
+				} else {
+					sdReady("reload failed; serving the previous configuration")
 				}
 			case syscall.SIGUSR2:
 				if up.child != nil || (up.parent > 1 && os.Getppid() == up.parent) {

@@ -53,8 +53,10 @@ func writeUsage(w io.Writer, prog string) {
 		defaultPrefix, defaultErrorLog, defaultConfFile)
 	if prog != "nginx" {
 		fmt.Fprintf(w, "Commands:\n"+
-			"  %[1]s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective]\n"+
+			"  %[1]s check [-c file] [-p prefix] [-g directives] [--format text|json] [--effective] [--nginx]\n"+
 			"                : report every configuration problem at once\n"+
+			"  %[1]s migrate [-c file] [-p prefix] (--out dir | --diff)\n"+
+			"                : move mail{} out of an nginx.conf into mailgate.conf\n"+
 			"  %[1]s help [check]\n"+
 			"                : this help (also --help), or check's options\n\n", prog)
 	}
