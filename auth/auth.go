@@ -7,7 +7,11 @@
 // in client.go; it returns errors and leaves logging to its caller.
 package auth
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"mailgate/mail/errlog"
+)
 
 // Methods as sent in Auth-Method.
 const (
@@ -114,10 +118,10 @@ type Result struct {
 // answer, missing server). The client gets the internal-error reply.
 // Log is nginx's log text ("auth http server 127.0.0.1:9901 sent invalid
 // header in response"); empty when nginx logs nothing (early close,
-// oversize header block). Level is the nginx level name ("error", "crit").
+// oversize header block). Level is its nginx level.
 type Error struct {
 	Log   string
-	Level string
+	Level errlog.Level
 	Err   error
 	// User is the Auth-User override of a complete answer that was then
 	// refused (no server, no password...). nginx applies Auth-User as it

@@ -164,7 +164,7 @@ func (c *Client) doServers(ctx context.Context, req *Request) (*Result, error) {
 				return res, err
 			}
 			why = ae.Log
-			lvl = levelOf(ae.Level)
+			lvl = ae.Level
 		default:
 			t.markUp()
 			return res, nil
@@ -198,7 +198,7 @@ func (c *Client) candidates(now time.Time) []*target {
 // HTTP status code of the answer (0 when it had no status line).
 func (c *Client) exchange(ctx context.Context, t *target, req *Request, deadline time.Time) (*Result, int, error) {
 	if t.tlsErr != nil {
-		return nil, 0, &Error{Log: t.tlsErr.Error(), Level: "crit", Err: t.tlsErr}
+		return nil, 0, &Error{Log: t.tlsErr.Error(), Level: errlog.Crit, Err: t.tlsErr}
 	}
 	msg := c.request(t, req)
 	dctx, cancel := context.WithDeadline(ctx, deadline)
@@ -270,7 +270,7 @@ func (t *target) timedOut(err error) *Error {
 	return &Error{
 		failover: true,
 		Log:      t.logText("timed out " + errlog.ErrnoText(syscall.ETIMEDOUT)),
-		Level:    "error",
+		Level:    errlog.Error,
 		Err:      err,
 	}
 }
@@ -284,25 +284,25 @@ func (t *target) connectError(ctx context.Context, err error) error {
 	}
 	var te *tlsError
 	if errors.As(err, &te) {
-		return &Error{Log: t.logText("SSL handshake failed (" + te.err.Error() + ")"), Level: "error", Err: err, failover: true}
+		return &Error{Log: t.logText("SSL handshake failed (" + te.err.Error() + ")"), Level: errlog.Error, Err: err, failover: true}
 	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
-		return &Error{Log: "connect() to " + t.peer + " failed", Level: "crit", Err: err, failover: true}
+		return &Error{Log: "connect() to " + t.peer + " failed", Level: errlog.Crit, Err: err, failover: true}
 	}
 	if t.network != "unix" {
 		switch errno {
 		case syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ECONNRESET, syscall.ETIMEDOUT:
 			// A TCP connect fails asynchronously; nginx sees the error
 			// on its first recv().
-			return &Error{Log: "recv() failed " + errlog.ErrnoText(errno), Level: "error", Err: err, failover: true}
+			return &Error{Log: "recv() failed " + errlog.ErrnoText(errno), Level: errlog.Error, Err: err, failover: true}
 		}
 	}
-	level := "crit"
+	level := errlog.Crit
 	switch errno {
 	case syscall.ECONNREFUSED, syscall.EAGAIN, syscall.ECONNRESET, syscall.ENETDOWN,
 		syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH:
-		level = "error"
+		level = errlog.Error
 	}
 	return &Error{Log: "connect() to " + t.peer + " failed " + errlog.ErrnoText(errno), Level: level, Err: err, failover: true}
 }
@@ -317,13 +317,13 @@ func (t *target) ioError(ctx context.Context, op string, err error) error {
 	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
-		return &Error{Log: op + "() failed", Level: "error", Err: err}
+		return &Error{Log: op + "() failed", Level: errlog.Error, Err: err}
 	}
-	level := "alert"
+	level := errlog.Alert
 	switch errno {
 	case syscall.ECONNRESET, syscall.EPIPE, syscall.ENOTCONN, syscall.ETIMEDOUT, syscall.ECONNREFUSED,
 		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH:
-		level = "error"
+		level = errlog.Error
 	}
 	return &Error{Log: op + "() failed " + errlog.ErrnoText(errno), Level: level, Err: err}
 }

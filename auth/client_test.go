@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"mailgate/mail/errlog"
 	"net"
 	"os"
 	"path/filepath"
@@ -247,7 +248,7 @@ func checkObserved(t *testing.T, o observed, res *Result, err error) {
 		if ae == nil {
 			t.Fatalf("nginx logged %q; got %+v", logLine, res)
 		}
-		if ae.Level != m[1] || ae.Log != m[2] {
+		if ae.Level.String() != m[1] || ae.Log != m[2] {
 			t.Errorf("got log %s: %q\nwant %s: %q", ae.Level, ae.Log, m[1], m[2])
 		}
 	case logLine == "":
@@ -442,7 +443,7 @@ func TestDoContext(t *testing.T) {
 	defer cancel()
 	_, err := c.Do(ctx, req)
 	var ae *Error
-	if !errors.As(err, &ae) || ae.Log != "auth http server 127.0.0.1:22001 timed out (110: Connection timed out)" || ae.Level != "error" {
+	if !errors.As(err, &ae) || ae.Log != "auth http server 127.0.0.1:22001 timed out (110: Connection timed out)" || ae.Level != errlog.Error {
 		t.Errorf("deadline: %v", err)
 	}
 

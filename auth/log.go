@@ -31,11 +31,3 @@ func logf(ctx context.Context, l errlog.Level, format string, args ...any) {
 		DefaultLog(l, format, args...)
 	}
 }
-
-// levelOf maps an Error.Level name to its level.
-func levelOf(name string) errlog.Level {
-	if l, ok := errlog.ParseLevel(name); ok {
-		return l
-	}
-	return errlog.Error
-}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 )
 
 // target is one auth server (auth_http or an auth_http_backup) with its
@@ -151,13 +152,13 @@ func (t *target) roundTrip(ctx context.Context, conn net.Conn, msg []byte, req *
 				}
 				res, problem := Decide(resp, req)
 				if problem != "" {
-					return nil, status, keep, n, &Error{Log: t.logText(problem), Level: "error", Err: errors.New(problem), User: clone(resp.User)}
+					return nil, status, keep, n, &Error{Log: t.logText(problem), Level: errlog.Error, Err: errors.New(problem), User: clone(resp.User)}
 				}
 				return res, status, keep, n, nil
 			case errors.Is(perr, ErrInvalidResponse):
-				return nil, 0, false, n, &Error{Log: t.logText("sent invalid response"), Level: "error", Err: perr}
+				return nil, 0, false, n, &Error{Log: t.logText("sent invalid response"), Level: errlog.Error, Err: perr}
 			case errors.Is(perr, ErrInvalidHeader):
-				return nil, 0, false, n, &Error{Log: t.logText("sent invalid header in response"), Level: "error", Err: perr}
+				return nil, 0, false, n, &Error{Log: t.logText("sent invalid header in response"), Level: errlog.Error, Err: perr}
 			}
 		}
 		if err != nil {

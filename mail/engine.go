@@ -491,13 +491,6 @@ func (e *engine) internalError() {
 	e.flush() //nolint:errcheck
 }
 
-func levelOf(name string, def errlog.Level) errlog.Level {
-	if l, ok := errlog.ParseLevel(name); ok {
-		return l
-	}
-	return def
-}
-
 // sleep waits d unless the server is closed; it reports whether d passed.
 func (e *engine) sleep(d time.Duration) bool {
 	return e.srv.opts.sleep(e.s.Context(), d)
@@ -635,7 +628,7 @@ func (e *engine) authError(err error) {
 			s.Login = ae.User
 		}
 		if ae.Log != "" {
-			s.Logf(levelOf(ae.Level, errlog.Error), "%s", ae.Log)
+			s.Logf(ae.Level, "%s", ae.Log)
 		}
 	} else if !errors.Is(err, context.Canceled) {
 		s.Logf(errlog.Error, "auth http server %s failed: %v", e.sc.conf.AuthHTTP.Peer, err)
@@ -735,6 +728,7 @@ func (e *engine) proxy(res *auth.Result) {
 		ClientBuffer:   clientBuffer,
 		UpstreamBuffer: conf.Proxy.Buffer,
 		Timeout:        conf.Proxy.Timeout,
+		Shutdown:       e.srv.expired,
 	}
 	handedOff = true
 	e.relay = func() {
@@ -748,7 +742,7 @@ func (e *engine) proxy(res *auth.Result) {
 			if rr.Action != "" {
 				s.Action = rr.Action
 			}
-			s.Logf(levelOf(rr.Level, errlog.Info), "%s", rr.Log)
+			s.Logf(rr.Level, "%s", rr.Log)
 		}
 		if rr.LogDone {
 			s.LogfNoAction(errlog.Info, "proxied session done")
@@ -767,7 +761,7 @@ func (e *engine) loginError(err error, dialing bool) {
 			s.Action = le.Action
 		}
 		if le.Log != "" {
-			s.Logf(levelOf(le.Level, errlog.Error), "%s", le.Log)
+			s.Logf(le.Level, "%s", le.Log)
 		}
 		if le.Reply != nil {
 			s.Write(le.Reply)

@@ -326,7 +326,7 @@ func okAuth(env **testEnv) authFunc {
 			}
 			return &auth.Result{Kind: auth.Fail, Message: "enough"}, nil
 		case "broken":
-			return nil, &auth.Error{Log: "auth http server 127.0.0.1:9 sent invalid header in response", Level: "error"}
+			return nil, &auth.Error{Log: "auth http server 127.0.0.1:9 sent invalid header in response", Level: errlog.Error}
 		}
 		return &auth.Result{Kind: auth.Fail, Message: "Invalid login or password"}, nil
 	}
@@ -787,4 +787,41 @@ func TestFloodWithoutReadingEndsAtTheTimeout(t *testing.T) {
 		t.Fatalf("the flooding client was served for %v with a 1s timeout", d)
 	}
 	waitLogs(t, env.log, []string{"client timed out (110: Connection timed out) while in auth state"})
+}
+
+// When a graceful shutdown runs out of time (worker_shutdown_timeout), a
+// relayed session ends with nginx's "shutdown timeout" line; a relayed
+// session that ends on its own before that gets every byte (QUIT loses
+// nothing).
+func TestShutdownTimeoutEndsRelays(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 30*time.Second, okAuth(&env))
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	io.WriteString(c, "LOGIN u good\r\n") //nolint:errcheck
+	for _, want := range []string{"+OK ready\r\n", "+OK logged in\r\n"} {
+		if l, _ := r.ReadString('\n'); l != want {
+			t.Fatalf("got %q, want %q", l, want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	// Until the deadline the relay still works.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		io.WriteString(c, "ECHO\r\n") //nolint:errcheck
+	}()
+	done := make(chan error, 1)
+	go func() { done <- env.srv.Shutdown(ctx) }()
+	if l, _ := r.ReadString('\n'); l != "echo\r\n" {
+		t.Fatalf("relay during the graceful shutdown got %q", l)
+	}
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v", err)
+	}
+	waitLogs(t, env.log, []string{"[info]", `shutdown timeout while proxying, client: 127.0.0.1, server: 127.0.0.1:0, login: "u"`})
 }

@@ -123,6 +123,9 @@ type Server struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
+	// expired is cancelled when a graceful shutdown runs out of time.
+	expired context.Context
+	expire  context.CancelFunc
 
 	mu       sync.Mutex
 	socks    []*socket
@@ -156,6 +159,7 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		done:    make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.expired, s.expire = context.WithCancel(context.Background())
 	if cfg == nil || cfg.Mail == nil {
 		return s, nil
 	}
@@ -474,6 +478,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		return nil
 	case <-ctx.Done():
+		// worker_shutdown_timeout: relayed sessions end with nginx's
+		// "shutdown timeout" line; give them a moment to log it before
+		// everything left is closed.
+		s.expire()
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+		}
 		s.Close()
 		<-ch
 		return ctx.Err()

@@ -27,12 +27,12 @@ const (
 	ActionSendProxyProt = "sending PROXY protocol header to upstream"
 )
 
-// Log levels as nginx names them (LoginError.Level, RelayResult.Level).
+// Log levels of LoginError.Level and RelayResult.Level.
 const (
-	LevelError = "error"
-	LevelInfo  = "info"
-	LevelAlert = "alert"
-	LevelCrit  = "crit"
+	LevelError = errlog.Error
+	LevelInfo  = errlog.Info
+	LevelAlert = errlog.Alert
+	LevelCrit  = errlog.Crit
 )
 
 // SMTPAuthOK is what the client gets when an authenticated SMTP session is

@@ -10,6 +10,8 @@ import (
 	"context"
 	"net/netip"
 	"time"
+
+	"mailgate/mail/errlog"
 )
 
 // LoginParams is what the upstream login needs to know about the session.
@@ -58,7 +60,7 @@ type LoginParams struct {
 type LoginError struct {
 	Reply  []byte
 	Log    string
-	Level  string
+	Level  errlog.Level
 	Action string
 	Err    error
 }
@@ -90,11 +92,8 @@ type RelayOptions struct {
 
 // RelayResult says how the relay ended, for the session-done log lines.
 type RelayResult struct {
-	ClientTimedOut bool  // proxy_timeout expired
-	ClientErr      error // read/write error on the client side (info level)
-	UpstreamErr    error // read/write error on the upstream side (error level)
-	BytesUp        int64 // client → upstream
-	BytesDown      int64 // upstream → client
+	BytesUp   int64 // client → upstream
+	BytesDown int64 // upstream → client
 
 	// Added by package proxy (additive): nginx's log line for how the
 	// relay ended, if any. Log is e.g. "client timed out (110: Connection
@@ -104,7 +103,7 @@ type RelayResult struct {
 	// LogDone says nginx then logs "proxied session done" (EOF and recv()
 	// errors; not after timeouts or send() errors).
 	Log     string
-	Level   string
+	Level   errlog.Level
 	Action  string
 	LogDone bool
 	// Panicked: a relay direction panicked and was contained; Log holds

@@ -62,7 +62,7 @@ type relay struct {
 //     splice(2) when both ends are plain *net.TCPConn; this traffic does
 //     not re-arm proxy_timeout, except that a client write completing
 //     after a blocked send does (nginx's client write event);
-//   - proxy_timeout expiring closes both (ClientTimedOut);
+//   - proxy_timeout expiring closes both ("client timed out");
 //   - an upstream EOF or error, or a client error, closes both at once;
 //   - a client EOF (half-close) is where mailgate differs: the upstream's
 //     answer still in flight is delivered, until the upstream closes or
@@ -156,7 +156,6 @@ func (r *relay) shutdown() {
 
 func (r *relay) timedOut() {
 	r.finish(func(res *RelayResult) {
-		res.ClientTimedOut = true
 		res.Log = "client timed out (110: Connection timed out)"
 		res.Level = LevelInfo
 		res.Action = ActionProxying
@@ -175,11 +174,9 @@ func (r *relay) failed(clientSide bool, op string, err error) {
 		}
 		res.LogDone = op == "recv"
 		if clientSide {
-			res.ClientErr = err
 			res.Level = LevelInfo
 			res.Action = map[string]string{"recv": ActionReadingClient, "send": ActionSendingClient}[op]
 		} else {
-			res.UpstreamErr = err
 			res.Level = LevelError
 			res.Action = map[string]string{"recv": ActionReadingUpstream, "send": ActionSendingUpstream}[op]
 		}

@@ -20,7 +20,6 @@ package smtp
 
 import (
 	"bytes"
-	"errors"
 
 	"mailgate/mail"
 )
@@ -72,9 +71,6 @@ type Command struct {
 	// store it for the `smtp_auth none` path.
 	Line []byte
 }
-
-// errShort is internal: the line is not complete yet.
-var errShort = errors.New("smtp: short line")
 
 // parseLine parses one line at the start of buf. cont selects the SASL
 // continuation mode. It returns the command and the bytes used, or
