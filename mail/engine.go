@@ -196,6 +196,9 @@ func (e *engine) flush() error {
 func (e *engine) run() {
 	s := e.s
 	conf := e.sc.conf
+	// The handler exists before TLS: a refused client certificate gets
+	// the protocol's reply.
+	e.h = e.sc.proto.NewHandler(s)
 
 	if s.Listen.ProxyProtocol {
 		s.Action = "reading PROXY protocol"
@@ -211,7 +214,6 @@ func (e *engine) run() {
 	}
 
 	s.Action = "sending client greeting line"
-	e.h = e.sc.proto.NewHandler(s)
 	e.buf = make([]byte, e.sc.proto.ClientBuffer(conf))
 	if err := e.h.Greet(); err != nil {
 		e.flush() //nolint:errcheck
@@ -700,6 +702,9 @@ func (e *engine) proxy(res *auth.Result) {
 	s.LogfNoAction(errlog.Info, "client logged in")
 	s.Conn.SetDeadline(time.Time{}) //nolint:errcheck
 	up.SetDeadline(time.Time{})     //nolint:errcheck
+	if handoff == nil {
+		handoff = e.h.LoggedIn()
+	}
 	s.Write(handoff)
 	if err := e.flush(); err != nil {
 		return

@@ -106,7 +106,9 @@ func (h *fakeHandler) InternalError() []byte { return []byte("-ERR internal serv
 func (h *fakeHandler) AuthFailed(msg, code string) []byte {
 	return []byte("-ERR " + msg + "\r\n")
 }
-func (h *fakeHandler) AuthReset() { h.reset++ }
+func (h *fakeHandler) AuthReset()            { h.reset++ }
+func (h *fakeHandler) CertError(bool) []byte { return []byte("-ERR cert\r\n") }
+func (h *fakeHandler) LoggedIn() []byte      { return []byte("+OK in\r\n") }
 
 type authFunc func(ctx context.Context, r *auth.Request) (*auth.Result, error)
 

@@ -98,6 +98,15 @@ type Handler interface {
 	AuthFailed(msg, code string) []byte
 	// AuthReset returns to the auth state after a failure with Auth-Wait.
 	AuthReset()
+	// CertError is the reply to a client certificate that failed
+	// verification, or (missing) to none under ssl_verify_client on; the
+	// session then ends.
+	CertError(missing bool) []byte
+	// LoggedIn is the reply to the authenticating command once the
+	// upstream login succeeded, when the upstream's own reply is not
+	// passed on (SMTP's "235 2.0.0 OK"); POP3 and IMAP pass the
+	// upstream's and return nil.
+	LoggedIn() []byte
 }
 
 // Sentinel errors shared by all protocols.

@@ -328,14 +328,6 @@ func getVerifier(c *tls.Config) *clientVerifier {
 	return &clientVerifier{roots: c.ClientCAs, ClientVerify: tlsconf.ClientVerify{Depth: 100, Level: tlsconf.DefaultSecurityLevel}}
 }
 
-// certReplies are the protocols' replies to a client certificate that
-// failed verification, and to a missing one under ssl_verify_client on.
-var certReplies = map[string][2]string{
-	confparse.ProtoPOP3: {"-ERR SSL certificate error\r\n", "-ERR No required SSL certificate\r\n"},
-	confparse.ProtoIMAP: {"* BYE SSL certificate error\r\n", "* BYE No required SSL certificate\r\n"},
-	confparse.ProtoSMTP: {"421 4.7.1 SSL certificate error\r\n", "421 4.7.1 No required SSL certificate\r\n"},
-}
-
 // verifyCert judges the client certificate after the handshake as nginx
 // does. It reports whether the session goes on.
 func (e *engine) verifyCert() bool {
@@ -344,13 +336,12 @@ func (e *engine) verifyCert() bool {
 	if mode == confparse.VerifyOff || s.TLS == nil {
 		return true
 	}
-	replies := certReplies[e.sc.conf.Protocol]
 	certs := s.TLS.PeerCertificates
 	if len(certs) == 0 {
 		s.certVerify = "NONE"
 		if mode == confparse.VerifyOn {
 			s.Logf(errlog.Info, "client sent no required SSL certificate")
-			s.WriteString(replies[1])
+			s.Write(e.h.CertError(true))
 			e.flush() //nolint:errcheck
 			return false
 		}
@@ -367,7 +358,7 @@ func (e *engine) verifyCert() bool {
 		return true
 	}
 	s.Logf(errlog.Info, "client SSL certificate verify error: (%d:%s)", code, text)
-	s.WriteString(replies[0])
+	s.Write(e.h.CertError(false))
 	e.flush() //nolint:errcheck
 	return false
 }

@@ -35,9 +35,6 @@ const (
 	LevelCrit  = errlog.Crit
 )
 
-// SMTPAuthOK is what the client gets when an authenticated SMTP session is
-// handed off: nginx throws the upstream's 235 away and sends its own.
-var SMTPAuthOK = []byte("235 2.0.0 OK\r\n")
 
 // DefaultBufferSize is proxy_buffer's default (the page size).
 const DefaultBufferSize = 4096
@@ -186,8 +183,9 @@ type dialog struct {
 //
 // On success it returns the bytes the client must get as the answer to its
 // authenticating command (POP3: the upstream's PASS reply; IMAP: the whole
-// final reply buffer; SMTP: "235 2.0.0 OK\r\n", or the upstream's RCPT
-// reply on the smtp_auth none path) and clears conn's deadline. On failure
+// final reply buffer; SMTP: the upstream's RCPT reply on the smtp_auth
+// none path, and nil otherwise: the protocol answers with its own 235)
+// and clears conn's deadline. On failure
 // the error is a *LoginError. Login never closes conn.
 func Login(conn net.Conn, p *LoginParams) (handoff []byte, err error) {
 	size := p.BufferSize
@@ -478,9 +476,10 @@ func (d *dialog) smtp() ([]byte, error) {
 		if err := d.step(ActionSendAuth, line, expSMTP235); err != nil {
 			return nil, err
 		}
-		return bytes.Clone(SMTPAuthOK), nil
 	}
-	return bytes.Clone(SMTPAuthOK), nil
+	// nginx throws the upstream's reply away and the protocol sends its
+	// own (mail.Handler.LoggedIn).
+	return nil, nil
 }
 
 // xclientLine renders "XCLIENT ADDR=...[ LOGIN=...] NAME=...\r\n".

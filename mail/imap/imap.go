@@ -267,6 +267,17 @@ func (h *Handler) AuthReset() {
 	h.litSent = 0
 }
 
+// CertError is nginx's IMAP reply to a refused client certificate.
+func (h *Handler) CertError(missing bool) []byte {
+	if missing {
+		return []byte("* BYE No required SSL certificate\r\n")
+	}
+	return []byte("* BYE SSL certificate error\r\n")
+}
+
+// LoggedIn is nil: the client gets the upstream's tagged reply.
+func (h *Handler) LoggedIn() []byte { return nil }
+
 // tagged renders text + tag + out.
 func (h *Handler) tagged(text []byte, out string) []byte {
 	t := h.tag

@@ -305,6 +305,17 @@ func (h *handler) AuthFailed(msg, _ string) []byte { return []byte("-ERR " + msg
 // AuthReset goes back to the start state after a failure with Auth-Wait.
 func (h *handler) AuthReset() { h.reset() }
 
+// CertError is nginx's POP3 reply to a refused client certificate.
+func (h *handler) CertError(missing bool) []byte {
+	if missing {
+		return []byte("-ERR No required SSL certificate\r\n")
+	}
+	return []byte("-ERR SSL certificate error\r\n")
+}
+
+// LoggedIn is nil: the client gets the upstream's reply to PASS.
+func (h *handler) LoggedIn() []byte { return nil }
+
 // RedactLog hides passwords in the too-long-command log line: the argument
 // of PASS, an AUTH initial response and the SASL responses after it (see
 // mail.RedactLines).

@@ -22,6 +22,7 @@ import (
 // Fixed replies (spec §4.2, §1.4).
 const (
 	replyOK              = "250 2.0.0 OK\r\n"
+	replyAuthOK          = "235 2.0.0 OK\r\n"
 	replyBye             = "221 2.0.0 Bye\r\n"
 	replyStartTLS        = "220 2.0.0 Start TLS\r\n"
 	replyInvalidCommand  = "500 5.5.1 Invalid command\r\n"
@@ -194,6 +195,18 @@ func (h *handler) AuthFailed(msg, code string) []byte {
 	b = append(b, msg...)
 	return append(b, '\r', '\n')
 }
+
+// CertError implements mail.Handler.
+func (h *handler) CertError(missing bool) []byte {
+	if missing {
+		return []byte("421 4.7.1 No required SSL certificate\r\n")
+	}
+	return []byte("421 4.7.1 SSL certificate error\r\n")
+}
+
+// LoggedIn implements mail.Handler: nginx answers an authenticated session
+// with its own 235 and throws the upstream's away.
+func (h *handler) LoggedIn() []byte { return []byte(replyAuthOK) }
 
 // AuthReset implements mail.Handler: back to the start state. Stored HELO,
 // MAIL and the esmtp flag stay (a later RCPT reuses the stored MAIL).
