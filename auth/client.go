@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"syscall"
 	"time"
 
@@ -213,7 +211,7 @@ func (c *Client) exchange(ctx context.Context, t *target, req *Request, deadline
 			}
 		}
 		res, status, keep, got, err := t.roundTrip(ctx, conn, msg, req, deadline)
-		if err != nil && reused && got == 0 && attempt == 0 && ctx.Err() == nil && !isTimeout(err) {
+		if err != nil && reused && got == 0 && attempt == 0 && ctx.Err() == nil && !errlog.IsTimeout(err) {
 			// The server closed an idle connection: once more on a new one.
 			conn.Close()
 			t.dropIdle()
@@ -253,17 +251,6 @@ func Requery(req *Request, res *Result) *Request {
 
 func (t *target) logText(s string) string { return "auth http server " + t.peer + " " + s }
 
-func isTimeout(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // timedOut is nginx's "auth http server X timed out (110: Connection timed
 // out)".
 func (t *target) timedOut(err error) *Error {
@@ -279,7 +266,7 @@ func (t *target) connectError(ctx context.Context, err error) error {
 	if ctx.Err() == context.Canceled {
 		return &Error{Err: ctx.Err()}
 	}
-	if isTimeout(err) {
+	if errlog.IsTimeout(err) {
 		return t.timedOut(err)
 	}
 	var te *tlsError
@@ -312,7 +299,7 @@ func (t *target) ioError(ctx context.Context, op string, err error) error {
 	if ctx.Err() == context.Canceled {
 		return &Error{Err: ctx.Err()}
 	}
-	if isTimeout(err) {
+	if errlog.IsTimeout(err) {
 		return t.timedOut(err)
 	}
 	var errno syscall.Errno

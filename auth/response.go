@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+
+	"mailgate/mail/ngx"
 )
 
 // MaxResponse is nginx's buffer for the auth_http status line and headers.
@@ -210,32 +212,12 @@ func (r *Response) add(name, value []byte) {
 	case bytes.EqualFold(name, []byte("Auth-Pass")):
 		r.Pass = value
 	case bytes.EqualFold(name, []byte("Auth-Wait")):
-		if n, ok := atoi(value); ok {
+		if n, ok := ngx.Atoi(value); ok {
 			r.HasWait, r.WaitSeconds = true, n
 		}
 	case bytes.EqualFold(name, []byte("Auth-Error-Code")):
 		r.ErrorCode = value
 	}
-}
-
-// atoi is nginx's ngx_atoi: one or more decimal digits, no sign, no
-// overflow.
-func atoi(s []byte) (int64, bool) {
-	if len(s) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (1<<63-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
 }
 
 // Decide applies the outcome rules of spec 4.7 to a parsed answer to req.
@@ -279,7 +261,7 @@ func Decide(r *Response, req *Request) (*Result, string) {
 	if !ok {
 		return nil, `sent invalid server address:"` + string(r.Server) + `"`
 	}
-	port, ok := atoi(r.Port)
+	port, ok := ngx.Atoi(r.Port)
 	if !ok || port < 1 || port > 65535 {
 		return nil, `sent invalid server port:"` + string(r.Port) + `"`
 	}
@@ -396,35 +378,13 @@ func parseIPv6(s []byte) ([16]byte, bool) {
 	return out, true
 }
 
-// parseIPv4 is nginx's IPv4 parser: exactly four dot-separated parts, each
-// 0-255, empty parts count as 0, leading zeros allowed; 255.255.255.255 is
-// refused because nginx cannot tell it from its error value.
+// parseIPv4 is ngx_inet_addr as the auth_http answer reads it:
+// 255.255.255.255 is refused because nginx cannot tell it from its error
+// value.
 func parseIPv4(s []byte) ([4]byte, bool) {
-	var out [4]byte
-	part, octet := 0, 0
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
-			octet = octet*10 + int(c-'0')
-			if octet > 255 {
-				return out, false
-			}
-		case c == '.':
-			if part == 3 {
-				return out, false
-			}
-			out[part] = byte(octet)
-			part, octet = part+1, 0
-		default:
-			return out, false
-		}
+	a, ok := ngx.InetAddr(s)
+	if !ok || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return [4]byte{}, false
 	}
-	if part != 3 {
-		return out, false
-	}
-	out[3] = byte(octet)
-	if out == [4]byte{255, 255, 255, 255} {
-		return out, false
-	}
-	return out, true
+	return a.As4(), true
 }

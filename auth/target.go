@@ -105,7 +105,7 @@ func (t *target) dial(ctx context.Context, deadline time.Time) (net.Conn, error)
 	tc := tls.Client(conn, t.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		if isTimeout(err) || ctx.Err() != nil {
+		if errlog.IsTimeout(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, &tlsError{err}
@@ -135,7 +135,7 @@ func (t *target) roundTrip(ctx context.Context, conn net.Conn, msg []byte, req *
 			// nginx's buffer is full: it gives up at the next read event
 			// (more data or a close) without logging, or times out.
 			var one [1]byte
-			if _, err := conn.Read(one[:]); isTimeout(err) {
+			if _, err := conn.Read(one[:]); errlog.IsTimeout(err) {
 				return nil, 0, false, n, t.ioError(ctx, "recv", err)
 			}
 			return nil, 0, false, n, &Error{Err: ErrTooLarge}

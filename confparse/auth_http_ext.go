@@ -3,6 +3,8 @@ package confparse
 import (
 	"strings"
 	"time"
+
+	"mailgate/mail/ngx"
 )
 
 // mailgate-only auth_http directives (docs/auth_http.md, "Extensions").
@@ -48,7 +50,7 @@ func setAuthKeepalive(l *loader, lv *level, n *node) error {
 		lv.vals[n.name()] = &setting{v: v, pos: n.pos}
 		return nil
 	}
-	k, ok := atoi(a[0])
+	k, ok := ngx.Atoi(a[0])
 	if !ok || k < 1 {
 		return l.fail(errAt(n, `invalid value "%s" in "%s" directive`, cstr(a[0]), n.name()))
 	}
@@ -116,7 +118,7 @@ func setAuthCache(l *loader, lv *level, n *node) error {
 		v.kind = "redis"
 		hp, db, hasDB := strings.Cut(a[len("redis://"):], "/")
 		if hasDB {
-			d, ok := atoi(db)
+			d, ok := ngx.Atoi(db)
 			if !ok {
 				return bad()
 			}
@@ -178,7 +180,7 @@ func setAuthThrottle(l *loader, lv *level, n *node) error {
 		switch key {
 		case "ip", "login":
 			num, per, ok := strings.Cut(val, "/")
-			k, ok2 := atoi(num)
+			k, ok2 := ngx.Atoi(num)
 			if !ok || !ok2 || k < 1 || (per != "m" && per != "min") {
 				return bad()
 			}

@@ -13,10 +13,11 @@
 package confparse
 
 import (
-	"mailgate/mail/errlog"
 	"net/netip"
 	"strconv"
 	"time"
+
+	"mailgate/mail/errlog"
 )
 
 // Pos is where a directive was read. nginx reports the line on which the

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mailgate/mail/ngx"
 )
 
 func coreDirectives() []*directive {
@@ -74,7 +76,7 @@ func setWorkerProcesses(l *loader, lv *level, n *node) error {
 		lv.vals[n.name()] = &setting{v: -1, pos: n.pos}
 		return nil
 	}
-	v, ok := atoi(a)
+	v, ok := ngx.Atoi(a)
 	if !ok {
 		return l.fail(reason(n, "invalid value"))
 	}
@@ -120,7 +122,7 @@ func setPriority(l *loader, lv *level, n *node) error {
 		neg = a[0] == '-'
 		a = a[1:]
 	}
-	v, ok := atoi(a)
+	v, ok := ngx.Atoi(a)
 	if !ok {
 		return l.fail(reason(n, "invalid number"))
 	}
@@ -184,13 +186,13 @@ func setThreadPool(l *loader, lv *level, n *node) error {
 	for _, p := range a[1:] {
 		switch {
 		case strings.HasPrefix(p, "threads="):
-			v, ok := atoi(p[8:])
+			v, ok := ngx.Atoi(p[8:])
 			if !ok || v == 0 {
 				return l.fail(errAt(n, `invalid threads value "%s"`, p))
 			}
 			threads = true
 		case strings.HasPrefix(p, "max_queue="):
-			if _, ok := atoi(p[10:]); !ok {
+			if _, ok := ngx.Atoi(p[10:]); !ok {
 				return l.fail(errAt(n, `invalid max_queue value "%s"`, p))
 			}
 		}
@@ -282,7 +284,7 @@ func setWorkerConnections(l *loader, lv *level, n *node) error {
 	if lv.get(n.name()) != nil {
 		return l.fail(reason(n, "is duplicate"))
 	}
-	v, ok := atoi(n.args()[0])
+	v, ok := ngx.Atoi(n.args()[0])
 	if !ok {
 		return l.fail(errAt(n, `invalid number "%s"`, n.args()[0]))
 	}

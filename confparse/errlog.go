@@ -1,9 +1,10 @@
 package confparse
 
 import (
-	"mailgate/mail/errlog"
 	"slices"
 	"strings"
+
+	"mailgate/mail/errlog"
 )
 
 var debugLevels = []string{"debug_core", "debug_alloc", "debug_mutex", "debug_event",

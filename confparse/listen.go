@@ -3,6 +3,8 @@ package confparse
 import (
 	"net/netip"
 	"strings"
+
+	"mailgate/mail/ngx"
 )
 
 // Protocol guessing by well-known port, in mail module order.
@@ -45,7 +47,7 @@ func setListen(l *loader, lv *level, n *node) error {
 		case cp == "bind":
 			tmpl.Bind = true
 		case strings.HasPrefix(p, "backlog="):
-			v, ok := atoi(p[8:])
+			v, ok := ngx.Atoi(p[8:])
 			tmpl.Bind = true
 			if !ok || v == 0 || v > 1<<31-1 {
 				return l.fail(errAt(n, `invalid backlog "%s"`, p))
@@ -156,7 +158,7 @@ func parseKeepalive(s string) (KeepAlive, bool) {
 		ka.Interval = secDuration(v)
 	}
 	if parts[2] != "" {
-		v, ok := atoi(parts[2])
+		v, ok := ngx.Atoi(parts[2])
 		if !ok {
 			return ka, false
 		}

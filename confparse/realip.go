@@ -3,6 +3,8 @@ package confparse
 import (
 	"net/netip"
 	"strings"
+
+	"mailgate/mail/ngx"
 )
 
 // ngx_mail_realip_module.
@@ -24,7 +26,7 @@ type realIPVal struct {
 // the address had bits set beyond the mask (nginx warns and masks them).
 func parseCIDR(s string) (p netip.Prefix, done bool, ok bool) {
 	addr, mask, hasMask := strings.Cut(s, "/")
-	a, ok4 := parseIPv4(addr)
+	a, ok4 := ngx.InetAddr(addr)
 	if !ok4 {
 		var err error
 		a, err = netip.ParseAddr(addr)
@@ -34,7 +36,7 @@ func parseCIDR(s string) (p netip.Prefix, done bool, ok bool) {
 	}
 	bits := a.BitLen()
 	if hasMask {
-		n, ok := atoi(mask)
+		n, ok := ngx.Atoi(mask)
 		if !ok || int(n) > a.BitLen() {
 			return p, false, false
 		}

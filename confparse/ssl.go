@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"mailgate/mail/ngx"
 )
 
 var sslProtocolNames = []string{"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
@@ -111,7 +113,7 @@ func setSessionCache(l *loader, lv *level, n *node) error {
 		case a == "off", a == "none", a == "builtin":
 			continue
 		case strings.HasPrefix(a, "builtin:") && len(a) > 8:
-			if _, ok := atoi(a[8:]); !ok {
+			if _, ok := ngx.Atoi(a[8:]); !ok {
 				return l.fail(errAt(n, `invalid session cache "%s"`, a))
 			}
 		case strings.HasPrefix(a, "shared:") && len(a) > 7:

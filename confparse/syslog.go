@@ -2,9 +2,10 @@ package confparse
 
 import (
 	"fmt"
-	"mailgate/mail/errlog"
 	"slices"
 	"strings"
+
+	"mailgate/mail/errlog"
 )
 
 var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "intern", "lpr", "news", "uucp",

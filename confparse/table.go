@@ -3,6 +3,8 @@ package confparse
 import (
 	"fmt"
 	"strings"
+
+	"mailgate/mail/ngx"
 )
 
 // ctxMask says where a directive may appear.
@@ -328,7 +330,7 @@ func setNum(l *loader, lv *level, n *node) error {
 	if lv.get(n.name()) != nil {
 		return l.fail(reason(n, "is duplicate"))
 	}
-	v, ok := atoi(n.args()[0])
+	v, ok := ngx.Atoi(n.args()[0])
 	if !ok {
 		return l.fail(reason(n, "invalid number"))
 	}

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"mailgate/mail/ngx"
 )
 
 type parsedURL struct {
@@ -62,7 +64,7 @@ var lookupHost = func(host string) ([]netip.Addr, error) {
 
 // atoiPort is ngx_atoi for ports; -1 on error.
 func atoiPort(s string) int {
-	v, ok := atoi(s)
+	v, ok := ngx.Atoi(s)
 	if !ok || v > 1<<20 {
 		if !ok {
 			return -1
@@ -199,7 +201,7 @@ func parseInetURL(s string, o urlOpts) (*parsedURL, string) {
 		u.addAddrs(netip.IPv4Unspecified())
 		return u, ""
 	}
-	if a, ok := parseIPv4(host); ok {
+	if a, ok := ngx.InetAddr(host); ok {
 		u.wildcard = a.IsUnspecified()
 		u.addAddrs(a)
 		return u, ""
@@ -211,38 +213,6 @@ func parseInetURL(s string, o urlOpts) (*parsedURL, string) {
 	}
 	u.addAddrs(addrs...)
 	return u, ""
-}
-
-// parseIPv4 is ngx_inet_addr: exactly three dots and octets of at most
-// 255. Like nginx it does not require digits between the dots, so
-// "127..1.1" is 127.0.1.1 and "..." is 0.0.0.0.
-func parseIPv4(s string) (netip.Addr, bool) {
-	var b [4]byte
-	octet, n := 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			octet = octet*10 + int(c-'0')
-			if octet > 255 {
-				return netip.Addr{}, false
-			}
-		case c == '.':
-			if n == 3 {
-				return netip.Addr{}, false
-			}
-			b[n] = byte(octet)
-			octet = 0
-			n++
-		default:
-			return netip.Addr{}, false
-		}
-	}
-	if n != 3 {
-		return netip.Addr{}, false
-	}
-	b[3] = byte(octet)
-	return netip.AddrFrom4(b), true
 }
 
 func parseInet6URL(s string, o urlOpts) (*parsedURL, string) {

@@ -7,30 +7,11 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"mailgate/mail/ngx"
 )
 
 const maxInt = math.MaxInt64
-
-// atoi is ngx_atoi: decimal digits only, no sign, no empty string, no
-// overflow. ok is false on error.
-func atoi(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var v int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if v > (maxInt-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
-}
 
 // parseSize is ngx_parse_size: digits with an optional k/K or m/M suffix.
 func parseSize(s string) (int64, bool) {
@@ -60,7 +41,7 @@ func parseScaled(s string, giga bool) (int64, bool) {
 			s = s[:len(s)-1]
 		}
 	}
-	v, ok := atoi(s)
+	v, ok := ngx.Atoi(s)
 	if !ok || v > maxInt/scale {
 		return 0, false
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailgate/mail/ngx"
 )
 
 func TestParseTime(t *testing.T) {
@@ -74,12 +76,12 @@ func TestParseSizeOffsetNumber(t *testing.T) {
 		{parseOffset, "offset", "1g", 1 << 30, true},
 		{parseOffset, "offset", "2G", 2 << 30, true},
 		{parseOffset, "offset", "1t", 0, false},
-		{atoi, "number", "123", 123, true},
-		{atoi, "number", "+1", 0, false},
-		{atoi, "number", "", 0, false},
-		{atoi, "number", "1 ", 0, false},
-		{atoi, "number", "9223372036854775807", 9223372036854775807, true},
-		{atoi, "number", "9223372036854775808", 0, false},
+		{ngx.Atoi[string], "number", "123", 123, true},
+		{ngx.Atoi[string], "number", "+1", 0, false},
+		{ngx.Atoi[string], "number", "", 0, false},
+		{ngx.Atoi[string], "number", "1 ", 0, false},
+		{ngx.Atoi[string], "number", "9223372036854775807", 9223372036854775807, true},
+		{ngx.Atoi[string], "number", "9223372036854775808", 0, false},
 	}
 	for _, tc := range tests {
 		got, ok := tc.fn(tc.in)
@@ -290,7 +292,7 @@ func TestParseIPv4LikeNginx(t *testing.T) {
 		{"", ""},
 	}
 	for _, tc := range tests {
-		a, ok := parseIPv4(tc.in)
+		a, ok := ngx.InetAddr(tc.in)
 		got := ""
 		if ok {
 			got = a.String()

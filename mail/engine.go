@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -173,7 +172,7 @@ func (e *engine) flush() error {
 	}
 	e.s.Conn.SetWriteDeadline(deadline) //nolint:errcheck
 	err := e.s.out.Flush()
-	if err != nil && isTimeout(err) && !e.sendFailed {
+	if err != nil && errlog.IsTimeout(err) && !e.sendFailed {
 		// nginx's write timer, or its read timer while the send was
 		// blocked: the same line either way.
 		e.sendFailed = true
@@ -238,7 +237,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	tc.SetDeadline(deadline) //nolint:errcheck
 	if err := tc.HandshakeContext(s.Context()); err != nil {
 		switch {
-		case isTimeout(err):
+		case errlog.IsTimeout(err):
 			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
 		case errors.Is(err, io.EOF):
 			s.Logf(errlog.Info, "peer closed connection in SSL handshake")
@@ -253,11 +252,6 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	s.TLS = &st
 	s.out.Reset(tc)
 	return e.verifyCert()
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // loop is the pre-auth command loop.
@@ -420,7 +414,7 @@ func (e *engine) keepBuffer() bool {
 func (e *engine) readError(err error) {
 	s := e.s
 	switch {
-	case isTimeout(err):
+	case errlog.IsTimeout(err):
 		s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	default:
@@ -774,7 +768,7 @@ func (e *engine) loginError(err error, dialing bool) {
 			return
 		}
 	case errors.Is(err, context.Canceled):
-	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+	case errlog.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		s.Action = "reading response from upstream"
 		s.Logf(errlog.Info, "upstream timed out (110: Connection timed out)")
 	case dialing && errors.Is(err, syscall.ECONNREFUSED):

@@ -781,7 +781,7 @@ func TestFloodWithoutReadingEndsAtTheTimeout(t *testing.T) {
 	start := time.Now()
 	for time.Since(start) < 10*time.Second {
 		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)) //nolint:errcheck
-		if _, err := c.Write(flood); err != nil && !isTimeout(err) {
+		if _, err := c.Write(flood); err != nil && !errlog.IsTimeout(err) {
 			break
 		}
 	}

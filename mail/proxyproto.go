@@ -186,7 +186,7 @@ func (e *engine) readProxyProtocol() bool {
 	buf := make([]byte, proxyPeekSize)
 	n, err := peek(s.Conn, buf, time.Now().Add(e.timeout()))
 	if err != nil {
-		if isTimeout(err) {
+		if errlog.IsTimeout(err) {
 			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
 		} else if en := errlog.Errno(err); en != 0 {
 			s.Logf(errlog.Info, "recv() failed %s", errlog.ErrnoText(en))

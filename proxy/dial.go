@@ -3,11 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
-	"mailgate/mail/errlog"
 	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
+
+	"mailgate/mail/errlog"
 )
 
 // Dial connects to the upstream the way nginx does (TCP, no keep-alive
@@ -40,7 +41,7 @@ func DialProxy(ctx context.Context, addr netip.AddrPort, proxyProtocol int) (net
 }
 
 func dialError(ctx context.Context, addr netip.AddrPort, pp int, err error) *LoginError {
-	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) || ctx.Err() != nil {
+	if errors.Is(err, context.DeadlineExceeded) || errlog.IsTimeout(err) || ctx.Err() != nil {
 		return &LoginError{
 			Log:    "upstream timed out (110: Connection timed out)",
 			Level:  LevelInfo,
@@ -48,7 +49,8 @@ func dialError(ctx context.Context, addr netip.AddrPort, pp int, err error) *Log
 			Err:    err,
 		}
 	}
-	errno, ok := errnoOf(err)
+	errno := errlog.Errno(err)
+	ok := errno != 0
 	if !ok {
 		return &LoginError{Log: "connect() to " + peerName(addr) + " failed: " + err.Error(), Level: LevelCrit, Action: ActionConnecting, Err: err}
 	}
@@ -70,13 +72,4 @@ func dialError(ctx context.Context, addr netip.AddrPort, pp int, err error) *Log
 // peerName is the upstream as nginx names it: "127.0.0.1:110", "::1:110".
 func peerName(a netip.AddrPort) string {
 	return FormatAddr(a.Addr()) + ":" + strconv.Itoa(int(a.Port()))
-}
-
-// errnoOf digs the errno out of a net error.
-func errnoOf(err error) (syscall.Errno, bool) {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno, true
-	}
-	return 0, false
 }

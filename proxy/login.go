@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"mailgate/mail/errlog"
 	"net"
-	"os"
 	"strconv"
 	"time"
+
+	"mailgate/mail/errlog"
 )
 
 // nginx's "while ..." action texts of the upstream login dialog.
@@ -34,7 +34,6 @@ const (
 	LevelAlert = errlog.Alert
 	LevelCrit  = errlog.Crit
 )
-
 
 // DefaultBufferSize is proxy_buffer's default (the page size).
 const DefaultBufferSize = 4096
@@ -248,7 +247,7 @@ func (d *dialog) send(b []byte) error {
 func (d *dialog) reply(e expect) error {
 	for {
 		n, err := d.conn.Read(d.buf[len(d.buf):d.size])
-		if n > 0 || (err != nil && !isTimeout(err)) {
+		if n > 0 || (err != nil && !errlog.IsTimeout(err)) {
 			d.action = ActionReading
 		}
 		if n > 0 {
@@ -283,7 +282,7 @@ func (d *dialog) full() error {
 	var one [1]byte
 	for {
 		n, err := d.conn.Read(one[:])
-		if err != nil && isTimeout(err) {
+		if err != nil && errlog.IsTimeout(err) {
 			return d.ioError("recv", err)
 		}
 		if n > 0 || err != nil {
@@ -340,7 +339,7 @@ func (d *dialog) redact(b []byte) string {
 // error "recv() failed (104: Connection reset by peer)" at error, and a
 // clean close is not logged at all.
 func (d *dialog) ioError(op string, err error) error {
-	if isTimeout(err) {
+	if errlog.IsTimeout(err) {
 		return &LoginError{
 			Log:    "upstream timed out (110: Connection timed out)",
 			Level:  LevelInfo,
@@ -348,7 +347,7 @@ func (d *dialog) ioError(op string, err error) error {
 			Err:    err,
 		}
 	}
-	if errno, ok := errnoOf(err); ok {
+	if errno := errlog.Errno(err); errno != 0 {
 		return &LoginError{
 			Log:    op + "() failed " + errlog.ErrnoText(errno),
 			Level:  LevelError,
@@ -359,14 +358,6 @@ func (d *dialog) ioError(op string, err error) error {
 	// EOF or a non-socket error: nginx says nothing and answers with the
 	// internal error.
 	return &LoginError{Action: d.action, Err: err}
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (d *dialog) step(action string, line []byte, e expect) error {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mailgate/mail/errlog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"mailgate/mail/errlog"
 )
 
 // HalfCloseGrace bounds how long the relay keeps delivering upstream →
@@ -167,7 +168,7 @@ func (r *relay) timedOut() {
 // "proxied session done", send() errors are not.
 func (r *relay) failed(clientSide bool, op string, err error) {
 	r.finish(func(res *RelayResult) {
-		if errno, ok := errnoOf(err); ok {
+		if errno := errlog.Errno(err); errno != 0 {
 			res.Log = op + "() failed " + errlog.ErrnoText(errno)
 		} else {
 			res.Log = op + "() failed: " + err.Error()
@@ -273,9 +274,9 @@ func (r *relay) writeUpstream(b []byte) error {
 		case r.closing.Load():
 		case isClosed(err):
 			r.finish(nil)
-		case isTimeout(err) && time.Now().Before(r.expiry()):
+		case errlog.IsTimeout(err) && time.Now().Before(r.expiry()):
 			continue
-		case isTimeout(err):
+		case errlog.IsTimeout(err):
 			r.timedOut()
 		default:
 			r.failed(false, "send", err)
@@ -290,7 +291,7 @@ func (r *relay) clientReadErr(err error) bool {
 	switch {
 	case r.closing.Load():
 		return false
-	case isTimeout(err):
+	case errlog.IsTimeout(err):
 		if time.Now().Before(r.expiry()) {
 			return true // re-armed by client write activity meanwhile
 		}
@@ -335,9 +336,9 @@ func (r *relay) upstreamReadErr(err error) bool {
 		r.finish(nil) // closed by the caller: nothing to log
 	case errors.Is(err, io.EOF):
 		r.done()
-	case isTimeout(err) && r.clientEOF.Load():
+	case errlog.IsTimeout(err) && r.clientEOF.Load():
 		r.done() // nothing more came within the half-close grace
-	case isTimeout(err):
+	case errlog.IsTimeout(err):
 		return true // a stale grace deadline cannot happen; keep reading
 	default:
 		r.failed(false, "recv", err)
@@ -350,7 +351,7 @@ func (r *relay) clientWriteErr(err error) {
 	case r.closing.Load():
 	case isClosed(err):
 		r.finish(nil)
-	case isTimeout(err) && r.clientEOF.Load():
+	case errlog.IsTimeout(err) && r.clientEOF.Load():
 		r.done()
 	default:
 		r.failed(true, "send", err)

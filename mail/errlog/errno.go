@@ -1,7 +1,9 @@
 package errlog
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"strconv"
 	"syscall"
@@ -29,6 +31,19 @@ var strerror = map[syscall.Errno]string{
 	syscall.ENOTDIR:       "Not a directory",
 	syscall.EROFS:         "Read-only file system",
 	syscall.ENAMETOOLONG:  "File name too long",
+}
+
+// IsTimeout reports whether err is a deadline or timeout: a net.Conn
+// deadline, a context deadline or a net.Error that says so.
+func IsTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Errno digs the errno out of err (0 if none).

@@ -14,7 +14,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -26,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailgate/mail/errlog"
 )
 
 // Cut returns c with its reads cut where a test says: the first sizes[0]
@@ -123,7 +124,7 @@ func (c *Client) End(closed bool) string {
 	}
 	c.SetReadDeadline(time.Now().Add(3 * time.Second)) //nolint:errcheck
 	rest, err := io.ReadAll(c.Conn)
-	if isTimeout(err) {
+	if errlog.IsTimeout(err) {
 		return fmt.Sprintf("the session is still open (got %q more)", rest)
 	}
 	select {
@@ -135,11 +136,6 @@ func (c *Client) End(closed bool) string {
 		return fmt.Sprintf("the server sent %q more", rest)
 	}
 	return ""
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 var (
