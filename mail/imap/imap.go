@@ -28,7 +28,10 @@ const (
 // Protocol is the IMAP mail.Protocol.
 type Protocol struct{}
 
-var _ mail.Protocol = Protocol{}
+var (
+	_ mail.Protocol = Protocol{}
+	_ mail.Handler  = (*handler)(nil)
+)
 
 // Name is "imap".
 func (Protocol) Name() string { return confparse.ProtoIMAP }
@@ -50,7 +53,7 @@ func (Protocol) NewHandler(s *mail.Session) mail.Handler {
 	if !ok {
 		c = capabilitiesFor(s.Conf)
 	}
-	return &Handler{s: s, caps: c}
+	return &handler{s: s, caps: c}
 }
 
 // Prepare implements mail.Preparer: the CAPABILITY lines, once per server
@@ -68,7 +71,7 @@ const (
 )
 
 // step runs one command in one state.
-type step func(h *Handler, c *command) (mail.Next, error)
+type step func(h *handler, c *command) (mail.Next, error)
 
 // table is every state with the commands it accepts. In the start state
 // the six verbs nginx parses; during a SASL exchange the continuation
@@ -76,18 +79,18 @@ type step func(h *Handler, c *command) (mail.Next, error)
 // error).
 var table = map[state]map[verb]step{
 	stateStart: {
-		verbLogin:        (*Handler).login,
-		verbAuthenticate: (*Handler).authenticate,
-		verbCapability:   (*Handler).capability,
-		verbLogout:       (*Handler).logout,
-		verbNoop:         (*Handler).noop,
-		verbStartTLS:     (*Handler).startTLS,
+		verbLogin:        (*handler).login,
+		verbAuthenticate: (*handler).authenticate,
+		verbCapability:   (*handler).capability,
+		verbLogout:       (*handler).logout,
+		verbNoop:         (*handler).noop,
+		verbStartTLS:     (*handler).startTLS,
 	},
-	stateSASL: {verbContinue: (*Handler).saslResponse},
+	stateSASL: {verbContinue: (*handler).saslResponse},
 }
 
-// Handler is one IMAP connection in the auth state.
-type Handler struct {
+// handler is one IMAP connection in the auth state.
+type handler struct {
 	s    *mail.Session
 	caps *capabilities
 
@@ -121,21 +124,21 @@ type Handler struct {
 	usedAll bool
 }
 
-var _ mail.BufferKeeper = (*Handler)(nil)
+var _ mail.BufferKeeper = (*handler)(nil)
 
 // KeepBuffer keeps the engine's buffer during an AUTHENTICATE exchange, as
 // nginx does: the exchange's lines add up in one imap_client_buffer.
-func (h *Handler) KeepBuffer() bool { return h.cont }
+func (h *handler) KeepBuffer() bool { return h.cont }
 
 // Greet sends the greeting.
-func (h *Handler) Greet() error {
+func (h *handler) Greet() error {
 	h.s.WriteString(greeting)
 	return nil
 }
 
 // Parse returns one command from buf. Synchronizing literals are answered
 // "+ OK" once each, even when the engine hands over the same bytes again.
-func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
+func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
 	pp := h.pass
 	if pp == nil || !pp.resumes(buf) {
 		if h.usedAll {
@@ -182,7 +185,7 @@ func (h *Handler) Parse(buf []byte) (mail.Command, int, error) {
 }
 
 // Exec runs one command in the current state.
-func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
+func (h *handler) Exec(cmd mail.Command) (mail.Next, error) {
 	c, ok := cmd.(*command)
 	if !ok {
 		return mail.Continue, errors.New("imap: foreign command")
@@ -223,7 +226,7 @@ func (h *Handler) Exec(cmd mail.Command) (mail.Next, error) {
 
 // reset returns to the start state after a refused command; the tag is
 // cleared once the error reply has been rendered.
-func (h *Handler) reset() {
+func (h *handler) reset() {
 	h.state = stateStart
 	h.cont = false
 	h.sasl.Reset()
@@ -231,7 +234,7 @@ func (h *Handler) reset() {
 
 // ErrorReply renders "<tag> BAD invalid command" (or "* BAD ..." when no
 // tag was read, or the bare quirk line).
-func (h *Handler) ErrorReply(err error) []byte {
+func (h *handler) ErrorReply(err error) []byte {
 	var b []byte
 	if h.bare {
 		h.bare = false
@@ -246,10 +249,10 @@ func (h *Handler) ErrorReply(err error) []byte {
 }
 
 // InternalError is "* BAD internal server error".
-func (h *Handler) InternalError() []byte { return []byte(replyInternal) }
+func (h *handler) InternalError() []byte { return []byte(replyInternal) }
 
 // AuthFailed is "<tag> NO <msg>".
-func (h *Handler) AuthFailed(msg, code string) []byte {
+func (h *handler) AuthFailed(msg, code string) []byte {
 	return h.tagged(nil, "NO "+msg+"\r\n")
 }
 
@@ -259,7 +262,7 @@ func (h *Handler) AuthFailed(msg, code string) []byte {
 // following line that fails before its own tag is read gets whatever bytes
 // now sit at that place of the buffer as its "tag". mailgate forgets the
 // tag instead, so such a line gets "* BAD invalid command".
-func (h *Handler) AuthReset() {
+func (h *handler) AuthReset() {
 	h.tag = nil
 	h.reset()
 	h.bare = false
@@ -268,7 +271,7 @@ func (h *Handler) AuthReset() {
 }
 
 // CertError is nginx's IMAP reply to a refused client certificate.
-func (h *Handler) CertError(missing bool) []byte {
+func (h *handler) CertError(missing bool) []byte {
 	if missing {
 		return []byte("* BYE No required SSL certificate\r\n")
 	}
@@ -276,10 +279,10 @@ func (h *Handler) CertError(missing bool) []byte {
 }
 
 // LoggedIn is nil: the client gets the upstream's tagged reply.
-func (h *Handler) LoggedIn() []byte { return nil }
+func (h *handler) LoggedIn() []byte { return nil }
 
 // tagged renders text + tag + out.
-func (h *Handler) tagged(text []byte, out string) []byte {
+func (h *handler) tagged(text []byte, out string) []byte {
 	t := h.tag
 	if t == nil {
 		t = []byte(star)
@@ -290,13 +293,13 @@ func (h *Handler) tagged(text []byte, out string) []byte {
 	return append(b, out...)
 }
 
-func (h *Handler) ok(text []byte) {
+func (h *handler) ok(text []byte) {
 	h.s.Write(h.tagged(text, replyOK))
 }
 
-func (h *Handler) tlsActive() bool { return h.s.TLS != nil }
+func (h *handler) tlsActive() bool { return h.s.TLS != nil }
 
-func (h *Handler) startTLSMode() confparse.StartTLS {
+func (h *handler) startTLSMode() confparse.StartTLS {
 	if h.s.Conf == nil {
 		return confparse.StartTLSOff
 	}
@@ -304,21 +307,21 @@ func (h *Handler) startTLSMode() confparse.StartTLS {
 }
 
 // starttlsOnly: "starttls only" and no TLS yet refuses LOGIN/AUTHENTICATE.
-func (h *Handler) starttlsOnly() bool {
+func (h *handler) starttlsOnly() bool {
 	return !h.tlsActive() && h.startTLSMode() == confparse.StartTLSOnly
 }
 
-func (h *Handler) noop(*command) (mail.Next, error) {
+func (h *handler) noop(*command) (mail.Next, error) {
 	h.ok(nil)
 	return mail.Continue, nil
 }
 
-func (h *Handler) logout(*command) (mail.Next, error) {
+func (h *handler) logout(*command) (mail.Next, error) {
 	h.ok([]byte(replyBye))
 	return mail.Close, nil
 }
 
-func (h *Handler) capability(*command) (mail.Next, error) {
+func (h *handler) capability(*command) (mail.Next, error) {
 	text := h.caps.plain
 	if !h.tlsActive() {
 		switch h.startTLSMode() {
@@ -332,7 +335,7 @@ func (h *Handler) capability(*command) (mail.Next, error) {
 	return mail.Continue, nil
 }
 
-func (h *Handler) startTLS(*command) (mail.Next, error) {
+func (h *handler) startTLS(*command) (mail.Next, error) {
 	if h.tlsActive() || h.startTLSMode() == confparse.StartTLSOff || h.s.TLSConfig == nil {
 		return mail.Continue, mail.ErrRejected
 	}
@@ -340,7 +343,7 @@ func (h *Handler) startTLS(*command) (mail.Next, error) {
 	return mail.StartTLS, nil
 }
 
-func (h *Handler) login(c *command) (mail.Next, error) {
+func (h *handler) login(c *command) (mail.Next, error) {
 	if h.starttlsOnly() {
 		return mail.Continue, mail.ErrRejected
 	}
@@ -355,7 +358,7 @@ func (h *Handler) login(c *command) (mail.Next, error) {
 
 // authenticate is nginx's AUTHENTICATE: the mechanism and an optional
 // initial response, run by the engine's SASL exchange.
-func (h *Handler) authenticate(c *command) (mail.Next, error) {
+func (h *handler) authenticate(c *command) (mail.Next, error) {
 	if h.starttlsOnly() || len(c.args) == 0 {
 		return mail.Continue, mail.ErrRejected
 	}
@@ -368,7 +371,7 @@ func (h *Handler) authenticate(c *command) (mail.Next, error) {
 
 // saslStep sends the exchange's next challenge (untagged) and waits for
 // the answer, or authenticates once the exchange is complete.
-func (h *Handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
+func (h *handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
 	if err != nil {
 		return mail.Continue, err
 	}
@@ -383,7 +386,7 @@ func (h *Handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
 
 // saslResponse takes a line that answers a challenge: its first argument
 // (nginx reads only it).
-func (h *Handler) saslResponse(c *command) (mail.Next, error) {
+func (h *handler) saslResponse(c *command) (mail.Next, error) {
 	var resp []byte
 	if len(c.args) > 0 {
 		resp = c.args[0]
@@ -398,4 +401,4 @@ func (h *Handler) saslResponse(c *command) (mail.Next, error) {
 	return next, err
 }
 
-var _ mail.LogRedactor = (*Handler)(nil)
+var _ mail.LogRedactor = (*handler)(nil)

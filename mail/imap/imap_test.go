@@ -456,13 +456,13 @@ func defaultConf() *confparse.Server {
 }
 
 // newHandler is a handler alone, for unit tests; its replies go to out.
-func newHandler(t testing.TB, conf *confparse.Server, out io.Writer) (*Handler, *mail.Session) {
+func newHandler(t testing.TB, conf *confparse.Server, out io.Writer) (*handler, *mail.Session) {
 	t.Helper()
 	if conf == nil {
 		conf = defaultConf()
 	}
 	s := mail.NewTestSession(conf, out)
-	h := Protocol{}.NewHandler(s).(*Handler)
+	h := Protocol{}.NewHandler(s).(*handler)
 	if err := h.Greet(); err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func TestCapabilitiesPreparedPerServer(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		s := mail.NewTestSession(a, io.Discard)
 		s.Prepared = pa
-		h := Protocol{}.NewHandler(s).(*Handler)
+		h := Protocol{}.NewHandler(s).(*handler)
 		if h.caps != pa {
 			t.Fatal("a session does not use its server's prepared capabilities")
 		}
@@ -599,7 +599,7 @@ func TestParseResumes(t *testing.T) {
 	}
 }
 
-var _ mail.Handler = (*Handler)(nil)
+var _ mail.Handler = (*handler)(nil)
 
 // STARTTLS on a server without a certificate is refused. nginx refuses such
 // a configuration ("no ssl_certificate is defined for the starttls

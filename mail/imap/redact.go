@@ -11,7 +11,7 @@ import "bytes"
 // exchange (every line after an AUTHENTICATE that is not a plain command),
 // and literal data inside those. Commands are found the way nginx reads
 // them, literals included, so a literal holding CR LF cannot leak.
-func (h *Handler) RedactLog(buf []byte) []byte {
+func (h *handler) RedactLog(buf []byte) []byte {
 	out := make([]byte, 0, len(buf))
 	sasl := false
 	for len(buf) > 0 {

@@ -6,22 +6,22 @@ import "mailgate/mail"
 type verb int
 
 const (
-	cmdNone verb = iota
-	cmdUSER
-	cmdPASS
-	cmdAPOP
-	cmdQUIT
-	cmdCAPA
-	cmdAUTH
-	cmdNOOP
-	cmdSTLS
-	// cmdCont is a SASL continuation line.
-	cmdCont
+	verbNone verb = iota
+	verbUSER
+	verbPASS
+	verbAPOP
+	verbQUIT
+	verbCAPA
+	verbAUTH
+	verbNOOP
+	verbSTLS
+	// verbContinue is a SASL continuation line.
+	verbContinue
 )
 
 var verbs = map[string]verb{
-	"USER": cmdUSER, "PASS": cmdPASS, "APOP": cmdAPOP, "QUIT": cmdQUIT,
-	"CAPA": cmdCAPA, "AUTH": cmdAUTH, "NOOP": cmdNOOP, "STLS": cmdSTLS,
+	"USER": verbUSER, "PASS": verbPASS, "APOP": verbAPOP, "QUIT": verbQUIT,
+	"CAPA": verbCAPA, "AUTH": verbAUTH, "NOOP": verbNOOP, "STLS": verbSTLS,
 }
 
 // command is one parsed line. args point into the engine's buffer; the
@@ -62,7 +62,7 @@ func parse(buf []byte, cont bool) (*command, int, error) {
 	argStart := 0
 	if cont {
 		st = sArg
-		cmd.verb = cmdCont
+		cmd.verb = verbContinue
 	}
 	i := 0
 	for ; i < len(buf); i++ {
@@ -112,7 +112,7 @@ func parse(buf []byte, cont bool) (*command, int, error) {
 		case sArg:
 			switch ch {
 			case ' ':
-				if cmd.verb == cmdUSER || cmd.verb == cmdPASS {
+				if cmd.verb == verbUSER || cmd.verb == verbPASS {
 					continue
 				}
 				cmd.args = append(cmd.args, buf[argStart:i])

@@ -14,6 +14,12 @@ import (
 // Protocol implements mail.Protocol for POP3.
 type Protocol struct{}
 
+var (
+	_ mail.Protocol    = Protocol{}
+	_ mail.Handler     = (*handler)(nil)
+	_ mail.LogRedactor = (*handler)(nil)
+)
+
 // Name is "pop3".
 func (Protocol) Name() string { return confparse.ProtoPOP3 }
 
@@ -102,12 +108,12 @@ func renderCaps(c *confparse.Server) *caps {
 type state int
 
 const (
-	stStart state = iota
-	stUser
-	// stSASL: an AUTH exchange is going on; the next line answers its
+	stateStart state = iota
+	stateUser
+	// stateSASL: an AUTH exchange is going on; the next line answers its
 	// challenge, parsed as arguments (nginx keeps the AUTH command and
 	// starts in the argument state).
-	stSASL
+	stateSASL
 )
 
 type handler struct {
@@ -134,45 +140,45 @@ func (h *handler) Greet() error {
 // Parse reads one command line. A parse-level error also resets the
 // state machine to its start, as nginx does.
 func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
-	cmd, n, err := parse(buf, h.state == stSASL)
+	cmd, n, err := parse(buf, h.state == stateSASL)
 	if err == mail.ErrInvalid {
 		h.reset()
 	}
 	return cmd, n, err
 }
 
-// execFunc runs one command in one state.
-type execFunc func(h *handler, c *command) (mail.Next, error)
+// step runs one command in one state.
+type step func(h *handler, c *command) (mail.Next, error)
 
 // table is the whole state machine: the commands each state accepts. A
 // command missing from its state's row is a handler-level "-ERR invalid
 // command" that sends the session back to the start state. During a SASL
-// exchange any line is its response (key cmdCont).
-var table = map[state]map[verb]execFunc{
-	stStart: {
-		cmdUSER: (*handler).user,
-		cmdCAPA: func(h *handler, _ *command) (mail.Next, error) { return h.capa(true) },
-		cmdAPOP: (*handler).apop,
-		cmdAUTH: (*handler).auth,
-		cmdQUIT: (*handler).quit,
-		cmdNOOP: (*handler).noop,
-		cmdSTLS: (*handler).stls,
+// exchange any line is its response (key verbContinue).
+var table = map[state]map[verb]step{
+	stateStart: {
+		verbUSER: (*handler).user,
+		verbCAPA: func(h *handler, _ *command) (mail.Next, error) { return h.capa(true) },
+		verbAPOP: (*handler).apop,
+		verbAUTH: (*handler).auth,
+		verbQUIT: (*handler).quit,
+		verbNOOP: (*handler).noop,
+		verbSTLS: (*handler).stls,
 	},
-	stUser: {
-		cmdPASS: (*handler).pass,
-		cmdCAPA: func(h *handler, _ *command) (mail.Next, error) { return h.capa(false) },
-		cmdQUIT: (*handler).quit,
-		cmdNOOP: (*handler).noop,
+	stateUser: {
+		verbPASS: (*handler).pass,
+		verbCAPA: func(h *handler, _ *command) (mail.Next, error) { return h.capa(false) },
+		verbQUIT: (*handler).quit,
+		verbNOOP: (*handler).noop,
 	},
-	stSASL: {cmdCont: (*handler).saslResponse},
+	stateSASL: {verbContinue: (*handler).saslResponse},
 }
 
 // Exec runs a parsed command in the current state.
 func (h *handler) Exec(c mail.Command) (mail.Next, error) {
 	cmd := c.(*command)
 	v := cmd.verb
-	if h.state == stSASL {
-		v = cmdCont
+	if h.state == stateSASL {
+		v = verbContinue
 	}
 	f := table[h.state][v]
 	if f == nil {
@@ -188,7 +194,7 @@ func (h *handler) Exec(c mail.Command) (mail.Next, error) {
 
 // reset returns to the start state, ending any SASL exchange.
 func (h *handler) reset() {
-	h.state = stStart
+	h.state = stateStart
 	h.sasl.Reset()
 }
 
@@ -201,7 +207,7 @@ func (h *handler) user(c *command) (mail.Next, error) {
 		return mail.Continue, mail.ErrRejected
 	}
 	h.s.Login = append([]byte(nil), c.args[0]...)
-	h.state = stUser
+	h.state = stateUser
 	h.s.WriteString(replyOK)
 	return mail.Continue, nil
 }
@@ -260,7 +266,7 @@ func (h *handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
 		h.reset()
 		return mail.Authenticate, nil
 	}
-	h.state = stSASL
+	h.state = stateSASL
 	h.s.Write(mail.SASLPrompt("+ ", st.Challenge))
 	return mail.Continue, nil
 }
@@ -320,17 +326,17 @@ func (h *handler) LoggedIn() []byte { return nil }
 // of PASS, an AUTH initial response and the SASL responses after it (see
 // mail.RedactLines).
 func (h *handler) RedactLog(buf []byte) []byte {
-	return mail.RedactLines(buf, lineKind, h.state == stSASL)
+	return mail.RedactLines(buf, lineKind, h.state == stateSASL)
 }
 
 // lineKind classifies a POP3 line for RedactLog by its command word.
 func lineKind(word []byte) mail.LineKind {
 	switch verbs[strings.ToUpper(string(word))] {
-	case cmdPASS:
+	case verbPASS:
 		return mail.LineSecret
-	case cmdAUTH:
+	case verbAUTH:
 		return mail.LineAuth
-	case cmdNone:
+	case verbNone:
 		return mail.LineUnknown
 	}
 	return mail.LinePlain

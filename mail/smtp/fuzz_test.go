@@ -48,11 +48,11 @@ func FuzzSMTPParse(f *testing.F) {
 		if len(cmd.Args) > maxArgs {
 			t.Fatalf("%d arguments", len(cmd.Args))
 		}
-		if cont != (cmd.Verb == VerbNone) {
-			t.Fatalf("verb %v in cont=%v", cmd.Verb, cont)
+		if cont != (cmd.verb == verbContinue) {
+			t.Fatalf("verb %v in cont=%v", cmd.verb, cont)
 		}
 		if !cont {
-			if !bytes.HasPrefix(buf, cmd.Line) || !bytes.EqualFold(cmd.Line[:len(cmd.Verb.String())], []byte(cmd.Verb.String())) {
+			if !bytes.HasPrefix(buf, cmd.Line) || !bytes.EqualFold(cmd.Line[:len(cmd.verb.String())], []byte(cmd.verb.String())) {
 				t.Fatalf("line %q of %q", cmd.Line, buf)
 			}
 			if len(cmd.Line) > 0 && cmd.Line[len(cmd.Line)-1] == ' ' {

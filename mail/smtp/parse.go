@@ -24,34 +24,36 @@ import (
 	"mailgate/mail"
 )
 
-// Verb is a known SMTP command word.
-type Verb uint8
+// verb is a known SMTP command word.
+type verb uint8
 
 // The command words nginx's SMTP parser knows. DATA is not one of them.
 const (
-	VerbNone Verb = iota // a SASL continuation line
-	VerbHELO
-	VerbEHLO
-	VerbQUIT
-	VerbAUTH
-	VerbNOOP
-	VerbMAIL
-	VerbRSET
-	VerbRCPT
-	VerbVRFY
-	VerbEXPN
-	VerbHELP
-	VerbSTARTTLS
+	// verbContinue is a SASL continuation line; as lookupVerb's answer,
+	// a word that is no command.
+	verbContinue verb = iota
+	verbHELO
+	verbEHLO
+	verbQUIT
+	verbAUTH
+	verbNOOP
+	verbMAIL
+	verbRSET
+	verbRCPT
+	verbVRFY
+	verbEXPN
+	verbHELP
+	verbSTARTTLS
 )
 
 var verbNames = [...]string{
-	VerbNone: "", VerbHELO: "HELO", VerbEHLO: "EHLO", VerbQUIT: "QUIT",
-	VerbAUTH: "AUTH", VerbNOOP: "NOOP", VerbMAIL: "MAIL", VerbRSET: "RSET",
-	VerbRCPT: "RCPT", VerbVRFY: "VRFY", VerbEXPN: "EXPN", VerbHELP: "HELP",
-	VerbSTARTTLS: "STARTTLS",
+	verbContinue: "", verbHELO: "HELO", verbEHLO: "EHLO", verbQUIT: "QUIT",
+	verbAUTH: "AUTH", verbNOOP: "NOOP", verbMAIL: "MAIL", verbRSET: "RSET",
+	verbRCPT: "RCPT", verbVRFY: "VRFY", verbEXPN: "EXPN", verbHELP: "HELP",
+	verbSTARTTLS: "STARTTLS",
 }
 
-func (v Verb) String() string {
+func (v verb) String() string {
 	if int(v) < len(verbNames) {
 		return verbNames[v]
 	}
@@ -61,10 +63,10 @@ func (v Verb) String() string {
 // maxArgs is nginx's SMTP argument limit.
 const maxArgs = 11
 
-// Command is one parsed SMTP line. Its byte slices are copies, so it stays
+// command is one parsed SMTP line. Its byte slices are copies, so it stays
 // valid after the engine reuses its buffer.
-type Command struct {
-	Verb Verb
+type command struct {
+	verb verb
 	Args [][]byte
 	// Line is the command as typed, from the command word through the end
 	// of the last argument (no trailing spaces, no CRLF). MAIL and RCPT
@@ -75,7 +77,7 @@ type Command struct {
 // parseLine parses one line at the start of buf. cont selects the SASL
 // continuation mode. It returns the command and the bytes used, or
 // mail.ErrNeedMore, or mail.ErrInvalid with n = bytes through the LF.
-func parseLine(buf []byte, cont bool) (*Command, int, error) {
+func parseLine(buf []byte, cont bool) (*command, int, error) {
 	const (
 		swCommand = iota
 		swSpacesBeforeArgument
@@ -83,7 +85,7 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 		swAlmostDone
 	)
 
-	cmd := &Command{}
+	cmd := &command{}
 	state := swCommand
 	argStart := 0
 	if cont {
@@ -95,8 +97,8 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 		switch state {
 		case swCommand:
 			if ch == ' ' || ch == '\r' || ch == '\n' {
-				cmd.Verb = lookupVerb(buf[:p])
-				if cmd.Verb == VerbNone {
+				cmd.verb = lookupVerb(buf[:p])
+				if cmd.verb == verbContinue {
 					return skipInvalid(buf, p)
 				}
 				cmd.Line = buf[:p]
@@ -157,8 +159,8 @@ func parseLine(buf []byte, cont bool) (*Command, int, error) {
 }
 
 // clone copies the command out of the engine's buffer.
-func (c *Command) clone() *Command {
-	out := &Command{Verb: c.Verb}
+func (c *command) clone() *command {
+	out := &command{verb: c.verb}
 	if c.Line != nil {
 		out.Line = bytes.Clone(c.Line)
 	}
@@ -172,7 +174,7 @@ func (c *Command) clone() *Command {
 }
 
 // skipInvalid skips an invalid line through its LF, or asks for more.
-func skipInvalid(buf []byte, p int) (*Command, int, error) {
+func skipInvalid(buf []byte, p int) (*command, int, error) {
 	if i := bytes.IndexByte(buf[p:], '\n'); i >= 0 {
 		return nil, p + i + 1, mail.ErrInvalid
 	}
@@ -183,10 +185,11 @@ func isLetter(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
-// lookupVerb matches a command word in any case; VerbNone if unknown.
-func lookupVerb(w []byte) Verb {
+// lookupVerb matches a command word in any case; verbContinue (the zero
+// verb) if it is none.
+func lookupVerb(w []byte) verb {
 	if len(w) != 4 && len(w) != 8 {
-		return VerbNone
+		return verbContinue
 	}
 	var up [8]byte
 	for i, c := range w {
@@ -196,10 +199,10 @@ func lookupVerb(w []byte) Verb {
 		up[i] = c
 	}
 	word := string(up[:len(w)])
-	for v := VerbHELO; v <= VerbSTARTTLS; v++ {
+	for v := verbHELO; v <= verbSTARTTLS; v++ {
 		if verbNames[v] == word {
 			return v
 		}
 	}
-	return VerbNone
+	return verbContinue
 }

@@ -13,18 +13,18 @@ func TestParseLine(t *testing.T) {
 	tests := []struct {
 		in   string
 		cont bool
-		verb Verb
+		verb verb
 		args []string
 		line string
 		n    int // bytes used; 0 with err
 		err  error
 	}{
-		{in: "EHLO x\r\n", verb: VerbEHLO, args: []string{"x"}, line: "EHLO x", n: 8},
-		{in: "ehlo x\n", verb: VerbEHLO, args: []string{"x"}, line: "ehlo x", n: 7},
-		{in: "StartTLS\r\nNOOP\r\n", verb: VerbSTARTTLS, line: "StartTLS", n: 10},
-		{in: "MAIL FROM:<a@b>   SIZE=1   \r\n", verb: VerbMAIL, args: []string{"FROM:<a@b>", "SIZE=1"}, line: "MAIL FROM:<a@b>   SIZE=1", n: 29},
-		{in: "NOOP \r\n", verb: VerbNOOP, line: "NOOP", n: 7},
-		{in: "RCPT 1 2 3 4 5 6 7 8 9 10 11\r\n", verb: VerbRCPT, args: strings.Fields("1 2 3 4 5 6 7 8 9 10 11"), line: "RCPT 1 2 3 4 5 6 7 8 9 10 11", n: 30},
+		{in: "EHLO x\r\n", verb: verbEHLO, args: []string{"x"}, line: "EHLO x", n: 8},
+		{in: "ehlo x\n", verb: verbEHLO, args: []string{"x"}, line: "ehlo x", n: 7},
+		{in: "StartTLS\r\nNOOP\r\n", verb: verbSTARTTLS, line: "StartTLS", n: 10},
+		{in: "MAIL FROM:<a@b>   SIZE=1   \r\n", verb: verbMAIL, args: []string{"FROM:<a@b>", "SIZE=1"}, line: "MAIL FROM:<a@b>   SIZE=1", n: 29},
+		{in: "NOOP \r\n", verb: verbNOOP, line: "NOOP", n: 7},
+		{in: "RCPT 1 2 3 4 5 6 7 8 9 10 11\r\n", verb: verbRCPT, args: strings.Fields("1 2 3 4 5 6 7 8 9 10 11"), line: "RCPT 1 2 3 4 5 6 7 8 9 10 11", n: 30},
 		{in: "RCPT 1 2 3 4 5 6 7 8 9 10 11 12\r\nNOOP\r\n", n: 33, err: mail.ErrInvalid},
 		{in: "DATA\r\nNOOP\r\n", n: 6, err: mail.ErrInvalid},
 		{in: "\r\n", n: 2, err: mail.ErrInvalid},
@@ -60,8 +60,8 @@ func TestParseLine(t *testing.T) {
 			}
 			continue
 		}
-		if cmd.Verb != tc.verb || string(cmd.Line) != tc.line {
-			t.Errorf("parseLine(%q) = %v %q, want %v %q", tc.in, cmd.Verb, cmd.Line, tc.verb, tc.line)
+		if cmd.verb != tc.verb || string(cmd.Line) != tc.line {
+			t.Errorf("parseLine(%q) = %v %q, want %v %q", tc.in, cmd.verb, cmd.Line, tc.verb, tc.line)
 		}
 		var args []string
 		for _, a := range cmd.Args {

@@ -6,7 +6,7 @@ import "mailgate/mail"
 // it is in "client sent too long command"; mailgate hides an AUTH initial
 // response and the SASL responses after it (see mail.RedactLines).
 func (h *handler) RedactLog(buf []byte) []byte {
-	return mail.RedactLines(buf, lineKind, h.state != stStart)
+	return mail.RedactLines(buf, lineKind, h.state != stateStart)
 }
 
 var _ mail.LogRedactor = (*handler)(nil)
@@ -14,9 +14,9 @@ var _ mail.LogRedactor = (*handler)(nil)
 // lineKind classifies an SMTP line for RedactLog by its command word.
 func lineKind(word []byte) mail.LineKind {
 	switch lookupVerb(word) {
-	case VerbAUTH:
+	case verbAUTH:
 		return mail.LineAuth
-	case VerbNone:
+	case verbContinue:
 		return mail.LineUnknown
 	}
 	return mail.LinePlain

@@ -43,7 +43,10 @@ const (
 // Protocol is the SMTP mail.Protocol.
 type Protocol struct{}
 
-var _ mail.Protocol = Protocol{}
+var (
+	_ mail.Protocol = Protocol{}
+	_ mail.Handler  = (*handler)(nil)
+)
 
 // Name is "smtp".
 func (Protocol) Name() string { return confparse.ProtoSMTP }
@@ -66,33 +69,33 @@ type replies interface {
 type state uint8
 
 const (
-	stStart state = iota // commands
-	stSASL               // an AUTH exchange: the next line answers its challenge
+	stateStart state = iota // commands
+	stateSASL               // an AUTH exchange: the next line answers its challenge
 )
 
-// action runs one command in one state.
-type action func(h *handler, c *Command) (mail.Next, error)
+// step runs one command in one state.
+type step func(h *handler, c *command) (mail.Next, error)
 
 // table is the whole state machine: for each state, the commands it
 // accepts. During a SASL exchange every line is a continuation
-// (VerbNone). A known verb missing from stStart's row does not exist: the
+// (verbContinue). A known verb missing from stateStart's row does not exist: the
 // parser only produces the verbs listed there.
-var table = map[state]map[Verb]action{
-	stStart: {
-		VerbHELO:     (*handler).cmdHelo,
-		VerbEHLO:     (*handler).cmdHelo,
-		VerbAUTH:     (*handler).cmdAuth,
-		VerbQUIT:     (*handler).quit,
-		VerbMAIL:     (*handler).cmdMail,
-		VerbRCPT:     (*handler).rcpt,
-		VerbRSET:     (*handler).rset,
-		VerbNOOP:     (*handler).noop,
-		VerbSTARTTLS: (*handler).starttls,
-		VerbVRFY:     (*handler).refuse,
-		VerbEXPN:     (*handler).refuse,
-		VerbHELP:     (*handler).refuse,
+var table = map[state]map[verb]step{
+	stateStart: {
+		verbHELO:     (*handler).cmdHelo,
+		verbEHLO:     (*handler).cmdHelo,
+		verbAUTH:     (*handler).cmdAuth,
+		verbQUIT:     (*handler).quit,
+		verbMAIL:     (*handler).cmdMail,
+		verbRCPT:     (*handler).rcpt,
+		verbRSET:     (*handler).rset,
+		verbNOOP:     (*handler).noop,
+		verbSTARTTLS: (*handler).starttls,
+		verbVRFY:     (*handler).refuse,
+		verbEXPN:     (*handler).refuse,
+		verbHELP:     (*handler).refuse,
 	},
-	stSASL: {VerbNone: (*handler).saslResponse},
+	stateSASL: {verbContinue: (*handler).saslResponse},
 }
 
 // handler is one connection's SMTP state machine.
@@ -133,11 +136,11 @@ func (h *handler) write(p string) { h.out.Write([]byte(p)) }
 
 // Parse implements mail.Handler.
 func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
-	cmd, n, err := parseLine(buf, h.state != stStart)
+	cmd, n, err := parseLine(buf, h.state != stateStart)
 	if errors.Is(err, mail.ErrNeedMore) {
 		return nil, 0, err
 	}
-	if cmd != nil && cmd.Verb == VerbMAIL {
+	if cmd != nil && cmd.verb == verbMAIL {
 		h.window = append(append(h.window[:0], h.seen...), buf...)
 	}
 	if n == len(buf) {
@@ -156,11 +159,11 @@ func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
 
 // Exec implements mail.Handler.
 func (h *handler) Exec(c mail.Command) (mail.Next, error) {
-	cmd, ok := c.(*Command)
+	cmd, ok := c.(*command)
 	if !ok {
 		return mail.Continue, mail.ErrInvalid
 	}
-	act := table[h.state][cmd.Verb]
+	act := table[h.state][cmd.verb]
 	if act == nil {
 		h.reset()
 		return mail.Continue, mail.ErrInvalid
@@ -174,7 +177,7 @@ func (h *handler) Exec(c mail.Command) (mail.Next, error) {
 
 // reset returns to the start state, ending any SASL exchange.
 func (h *handler) reset() {
-	h.state = stStart
+	h.state = stateStart
 	h.sasl.Reset()
 }
 
@@ -216,14 +219,14 @@ func (h *handler) AuthReset() {
 
 // --- commands in the start state ---
 
-func (h *handler) cmdHelo(c *Command) (mail.Next, error) {
+func (h *handler) cmdHelo(c *command) (mail.Next, error) {
 	if len(c.Args) != 1 {
 		h.write(replyInvalidArgument)
 		return mail.Continue, nil
 	}
 	h.s.Helo = c.Args[0]
 	h.s.MailFrom, h.s.RcptTo = nil, nil
-	if c.Verb == VerbHELO {
+	if c.verb == verbHELO {
 		h.out.Write(h.tmpl.helo)
 		return mail.Continue, nil
 	}
@@ -236,7 +239,7 @@ func (h *handler) starttlsOnly() bool {
 	return h.conf.SSL.StartTLS == confparse.StartTLSOnly && h.s.TLS == nil
 }
 
-func (h *handler) cmdAuth(c *Command) (mail.Next, error) {
+func (h *handler) cmdAuth(c *command) (mail.Next, error) {
 	if h.starttlsOnly() {
 		return mail.Continue, mail.ErrRejected
 	}
@@ -257,14 +260,14 @@ func (h *handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
 		h.reset()
 		return mail.Authenticate, nil
 	}
-	h.state = stSASL
+	h.state = stateSASL
 	h.out.Write(mail.SASLPrompt("334 ", st.Challenge))
 	return mail.Continue, nil
 }
 
 // saslResponse takes a line that answers a challenge (its first
 // argument, as nginx reads it).
-func (h *handler) saslResponse(c *Command) (mail.Next, error) {
+func (h *handler) saslResponse(c *command) (mail.Next, error) {
 	var resp []byte
 	if len(c.Args) > 0 {
 		resp = c.Args[0]
@@ -272,12 +275,12 @@ func (h *handler) saslResponse(c *Command) (mail.Next, error) {
 	return h.saslStep(h.sasl.Next(h.s, resp))
 }
 
-func (h *handler) quit(*Command) (mail.Next, error) {
+func (h *handler) quit(*command) (mail.Next, error) {
 	h.write(replyBye)
 	return mail.Close, nil
 }
 
-func (h *handler) cmdMail(c *Command) (mail.Next, error) {
+func (h *handler) cmdMail(c *command) (mail.Next, error) {
 	if h.conf.SMTP.Auth&confparse.AuthNone == 0 {
 		// nginx logs the whole buffer; mailgate hides credentials in it
 		// as in the too-long-command line (RedactLog).
@@ -302,7 +305,7 @@ func (h *handler) cmdMail(c *Command) (mail.Next, error) {
 	return mail.Continue, nil
 }
 
-func (h *handler) rcpt(c *Command) (mail.Next, error) {
+func (h *handler) rcpt(c *command) (mail.Next, error) {
 	if len(h.s.MailFrom) == 0 {
 		h.write(replyBadSequence)
 		return mail.Continue, nil
@@ -316,18 +319,18 @@ func (h *handler) rcpt(c *Command) (mail.Next, error) {
 	return mail.Authenticate, nil
 }
 
-func (h *handler) rset(*Command) (mail.Next, error) {
+func (h *handler) rset(*command) (mail.Next, error) {
 	h.s.MailFrom, h.s.RcptTo = nil, nil
 	h.write(replyOK)
 	return mail.Continue, nil
 }
 
-func (h *handler) noop(*Command) (mail.Next, error) {
+func (h *handler) noop(*command) (mail.Next, error) {
 	h.write(replyOK)
 	return mail.Continue, nil
 }
 
-func (h *handler) starttls(*Command) (mail.Next, error) {
+func (h *handler) starttls(*command) (mail.Next, error) {
 	if h.s.TLS != nil || h.s.TLSConfig == nil || h.conf.SSL.StartTLS == confparse.StartTLSOff {
 		return mail.Continue, mail.ErrRejected
 	}
@@ -339,7 +342,7 @@ func (h *handler) starttls(*Command) (mail.Next, error) {
 }
 
 // refuse answers VRFY, EXPN and HELP: known, never allowed, not counted.
-func (h *handler) refuse(*Command) (mail.Next, error) {
+func (h *handler) refuse(*command) (mail.Next, error) {
 	return mail.Continue, mail.ErrRejected
 }
 

@@ -97,14 +97,14 @@ func upstreamFor(lines string) *mailtest.Upstream {
 
 // step: the client sends c (read on its own by the server), then the
 // server answers exactly s.
-type step struct{ c, s string }
+type clientStep struct{ c, s string }
 
 type transcript struct {
 	name   string
 	conf   string   // extra directives for the server block
 	tls    bool     // the server has a certificate (STARTTLS possible)
 	auth   []string // auth_http answers; then a refusal without Auth-Wait
-	steps  []step
+	steps  []clientStep
 	closed bool // the session ends closed (before any login)
 	// up: the session logs in upstream, which must receive exactly these
 	// lines (and closes after answering them).
@@ -118,25 +118,25 @@ type transcript struct {
 func TestTranscripts(t *testing.T) {
 	plainGood := b64("\x00good\x00pw")
 	cases := []transcript{
-		{name: "ehlo default", steps: []step{{"EHLO client.example\r\n", ehloDef}}},
-		{name: "helo", steps: []step{{"HELO client.example\r\n", "250 mx.example.test\r\n"}}},
-		{name: "helo arity", steps: []step{{"HELO\r\n", badArg}, {"HELO a b\r\n", badArg}, {"EHLO\r\n", badArg}}},
-		{name: "lower case and bare LF", steps: []step{{"ehlo x\n", ehloDef}, {"nOoP\n", ok250}}},
+		{name: "ehlo default", steps: []clientStep{{"EHLO client.example\r\n", ehloDef}}},
+		{name: "helo", steps: []clientStep{{"HELO client.example\r\n", "250 mx.example.test\r\n"}}},
+		{name: "helo arity", steps: []clientStep{{"HELO\r\n", badArg}, {"HELO a b\r\n", badArg}, {"EHLO\r\n", badArg}}},
+		{name: "lower case and bare LF", steps: []clientStep{{"ehlo x\n", ehloDef}, {"nOoP\n", ok250}}},
 		{
 			name:  "ehlo capabilities and every method",
 			conf:  `smtp_capabilities PIPELINING "SIZE 10485760"; smtp_auth plain login cram-md5 external none;`,
-			steps: []step{{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10485760\r\n250 AUTH PLAIN LOGIN CRAM-MD5 EXTERNAL\r\n"}},
+			steps: []clientStep{{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10485760\r\n250 AUTH PLAIN LOGIN CRAM-MD5 EXTERNAL\r\n"}},
 		},
 		{
 			name:  "ehlo none only",
 			conf:  "smtp_auth none;",
-			steps: []step{{"EHLO x\r\n", "250 mx.example.test\r\n"}},
+			steps: []clientStep{{"EHLO x\r\n", "250 mx.example.test\r\n"}},
 		},
 		{
 			name: "starttls on",
 			tls:  true,
 			conf: "starttls on; smtp_capabilities PIPELINING;",
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
 				{"STARTTLS extra args\r\n", "220 2.0.0 Start TLS\r\n"},
 				{tlsStep, ""},
@@ -148,17 +148,17 @@ func TestTranscripts(t *testing.T) {
 			name: "starttls only",
 			tls:  true,
 			conf: "starttls only; smtp_capabilities PIPELINING; smtp_auth plain login none;",
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO x\r\n", "250-mx.example.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"},
 				{"AUTH PLAIN " + plainGood + "\r\n", invalid},
 				{"MAIL FROM:<a@b>\r\n", ok250},
 			},
 		},
-		{name: "starttls off", steps: []step{{"STARTTLS\r\n", invalid}, {"NOOP\r\n", ok250}}},
+		{name: "starttls off", steps: []clientStep{{"STARTTLS\r\n", invalid}, {"NOOP\r\n", ok250}}},
 		{
 			// Refused at max_errors 5 if they counted.
 			name: "auth arguments",
-			steps: []step{
+			steps: []clientStep{
 				{"AUTH\r\n", badArg},
 				{"AUTH FOO\r\n", invalid},
 				{"AUTH PLAIN a b\r\n", invalid},
@@ -171,7 +171,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name:  "auth plain initial response",
 			auth:  []string{authPass},
-			steps: []step{{"AUTH PLAIN " + plainGood + "\r\n", loginOK}},
+			steps: []clientStep{{"AUTH PLAIN " + plainGood + "\r\n", loginOK}},
 			up:    upLogin,
 			reqs: [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw", "Client-Host: [UNAVAILABLE]",
 				"!Auth-SMTP-Helo", "!Auth-SMTP-From", "!Auth-SMTP-To"}},
@@ -179,13 +179,13 @@ func TestTranscripts(t *testing.T) {
 		{
 			name:  "auth plain continuation",
 			auth:  []string{authPass},
-			steps: []step{{"auth plain\r\n", "334 \r\n"}, {plainGood + "\r\n", loginOK}},
+			steps: []clientStep{{"auth plain\r\n", "334 \r\n"}, {plainGood + "\r\n", loginOK}},
 			up:    upLogin,
 			reqs:  [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
 		{
 			name: "auth plain bad responses",
-			steps: []step{
+			steps: []clientStep{
 				{"AUTH PLAIN\r\n", "334 \r\n"}, {"\r\n", invalid},
 				{"AUTH PLAIN\r\n", "334 \r\n"}, {"*\r\n", invalid},
 				{"AUTH PLAIN\r\n", "334 \r\n"}, {b64("nonul") + "\r\n", invalid},
@@ -202,7 +202,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name: "auth login",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"},
 				{b64("good") + "\r\n", "334 UGFzc3dvcmQ6\r\n"},
 				{b64("pw") + " trailing args\r\n", loginOK},
@@ -213,7 +213,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name:  "auth login with user name",
 			auth:  []string{authPass},
-			steps: []step{{"AUTH LOGIN " + b64("good") + "\r\n", "334 UGFzc3dvcmQ6\r\n"}, {b64("pw") + "\r\n", loginOK}},
+			steps: []clientStep{{"AUTH LOGIN " + b64("good") + "\r\n", "334 UGFzc3dvcmQ6\r\n"}, {b64("pw") + "\r\n", loginOK}},
 			up:    upLogin,
 			reqs:  [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
@@ -221,20 +221,20 @@ func TestTranscripts(t *testing.T) {
 			// nginx 1.22.1: an empty user name line is valid base64.
 			name:  "auth login empty user name",
 			auth:  []string{authPass},
-			steps: []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", "334 UGFzc3dvcmQ6\r\n"}, {"AUTH LOGIN\r\n", loginOK}},
+			steps: []clientStep{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", "334 UGFzc3dvcmQ6\r\n"}, {"AUTH LOGIN\r\n", loginOK}},
 			up:    upEHLO + upXClient,
 			reqs:  [][]string{{"Auth-Method: plain", "Auth-User: ", "Auth-Pass: " + b64dec("AUTH")}},
 		},
 		{
 			name:  "auth login bad base64",
-			steps: []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"a\r\n", invalid}, {"NOOP\r\n", ok250}},
+			steps: []clientStep{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"a\r\n", invalid}, {"NOOP\r\n", ok250}},
 			logs:  []string{"client sent invalid base64 encoding in AUTH LOGIN command"},
 		},
 		{
 			// Counted once: max_errors 2 closes at the next invalid command.
 			name:   "malformed continuation line is parse-level",
 			conf:   "max_errors 2;",
-			steps:  []step{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"abc\rX\r\n", invalid}, {"NOOP\r\n", ok250}, {"FOO\r\n", invalid}},
+			steps:  []clientStep{{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"}, {"abc\rX\r\n", invalid}, {"NOOP\r\n", ok250}, {"FOO\r\n", invalid}},
 			closed: true,
 		},
 		{
@@ -242,7 +242,7 @@ func TestTranscripts(t *testing.T) {
 			// initial response.
 			name:  "external quirk",
 			auth:  []string{authPass},
-			steps: []step{{"AUTH EXTERNAL\r\n", invalid}, {"AUTH EXTERNAL " + b64("good") + "\r\n", loginOK}},
+			steps: []clientStep{{"AUTH EXTERNAL\r\n", invalid}, {"AUTH EXTERNAL " + b64("good") + "\r\n", loginOK}},
 			up:    upLogin,
 			reqs:  [][]string{{"Auth-Method: external", "Auth-User: good", "Auth-Pass: "}},
 		},
@@ -250,25 +250,25 @@ func TestTranscripts(t *testing.T) {
 			name:  "external enabled",
 			conf:  "smtp_auth plain login external;",
 			auth:  []string{authPass},
-			steps: []step{{"AUTH EXTERNAL\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", loginOK}},
+			steps: []clientStep{{"AUTH EXTERNAL\r\n", "334 VXNlcm5hbWU6\r\n"}, {"\r\n", loginOK}},
 			up:    upEHLO + upXClient,
 			reqs:  [][]string{{"Auth-Method: external", "Auth-User: "}},
 		},
 		{
 			name:  "mail without none",
-			steps: []step{{"MAIL FROM:<a@b>\r\n", "530 5.7.1 Authentication required\r\n"}, {"RCPT TO:<c@d>\r\n", badSeq}},
+			steps: []clientStep{{"MAIL FROM:<a@b>\r\n", "530 5.7.1 Authentication required\r\n"}, {"RCPT TO:<c@d>\r\n", badSeq}},
 			logs:  []string{`client was rejected: "MAIL FROM:<a@b>__"`},
 		},
 		{
 			name:  "rejected mail logs the whole buffer",
-			steps: []step{{"EHLO x\r\nMAIL FROM:<a@b>\r\nNOOP\r\n", ehloDef + "530 5.7.1 Authentication required\r\n" + ok250}},
+			steps: []clientStep{{"EHLO x\r\nMAIL FROM:<a@b>\r\nNOOP\r\n", ehloDef + "530 5.7.1 Authentication required\r\n" + ok250}},
 			logs:  []string{`client was rejected: "EHLO x__MAIL FROM:<a@b>__NOOP__"`},
 		},
 		{
 			// Found by the random differential test: nginx logs the
 			// buffer as it is, credentials included.
 			name: "rejected mail hides credentials in the buffer",
-			steps: []step{{"AUTH LOGIN  " + b64("secretpw") + "\rX\r\n" + b64("\x00u\x00secretpw") + "\r\nMAIL FROM:<a@b>\r\n",
+			steps: []clientStep{{"AUTH LOGIN  " + b64("secretpw") + "\rX\r\n" + b64("\x00u\x00secretpw") + "\r\nMAIL FROM:<a@b>\r\n",
 				invalid + invalid + "530 5.7.1 Authentication required\r\n"}},
 			logs: []string{`client was rejected: "AUTH LOGIN  ***__***__MAIL FROM:<a@b>__"`},
 		},
@@ -276,7 +276,7 @@ func TestTranscripts(t *testing.T) {
 			name: "none path",
 			conf: "smtp_auth none;",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO client.example\r\n", "250 mx.example.test\r\n"},
 				{"RCPT TO:<c@d>\r\n", badSeq},
 				{"MAIL\r\n", badArg},
@@ -293,7 +293,7 @@ func TestTranscripts(t *testing.T) {
 			name:  "none path without helo sends empty Auth-SMTP-Helo",
 			conf:  "smtp_auth none;",
 			auth:  []string{authPass},
-			steps: []step{{"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", ok250 + rcptOK}},
+			steps: []clientStep{{"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", ok250 + rcptOK}},
 			// No client HELO to replay after XCLIENT.
 			up:   upEHLO + upXClient + "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n",
 			reqs: [][]string{{"Auth-Method: none", "Auth-SMTP-Helo: ", "Auth-SMTP-From: MAIL FROM:<a@b>", "Auth-SMTP-To: RCPT TO:<c@d>"}},
@@ -302,7 +302,7 @@ func TestTranscripts(t *testing.T) {
 			name: "none rejected with wait keeps MAIL",
 			conf: "smtp_auth none;",
 			auth: []string{authFail("Relay denied", "1", ""), authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"HELO h\r\n", "250 mx.example.test\r\n"},
 				{"MAIL FROM:<a@b>\r\n", ok250},
 				{"RCPT TO:<c@d>\r\n", "535 5.7.0 Relay denied\r\n"},
@@ -317,7 +317,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name:   "auth failure without wait closes",
 			auth:   []string{authFail("Invalid login or password", "", "550 5.7.1")},
-			steps:  []step{{"AUTH PLAIN " + plainGood + "\r\n", "550 5.7.1 Invalid login or password\r\n"}},
+			steps:  []clientStep{{"AUTH PLAIN " + plainGood + "\r\n", "550 5.7.1 Invalid login or password\r\n"}},
 			closed: true,
 			reqs:   [][]string{{"Auth-Method: plain", "Auth-User: good", "Auth-Pass: pw"}},
 		},
@@ -327,7 +327,7 @@ func TestTranscripts(t *testing.T) {
 			name: "none after failed auth drops credentials",
 			conf: "smtp_auth plain login none;",
 			auth: []string{authFail("Invalid login or password", "1", ""), authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"AUTH PLAIN " + b64("\x00good\x00bad") + "\r\n", "535 5.7.0 Invalid login or password\r\n"},
 				{"MAIL FROM:<a@b>\r\n", ok250},
 				{"RCPT TO:<c@d>\r\n", rcptOK},
@@ -341,7 +341,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name: "rset and helo clear MAIL",
 			conf: "smtp_auth none;",
-			steps: []step{
+			steps: []clientStep{
 				{"MAIL FROM:<a@b>\r\n", ok250}, {"RSET\r\n", ok250}, {"RCPT TO:<c@d>\r\n", badSeq},
 				{"MAIL FROM:<a@b>\r\n", ok250}, {"HELO x\r\n", "250 mx.example.test\r\n"}, {"RCPT TO:<c@d>\r\n", badSeq},
 				{"MAIL FROM:<a@b>\r\n", ok250},
@@ -350,7 +350,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name: "vrfy expn help are handler-level",
 			conf: "max_errors 2;",
-			steps: []step{
+			steps: []clientStep{
 				{"VRFY a\r\n", invalid}, {"EXPN a\r\n", invalid}, {"HELP\r\n", invalid},
 				{"DATA\r\n", invalid}, {"NOOP\r\n", ok250}, {"FOO bar\r\n", invalid},
 			},
@@ -358,18 +358,18 @@ func TestTranscripts(t *testing.T) {
 		},
 		{
 			name:   "unknown words count",
-			steps:  []step{{"DATA\r\n", invalid}, {"\r\n", invalid}, {"NOOP1\r\n", invalid}, {"NOOPS\r\n", invalid}, {"STARTTLX\r\n", invalid}},
+			steps:  []clientStep{{"DATA\r\n", invalid}, {"\r\n", invalid}, {"NOOP1\r\n", invalid}, {"NOOPS\r\n", invalid}, {"STARTTLX\r\n", invalid}},
 			closed: true,
 			logs:   []string{"client sent too many invalid commands"},
 		},
 		{
 			name:  "CR without LF",
-			steps: []step{{"NOOP\rX\r\n", invalid}, {"NOOP \r \r\n", invalid}, {"NOOP\r\n", ok250}},
+			steps: []clientStep{{"NOOP\rX\r\n", invalid}, {"NOOP \r \r\n", invalid}, {"NOOP\r\n", ok250}},
 		},
 		{
 			name: "argument limit",
 			conf: "smtp_auth none;",
-			steps: []step{
+			steps: []clientStep{
 				{"MAIL 1 2 3 4 5 6 7 8 9 10 11   \r\n", ok250},
 				{"RSET\r\n", ok250},
 				{"MAIL 1 2 3 4 5 6 7 8 9 10 11 12\r\n", invalid},
@@ -377,30 +377,30 @@ func TestTranscripts(t *testing.T) {
 		},
 		{
 			name:   "command split over reads",
-			steps:  []step{{"NO", ""}, {"OP\r", ""}, {"\nEH", ok250}, {"LO x\r\nQU", ehloDef}, {"IT\r\n", "221 2.0.0 Bye\r\n"}},
+			steps:  []clientStep{{"NO", ""}, {"OP\r", ""}, {"\nEH", ok250}, {"LO x\r\nQU", ehloDef}, {"IT\r\n", "221 2.0.0 Bye\r\n"}},
 			closed: true,
 		},
 		{
 			name:  "invalid command split over reads",
-			steps: []step{{"DA", ""}, {"TA x", ""}, {"\r\nNOOP\r\n", invalid + ok250}},
+			steps: []clientStep{{"DA", ""}, {"TA x", ""}, {"\r\nNOOP\r\n", invalid + ok250}},
 		},
 		{
 			name:   "too long command",
 			conf:   "smtp_client_buffer 64;",
-			steps:  []step{{"MAIL FROM:<" + strings.Repeat("a", 60) + ">\r\n", invalid}},
+			steps:  []clientStep{{"MAIL FROM:<" + strings.Repeat("a", 60) + ">\r\n", invalid}},
 			closed: true,
 			logs:   []string{`client sent too long command "MAIL FROM:<` + strings.Repeat("a", 53) + `"`},
 		},
 		{
 			name:   "pipelining longer than the buffer",
 			conf:   "smtp_client_buffer 64;",
-			steps:  []step{{strings.Repeat("NOOP\r\n", 10) + "NOOP", strings.Repeat(ok250, 10) + invalid}},
+			steps:  []clientStep{{strings.Repeat("NOOP\r\n", 10) + "NOOP", strings.Repeat(ok250, 10) + invalid}},
 			closed: true,
 		},
 		{
 			name:   "line of exactly the buffer size",
 			conf:   "smtp_client_buffer 16; smtp_auth none;",
-			steps:  []step{{"MAIL FROM:<a@b>\n", ok250}, {"HELO 0123456789\r\n", invalid}},
+			steps:  []clientStep{{"MAIL FROM:<a@b>\n", ok250}, {"HELO 0123456789\r\n", invalid}},
 			closed: true,
 		},
 		{
@@ -408,14 +408,14 @@ func TestTranscripts(t *testing.T) {
 			// login, and the upstream's answer to it comes back.
 			name: "pipelined auth leaves the rest in the buffer",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO x\r\nAUTH PLAIN " + plainGood + "\r\nMAIL FROM:<a@b>\r\n", ehloDef + loginOK + "250 2.1.0 ok\r\n"},
 			},
 			up: upLogin + "EHLO x\r\nMAIL FROM:<a@b>\r\n",
 		},
 		{
 			name:   "quit",
-			steps:  []step{{"QUIT\r\nNOOP\r\n", "221 2.0.0 Bye\r\n"}},
+			steps:  []clientStep{{"QUIT\r\nNOOP\r\n", "221 2.0.0 Bye\r\n"}},
 			closed: true,
 		},
 		{
@@ -425,7 +425,7 @@ func TestTranscripts(t *testing.T) {
 			tls:  true,
 			conf: "starttls on; xclient off; proxy_smtp_auth on;",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO a\r\n", "250-mx.example.test\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
 				{"STARTTLS\r\n", "220 2.0.0 Start TLS\r\n"},
 				{tlsStep, ""},
@@ -438,7 +438,7 @@ func TestTranscripts(t *testing.T) {
 			tls:  true,
 			conf: "starttls on;",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO a\r\n", "250-mx.example.test\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
 				{"STARTTLS\r\n", "220 2.0.0 Start TLS\r\n"},
 				{tlsStep, ""},
@@ -449,7 +449,7 @@ func TestTranscripts(t *testing.T) {
 		{
 			name: "helo after ehlo",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"EHLO a\r\n", ehloDef}, {"HELO b\r\n", "250 mx.example.test\r\n"},
 				{"AUTH PLAIN " + plainGood + "\r\n", loginOK},
 			},
@@ -459,7 +459,7 @@ func TestTranscripts(t *testing.T) {
 			name: "helo only",
 			conf: "xclient off;",
 			auth: []string{authPass},
-			steps: []step{
+			steps: []clientStep{
 				{"HELO b\r\n", "250 mx.example.test\r\n"},
 				{"AUTH PLAIN " + plainGood + "\r\n", loginOK},
 			},
