@@ -15,17 +15,9 @@ func imapDirectives() []*directive {
 
 func (l *loader) mergeIMAP(s *Server, sv *level) error {
 	c := &s.IMAP
-	c.Auth = AuthPlain
-	c.Capabilities = []string{"IMAP4", "IMAP4rev1", "UIDPLUS"}
-	c.ClientBuffer = 4096
-	if v := l.eff(s, sv, "imap_client_buffer"); v != nil {
-		c.ClientBuffer = v.(int)
-	}
-	if v := l.eff(s, sv, "imap_auth"); v != nil {
-		c.Auth = authMask(v.(*bitmaskVal))
-	}
-	if v := l.eff(s, sv, "imap_capabilities"); v != nil {
-		c.Capabilities = v.([]string)
-	}
+	// Every IMAP directive has a default (the table's def).
+	c.ClientBuffer = l.effOrDefault(s, sv, "imap_client_buffer").(int)
+	c.Auth = authMask(l.effOrDefault(s, sv, "imap_auth").(*bitmaskVal))
+	c.Capabilities = l.effOrDefault(s, sv, "imap_capabilities").([]string)
 	return nil
 }

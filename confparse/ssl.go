@@ -155,32 +155,26 @@ func (l *loader) sslMode(sv *level, sslOn bool, starttls StartTLS) string {
 // ssl_trusted_certificate alone is enough.
 func (l *loader) mergeSSL(s *Server, sv *level) error {
 	c := &s.SSL
-	c.ECDHCurve = "auto"
-	c.Protocols = []string{"TLSv1.2", "TLSv1.3"}
-	c.Ciphers = "HIGH:!aNULL:!MD5"
-	c.SessionCache = "none"
-	c.SessionTickets = true
-	c.SessionTimeout = 5 * time.Minute
-	c.VerifyDepth = 1
-	if v := l.eff(s, sv, "ssl"); v != nil {
+	// Directives with a default (the table's def) always have a value.
+	if v := l.effOrDefault(s, sv, "ssl"); v != nil {
 		c.SSLOn = v.(bool)
 	}
-	if v := l.eff(s, sv, "starttls"); v != nil {
+	if v := l.effOrDefault(s, sv, "starttls"); v != nil {
 		c.StartTLS = map[string]StartTLS{"off": StartTLSOff, "on": StartTLSOn, "only": StartTLSOnly}[v.(string)]
 	}
-	if v := l.eff(s, sv, "ssl_session_timeout"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_session_timeout"); v != nil {
 		c.SessionTimeout = v.(time.Duration)
 	}
-	if v := l.eff(s, sv, "ssl_prefer_server_ciphers"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_prefer_server_ciphers"); v != nil {
 		c.PreferServerCiphers = v.(bool)
 	}
-	if v := l.eff(s, sv, "ssl_protocols"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_protocols"); v != nil {
 		c.Protocols = orderedWords(v.(*bitmaskVal), sslProtocolNames)
 	}
-	if v := l.eff(s, sv, "ssl_verify_client"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_verify_client"); v != nil {
 		c.VerifyClient = map[string]VerifyClient{"off": VerifyOff, "on": VerifyOn, "optional": VerifyOptional, "optional_no_ca": VerifyOptionalNoCA}[v.(string)]
 	}
-	if v := l.eff(s, sv, "ssl_verify_depth"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_verify_depth"); v != nil {
 		c.VerifyDepth = v.(int)
 	}
 	if v := l.eff(s, sv, "ssl_certificate"); v != nil {
@@ -195,7 +189,7 @@ func (l *loader) mergeSSL(s *Server, sv *level) error {
 	if v := l.eff(s, sv, "ssl_dhparam"); v != nil {
 		c.DHParam = l.confPath(v.(string))
 	}
-	if v := l.eff(s, sv, "ssl_ecdh_curve"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_ecdh_curve"); v != nil {
 		c.ECDHCurve = v.(string)
 	}
 	if v := l.eff(s, sv, "ssl_client_certificate"); v != nil {
@@ -207,22 +201,22 @@ func (l *loader) mergeSSL(s *Server, sv *level) error {
 	if v := l.eff(s, sv, "ssl_crl"); v != nil {
 		c.CRL = l.confPath(v.(string))
 	}
-	if v := l.eff(s, sv, "ssl_ciphers"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_ciphers"); v != nil {
 		c.Ciphers = v.(string)
 	}
 	if v := l.eff(s, sv, "ssl_conf_command"); v != nil {
 		c.ConfCommands = v.([][2]string)
 	}
-	if v := l.eff(s, sv, "ssl_session_cache"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_session_cache"); v != nil {
 		c.SessionCache = v.(string)
 	}
-	if v := l.eff(s, sv, "ssl_session_tickets"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_session_tickets"); v != nil {
 		c.SessionTickets = v.(bool)
 	}
 	if v := l.eff(s, sv, "ssl_session_ticket_key"); v != nil {
 		c.SessionTicketKeys = l.confPaths(v.([]string))
 	}
-	if v := l.eff(s, sv, "ssl_certificate_compression"); v != nil {
+	if v := l.effOrDefault(s, sv, "ssl_certificate_compression"); v != nil {
 		c.CertificateCompression = v.(bool)
 	}
 

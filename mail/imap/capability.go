@@ -14,8 +14,6 @@ type capabilities struct {
 	starttlsOnly []byte // starttls only, before TLS: no AUTH=, LOGINDISABLED
 }
 
-var defaultCapabilities = []string{"IMAP4", "IMAP4rev1", "UIDPLUS"}
-
 // authNames are the AUTH= items in nginx's order, by imap_auth bit.
 var authNames = []struct {
 	m    confparse.AuthMethods
@@ -28,10 +26,8 @@ var authNames = []struct {
 }
 
 func buildCapabilities(c *confparse.IMAPConf) *capabilities {
+	// confparse fills in imap_capabilities' default.
 	items := c.Capabilities
-	if len(items) == 0 {
-		items = defaultCapabilities
-	}
 	var b strings.Builder
 	b.WriteString("* CAPABILITY")
 	for _, it := range items {

@@ -451,7 +451,8 @@ func defaultConf() *confparse.Server {
 	return &confparse.Server{
 		Protocol: confparse.ProtoIMAP,
 		Core:     confparse.CoreConf{MaxErrors: 5, ServerName: "mx.example.test"},
-		IMAP:     confparse.IMAPConf{Auth: confparse.AuthPlain, ClientBuffer: 4096},
+		// What confparse's defaults give a server without imap_* lines.
+		IMAP: confparse.IMAPConf{Auth: confparse.AuthPlain, ClientBuffer: 4096, Capabilities: []string{"IMAP4", "IMAP4rev1", "UIDPLUS"}},
 	}
 }
 
