@@ -184,179 +184,247 @@ type upgradeState struct {
 	draining chan struct{}
 }
 
-// supervise handles signals until the server stops.
+// supervisor is the master process's state: the running generation, the
+// retired ones, and the binary upgrade in progress. Each signal has its
+// method, as nginx's master has a flag per signal.
+type supervisor struct {
+	g       *generation
+	p       paths
+	globals string
+	up      upgradeState
+	olds    *retired
+}
+
+// supervise handles signals until the server stops, and returns the exit
+// status.
 func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up upgradeState) int {
-	log := func(lvl errlog.Level, format string, args ...any) {
-		errlog.Logf(logrus.NewEntry(g.logs.Logger), lvl, format, args...)
-	}
-	log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
-	olds := newRetired()
+	m := &supervisor{g: g, p: p, globals: globals, up: up, olds: newRetired()}
+	m.log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
 	sdReady("serving")
-	// pidFile is the file to remove at exit: NAME.oldbin while a new
-	// binary runs, as nginx's ngx_delete_pidfile.
-	pidFile := func() string {
-		if up.child != nil && g.cfg.Core.Pid != "" {
-			return g.cfg.Core.Pid + oldbinSuffix
-		}
-		return g.cfg.Core.Pid
-	}
-	// resume starts accepting again on the parked sockets with the
-	// running configuration (nginx's restart of its workers).
-	resume := func() {
-		ng, err := startGeneration(g.cfg, p, os.Stderr, nil, up.parked, nil)
-		if err != nil {
-			log(errlog.Emerg, "%s", err.Error())
-			return
-		}
-		old, draining := g, up.draining
-		go func() {
-			<-draining
-			old.logs.Close()
-		}()
-		g, up.parked, up.draining = ng, nil, nil
-	}
 	for {
-		done := g.done
-		if up.parked != nil {
+		done := m.g.done
+		if m.up.parked != nil {
 			done = nil // the stopped generation ends on its own
 		}
 		var childDone chan *os.ProcessState
-		if up.child != nil {
-			childDone = up.child.done
+		if m.up.child != nil {
+			childDone = m.up.child.done
 		}
 		select {
 		case err := <-done:
-			// Serve ended without being asked to: a fatal listener error.
-			if err != nil && !errors.Is(err, mail.ErrServerClosed) {
-				log(errlog.Emerg, "%s", err.Error())
-			}
-			removePidFile(pidFile())
-			g.logs.Close()
-			return 1
+			return m.served(err)
 		case st := <-childDone:
-			// The pid file is renamed back before the exit is logged, so
-			// whoever reads the log finds it in place.
-			var renameErr error
-			if pid := g.cfg.Core.Pid; pid != "" {
-				renameErr = os.Rename(pid+oldbinSuffix, pid)
-			}
-			lvl, text := exitText("new binary process", up.child.pid, st)
-			log(lvl, "%s", text)
-			if renameErr != nil {
-				pid := g.cfg.Core.Pid
-				log(errlog.Alert, "rename() %s back to %s failed after the new binary process \"%s\" exited %s",
-					pid+oldbinSuffix, pid, os.Args[0], errnoText(renameErr))
-			}
-			up.child = nil
-			if up.parked != nil {
-				resume()
-			}
+			m.childExited(st)
 		case s := <-sigs:
 			sig := s.(syscall.Signal)
 			switch sig {
 			case syscall.SIGTERM, syscall.SIGINT:
-				log(errlog.Notice, "signal %d (%s) received, exiting", int(sig), sigName(sig))
-				sdStopping()
-				g.srv.Close()
-				olds.closeAll()
-				if up.parked != nil {
-					closeAll(up.parked)
-					<-up.draining
-				} else {
-					<-g.done
-				}
-				olds.wait()
-				log(errlog.Notice, "exit")
-				removePidFile(pidFile())
-				g.logs.Close()
-				return 0
+				return m.terminate(sig)
 			case syscall.SIGQUIT:
-				log(errlog.Notice, "signal %d (%s) received, shutting down", int(sig), sigName(sig))
-				sdStopping()
-				log(errlog.Notice, "gracefully shutting down")
-				if up.parked != nil {
-					closeAll(up.parked)
-					<-up.draining
-				} else {
-					shutdown(g)
-				}
-				// The generations a reload retired still have sessions
-				// of their own: nginx's master exits after its last
-				// worker, old ones included.
-				olds.wait()
-				log(errlog.Notice, "exit")
-				removePidFile(pidFile())
-				g.logs.Close()
-				return 0
+				return m.quit(sig)
 			case syscall.SIGUSR1:
-				log(errlog.Notice, "signal %d (%s) received, reopening logs", int(sig), sigName(sig))
-				if err := g.logs.Reopen(); err != nil {
-					log(errlog.Emerg, "%s", err.Error())
-				}
-				if err := redirectStderr(g.logs); err != nil {
-					log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
-				}
-				log(errlog.Notice, "reopening logs")
+				m.reopen(sig)
 			case syscall.SIGHUP:
-				log(errlog.Notice, "signal %d (%s) received, reconfiguring", int(sig), sigName(sig))
-				sdReloading()
-				if up.parked != nil {
-					// After WINCH, HUP resumes accepting with the running
-					// configuration instead of reading it again.
-					resume()
-					sdReady("serving")
-					continue
-				}
-				if ng := reload(g, p, globals, log); ng != nil {
-					old := g
-					olds.retire(old, func() { old.logs.Close() })
-					g = ng
-					if err := redirectStderr(g.logs); err != nil {
-						log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
-					}
-					sdReady("serving")
-				} else {
-					sdReady("reload failed; serving the previous configuration")
-				}
+				m.reconfigure(sig)
 			case syscall.SIGUSR2:
-				if up.child != nil || (up.parent > 1 && os.Getppid() == up.parent) {
-					log(errlog.Notice, "signal %d (%s) received, ignoring", int(sig), sigName(sig))
-					log(errlog.Crit, "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
-					continue
-				}
-				log(errlog.Notice, "signal %d (%s) received, changing binary", int(sig), sigName(sig))
-				log(errlog.Notice, "changing binary")
-				var fds map[string]int
-				var err error
-				if up.parked != nil {
-					fds, err = mail.DupListeners(up.parked)
-				} else {
-					fds, err = g.srv.ListenerFDs()
-				}
-				if err != nil {
-					log(errlog.Alert, "cannot pass the listening sockets to a new binary %s", errnoText(err))
-					continue
-				}
-				up.child = execNewBinary(g.cfg.Core.Pid, fds, log)
-				for _, fd := range fds {
-					syscall.Close(fd)
-				}
+				m.changeBinary(sig)
 			case syscall.SIGWINCH:
-				if !up.daemonized {
-					log(errlog.Notice, "signal %d (%s) received", int(sig), sigName(sig))
-					continue
-				}
-				log(errlog.Notice, "signal %d (%s) received, stop accepting connections", int(sig), sigName(sig))
-				if up.parked != nil {
-					continue
-				}
-				up.parked = g.srv.HandOff()
-				draining := make(chan struct{})
-				up.draining = draining
-				olds.retire(g, func() { close(draining) })
+				m.stopAccepting(sig)
 			}
 		}
 	}
+}
+
+func (m *supervisor) log(lvl errlog.Level, format string, args ...any) {
+	errlog.Logf(logrus.NewEntry(m.g.logs.Logger), lvl, format, args...)
+}
+
+func (m *supervisor) received(sig syscall.Signal, what string) {
+	if what == "" {
+		m.log(errlog.Notice, "signal %d (%s) received", int(sig), sigName(sig))
+		return
+	}
+	m.log(errlog.Notice, "signal %d (%s) received, %s", int(sig), sigName(sig), what)
+}
+
+// pidFile is the file to remove at exit: NAME.oldbin while a new binary
+// runs, as nginx's ngx_delete_pidfile.
+func (m *supervisor) pidFile() string {
+	if m.up.child != nil && m.g.cfg.Core.Pid != "" {
+		return m.g.cfg.Core.Pid + oldbinSuffix
+	}
+	return m.g.cfg.Core.Pid
+}
+
+// exit ends the master: "exit", the pid file removed, the logs closed.
+func (m *supervisor) exit(status int) int {
+	if status == 0 {
+		m.log(errlog.Notice, "exit")
+	}
+	removePidFile(m.pidFile())
+	m.g.logs.Close()
+	return status
+}
+
+// served: Serve ended without being asked to, a fatal listener error.
+func (m *supervisor) served(err error) int {
+	if err != nil && !errors.Is(err, mail.ErrServerClosed) {
+		m.log(errlog.Emerg, "%s", err.Error())
+	}
+	return m.exit(1)
+}
+
+// childExited: the binary started by USR2 is gone; this process takes
+// over again (and, after WINCH, accepts again).
+func (m *supervisor) childExited(st *os.ProcessState) {
+	// The pid file is renamed back before the exit is logged, so whoever
+	// reads the log finds it in place.
+	var renameErr error
+	if pid := m.g.cfg.Core.Pid; pid != "" {
+		renameErr = os.Rename(pid+oldbinSuffix, pid)
+	}
+	lvl, text := exitText("new binary process", m.up.child.pid, st)
+	m.log(lvl, "%s", text)
+	if renameErr != nil {
+		pid := m.g.cfg.Core.Pid
+		m.log(errlog.Alert, "rename() %s back to %s failed after the new binary process \"%s\" exited %s",
+			pid+oldbinSuffix, pid, os.Args[0], errnoText(renameErr))
+	}
+	m.up.child = nil
+	if m.up.parked != nil {
+		m.resume()
+	}
+}
+
+// resume starts accepting again on the parked sockets with the running
+// configuration (nginx's restart of its workers).
+func (m *supervisor) resume() {
+	ng, err := startGeneration(m.g.cfg, m.p, os.Stderr, nil, m.up.parked, nil)
+	if err != nil {
+		m.log(errlog.Emerg, "%s", err.Error())
+		return
+	}
+	old, draining := m.g, m.up.draining
+	go func() {
+		<-draining
+		old.logs.Close()
+	}()
+	m.g, m.up.parked, m.up.draining = ng, nil, nil
+}
+
+// terminate (TERM, INT): every session of every generation ends now.
+func (m *supervisor) terminate(sig syscall.Signal) int {
+	m.received(sig, "exiting")
+	sdStopping()
+	m.g.srv.Close()
+	m.olds.closeAll()
+	if m.up.parked != nil {
+		closeAll(m.up.parked)
+		<-m.up.draining
+	} else {
+		<-m.g.done
+	}
+	m.olds.wait()
+	return m.exit(0)
+}
+
+// quit (QUIT): stop accepting, let every session end on its own, within
+// worker_shutdown_timeout if set, then exit.
+func (m *supervisor) quit(sig syscall.Signal) int {
+	m.received(sig, "shutting down")
+	sdStopping()
+	m.log(errlog.Notice, "gracefully shutting down")
+	if m.up.parked != nil {
+		closeAll(m.up.parked)
+		<-m.up.draining
+	} else {
+		shutdown(m.g)
+	}
+	// The generations a reload retired still have sessions of their own:
+	// nginx's master exits after its last worker, old ones included.
+	m.olds.wait()
+	return m.exit(0)
+}
+
+// reopen (USR1) reopens the log files.
+func (m *supervisor) reopen(sig syscall.Signal) {
+	m.received(sig, "reopening logs")
+	if err := m.g.logs.Reopen(); err != nil {
+		m.log(errlog.Emerg, "%s", err.Error())
+	}
+	if err := redirectStderr(m.g.logs); err != nil {
+		m.log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
+	}
+	m.log(errlog.Notice, "reopening logs")
+}
+
+// reconfigure (HUP) reads the configuration again; the old generation's
+// sessions carry on with theirs. After WINCH it resumes accepting with the
+// running configuration instead.
+func (m *supervisor) reconfigure(sig syscall.Signal) {
+	m.received(sig, "reconfiguring")
+	sdReloading()
+	if m.up.parked != nil {
+		m.resume()
+		sdReady("serving")
+		return
+	}
+	ng := reload(m.g, m.p, m.globals, m.log)
+	if ng == nil {
+		sdReady("reload failed; serving the previous configuration")
+		return
+	}
+	old := m.g
+	m.olds.retire(old, func() { old.logs.Close() })
+	m.g = ng
+	if err := redirectStderr(m.g.logs); err != nil {
+		m.log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
+	}
+	sdReady("serving")
+}
+
+// changeBinary (USR2) starts the binary at our path with the listening
+// sockets, nginx's binary upgrade.
+func (m *supervisor) changeBinary(sig syscall.Signal) {
+	if m.up.child != nil || (m.up.parent > 1 && os.Getppid() == m.up.parent) {
+		m.received(sig, "ignoring")
+		m.log(errlog.Crit, "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
+		return
+	}
+	m.received(sig, "changing binary")
+	m.log(errlog.Notice, "changing binary")
+	var fds map[string]int
+	var err error
+	if m.up.parked != nil {
+		fds, err = mail.DupListeners(m.up.parked)
+	} else {
+		fds, err = m.g.srv.ListenerFDs()
+	}
+	if err != nil {
+		m.log(errlog.Alert, "cannot pass the listening sockets to a new binary %s", errnoText(err))
+		return
+	}
+	m.up.child = execNewBinary(m.g.cfg.Core.Pid, fds, m.log)
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+}
+
+// stopAccepting (WINCH, daemons only) parks the listening sockets and
+// lets the running generation's sessions end.
+func (m *supervisor) stopAccepting(sig syscall.Signal) {
+	if !m.up.daemonized {
+		m.received(sig, "")
+		return
+	}
+	m.received(sig, "stop accepting connections")
+	if m.up.parked != nil {
+		return
+	}
+	m.up.parked = m.g.srv.HandOff()
+	draining := make(chan struct{})
+	m.up.draining = draining
+	m.olds.retire(m.g, func() { close(draining) })
 }
 
 // retired tracks the generations that stopped accepting and are letting
