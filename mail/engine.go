@@ -497,9 +497,37 @@ func (e *engine) sleep(d time.Duration) bool {
 // with Auth-Wait) and false when it is over (refused, error, or proxied).
 func (e *engine) authenticate() bool {
 	s := e.s
-	conf := e.sc.conf
 	s.Action = "in http auth state"
 	s.LoginAttempt++
+	req := e.authRequest()
+	res, req, ok := e.askAuth(req)
+	if !ok {
+		return false
+	}
+	if res.Kind == auth.Fail {
+		return e.authFailed(res)
+	}
+
+	// Success: POP3 and IMAP need a password for the upstream login.
+	pass := res.Pass
+	if pass == nil && req.Method == auth.MethodPlain {
+		pass = s.Passwd
+		if pass == nil {
+			pass = []byte{}
+		}
+	}
+	// auth.Decide already refused an OK without a password where POP3
+	// and IMAP need one ("did not send password").
+	s.Passwd = pass
+	s.Upstream = res.ServerText
+	e.proxy(res)
+	return false
+}
+
+// authRequest builds the auth_http request from what the protocol left
+// on the session.
+func (e *engine) authRequest() *auth.Request {
+	s := e.s
 	req := &auth.Request{
 		Method:        s.AuthMethod,
 		User:          s.Login,
@@ -528,23 +556,31 @@ func (e *engine) authenticate() bool {
 			req.SMTPTo = nonNil(s.RcptTo)
 		}
 	}
+	return req
+}
 
-	at := conf.AuthHTTP.Timeout
+// askAuth sends req and, while the answers say so, waits and asks again.
+// The division of labour with package auth: auth.Decide classifies one
+// answer under nginx's sticky auth_wait flag (carried by
+// req.AuthWait) and auth.Requery makes the next request; askAuth only
+// keeps time. It returns the final answer and the request it answered,
+// or ok false when the session is over (an error was answered, or the
+// server closed during a wait).
+func (e *engine) askAuth(req *auth.Request) (res *auth.Result, final *auth.Request, ok bool) {
+	s := e.s
+	at := e.sc.conf.AuthHTTP.Timeout
 	if at <= 0 {
 		at = 60 * time.Second
 	}
-	// The auth package reads answers with nginx's sticky auth_wait flag
-	// (req.AuthWait, set by auth.Requery); the loop only sleeps and asks
-	// again where the result says so.
-	var res *auth.Result
 	for {
 		NextConnID()
-		ctx, cancel := context.WithTimeout(auth.WithLog(s.Context(), s.Logf), at) // failover and cache notes get the session context
+		// Failover and cache notes get the session's log context.
+		ctx, cancel := context.WithTimeout(auth.WithLog(s.Context(), s.Logf), at)
 		r, err := e.sc.auth.Do(ctx, req)
 		cancel()
 		if err != nil {
 			e.authError(err)
-			return false
+			return nil, nil, false
 		}
 		// nginx applies Auth-User and Auth-Pass as it reads them, whatever
 		// the outcome.
@@ -558,61 +594,47 @@ func (e *engine) authenticate() bool {
 		case r.Kind == auth.Again:
 			if r.WaitSeconds > 0 {
 				if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
-					return false
+					return nil, nil, false
 				}
 			} else if s.Context().Err() != nil {
-				return false
+				return nil, nil, false
 			}
-			req = auth.Requery(req, r)
-			continue
 		case r.Kind == auth.Fail && r.Requery:
 			// A failure while nginx's auth_wait flag is set is logged,
 			// and after the wait the request goes out again instead of
 			// the failure reply.
 			s.Logf(errlog.Info, "client login failed: \"%s\"", r.Message)
 			if !e.sleep(time.Duration(r.WaitSeconds) * time.Second) {
-				return false
+				return nil, nil, false
 			}
-			req = auth.Requery(req, r)
-			continue
+		default:
+			return r, req, true
 		}
-		res = r
-		break
+		req = auth.Requery(req, r)
 	}
+}
 
-	if res.Kind == auth.Fail {
-		s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
-		if !res.HasWait || res.WaitSeconds <= 0 {
-			s.Write(e.h.AuthFailed(res.Message, res.ErrorCode))
-			e.flush() //nolint:errcheck
-			return false
-		}
-		if !e.sleep(time.Duration(res.WaitSeconds) * time.Second) {
-			return false
-		}
+// authFailed answers a refused login. Without Auth-Wait the session ends;
+// with it, the reply goes out after the wait and the session returns to
+// the auth state (true).
+func (e *engine) authFailed(res *auth.Result) bool {
+	s := e.s
+	s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
+	if !res.HasWait || res.WaitSeconds <= 0 {
 		s.Write(e.h.AuthFailed(res.Message, res.ErrorCode))
-		s.AuthMethod = auth.MethodPlain
-		e.h.AuthReset()
-		s.Deadline = time.Now().Add(e.timeout())
-		s.Action = "in auth state"
-		// The reply goes out before any pipelined command is read.
-		return e.flush() == nil
+		e.flush() //nolint:errcheck
+		return false
 	}
-
-	// Success: POP3 and IMAP need a password for the upstream login.
-	pass := res.Pass
-	if pass == nil && req.Method == auth.MethodPlain {
-		pass = s.Passwd
-		if pass == nil {
-			pass = []byte{}
-		}
+	if !e.sleep(time.Duration(res.WaitSeconds) * time.Second) {
+		return false
 	}
-	// auth.Decide already refused an OK without a password where POP3
-	// and IMAP need one ("did not send password").
-	s.Passwd = pass
-	s.Upstream = res.ServerText
-	e.proxy(res)
-	return false
+	s.Write(e.h.AuthFailed(res.Message, res.ErrorCode))
+	s.AuthMethod = auth.MethodPlain
+	e.h.AuthReset()
+	s.Deadline = time.Now().Add(e.timeout())
+	s.Action = "in auth state"
+	// The reply goes out before any pipelined command is read.
+	return e.flush() == nil
 }
 
 // authError logs a failed auth_http exchange and sends the internal error.
