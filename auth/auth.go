@@ -1,7 +1,7 @@
 // Package auth is the client of nginx's auth_http protocol: it writes the
 // request byte for byte as nginx does and parses the answer with nginx's
-// rules (a 1024-byte header block, an optional status line, the headers of
-// section 4.6 of the spec).
+// rules (a 1024-byte header block, an optional status line, the headers
+// docs/auth_http.md lists).
 //
 // This file is the contract read by package mail. The client itself lives
 // in client.go; it returns errors and leaves logging to its caller.
@@ -75,7 +75,7 @@ type TLSInfo struct {
 	Cert                                 string // PEM; empty unless auth_http_pass_client_cert
 }
 
-// Kind is the outcome of one auth_http exchange (spec 4.7).
+// Kind is the outcome of one auth_http exchange (docs/auth_http.md, "Outcome").
 type Kind int
 
 const (

@@ -84,7 +84,7 @@ func (c *Client) request(t *target, req *Request) []byte {
 	return b
 }
 
-// Do sends one request and returns the validated outcome (spec 4.7), or an
+// Do sends one request and returns the validated outcome (docs/auth_http.md, "Outcome"), or an
 // *Error when the exchange fails. The exchange is bounded by
 // auth_http_timeout (one timer for connect, send and the whole answer) and
 // by ctx. A cancelled ctx gives an *Error with an empty Log wrapping

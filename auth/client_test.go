@@ -315,7 +315,7 @@ func TestDoRefusalKeepsAuthUser(t *testing.T) {
 	}
 }
 
-// TestWorkedExchanges runs the exchanges of spec 4.10: request bytes as
+// TestWorkedExchanges runs worked auth_http exchanges (auth/testdata): request bytes as
 // nginx sent them, answers as shown, outcome as nginx acted.
 func TestWorkedExchanges(t *testing.T) {
 	extra := [][2]string{{"X-Secret", "s3cr et"}, {"X-Two", "two"}}

@@ -7,7 +7,7 @@ import (
 )
 
 // AppendRequest appends the auth_http request for req to dst, byte for
-// byte as nginx writes it (spec 4.3): the request line, Host, the Auth-*
+// byte as nginx writes it (docs/auth_http.md, "Request"): the request line, Host, the Auth-*
 // headers in nginx's order, the extra auth_http_header lines verbatim, then
 // the empty line.
 //
@@ -103,7 +103,7 @@ func WriteRequest(w io.Writer, host, uri string, req *Request, extra [][2]string
 // control bytes 0x00-0x1F, space and '%'.
 func needsEscape(c byte) bool { return c <= ' ' || c == '%' }
 
-// AppendEscape appends s with nginx's auth_http escaping (spec 4.4): bytes
+// AppendEscape appends s with nginx's auth_http escaping (docs/auth_http.md, "Request"): bytes
 // 0x00-0x20 and '%' become %XX with upper-case hex, all others are kept.
 func AppendEscape(dst, s []byte) []byte {
 	const hex = "0123456789ABCDEF"

@@ -47,7 +47,7 @@ type Response struct {
 	WaitSeconds int64
 }
 
-// ParseResponse parses an auth_http answer with nginx's rules (spec 4.5).
+// ParseResponse parses an auth_http answer with nginx's rules (docs/auth_http.md, "Answer parsing").
 // data is everything received so far. It returns the response and the
 // number of bytes up to and including the empty line, or ErrIncomplete
 // (need more bytes), ErrTooLarge (only the first MaxResponse bytes count),
@@ -220,7 +220,7 @@ func (r *Response) add(name, value []byte) {
 	}
 }
 
-// Decide applies the outcome rules of spec 4.7 to a parsed answer to req.
+// Decide applies the outcome rules of docs/auth_http.md ("Outcome") to a parsed answer to req.
 // It uses req.Protocol and req.Method (POP3 and IMAP need a password from
 // the auth server for apop, cram-md5 and external) and req.AuthWait. On a
 // problem it returns the log text after "auth http server PEER ", for

@@ -7,7 +7,7 @@ import (
 )
 
 // capabilities are the three CAPABILITY untagged lines nginx builds for a
-// server at configuration time (spec section 3.5).
+// server at configuration time (docs/imap.md).
 type capabilities struct {
 	plain        []byte // no STARTTLS offered, or TLS already up
 	starttls     []byte // starttls on, before TLS

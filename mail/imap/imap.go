@@ -14,7 +14,7 @@ import (
 	"mailgate/mail"
 )
 
-// Fixed reply texts (spec sections 1.4, 3).
+// Fixed reply texts (docs/imap.md).
 const (
 	greeting      = "* OK IMAP4 ready\r\n"
 	replyOK       = "OK completed\r\n"

@@ -3,7 +3,7 @@ package imap
 import "bytes"
 
 // The IMAP command parser. It follows nginx's rules for the auth state
-// (spec section 3.2), quirks included:
+// (docs/imap.md, "Behaviour"), quirks included:
 //
 //   - tag: 1-32 bytes of A-Z a-z 0-9 - . _ ended by SP; the reply tag is the
 //     tag with that space;

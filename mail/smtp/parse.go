@@ -1,6 +1,6 @@
 package smtp
 
-// The SMTP command parser. It follows nginx's rules (spec §1.1, §4.2):
+// The SMTP command parser. It follows nginx's rules (docs/smtp.md, "Parser"):
 //
 //   - a command word of exactly 4 ASCII letters, or 8 for STARTTLS, in any
 //     case, ended by SP, CR or LF;

@@ -1,6 +1,6 @@
 package smtp
 
-// The client resolver (spec §11): before the greeting, the client address
+// The client resolver (docs/smtp.md, "Before the greeting"): before the greeting, the client address
 // is looked up (PTR), the name is checked, and it is confirmed by a forward
 // lookup (A and AAAA). The answer is the host name, "[UNAVAILABLE]" or
 // "[TEMPUNAVAIL]"; it travels as Client-Host and XCLIENT NAME=.

@@ -19,7 +19,7 @@ import (
 	"mailgate/mail/errlog"
 )
 
-// Fixed replies (spec §4.2, §1.4).
+// Fixed replies (docs/smtp.md).
 const (
 	replyOK              = "250 2.0.0 OK\r\n"
 	replyAuthOK          = "235 2.0.0 OK\r\n"
