@@ -69,94 +69,61 @@ const (
 // (past a skipped untagged IMAP line).
 func judge(buf []byte, size int, e expect, tag []byte) (v verdict, start int) {
 	n := len(buf)
-	if n < 4 {
-		if n >= size {
-			// Only reachable with a buffer smaller than 4 bytes: nginx
-			// then reads 0 bytes, which it treats as a close.
-			return vTooLong, 0
-		}
-		return vMore, 0
-	}
-	if buf[n-2] != '\r' || buf[n-1] != '\n' {
+	if n < 4 || buf[n-2] != '\r' || buf[n-1] != '\n' {
+		// Below 4 bytes only with a buffer smaller than that: nginx then
+		// reads 0 bytes, which it treats as a close.
 		if n >= size {
 			return vTooLong, 0
 		}
 		return vMore, 0
 	}
-	p := 0
 	switch e {
 	case expPOP3OK:
-		if buf[0] == '+' && buf[1] == 'O' && buf[2] == 'K' {
-			return vOK, 0
-		}
+		return okIf(bytes.HasPrefix(buf, []byte("+OK")))
 	case expIMAPGreeting:
-		if buf[0] == '*' && buf[1] == ' ' && buf[2] == 'O' && buf[3] == 'K' {
-			return vOK, 0
-		}
+		return okIf(bytes.HasPrefix(buf, []byte("* OK")))
 	case expIMAPCont:
-		if buf[0] == '+' {
-			return vOK, 0
-		}
+		return okIf(buf[0] == '+')
 	case expIMAPTagged:
-		// One untagged line (e.g. Gmail's "* CAPABILITY ...") may come
-		// before the tagged completion; newer nginx skips it.
-		if buf[0] == '*' && buf[1] == ' ' {
-			p = 2
-			for p < n-1 {
-				if buf[p] == '\r' && buf[p+1] == '\n' {
-					p += 2
-					break
-				}
-				p++
+		return judgeIMAPTagged(buf, tag)
+	default:
+		return judgeSMTP(buf, e)
+	}
+}
+
+// okIf is vOK, or vInvalid with the log line starting at the reply's start.
+func okIf(ok bool) (verdict, int) {
+	if ok {
+		return vOK, 0
+	}
+	return vInvalid, 0
+}
+
+// judgeIMAPTagged judges the reply to the upstream LOGIN: the tagged OK,
+// after at most one untagged line (e.g. Gmail's "* CAPABILITY ..."),
+// which newer nginx skips.
+func judgeIMAPTagged(buf, tag []byte) (verdict, int) {
+	n := len(buf)
+	p := 0
+	if buf[0] == '*' && buf[1] == ' ' {
+		p = 2
+		for p < n-1 {
+			if buf[p] == '\r' && buf[p+1] == '\n' {
+				p += 2
+				break
 			}
-			if n-p < 4 {
-				return vMore, 0
-			}
+			p++
 		}
-		if n-p >= len(tag) && bytes.Equal(buf[p:p+len(tag)], tag) {
-			// nginx steps over a matching tag before looking for OK, so
-			// its log line of a refusal starts after the tag
-			// ("NO [AUTHENTICATIONFAILED] ...").
-			p += len(tag)
-			if n-p >= 2 && buf[p] == 'O' && buf[p+1] == 'K' {
-				return vOK, 0
-			}
+		if n-p < 4 {
+			return vMore, 0
 		}
-	default: // SMTP
-		if buf[3] == '-' {
-			// Multi-line: wait for the last line, whose 4th byte is not
-			// '-'. The search for the last line's start begins 7 bytes
-			// from the end ("\r\n200\r\n"), as nginx does.
-			m := n - 7
-			for m > 0 {
-				if buf[m] == '\r' && buf[m+1] == '\n' {
-					break
-				}
-				m--
-			}
-			if m <= 0 || buf[m+5] == '-' {
-				return vMore, 0
-			}
-		}
-		c0, c1, c2 := buf[0], buf[1], buf[2]
-		switch e {
-		case expSMTP220:
-			if c0 == '2' && c1 == '2' && c2 == '0' {
-				return vOK, 0
-			}
-		case expSMTP250:
-			if c0 == '2' && c1 == '5' && c2 == '0' {
-				return vOK, 0
-			}
-		case expSMTP2x0:
-			if c0 == '2' && (c1 == '2' || c1 == '5') && c2 == '0' {
-				return vOK, 0
-			}
-		case expSMTP235:
-			if c0 == '2' && c1 == '3' && c2 == '5' {
-				return vOK, 0
-			}
-		case expSMTPAny:
+	}
+	if n-p >= len(tag) && bytes.Equal(buf[p:p+len(tag)], tag) {
+		// nginx steps over a matching tag before looking for OK, so its
+		// log line of a refusal starts after the tag ("NO
+		// [AUTHENTICATIONFAILED] ...").
+		p += len(tag)
+		if n-p >= 2 && buf[p] == 'O' && buf[p+1] == 'K' {
 			return vOK, 0
 		}
 	}
@@ -164,6 +131,40 @@ func judge(buf []byte, size int, e expect, tag []byte) (v verdict, start int) {
 		p = n - 2 // only with a tag holding CR or LF
 	}
 	return vInvalid, p
+}
+
+// judgeSMTP judges an SMTP reply: a multi-line one is complete at the
+// line whose 4th byte is not '-', then its code decides.
+func judgeSMTP(buf []byte, e expect) (verdict, int) {
+	n := len(buf)
+	if buf[3] == '-' {
+		// The search for the last line's start begins 7 bytes from the
+		// end ("\r\n200\r\n"), as nginx does.
+		m := n - 7
+		for m > 0 {
+			if buf[m] == '\r' && buf[m+1] == '\n' {
+				break
+			}
+			m--
+		}
+		if m <= 0 || buf[m+5] == '-' {
+			return vMore, 0
+		}
+	}
+	c0, c1, c2 := buf[0], buf[1], buf[2]
+	switch e {
+	case expSMTP220:
+		return okIf(c0 == '2' && c1 == '2' && c2 == '0')
+	case expSMTP250:
+		return okIf(c0 == '2' && c1 == '5' && c2 == '0')
+	case expSMTP2x0:
+		return okIf(c0 == '2' && (c1 == '2' || c1 == '5') && c2 == '0')
+	case expSMTP235:
+		return okIf(c0 == '2' && c1 == '3' && c2 == '5')
+	case expSMTPAny:
+		return vOK, 0
+	}
+	return vInvalid, 0
 }
 
 // dialog is one upstream login in progress.
