@@ -137,22 +137,7 @@ func bindErr(call, addr string, backlog int, err error) error {
 // openSocket creates, configures, binds and listens one socket.
 func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 	var kd keepaliveDefaults
-	var (
-		family int
-		sa     syscall.Sockaddr
-	)
-	switch {
-	case l.Network == "unix":
-		family = syscall.AF_UNIX
-		sa = &syscall.SockaddrUnix{Name: l.Path}
-	case l.Addr.Addr().Is4() || l.Addr.Addr().Is4In6():
-		family = syscall.AF_INET
-		sa = &syscall.SockaddrInet4{Port: int(l.Addr.Port()), Addr: l.Addr.Addr().Unmap().As4()}
-	default:
-		family = syscall.AF_INET6
-		sa6 := &syscall.SockaddrInet6{Port: int(l.Addr.Port()), Addr: l.Addr.Addr().As16()}
-		sa = sa6
-	}
+	family, sa := sockaddrOf(l)
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, kd, &BindError{Addr: l.Text, Call: "socket", Errno: errlog.Errno(err),
@@ -162,66 +147,26 @@ func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 		syscall.Close(fd)
 		return nil, kd, bindErr(call, l.Text, l.Backlog, err)
 	}
-	setopt := func(level, opt, v int, name string) error {
-		if err := syscall.SetsockoptInt(fd, level, opt, v); err != nil {
-			syscall.Close(fd)
-			return &BindError{Addr: l.Text, Call: "setsockopt", Errno: errlog.Errno(err),
-				Msg: fmt.Sprintf("setsockopt(%s) %s failed %s", name, l.Text, errlog.SysErrText(err))}
-		}
-		return nil
-	}
 	if family != syscall.AF_UNIX {
-		if err := setopt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
-			return nil, kd, err
-		}
+		// The kernel's keepalive timers, before the listen's own.
 		kd.idle, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
 		kd.intvl, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
 		kd.cnt, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
 	}
-	if l.RcvBuf > 0 {
-		if err := setopt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, l.RcvBuf, "SO_RCVBUF"); err != nil {
-			return nil, kd, err
+	for _, o := range socketOptions(l, family) {
+		if err := syscall.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
+			syscall.Close(fd)
+			return nil, kd, &BindError{Addr: l.Text, Call: "setsockopt", Errno: errlog.Errno(err),
+				Msg: fmt.Sprintf("setsockopt(%s) %s failed %s", o.name, l.Text, errlog.SysErrText(err))}
 		}
-	}
-	if l.SndBuf > 0 {
-		if err := setopt(syscall.SOL_SOCKET, syscall.SO_SNDBUF, l.SndBuf, "SO_SNDBUF"); err != nil {
-			return nil, kd, err
-		}
-	}
-	if family != syscall.AF_UNIX && l.KeepAlive.Set {
-		on := 0
-		if l.KeepAlive.On {
-			on = 1
-		}
-		if err := setopt(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, on, "SO_KEEPALIVE"); err != nil {
-			return nil, kd, err
-		}
-		if l.KeepAlive.Idle > 0 {
-			kd.idle = int(l.KeepAlive.Idle / time.Second)
-			if err := setopt(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, kd.idle, "TCP_KEEPIDLE"); err != nil {
-				return nil, kd, err
-			}
-		}
-		if l.KeepAlive.Interval > 0 {
-			kd.intvl = int(l.KeepAlive.Interval / time.Second)
-			if err := setopt(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, kd.intvl, "TCP_KEEPINTVL"); err != nil {
-				return nil, kd, err
-			}
-		}
-		if l.KeepAlive.Count > 0 {
-			kd.cnt = l.KeepAlive.Count
-			if err := setopt(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, kd.cnt, "TCP_KEEPCNT"); err != nil {
-				return nil, kd, err
-			}
-		}
-	}
-	if family == syscall.AF_INET6 {
-		v := 0
-		if l.IPv6Only {
-			v = 1
-		}
-		if err := setopt(syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, v, "IPV6_V6ONLY"); err != nil {
-			return nil, kd, err
+		switch {
+		case o.level != syscall.IPPROTO_TCP:
+		case o.opt == syscall.TCP_KEEPIDLE:
+			kd.idle = o.value
+		case o.opt == syscall.TCP_KEEPINTVL:
+			kd.intvl = o.value
+		case o.opt == syscall.TCP_KEEPCNT:
+			kd.cnt = o.value
 		}
 	}
 	if err := syscall.Bind(fd, sa); err != nil {
@@ -247,6 +192,64 @@ func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 		return nil, kd, err
 	}
 	return ln, kd, nil
+}
+
+// sockaddrOf is the address family and socket address of a listen entry.
+func sockaddrOf(l *confparse.Listen) (int, syscall.Sockaddr) {
+	switch {
+	case l.Network == "unix":
+		return syscall.AF_UNIX, &syscall.SockaddrUnix{Name: l.Path}
+	case l.Addr.Addr().Is4() || l.Addr.Addr().Is4In6():
+		return syscall.AF_INET, &syscall.SockaddrInet4{Port: int(l.Addr.Port()), Addr: l.Addr.Addr().Unmap().As4()}
+	default:
+		return syscall.AF_INET6, &syscall.SockaddrInet6{Port: int(l.Addr.Port()), Addr: l.Addr.Addr().As16()}
+	}
+}
+
+// sockopt is one setsockopt() nginx makes on a listening socket, with the
+// name its error message gives.
+type sockopt struct {
+	level, opt, value int
+	name              string
+}
+
+// socketOptions are the options a listen entry asks for, in nginx's
+// order: SO_REUSEADDR, the buffers, keepalive and its timers, IPV6_V6ONLY.
+func socketOptions(l *confparse.Listen, family int) []sockopt {
+	var o []sockopt
+	tcp := family != syscall.AF_UNIX
+	if tcp {
+		o = append(o, sockopt{syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1, "SO_REUSEADDR"})
+	}
+	if l.RcvBuf > 0 {
+		o = append(o, sockopt{syscall.SOL_SOCKET, syscall.SO_RCVBUF, l.RcvBuf, "SO_RCVBUF"})
+	}
+	if l.SndBuf > 0 {
+		o = append(o, sockopt{syscall.SOL_SOCKET, syscall.SO_SNDBUF, l.SndBuf, "SO_SNDBUF"})
+	}
+	if tcp && l.KeepAlive.Set {
+		o = append(o, sockopt{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, boolInt(l.KeepAlive.On), "SO_KEEPALIVE"})
+		if l.KeepAlive.Idle > 0 {
+			o = append(o, sockopt{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(l.KeepAlive.Idle / time.Second), "TCP_KEEPIDLE"})
+		}
+		if l.KeepAlive.Interval > 0 {
+			o = append(o, sockopt{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(l.KeepAlive.Interval / time.Second), "TCP_KEEPINTVL"})
+		}
+		if l.KeepAlive.Count > 0 {
+			o = append(o, sockopt{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, l.KeepAlive.Count, "TCP_KEEPCNT"})
+		}
+	}
+	if family == syscall.AF_INET6 {
+		o = append(o, sockopt{syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, boolInt(l.IPv6Only), "IPV6_V6ONLY"})
+	}
+	return o
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // fixKeepalive undoes what Go's Accept did to SO_KEEPALIVE and the TCP
