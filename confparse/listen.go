@@ -31,94 +31,17 @@ func setListen(l *loader, lv *level, n *node) error {
 	}
 	tmpl := Listen{Pos: n.pos, Backlog: 511, IPv6Only: true}
 	if lv.protocol == "" && !u.unix {
-		for _, pp := range protoPorts {
-			for _, p := range pp.ports {
-				if p == u.port {
-					lv.protocol = pp.proto
-					lv.protocolPos = n.pos
-				}
-			}
-		}
+		guessProtocol(lv, n, u.port)
 	}
-	// nginx tests most parameters with strcmp(): a NUL byte ends them
 	for _, p := range a[1:] {
-		cp := cstr(p)
-		switch {
-		case cp == "bind":
-			tmpl.Bind = true
-		case strings.HasPrefix(p, "backlog="):
-			v, ok := ngx.Atoi(p[8:])
-			tmpl.Bind = true
-			if !ok || v == 0 || v > 1<<31-1 {
-				return l.fail(errAt(n, `invalid backlog "%s"`, p))
-			}
-			tmpl.Backlog = int(v)
-		case strings.HasPrefix(p, "rcvbuf="):
-			v, ok := parseSize(p[7:])
-			tmpl.Bind = true
-			if !ok {
-				return l.fail(errAt(n, `invalid rcvbuf "%s"`, p))
-			}
-			tmpl.RcvBuf = int(v)
-		case strings.HasPrefix(p, "sndbuf="):
-			v, ok := parseSize(p[7:])
-			tmpl.Bind = true
-			if !ok {
-				return l.fail(errAt(n, `invalid sndbuf "%s"`, p))
-			}
-			tmpl.SndBuf = int(v)
-		case strings.HasPrefix(p, "ipv6only=o"):
-			switch cstr(p[10:]) {
-			case "n":
-				tmpl.IPv6Only = true
-			case "ff":
-				tmpl.IPv6Only = false
-			default:
-				return l.fail(errAt(n, `invalid ipv6only flags "%s"`, cstr(p[9:])))
-			}
-			tmpl.Bind = true
-		case cp == "ssl":
-			tmpl.SSL = true
-			lv.sslListen = true
-			lv.sslPos = n.pos
-			lv.sslPosSet = true
-		case strings.HasPrefix(p, "so_keepalive="):
-			ka, ok := parseKeepalive(p[13:])
-			if !ok {
-				return l.fail(errAt(n, `invalid so_keepalive value: "%s"`, cstr(p[13:])))
-			}
-			tmpl.KeepAlive = ka
-			tmpl.Bind = true
-		case cp == "proxy_protocol":
-			tmpl.ProxyProtocol = true
-		case cp == "multipath":
-			l.unportable(n.pos, `"listen ... multipath"`, `the invalid "multipath" parameter`)
-			tmpl.Multipath = true
-			tmpl.Bind = true
-		default:
-			return l.fail(errAt(n, `invalid parameter "%s"`, p))
-		}
-	}
-	var entries []*Listen
-	if u.unix {
-		e := tmpl
-		e.Network = "unix"
-		e.Path = u.path
-		e.Text = "unix:" + u.path
-		entries = append(entries, &e)
-	} else {
-		for _, ap := range u.addrs {
-			e := tmpl
-			e.Network = "tcp"
-			e.Addr = ap
-			e.Text = addrText(ap)
-			entries = append(entries, &e)
+		if err := setListenParam(l, lv, n, &tmpl, p); err != nil {
+			return err
 		}
 	}
 	if l.listenKeys == nil {
 		l.listenKeys = map[listenKey]bool{}
 	}
-	for _, e := range entries {
+	for _, e := range listenEntries(tmpl, u) {
 		k := listenKey{e.Network, e.Addr, e.Path}
 		if l.listenKeys[k] {
 			return l.fail(errAt(n, `duplicate "%s" address and port pair`, e.Text))
@@ -128,6 +51,136 @@ func setListen(l *loader, lv *level, n *node) error {
 		lv.listens = append(lv.listens, e)
 	}
 	return nil
+}
+
+// guessProtocol is nginx's protocol by port, for a server without a
+// protocol directive (yet).
+func guessProtocol(lv *level, n *node, port int) {
+	for _, pp := range protoPorts {
+		for _, p := range pp.ports {
+			if p == port {
+				lv.protocol = pp.proto
+				lv.protocolPos = n.pos
+			}
+		}
+	}
+}
+
+// listenParam is one of listen's parameters: an exact word, or a prefix
+// whose rest is the value. set fills the entry's template; a parameter
+// that changes the socket also makes it a bind entry, as in nginx.
+type listenParam struct {
+	word   string
+	prefix bool
+	set    func(l *loader, lv *level, n *node, t *Listen, v string) error
+}
+
+// listenParams are listen's parameters in the order nginx tests them.
+// nginx compares most with strcmp(), so a NUL byte ends a word.
+var listenParams = []listenParam{
+	{word: "bind", set: func(_ *loader, _ *level, _ *node, t *Listen, _ string) error {
+		t.Bind = true
+		return nil
+	}},
+	{word: "backlog=", prefix: true, set: func(l *loader, _ *level, n *node, t *Listen, v string) error {
+		b, ok := ngx.Atoi(v)
+		t.Bind = true
+		if !ok || b == 0 || b > 1<<31-1 {
+			return l.fail(errAt(n, `invalid backlog "backlog=%s"`, v))
+		}
+		t.Backlog = int(b)
+		return nil
+	}},
+	{word: "rcvbuf=", prefix: true, set: func(l *loader, _ *level, n *node, t *Listen, v string) error {
+		size, ok := parseSize(v)
+		t.Bind = true
+		if !ok {
+			return l.fail(errAt(n, `invalid rcvbuf "rcvbuf=%s"`, v))
+		}
+		t.RcvBuf = int(size)
+		return nil
+	}},
+	{word: "sndbuf=", prefix: true, set: func(l *loader, _ *level, n *node, t *Listen, v string) error {
+		size, ok := parseSize(v)
+		t.Bind = true
+		if !ok {
+			return l.fail(errAt(n, `invalid sndbuf "sndbuf=%s"`, v))
+		}
+		t.SndBuf = int(size)
+		return nil
+	}},
+	{word: "ipv6only=o", prefix: true, set: func(l *loader, _ *level, n *node, t *Listen, v string) error {
+		switch cstr(v) {
+		case "n":
+			t.IPv6Only = true
+		case "ff":
+			t.IPv6Only = false
+		default:
+			return l.fail(errAt(n, `invalid ipv6only flags "o%s"`, cstr(v)))
+		}
+		t.Bind = true
+		return nil
+	}},
+	{word: "ssl", set: func(_ *loader, lv *level, n *node, t *Listen, _ string) error {
+		t.SSL = true
+		lv.sslListen = true
+		lv.sslPos = n.pos
+		lv.sslPosSet = true
+		return nil
+	}},
+	{word: "so_keepalive=", prefix: true, set: func(l *loader, _ *level, n *node, t *Listen, v string) error {
+		ka, ok := parseKeepalive(v)
+		if !ok {
+			return l.fail(errAt(n, `invalid so_keepalive value: "%s"`, cstr(v)))
+		}
+		t.KeepAlive = ka
+		t.Bind = true
+		return nil
+	}},
+	{word: "proxy_protocol", set: func(_ *loader, _ *level, _ *node, t *Listen, _ string) error {
+		t.ProxyProtocol = true
+		return nil
+	}},
+	{word: "multipath", set: func(l *loader, _ *level, n *node, t *Listen, _ string) error {
+		l.unportable(n.pos, `"listen ... multipath"`, `the invalid "multipath" parameter`)
+		t.Multipath = true
+		t.Bind = true
+		return nil
+	}},
+}
+
+// setListenParam applies one listen parameter to the entry template.
+func setListenParam(l *loader, lv *level, n *node, t *Listen, p string) error {
+	for _, lp := range listenParams {
+		switch {
+		case lp.prefix && strings.HasPrefix(p, lp.word):
+			return lp.set(l, lv, n, t, p[len(lp.word):])
+		case !lp.prefix && cstr(p) == lp.word:
+			return lp.set(l, lv, n, t, "")
+		}
+	}
+	return l.fail(errAt(n, `invalid parameter "%s"`, p))
+}
+
+// listenEntries makes one entry per address of the listen's URL (a host
+// name may have several), or one for a unix socket.
+func listenEntries(tmpl Listen, u *parsedURL) []*Listen {
+	if u.unix {
+		e := tmpl
+		e.Network = "unix"
+		e.Path = u.path
+		e.Text = "unix:" + u.path
+		return []*Listen{&e}
+	}
+	var entries []*Listen
+	for _, ap := range u.addrs {
+		e := tmpl
+		e.Network = "tcp"
+		e.Addr = ap
+		e.Text = addrText(ap)
+		entries = append(entries, &e)
+	}
+	return entries
 }
 
 // parseKeepalive parses so_keepalive's value: on, off or [idle]:[intvl]:[cnt].
