@@ -2,6 +2,8 @@ package confparse
 
 import (
 	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -88,4 +90,82 @@ func (l *loader) mergeAuthHTTP(s *Server, sv *level) error {
 	c.Pos = s.Sources["auth_http"]
 	c.TLS = a.tls
 	return l.mergeAuthHTTPExt(s, sv)
+}
+
+// lintAuthHeaders warns about nginx variables in auth_http_header, which
+// nginx sends as written.
+func (l *loader) lintAuthHeaders(adv advise) {
+	for _, n := range l.authHeaders {
+		if v := n.args()[1]; varRef.MatchString(v) {
+			adv(n.pos, fmt.Sprintf(`"auth_http_header %s" value "%s" is sent literally`, n.args()[0], v),
+				"nginx does not expand variables in auth_http_header: the auth server receives the text as written, $ included")
+		}
+	}
+}
+
+// varRef matches an nginx variable reference: $name or ${name}.
+var varRef = regexp.MustCompile(`\$(\{)?[A-Za-z0-9_]`)
+
+// lintAuthServedByHTTP warns when an auth_http URL is served by a listen
+// of this file's http{}: mailgate would then depend on the nginx it
+// replaces, and every login fails once that nginx stops (the Mailu and
+// BlueMind layout).
+func (l *loader) lintAuthServedByHTTP(adv advise) {
+	if len(l.httpListens) == 0 {
+		return
+	}
+	type listenAt struct {
+		u    *parsedURL
+		text string
+		pos  Pos
+	}
+	var listens []listenAt
+	for _, n := range l.httpListens {
+		// http's listen: port 80 when only an address is given
+		if u, err := parseURL(n.args()[0], urlOpts{listen: true, defaultPort: 80}); err == "" {
+			listens = append(listens, listenAt{u, n.args()[0], n.pos})
+		}
+	}
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		a := s.AuthHTTP
+		if a.URL == "" || seen[a.Pos] {
+			continue
+		}
+		seen[a.Pos] = true
+		for _, ls := range listens {
+			if !listenServes(ls.u, a.Network, a.Addr) {
+				continue
+			}
+			adv(a.Pos, fmt.Sprintf(`auth_http "%s" is served by this file's http{} (listen %s in %s)`, a.URL, ls.text, ls.pos),
+				"mailgate does not serve http{}: the auth endpoint lives in the nginx that mailgate replaces, so once that nginx stops every login fails; "+
+					"keep nginx running for http{} on its own pid file, or point auth_http at the auth service itself")
+			break
+		}
+	}
+}
+
+// listenServes reports whether an http listen accepts connections made
+// to the auth server's dial address: the same address, or a wildcard
+// listen on the same port and the address is a loopback one.
+func listenServes(u *parsedURL, network, addr string) bool {
+	if u.unix || network == "unix" {
+		return u.unix && network == "unix" && u.path == addr
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false
+	}
+	for _, la := range u.addrs {
+		if la.Port() != ap.Port() {
+			continue
+		}
+		if la.Addr() == ap.Addr() {
+			return true
+		}
+		if la.Addr().IsUnspecified() && ap.Addr().IsLoopback() && la.Addr().Is4() == ap.Addr().Is4() {
+			return true
+		}
+	}
+	return false
 }

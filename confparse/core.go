@@ -7,6 +7,7 @@ package confparse
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -404,4 +405,41 @@ func (l *loader) finishCore() error {
 		}
 	}
 	return nil
+}
+
+// lintCore advises on main-context directives mailgate ignores or treats
+// differently from nginx.
+func (l *loader) lintCore(adv advise) {
+	if s := l.main.get("worker_processes"); s != nil {
+		adv(s.pos, `"worker_processes" directive ignored`,
+			"mailgate runs as one process and uses all CPUs through the Go runtime")
+	}
+	for _, name := range []string{"worker_cpu_affinity", "worker_priority", "worker_rlimit_core", "thread_pool", "pcre_jit", "timer_resolution", "lock_file"} {
+		if s := l.main.get(name); s != nil {
+			adv(s.pos, fmt.Sprintf(`"%s" directive ignored`, name), "accepted for nginx compatibility; it has no effect in mailgate")
+		}
+	}
+	if s := l.main.get("user"); s != nil {
+		adv(s.pos, `"user" directive does not switch users in mailgate`,
+			"mailgate is one process and keeps the user it was started as (to re-read keys and bind new ports on reload); "+
+				"start it as the unprivileged user instead, e.g. systemd User= with AmbientCapabilities=CAP_NET_BIND_SERVICE")
+	}
+	if l.httpSeen || l.streamSeen {
+		// nginx, started without mailgate's -g, takes its pid file from
+		// this file, or /run/nginx.pid without a pid line. A -g pid
+		// cannot replace the file's own ("is duplicate"), so the advice
+		// is a file of mailgate's own.
+		if st := l.main.get("pid"); st != nil && !st.pos.CmdLine {
+			adv(st.pos, fmt.Sprintf(`mailgate and nginx would share the pid file "%s"`, l.cfg.Core.Pid),
+				`if nginx keeps serving the http{}/stream{} blocks of this file, give mailgate a file of its own: move mail{} into a file of its own, include that from this file, `+
+					`and start mailgate with -c on a file holding "pid /run/mailgate.pid; events {}" and the same include (-g cannot replace a pid line the file has; nginx would say "is duplicate"; mailgate refuses to start on the pid file of a running nginx)`)
+		} else if l.cfg.Core.Pid == nginxDefaultPid {
+			var pos Pos
+			if st != nil {
+				pos = st.pos
+			}
+			adv(pos, fmt.Sprintf(`mailgate and nginx would share the pid file "%s"`, l.cfg.Core.Pid),
+				`nginx uses it when its configuration sets no pid; give mailgate another one, e.g. -g "pid /run/mailgate.pid;" (mailgate refuses to start on the pid file of a running nginx)`)
+		}
+	}
 }

@@ -83,3 +83,25 @@ func setErrorLog(l *loader, lv *level, n *node) error {
 	lv.vals["error_log"] = s
 	return nil
 }
+
+// lintErrorLogs advises on error_log targets mailgate does not write.
+func (l *loader) lintErrorLogs(adv advise) {
+	memLogs := append([]LogTarget(nil), l.cfg.Core.ErrorLogs...)
+	if l.cfg.Mail != nil {
+		seen := map[Pos]bool{}
+		for _, s := range l.cfg.Mail.Servers {
+			for _, t := range s.Core.ErrorLogs {
+				if !seen[t.Pos] {
+					seen[t.Pos] = true
+					memLogs = append(memLogs, t)
+				}
+			}
+		}
+	}
+	for _, t := range memLogs {
+		if strings.HasPrefix(t.Path, "memory:") {
+			adv(t.Pos, `"error_log memory:" target ignored`,
+				"nginx keeps it in a cyclic buffer read with a debugger; mailgate writes nothing there, so log to a file, stderr or syslog instead")
+		}
+	}
+}

@@ -181,3 +181,25 @@ func (l *loader) eff(s *Server, sv *level, name string) any {
 	}
 	return nil
 }
+
+// lintAuthOfOtherProtocol warns about pop3_auth, imap_auth or smtp_auth
+// written in a server of another protocol.
+func (l *loader) lintAuthOfOtherProtocol(adv advise) {
+	// *_auth of another protocol than the server's: nginx accepts it
+	// and never reads it (a block copied from another protocol's).
+	for _, sv := range l.servers {
+		s := l.srvByLvl[sv]
+		if s == nil || s.Protocol == "" {
+			continue
+		}
+		for _, p := range []string{ProtoPOP3, ProtoIMAP, ProtoSMTP} {
+			if p == s.Protocol {
+				continue
+			}
+			if st := sv.get(p + "_auth"); st != nil {
+				adv(st.pos, fmt.Sprintf(`"%s_auth" has no effect with "protocol %s"`, p, s.Protocol),
+					fmt.Sprintf(`this server speaks %s, so its methods come from "%s_auth"; %s_auth is read only by %s servers`, s.Protocol, s.Protocol, p, p))
+			}
+		}
+	}
+}

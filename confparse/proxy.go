@@ -61,3 +61,35 @@ func setProxyProtocol(l *loader, lv *level, n *node) error {
 	}
 	return nil
 }
+
+// lintProxyLevel advises on the proxy directives of one level.
+func lintProxyLevel(lv *level, adv advise) {
+	if s := lv.get("proxy"); s != nil {
+		adv(s.pos, `"proxy" directive has no effect`,
+			"nginx accepts it but never reads it; sessions are always proxied")
+	}
+}
+
+// lintSMTPOnlyDirectives warns about xclient and proxy_smtp_auth written
+// on in a POP3 or IMAP server.
+func (l *loader) lintSMTPOnlyDirectives(adv advise) {
+	// xclient and proxy_smtp_auth only shape the login to an SMTP
+	// upstream. In a POP3 or IMAP server nginx accepts them and never
+	// reads them, so an explicit "on" there is a server block copied
+	// from an SMTP one, or a belief that XCLIENT reaches the upstream a
+	// POP3/IMAP session is sent to (Auth-Server/Auth-Port), which it
+	// never does. Set at the mail{} level they are normal: SMTP servers
+	// inherit them.
+	for _, sv := range l.servers {
+		s := l.srvByLvl[sv]
+		if s == nil || s.Protocol == ProtoSMTP || s.Protocol == "" {
+			continue
+		}
+		for _, name := range []string{"xclient", "proxy_smtp_auth"} {
+			if st := sv.get(name); st != nil && st.v == true {
+				adv(st.pos, fmt.Sprintf(`"%s on" has no effect with "protocol %s"`, name, s.Protocol),
+					"nginx sends XCLIENT and AUTH only to SMTP upstreams; this server's upstreams speak "+s.Protocol)
+			}
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailgate/mail/ngx"
+	"mailgate/mail/tlsconf"
 )
 
 var sslProtocolNames = []string{"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
@@ -275,4 +276,82 @@ func orderedWords(bv *bitmaskVal, names []string) []string {
 		}
 	}
 	return out
+}
+
+// lintSSLLevel advises on the SSL directives of one level (mail{} or a
+// server{}).
+func lintSSLLevel(lv *level, adv advise) {
+	if s := lv.get("ssl"); s != nil {
+		adv(s.pos, `the "ssl" directive was removed in nginx 1.25.1`,
+			`mailgate still accepts it like nginx 1.22.1; use "listen ... ssl" instead`)
+	}
+}
+
+// lintSessionCacheLevel advises on ssl_session_cache shared: at one level.
+func lintSessionCacheLevel(lv *level, adv advise) {
+	if s := lv.get("ssl_session_cache"); s != nil && strings.Contains(s.v.(string), "shared:") {
+		adv(s.pos, `"ssl_session_cache shared:" is per process in mailgate`,
+			"the cache lives in the mailgate process; it is not shared with other instances or kept across restarts")
+	}
+}
+
+// lintPlainPasswords warns about listeners that take a password without
+// TLS.
+func (l *loader) lintPlainPasswords(adv advise) {
+	for _, s := range l.cfg.Mail.Servers {
+		plain := false
+		switch s.Protocol {
+		case ProtoPOP3, ProtoIMAP:
+			// USER/PASS and LOGIN always work, whatever *_auth says.
+			plain = true
+		case ProtoSMTP:
+			plain = s.SMTP.Auth&(AuthPlain|AuthLogin) != 0
+		}
+		if !plain || s.SSL.StartTLS == StartTLSOnly || s.SSL.SSLOn {
+			continue
+		}
+		for _, ls := range s.Listens {
+			if ls.SSL || ls.Network == "unix" {
+				continue
+			}
+			adv(ls.Pos, fmt.Sprintf("passwords may be sent in plain text on %s", ls.Text),
+				`this `+s.Protocol+` listener accepts a password login without TLS; add "ssl" to the listen or use "starttls only"`)
+		}
+	}
+}
+
+// lintOldProtocols explains why TLSv1 and TLSv1.1 in ssl_protocols are
+// never negotiated: OpenSSL 3 at security level 1 or above (Debian's
+// default is 2; ssl_ciphers can set @SECLEVEL=0) has no signature algorithm for them, so nginx, and
+// mailgate with it, fails those handshakes.
+func (l *loader) lintOldProtocols(adv advise) {
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		pos, ok := s.Sources["ssl_protocols"]
+		if !ok || seen[pos] || tlsconf.SecurityLevel(s.SSL.Ciphers) < 1 || !s.UsesTLS() {
+			continue
+		}
+		var old []string
+		modern := false
+		for _, p := range s.SSL.Protocols {
+			switch p {
+			case "TLSv1", "TLSv1.1":
+				old = append(old, p)
+			case "TLSv1.2", "TLSv1.3":
+				modern = true
+			}
+		}
+		if len(old) == 0 {
+			continue
+		}
+		seen[pos] = true
+		what := strings.Join(old, " ") + " in \"ssl_protocols\" cannot complete a handshake"
+		if !modern {
+			what = "\"ssl_protocols\" lists no version a handshake can succeed with"
+		}
+		adv(pos, what,
+			"OpenSSL 3, which Debian's nginx uses, has no signature algorithm for TLS 1.0 and 1.1 at security level 1 or above (Debian's default is 2), "+
+				"so nginx fails those handshakes (\"no suitable signature algorithm\") whatever ssl_protocols lists, and mailgate does the same; "+
+				"clients need TLS 1.2 or newer, or ssl_ciphers needs @SECLEVEL=0 (weak signatures) to allow them")
+	}
 }
