@@ -186,6 +186,62 @@ func (l *loader) lintMailgateOnly(levels []*level) {
 		l.diags = append(l.diags, Diag{Sev: SevNotice, Msg: fmt.Sprintf(`"%s" directive is mailgate-only`, u.name), Pos: u.pos,
 			Extra: "nginx does not know it (unknown directive); see docs/auth_http.md", MailgateOnly: true})
 	}
+	l.lintMailgateOnlyValues(levels)
+}
+
+// mailgateOnlyValues are the directive values nginx refuses (`invalid
+// value "..."`) and mailgate accepts.
+var mailgateOnlyValues = map[string]map[string]string{
+	"imap_auth": {"oauthbearer": "docs/oauth.md", "xoauth2": "docs/oauth.md"},
+	"pop3_auth": {"oauthbearer": "docs/oauth.md", "xoauth2": "docs/oauth.md"},
+	"smtp_auth": {"oauthbearer": "docs/oauth.md", "xoauth2": "docs/oauth.md"},
+}
+
+// lintMailgateOnlyValues lists every mailgate-only value in use, one
+// notice per directive and value.
+func (l *loader) lintMailgateOnlyValues(levels []*level) {
+	type use struct {
+		name, value, doc string
+		pos              Pos
+	}
+	var uses []use
+	for _, lv := range levels {
+		if lv == nil {
+			continue
+		}
+		for name, vals := range mailgateOnlyValues {
+			st := lv.get(name)
+			if st == nil {
+				continue
+			}
+			bv, ok := st.v.(*bitmaskVal)
+			if !ok {
+				continue
+			}
+			for _, w := range bv.words {
+				if doc, ok := vals[w]; ok {
+					uses = append(uses, use{name, w, doc, st.pos})
+				}
+			}
+		}
+	}
+	sort.SliceStable(uses, func(i, j int) bool {
+		a, b := uses[i].pos, uses[j].pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if uses[i].name != uses[j].name {
+			return uses[i].name < uses[j].name
+		}
+		return uses[i].value < uses[j].value
+	})
+	for _, u := range uses {
+		l.diags = append(l.diags, Diag{Sev: SevNotice, Msg: fmt.Sprintf(`"%s" value "%s" is mailgate-only`, u.name, u.value), Pos: u.pos,
+			Extra: fmt.Sprintf(`nginx refuses it (invalid value "%s"); see %s`, u.value, u.doc), MailgateOnly: true})
+	}
 }
 
 // varRef matches an nginx variable reference: $name or ${name}.

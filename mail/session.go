@@ -90,6 +90,9 @@ const (
 	MethodCRAMMD5  = auth.MethodCRAMMD5
 	MethodExternal = auth.MethodExternal
 	MethodNone     = auth.MethodNone
+	// mailgate-only OAuth mechanisms (docs/oauth.md).
+	MethodOAuthBearer = auth.MethodOAuthBearer
+	MethodXOAuth2     = auth.MethodXOAuth2
 )
 
 // Context is cancelled when the server closes (use it for lookups and
