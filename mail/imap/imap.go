@@ -388,3 +388,34 @@ func (h *Handler) saslResponse(c *command) (mail.Next, error) {
 }
 
 var _ mail.LogRedactor = (*Handler)(nil)
+
+var (
+	_ mail.BufferGrower = (*Handler)(nil)
+	_ mail.SASLResumer  = (*Handler)(nil)
+)
+
+// GrowBuffer lets an AUTHENTICATE of an enabled OAuth mechanism, and the
+// client message of its exchange, outgrow imap_client_buffer
+// (mailgate-only).
+func (h *Handler) GrowBuffer(pending []byte) int {
+	var enabled confparse.AuthMethods
+	if h.s.Conf != nil {
+		enabled = h.s.Conf.IMAP.Auth
+	}
+	// The tag and its space come first.
+	i := 0
+	for i < len(pending) && i < maxTag && isTagChar(pending[i]) {
+		i++
+	}
+	if i == 0 || i >= len(pending) || pending[i] != ' ' {
+		i = -1
+	}
+	return mail.OAuthBufferFor(&h.sasl, pending[i+1:], "AUTHENTICATE", enabled)
+}
+
+// ResumeSASL continues the exchange with the engine's step (the OAuth
+// error challenge).
+func (h *Handler) ResumeSASL(st mail.SASLStep) {
+	h.sasl.Resume(st)
+	h.saslStep(st, nil) //nolint:errcheck // no error: st is a challenge
+}
