@@ -15,11 +15,15 @@ package oauth
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,5 +266,83 @@ func TestNginxRefusesOAuthValues(t *testing.T) {
 	out, _ := exec.Command(harness.MailgateBinary(t), "check", "-p", p.Prefix, "-c", p.Prefix+"nginx.conf").CombinedOutput()
 	if !strings.Contains(string(out), `"imap_auth" value "xoauth2" is mailgate-only`) {
 		t.Errorf("mailgate check:\n%s", out)
+	}
+}
+
+// introspection is an RFC 7662 token introspection endpoint for Dovecot's
+// oauth2 passdb: token is active for alice.
+func introspection(t *testing.T, tok string) (url string, calls func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm() //nolint:errcheck
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.Form.Get("token") == tok {
+			io.WriteString(w, `{"active":true,"username":"alice"}`) //nolint:errcheck
+			return
+		}
+		io.WriteString(w, `{"active":false}`) //nolint:errcheck
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/introspect", func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// When auth_http accepts the token without an Auth-Pass, mailgate logs in
+// to the upstream with the client's mechanism and token: Dovecot checks
+// the token itself (oauth2 passdb, token introspection).
+func TestTokenToUpstream(t *testing.T) {
+	iurl, calls := introspection(t, token)
+	dir := t.TempDir()
+	ext := filepath.Join(dir, "dovecot-oauth2.conf.ext")
+	if err := os.WriteFile(ext, []byte("introspection_mode = post\nintrospection_url = "+iurl+
+		"\nforce_introspection = yes\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) //nolint:errcheck // read by Dovecot's auth process
+	dc := harness.StartDovecot(t, map[string]string{"alice": "s3cret-pw"}, "auth_failure_delay = 0",
+		"auth_mechanisms = plain login oauthbearer xoauth2",
+		"passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = "+ext+"\n}")
+	dc.SetMailbox("alice", msg1)
+	upstream := map[string]string{"imap": dc.IMAPAddr, "pop3": dc.POP3Addr}
+	as := harness.StartAuth(t, authserver.Script{
+		Users: map[string]authserver.User{"alice": {Password: "s3cret-pw", Token: token, TokenNoPass: true}},
+		Handler: func(r *authserver.Request) *authserver.Behavior {
+			host, port, _ := net.SplitHostPort(upstream[r.Get("Auth-Protocol")])
+			return &authserver.Behavior{Server: host, Port: port}
+		},
+	})
+	addr, rec := harness.Record(t, dc.IMAPAddr)
+	upstream["imap"] = addr
+	p := harness.StartMailgate(t, harness.Config{Vars: map[string]string{"auth": as.URL()}, Mail: `
+    auth_http {{auth}};
+    server { listen 127.0.0.1:{{port imap}}; protocol imap; imap_auth oauthbearer; }
+    server { listen 127.0.0.1:{{port imapx}}; protocol imap; imap_auth xoauth2; }
+    server { listen 127.0.0.1:{{port pop3}}; protocol pop3; pop3_auth oauthbearer; }`})
+	for _, c := range []struct{ url, mech string }{
+		{"imap://" + p.Addr("imap") + "/INBOX;UID=1", "AUTHENTICATE OAUTHBEARER "},
+		{"imap://" + p.Addr("imapx") + "/INBOX;UID=1", "AUTHENTICATE XOAUTH2 "},
+		{"pop3://" + p.Addr("pop3") + "/1", ""},
+	} {
+		if got := curl(t, true, "--user", "alice:", "--oauth2-bearer", token, c.url); got != msg1 {
+			t.Fatalf("%s: fetched %q\n%s", c.url, got, dc.Log())
+		}
+		if c.mech == "" {
+			continue
+		}
+		conns := rec.Conns()
+		sent := string(conns[len(conns)-1].Sent())
+		if !strings.Contains(sent, c.mech) || strings.Contains(sent, "LOGIN") {
+			t.Errorf("upstream got %q, want %s", sent, c.mech)
+		}
+	}
+	if n := calls(); n < 3 {
+		t.Errorf("Dovecot introspected %d tokens, want 3", n)
+	}
+	if strings.Contains(p.ErrorLog(), token) {
+		t.Error("token in error.log")
 	}
 }
