@@ -15,6 +15,8 @@ package proxy
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"strings"
 )
 
 // Action text of the upstream SASL login (nginx has none; it follows
@@ -62,12 +64,25 @@ func (d *dialog) saslIR() []byte {
 	return b
 }
 
+// hideIR keeps the base64 message (it holds the token) out of the log
+// line of an upstream that echoed it; the raw token is already hidden
+// (dialog.redact).
+func hideIR(err error, ir []byte) error {
+	var le *LoginError
+	if i := bytes.IndexByte(ir, ' '); i >= 0 && errors.As(err, &le) && le.Log != "" {
+		if b64 := string(ir[i+1:]); b64 != "" {
+			le.Log = strings.ReplaceAll(le.Log, b64, "********")
+		}
+	}
+	return err
+}
+
 // pop3SASL logs in to a POP3 upstream (greeting already read).
 func (d *dialog) pop3SASL() ([]byte, error) {
 	ir := d.saslIR()
 	defer clear(ir)
 	if err := d.step(ActionSendSASL, cmdLine([]byte("AUTH "), ir), expPOP3OK); err != nil {
-		return nil, err
+		return nil, hideIR(err, ir)
 	}
 	return bytes.Clone(d.buf), nil
 }
@@ -78,7 +93,7 @@ func (d *dialog) imapSASL() ([]byte, error) {
 	ir := d.saslIR()
 	defer clear(ir)
 	if err := d.step(ActionSendSASL, cmdLine(d.p.Tag, []byte("AUTHENTICATE "), ir), expIMAPTagged); err != nil {
-		return nil, err
+		return nil, hideIR(err, ir)
 	}
 	return bytes.Clone(d.buf), nil
 }
@@ -89,7 +104,7 @@ func (d *dialog) smtpSASL() ([]byte, error) {
 	ir := d.saslIR()
 	defer clear(ir)
 	if err := d.step(ActionSendAuth, cmdLine([]byte("AUTH "), ir), expSMTP235); err != nil {
-		return nil, err
+		return nil, hideIR(err, ir)
 	}
 	return bytes.Clone(SMTPAuthOK), nil
 }
