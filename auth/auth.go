@@ -20,6 +20,10 @@ const (
 	MethodCRAMMD5  = "cram-md5"
 	MethodExternal = "external"
 	MethodNone     = "none"
+	// mailgate-only (imap_auth/pop3_auth/smtp_auth oauthbearer, xoauth2):
+	// Auth-Pass carries the bearer token.
+	MethodOAuthBearer = "oauthbearer"
+	MethodXOAuth2     = "xoauth2"
 )
 
 // Request is everything nginx puts in an auth_http request. Byte slices are

@@ -295,7 +295,14 @@ const (
 	AuthCRAMMD5
 	AuthExternal
 	AuthNone
+	// mailgate-only values (oauthbearer, xoauth2): nginx refuses them with
+	// `invalid value`; `mailgate check` lists them.
+	AuthOAuthBearer
+	AuthXOAuth2
 )
+
+// AuthMailgateOnly are the bits of the mailgate-only *_auth values.
+const AuthMailgateOnly = AuthOAuthBearer | AuthXOAuth2
 
 // POP3Conf is ngx_mail_pop3_module's settings.
 type POP3Conf struct {

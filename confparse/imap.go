@@ -2,7 +2,7 @@ package confparse
 
 // ngx_mail_imap_module.
 
-var imapAuthNames = []string{"plain", "login", "cram-md5", "external"}
+var imapAuthNames = []string{"plain", "login", "cram-md5", "external", "oauthbearer", "xoauth2"}
 
 func imapDirectives() []*directive {
 	ms := ctxMail | ctxServer

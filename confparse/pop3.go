@@ -2,7 +2,7 @@ package confparse
 
 // ngx_mail_pop3_module.
 
-var pop3AuthNames = []string{"plain", "apop", "cram-md5", "external"}
+var pop3AuthNames = []string{"plain", "apop", "cram-md5", "external", "oauthbearer", "xoauth2"}
 
 func pop3Directives() []*directive {
 	ms := ctxMail | ctxServer
@@ -29,6 +29,10 @@ func authMask(bv *bitmaskVal) AuthMethods {
 			m |= AuthExternal
 		case "none":
 			m |= AuthNone
+		case "oauthbearer":
+			m |= AuthOAuthBearer
+		case "xoauth2":
+			m |= AuthXOAuth2
 		}
 	}
 	return m

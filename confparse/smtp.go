@@ -4,7 +4,7 @@ import "time"
 
 // ngx_mail_smtp_module.
 
-var smtpAuthNames = []string{"plain", "login", "cram-md5", "external", "none"}
+var smtpAuthNames = []string{"plain", "login", "cram-md5", "external", "none", "oauthbearer", "xoauth2"}
 
 func smtpDirectives() []*directive {
 	ms := ctxMail | ctxServer

@@ -371,6 +371,11 @@ type bitmaskVal struct {
 
 // setBitmask returns a bitmask slot handler: words OR together within a
 // level, a repeated word is a warning.
+// mailgateOnlyValues are values of bitmask directives that nginx refuses
+// ("invalid value") and mailgate accepts: check lists each use and check
+// --nginx gives nginx's error for it.
+var mailgateOnlyValues = map[string]bool{"oauthbearer": true, "xoauth2": true}
+
 func setBitmask(values ...string) func(*loader, *level, *node) error {
 	return func(l *loader, lv *level, n *node) error {
 		s := lv.get(n.name())
@@ -385,6 +390,9 @@ func setBitmask(values ...string) func(*loader, *level, *node) error {
 					continue
 				}
 				found = true
+				if mailgateOnlyValues[v] {
+					l.unportable(n.pos, fmt.Sprintf(`"%s" value "%s"`, n.name(), v), fmt.Sprintf(`invalid value "%s"`, cstr(a)))
+				}
 				if bv.mask&(1<<uint(i)) != 0 {
 					l.warn(n.pos, `duplicate value "%s"`, cstr(a))
 				} else {

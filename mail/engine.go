@@ -328,7 +328,7 @@ func (e *engine) loop() {
 				e.state(StatePreAuth)
 			}
 		}
-		if needMore && e.last == len(e.buf) {
+		if needMore && e.last == len(e.buf) && !e.growBuffer() {
 			shown := e.buf[:e.last]
 			if r, ok := e.h.(LogRedactor); ok {
 				shown = r.RedactLog(shown)
@@ -518,7 +518,7 @@ func (e *engine) authenticate() bool {
 	}
 	// auth.Decide already refused an OK without a password where POP3
 	// and IMAP need one ("did not send password").
-	s.Passwd = pass
+	s.Passwd = s.keepToken(req.Method, pass) // mailgate-only: an OAuth token without Auth-Pass (sasl_oauth.go)
 	s.Upstream = res.ServerText
 	e.proxy(res)
 	return false
@@ -620,6 +620,9 @@ func (e *engine) askAuth(req *auth.Request) (res *auth.Result, final *auth.Reque
 func (e *engine) authFailed(res *auth.Result) bool {
 	s := e.s
 	s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
+	if goOn, ok := e.saslFailure(res); ok { // mailgate-only: OAuth error challenge (sasl_oauth.go)
+		return goOn
+	}
 	if !res.HasWait || res.WaitSeconds <= 0 {
 		s.Write(e.h.AuthFailed(res.Message, res.ErrorCode))
 		e.flush() //nolint:errcheck
@@ -700,6 +703,7 @@ func (e *engine) proxy(res *auth.Result) {
 		ESMTP:            s.ESMTP,
 		Helo:             s.Helo,
 		AuthNone:         s.AuthMethod == auth.MethodNone,
+		SASLMech:         s.upstreamMech,
 	}
 	if p.Tag == nil {
 		p.Tag = []byte("* ")

@@ -148,6 +148,30 @@ type BufferKeeper interface {
 	KeepBuffer() bool
 }
 
+// BufferGrower is an optional Handler extension (added for the
+// mailgate-only OAuth mechanisms). When the command buffer is full and
+// holds an incomplete command, the engine calls GrowBuffer with the
+// unconsumed bytes; a size larger than the buffer makes the engine enlarge
+// the buffer to that size (keeping its bytes where they are) and read on
+// instead of answering "too long command". Handlers without the method,
+// or returning 0, keep nginx's fixed buffer. The protocols grow only for
+// an enabled OAuth mechanism (mail.OAuthBufferFor), so an nginx.conf
+// never sees it.
+type BufferGrower interface {
+	GrowBuffer(pending []byte) int
+}
+
+// SASLResumer is an optional Handler extension (added for the
+// mailgate-only OAuth mechanisms). ResumeSASL continues the SASL exchange
+// whose credentials auth_http refused with step st: the handler sends
+// st's challenge with its prompt prefix and passes the next line to
+// SASL.Next, as for any challenge (SASL.Resume then the handler's own
+// challenge step). The step ends in a *CommandError carrying the failure
+// reply. Handlers without the method get the failure reply at once.
+type SASLResumer interface {
+	ResumeSASL(st SASLStep)
+}
+
 // LogRedactor is an optional Handler extension (added by the engine).
 // RedactLog returns the command buffer as it may appear in the "client
 // sent too long command" log line, with passwords and SASL responses

@@ -75,6 +75,14 @@ type Mechanism struct {
 	// Start begins the exchange. ir is the initial response, nil when the
 	// client sent none.
 	Start func(s *Session, ir []byte) (SASLStep, error)
+
+	// mailgate-only. AuthMethod is the Session.AuthMethod the exchange
+	// sets; ErrorChallenge, when set, is the base64 challenge sent when
+	// auth_http refuses those credentials, before the protocol's failure
+	// reply (RFC 7628's error exchange; see engine.saslFailure). nginx's
+	// mechanisms have none.
+	AuthMethod     string
+	ErrorChallenge []byte
 }
 
 // CheckRule is when a mechanism's Method must be enabled.
@@ -129,6 +137,10 @@ func (x *SASL) Stage() string { return x.step.Stage }
 // Reset ends the exchange (a refused line, a failed login with Auth-Wait,
 // STARTTLS).
 func (x *SASL) Reset() { x.step = done }
+
+// Resume continues an exchange with st after its credentials went to
+// auth_http (the error challenge of an OAuth mechanism).
+func (x *SASL) Resume(st SASLStep) { x.step = st }
 
 // Start begins mechanism name for the AUTH/AUTHENTICATE arguments that
 // follow it (none, or one initial response), under the protocol's

@@ -75,6 +75,11 @@ type Session struct {
 	// ProxyInfo holds the addresses of an inbound PROXY header, nil if none.
 	ProxyInfo *auth.ProxyInfo
 
+	// upstreamMech is the SASL mechanism of the upstream login when
+	// auth_http accepted OAuth credentials without an Auth-Pass ("" for
+	// nginx's logins; sasl_oauth.go).
+	upstreamMech string
+
 	out          *bufio.Writer
 	startTLSUsed bool
 	certVerify   string // Auth-SSL-Verify value, "" when not verifying
@@ -90,6 +95,9 @@ const (
 	MethodCRAMMD5  = auth.MethodCRAMMD5
 	MethodExternal = auth.MethodExternal
 	MethodNone     = auth.MethodNone
+	// mailgate-only OAuth mechanisms (docs/oauth.md).
+	MethodOAuthBearer = auth.MethodOAuthBearer
+	MethodXOAuth2     = auth.MethodXOAuth2
 )
 
 // Context is cancelled when the server closes (use it for lookups and

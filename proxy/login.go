@@ -387,6 +387,9 @@ func (d *dialog) pop3() ([]byte, error) {
 	if err := d.reply(expPOP3OK); err != nil {
 		return nil, err
 	}
+	if d.p.SASLMech != "" {
+		return d.pop3SASL() // mailgate-only (login_oauth.go)
+	}
 	if err := d.step(ActionSendUser, cmdLine([]byte("USER "), d.p.Login), expPOP3OK); err != nil {
 		return nil, err
 	}
@@ -399,6 +402,9 @@ func (d *dialog) pop3() ([]byte, error) {
 func (d *dialog) imap() ([]byte, error) {
 	if err := d.reply(expIMAPGreeting); err != nil {
 		return nil, err
+	}
+	if d.p.SASLMech != "" {
+		return d.imapSASL() // mailgate-only (login_oauth.go)
 	}
 	login := cmdLine(d.p.Tag, []byte("LOGIN {"+strconv.Itoa(len(d.p.Login))+"}"))
 	if err := d.step(ActionSendLogin, login, expIMAPCont); err != nil {
@@ -451,6 +457,8 @@ func (d *dialog) smtp() ([]byte, error) {
 			return nil, err
 		}
 		return bytes.Clone(d.buf), nil
+	case p.SMTPAuth && p.SASLMech != "":
+		return d.smtpSASL() // mailgate-only (login_oauth.go)
 	case p.SMTPAuth:
 		d.action = ActionSendAuth
 		if p.Pass == nil {

@@ -390,53 +390,58 @@ func TestLogin(t *testing.T) {
 	for _, tc := range loginCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			up := newFakeUpstream(t, tc.greeting, tc.replies...)
-			conn, err := net.Dial("tcp", up.addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := *tc.params
-			dl := tc.deadline
-			if dl == 0 {
-				dl = 2 * time.Second
-			}
-			p.Deadline = time.Now().Add(dl)
-			handoff, err := Login(conn, &p)
-			conn.Close()
-			got := up.received(time.Second)
-			if string(got) != tc.wantUp {
-				t.Errorf("upstream got\n%q\nwant\n%q", got, tc.wantUp)
-			}
-			if !tc.wantErr {
-				if err != nil {
-					t.Fatalf("Login: %v", err)
-				}
-				if string(handoff) != tc.wantHandoff {
-					t.Errorf("handoff %q, want %q", handoff, tc.wantHandoff)
-				}
-				return
-			}
-			var le *LoginError
-			if !errors.As(err, &le) {
-				t.Fatalf("error %v (%T), want *LoginError", err, err)
-			}
-			if handoff != nil {
-				t.Errorf("handoff %q on error", handoff)
-			}
-			// A level matters only with a log line.
-			if le.Log != tc.wantLog || le.Log != "" && le.Level.String() != tc.wantLevel || le.Action != tc.wantAction {
-				t.Errorf("LoginError{Log: %q, Level: %q, Action: %q}, want {%q, %q, %q}", le.Log, le.Level, le.Action, tc.wantLog, tc.wantLevel, tc.wantAction)
-			}
-			if string(le.Reply) != tc.wantReply || (tc.wantReply == "") != (le.Reply == nil) {
-				t.Errorf("Reply %q, want %q", le.Reply, tc.wantReply)
-			}
-			if strings.Contains(le.Log, string(p.Pass)) && len(p.Pass) > 0 {
-				t.Errorf("password in log %q", le.Log)
-			}
-			if strings.Contains(le.Error(), "secret") {
-				t.Errorf("password in Error() %q", le.Error())
-			}
+			runLoginCase(t, tc)
 		})
+	}
+}
+
+// runLoginCase runs one login case against a scripted upstream.
+func runLoginCase(t *testing.T, tc loginCase) {
+	up := newFakeUpstream(t, tc.greeting, tc.replies...)
+	conn, err := net.Dial("tcp", up.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := *tc.params
+	dl := tc.deadline
+	if dl == 0 {
+		dl = 2 * time.Second
+	}
+	p.Deadline = time.Now().Add(dl)
+	handoff, err := Login(conn, &p)
+	conn.Close()
+	got := up.received(time.Second)
+	if string(got) != tc.wantUp {
+		t.Errorf("upstream got\n%q\nwant\n%q", got, tc.wantUp)
+	}
+	if !tc.wantErr {
+		if err != nil {
+			t.Fatalf("Login: %v", err)
+		}
+		if string(handoff) != tc.wantHandoff {
+			t.Errorf("handoff %q, want %q", handoff, tc.wantHandoff)
+		}
+		return
+	}
+	var le *LoginError
+	if !errors.As(err, &le) {
+		t.Fatalf("error %v (%T), want *LoginError", err, err)
+	}
+	if handoff != nil {
+		t.Errorf("handoff %q on error", handoff)
+	}
+	// A level matters only with a log line.
+	if le.Log != tc.wantLog || le.Log != "" && le.Level.String() != tc.wantLevel || le.Action != tc.wantAction {
+		t.Errorf("LoginError{Log: %q, Level: %q, Action: %q}, want {%q, %q, %q}", le.Log, le.Level, le.Action, tc.wantLog, tc.wantLevel, tc.wantAction)
+	}
+	if string(le.Reply) != tc.wantReply || (tc.wantReply == "") != (le.Reply == nil) {
+		t.Errorf("Reply %q, want %q", le.Reply, tc.wantReply)
+	}
+	if strings.Contains(le.Log, string(p.Pass)) && len(p.Pass) > 0 {
+		t.Errorf("password in log %q", le.Log)
+	}
+	if strings.Contains(le.Error(), "secret") {
+		t.Errorf("password in Error() %q", le.Error())
 	}
 }
 

@@ -47,6 +47,13 @@ type LoginParams struct {
 	// Source is the client address (after realip), Dest nginx's local
 	// address of the client connection. Invalid Source: "PROXY UNKNOWN".
 	Source, Dest netip.AddrPort
+
+	// SASLMech (mailgate-only) is "XOAUTH2" or "OAUTHBEARER" when the
+	// client logged in with that mechanism and auth_http sent no
+	// Auth-Pass: the upstream login then presents Pass (the client's
+	// token) for Login with the same mechanism (login_oauth.go) instead
+	// of LOGIN, USER/PASS or AUTH PLAIN.
+	SASLMech string
 }
 
 // LoginError is a failed upstream login.

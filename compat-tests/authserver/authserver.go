@@ -38,6 +38,12 @@ type User struct {
 	// Behavior, when non-nil, replaces the normal answer for this user
 	// (checked before the password).
 	Behavior *Behavior
+	// Token is the user's OAuth bearer token (mailgate's oauthbearer and
+	// xoauth2 methods): a request with it in Auth-Pass is answered OK
+	// with Auth-Pass: Password, unless TokenNoPass, which leaves Auth-Pass
+	// out (the proxy then logs in upstream with the token).
+	Token       string
+	TokenNoPass bool
 }
 
 // Behavior is an injected answer. Fields combine: Delay happens first, then
@@ -399,6 +405,11 @@ func (s *Server) Answer(req *Request, b *Behavior) []byte {
 		case "external":
 			ok = true
 			sendPass = u.Password
+		case "oauthbearer", "xoauth2":
+			ok = u.Token != "" && pass == u.Token
+			if !u.TokenNoPass {
+				sendPass = u.Password
+			}
 		default:
 			ok = pass == u.Password
 		}

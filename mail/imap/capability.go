@@ -23,6 +23,9 @@ var authNames = []struct {
 	{confparse.AuthLogin, "AUTH=LOGIN"},
 	{confparse.AuthCRAMMD5, "AUTH=CRAM-MD5"},
 	{confparse.AuthExternal, "AUTH=EXTERNAL"},
+	// mailgate-only, after nginx's own (docs/oauth.md)
+	{confparse.AuthOAuthBearer, "AUTH=OAUTHBEARER"},
+	{confparse.AuthXOAuth2, "AUTH=XOAUTH2"},
 }
 
 func buildCapabilities(c *confparse.IMAPConf) *capabilities {

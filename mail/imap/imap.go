@@ -402,3 +402,34 @@ func (h *handler) saslResponse(c *command) (mail.Next, error) {
 }
 
 var _ mail.LogRedactor = (*handler)(nil)
+
+var (
+	_ mail.BufferGrower = (*handler)(nil)
+	_ mail.SASLResumer  = (*handler)(nil)
+)
+
+// GrowBuffer lets an AUTHENTICATE of an enabled OAuth mechanism, and the
+// client message of its exchange, outgrow imap_client_buffer
+// (mailgate-only).
+func (h *handler) GrowBuffer(pending []byte) int {
+	var enabled confparse.AuthMethods
+	if h.s.Conf != nil {
+		enabled = h.s.Conf.IMAP.Auth
+	}
+	// The tag and its space come first.
+	i := 0
+	for i < len(pending) && i < maxTag && isTagChar(pending[i]) {
+		i++
+	}
+	if i == 0 || i >= len(pending) || pending[i] != ' ' {
+		i = -1
+	}
+	return mail.OAuthBufferFor(&h.sasl, pending[i+1:], "AUTHENTICATE", enabled)
+}
+
+// ResumeSASL continues the exchange with the engine's step (the OAuth
+// error challenge).
+func (h *handler) ResumeSASL(st mail.SASLStep) {
+	h.sasl.Resume(st)
+	h.saslStep(st, nil) //nolint:errcheck // no error: st is a challenge
+}

@@ -68,6 +68,13 @@ func saslNames(m confparse.AuthMethods) []string {
 	if m&confparse.AuthExternal != 0 {
 		n = append(n, "EXTERNAL")
 	}
+	// mailgate-only, after nginx's own (docs/oauth.md)
+	if m&confparse.AuthOAuthBearer != 0 {
+		n = append(n, "OAUTHBEARER")
+	}
+	if m&confparse.AuthXOAuth2 != 0 {
+		n = append(n, "XOAUTH2")
+	}
 	return n
 }
 
@@ -297,6 +304,24 @@ func (h *handler) stls(*command) (mail.Next, error) {
 	}
 	h.s.WriteString(replyOK)
 	return mail.StartTLS, nil
+}
+
+var (
+	_ mail.BufferGrower = (*handler)(nil)
+	_ mail.SASLResumer  = (*handler)(nil)
+)
+
+// GrowBuffer lets an AUTH of an enabled OAuth mechanism, and the client
+// message of its exchange, outgrow the 128-byte buffer (mailgate-only).
+func (h *handler) GrowBuffer(pending []byte) int {
+	return mail.OAuthBufferFor(&h.sasl, pending, "AUTH", h.s.Conf.POP3.Auth)
+}
+
+// ResumeSASL continues the exchange with the engine's step (the OAuth
+// error challenge).
+func (h *handler) ResumeSASL(st mail.SASLStep) {
+	h.sasl.Resume(st)
+	h.saslStep(st, nil) //nolint:errcheck // no error: st is a challenge
 }
 
 // ErrorReply: POP3 answers every refusal with "-ERR invalid command".

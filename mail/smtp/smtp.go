@@ -265,6 +265,24 @@ func (h *handler) saslStep(st mail.SASLStep, err error) (mail.Next, error) {
 	return mail.Continue, nil
 }
 
+var (
+	_ mail.BufferGrower = (*handler)(nil)
+	_ mail.SASLResumer  = (*handler)(nil)
+)
+
+// GrowBuffer lets an AUTH of an enabled OAuth mechanism, and the client
+// message of its exchange, outgrow smtp_client_buffer (mailgate-only).
+func (h *handler) GrowBuffer(pending []byte) int {
+	return mail.OAuthBufferFor(&h.sasl, pending, "AUTH", h.conf.SMTP.Auth)
+}
+
+// ResumeSASL continues the exchange with the engine's step (the OAuth
+// error challenge).
+func (h *handler) ResumeSASL(st mail.SASLStep) {
+	h.sasl.Resume(st)
+	h.saslStep(st, nil) //nolint:errcheck // no error: st is a challenge
+}
+
 // saslResponse takes a line that answers a challenge (its first
 // argument, as nginx reads it).
 func (h *handler) saslResponse(c *command) (mail.Next, error) {
@@ -390,6 +408,9 @@ func buildTemplates(c *confparse.Server) *templates {
 		{confparse.AuthLogin, "LOGIN"},
 		{confparse.AuthCRAMMD5, "CRAM-MD5"},
 		{confparse.AuthExternal, "EXTERNAL"},
+		// mailgate-only, after nginx's own (docs/oauth.md)
+		{confparse.AuthOAuthBearer, "OAUTHBEARER"},
+		{confparse.AuthXOAuth2, "XOAUTH2"},
 	} {
 		if c.SMTP.Auth&m.bit != 0 {
 			mechs = append(mechs, m.name)
