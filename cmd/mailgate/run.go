@@ -199,6 +199,18 @@ type supervisor struct {
 // status.
 func supervise(g *generation, p paths, globals string, sigs <-chan os.Signal, up upgradeState) int {
 	m := &supervisor{g: g, p: p, globals: globals, up: up, olds: newRetired()}
+	// nginx's start-up notices, in its order and words, so that log
+	// watchers that look for "nginx/1.22.1" find it; mailgate's own
+	// version stands beside it.
+	m.log(errlog.Notice, `using the "epoll" event method`)
+	m.log(errlog.Notice, "nginx/%s (mailgate/%s)", nginxCompat, version)
+	if rel := osRelease(); rel != "" {
+		m.log(errlog.Notice, "OS: %s", rel)
+	}
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+		m.log(errlog.Notice, "getrlimit(RLIMIT_NOFILE): %d:%d", rl.Cur, rl.Max)
+	}
 	m.log(errlog.Notice, "mailgate/%s started, pid %d", version, os.Getpid())
 	sdReady("serving")
 	for {
@@ -245,6 +257,25 @@ func (m *supervisor) received(sig syscall.Signal, what string) {
 		return
 	}
 	m.log(errlog.Notice, "signal %d (%s) received, %s", int(sig), sigName(sig), what)
+}
+
+// osRelease is nginx's "OS:" text: the kernel's name and release.
+func osRelease() string {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return ""
+	}
+	str := func(f [65]int8) string {
+		b := make([]byte, 0, len(f))
+		for _, c := range f {
+			if c == 0 {
+				break
+			}
+			b = append(b, byte(c))
+		}
+		return string(b)
+	}
+	return str(u.Sysname) + " " + str(u.Release)
 }
 
 // pidFile is the file to remove at exit: NAME.oldbin while a new binary
