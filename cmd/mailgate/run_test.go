@@ -151,6 +151,9 @@ func TestForegroundSignals(t *testing.T) {
 		t.Errorf("pid file left behind after QUIT: %v", err)
 	}
 	b, _ := os.ReadFile(logFile)
+	// The start-up lines went to the file USR1 renamed.
+	old, _ := os.ReadFile(logFile + ".1")
+	b = append(old, b...)
 	for _, want := range []string{"[notice] " + strconv.Itoa(cmd.Process.Pid) + "#" + strconv.Itoa(cmd.Process.Pid) + ": nginx/1.22.1 (mailgate/" + version + ")\n",
 		`: using the "epoll" event method` + "\n", ": getrlimit(RLIMIT_NOFILE): ", "signal 1 (SIGHUP) received, reconfiguring", "signal 3 (SIGQUIT) received, shutting down", "] " + strconv.Itoa(cmd.Process.Pid) + "#" + strconv.Itoa(cmd.Process.Pid) + ": exit\n"} {
 		if !strings.Contains(string(b), want) {
