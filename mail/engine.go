@@ -102,6 +102,7 @@ func (e *engine) start(c net.Conn, l *confparse.Listen) {
 		Log:       entry,
 		Action:    "sending client greeting line",
 		ctx:       srv.ctx,
+		debug:     srv.opts.Debug,
 	}
 	s.out = bufio.NewWriterSize(c, 4096)
 	e.sc, e.s = sc, s
@@ -123,6 +124,9 @@ func (srv *Server) endSession(e *engine, c net.Conn) {
 // state reports a session state change to Options.ConnState.
 func (e *engine) state(st State) {
 	e.st = st
+	if e.s != nil {
+		e.s.Debugf("mail session state: %s", st)
+	}
 	if f := e.srv.opts.ConnState; f != nil {
 		f(e.s, st)
 	}
@@ -573,6 +577,7 @@ func (e *engine) askAuth(req *auth.Request) (res *auth.Result, final *auth.Reque
 		at = 60 * time.Second
 	}
 	for {
+		e.debugAuthRequest(req)
 		NextConnID()
 		// Failover and cache notes get the session's log context.
 		ctx, cancel := context.WithTimeout(auth.WithLog(s.Context(), s.Logf), at)
@@ -582,6 +587,7 @@ func (e *engine) askAuth(req *auth.Request) (res *auth.Result, final *auth.Reque
 			e.authError(err)
 			return nil, nil, false
 		}
+		e.debugAuthAnswer(r)
 		// nginx applies Auth-User and Auth-Pass as it reads them, whatever
 		// the outcome.
 		if r.User != nil {
@@ -612,6 +618,51 @@ func (e *engine) askAuth(req *auth.Request) (res *auth.Result, final *auth.Reque
 		}
 		req = auth.Requery(req, r)
 	}
+}
+
+// debugAuthRequest writes the auth_http request's header lines at debug,
+// with Auth-Pass hidden.
+func (e *engine) debugAuthRequest(req *auth.Request) {
+	if !e.s.debug {
+		return
+	}
+	rq, ok := e.sc.auth.(interface{ Request(*auth.Request) []byte })
+	if !ok {
+		return
+	}
+	for _, line := range bytes.Split(rq.Request(req), []byte("\r\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if bytes.HasPrefix(line, []byte("Auth-Pass:")) {
+			line = []byte("Auth-Pass: (not shown)")
+		}
+		e.s.Debugf("auth http request: %q", line)
+	}
+}
+
+// debugAuthAnswer writes what auth_http answered at debug, without a
+// password.
+func (e *engine) debugAuthAnswer(r *auth.Result) {
+	if !e.s.debug {
+		return
+	}
+	kind := map[auth.Kind]string{auth.OK: "OK", auth.Fail: "failure", auth.Again: "WAIT"}[r.Kind]
+	pass := "none"
+	if r.Pass != nil {
+		pass = "(not shown)"
+	}
+	e.s.Debugf("auth http answer: %s, message %q, server %q, user %q, password %s, wait %d (sent %v), error code %q",
+		kind, r.Message, r.ServerText, r.User, pass, r.WaitSeconds, r.HasWait, r.ErrorCode)
+}
+
+// hidePassword replaces every occurrence of pass in line, for debug lines
+// of what the upstream said.
+func hidePassword(line, pass []byte) []byte {
+	if len(pass) == 0 || !bytes.Contains(line, pass) {
+		return line
+	}
+	return bytes.ReplaceAll(line, pass, []byte("***"))
 }
 
 // authFailed answers a refused login. Without Auth-Wait the session ends;
@@ -711,6 +762,11 @@ func (e *engine) proxy(res *auth.Result) {
 	if p.AuthNone {
 		p.MailFrom, p.RcptTo = s.MailFrom, s.RcptTo
 	}
+	if s.debug {
+		p.Trace = func(step string, line []byte) {
+			s.Debugf("upstream login, %s: %q", step, hidePassword(line, s.Passwd))
+		}
+	}
 	s.Action = "reading response from upstream"
 	handoff, err := proxy.Login(up, p)
 	if err != nil {
@@ -759,7 +815,9 @@ func (e *engine) proxy(res *auth.Result) {
 	e.relay = func() {
 		defer e.srv.untrack(up)
 		defer up.Close()
+		s.Debugf("relay started")
 		rr := proxy.Relay(s.Conn, up, opts)
+		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
 		if rr.Panicked {
 			panicsRecovered.Add(1)
 		}

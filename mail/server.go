@@ -55,6 +55,12 @@ type Options struct {
 	// ended.
 	Sleep func(ctx context.Context, d time.Duration) bool
 
+	// Debug writes the debug lines that follow a session (state changes,
+	// the auth_http request and answer, the upstream login, the relay's
+	// byte counts), passwords hidden. Off, they are not even formatted.
+	// cmd/mailgate sets it when an error_log is at debug.
+	Debug bool
+
 	// ConnState, if set, is called on the session's goroutine at each
 	// change of state (metrics hooks), like net/http's ConnState.
 	ConnState func(s *Session, st State)

@@ -81,6 +81,7 @@ type Session struct {
 	upstreamMech string
 
 	out          *bufio.Writer
+	debug        bool // Options.Debug
 	startTLSUsed bool
 	certVerify   string // Auth-SSL-Verify value, "" when not verifying
 	ctx          context.Context
@@ -129,6 +130,14 @@ func (s *Session) Flush() error {
 // login: "<login>"][, upstream: <up>]".
 func (s *Session) Logf(l errlog.Level, format string, args ...any) {
 	errlog.Log(s.Log, l, fmt.Sprintf(format, args...)+s.context(true))
+}
+
+// Debugf logs a debug line with the session's context, when the server
+// writes debug lines at all (Options.Debug); otherwise it costs nothing.
+func (s *Session) Debugf(format string, args ...any) {
+	if s.debug {
+		s.Logf(errlog.Debug, format, args...)
+	}
 }
 
 // LogfNoAction is Logf without the "while ..." part (nginx logs "client

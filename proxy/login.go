@@ -254,6 +254,9 @@ func (d *dialog) reply(e expect) error {
 		if n > 0 {
 			d.buf = d.buf[:len(d.buf)+n]
 			v, start := judge(d.buf, d.size, e, d.p.Tag)
+			if v != vMore && d.p.Trace != nil {
+				d.p.Trace("upstream replied", d.buf)
+			}
 			switch v {
 			case vOK:
 				return nil
@@ -363,6 +366,13 @@ func (d *dialog) ioError(op string, err error) error {
 
 func (d *dialog) step(action string, line []byte, e expect) error {
 	d.action = action
+	if d.p.Trace != nil {
+		shown := line
+		if action == ActionSendPass || action == ActionSendAuth || action == ActionSendSASL {
+			shown = []byte("(a password, not shown)")
+		}
+		d.p.Trace(action, shown)
+	}
 	err := d.send(line)
 	clear(line) // may hold the password; no copy outlives the dialog
 	if err != nil {

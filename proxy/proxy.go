@@ -42,6 +42,12 @@ type LoginParams struct {
 	BufferSize       int       // proxy_buffer
 	Deadline         time.Time // the single `timeout` timer of the login dialog
 
+	// Trace, if set, sees each step of the login for debug logging: the
+	// action and the line sent (a line with a password is replaced by a
+	// note), and each complete reply as "upstream replied". The caller
+	// must not keep the bytes.
+	Trace func(step string, line []byte)
+
 	// PROXY protocol towards the upstream: 0 off, 1 v1, 2 v2.
 	ProxyProtocol int
 	// Source is the client address (after realip), Dest nginx's local

@@ -106,7 +106,8 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 	for k, ln := range inherited {
 		inherit[k] = ln
 	}
-	srv, err := mail.NewServer(cfg, mail.Options{Protocols: protocols(), Log: logs.Logger, BindLog: bindLog, Inherit: inherit})
+	srv, err := mail.NewServer(cfg, mail.Options{Protocols: protocols(), Log: logs.Logger, BindLog: bindLog, Inherit: inherit,
+		Debug: debugLogging(cfg)})
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -127,6 +128,23 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 	g := &generation{cfg: cfg, srv: srv, logs: logs, done: make(chan error, 1)}
 	go func() { g.done <- srv.Serve() }()
 	return g, nil
+}
+
+// debugLogging reports whether any error_log of cfg is at debug, so that
+// sessions write their debug lines.
+func debugLogging(cfg *confparse.Config) bool {
+	targets := append([]confparse.LogTarget(nil), cfg.Core.ErrorLogs...)
+	if cfg.Mail != nil {
+		for _, s := range cfg.Mail.Servers {
+			targets = append(targets, s.Core.ErrorLogs...)
+		}
+	}
+	for _, t := range targets {
+		if t.Level == confparse.SevDebug {
+			return true
+		}
+	}
+	return false
 }
 
 // probeNewListens binds, and at once closes, every TCP address of cfg on

@@ -316,6 +316,13 @@ func TestPasswordsNeverLogged(t *testing.T) {
 		if log == "" {
 			t.Fatalf("%s %q: nothing logged", ss.proto, ss.in)
 		}
+		// The debug lines are there, with the password hidden.
+		if len(ss.auth) > 0 && !strings.Contains(log, `auth http request: "Auth-Pass: (not shown)"`) {
+			t.Errorf("%s %q: no auth_http debug lines:\n%s", ss.proto, ss.in, log)
+		}
+		if len(ss.up) > 0 && !strings.Contains(log, "upstream login, ") {
+			t.Errorf("%s %q: no upstream login debug lines:\n%s", ss.proto, ss.in, log)
+		}
 		for _, s := range []string{secret, b64(secret), b64("\x00alice\x00" + secret)} {
 			if strings.Contains(log, s) {
 				t.Errorf("%s %q: the log holds %q:\n%s", ss.proto, ss.in, s, log)

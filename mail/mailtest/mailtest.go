@@ -91,6 +91,7 @@ func Start(t testing.TB, cfg *confparse.Config, o Options) *Env {
 		NewAuth:      o.NewAuth,
 		DialUpstream: o.DialUpstream,
 		Sleep:        sleep,
+		Debug:        min == errlog.Debug,
 	})
 	if err != nil {
 		t.Fatal(err)
