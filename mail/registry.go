@@ -141,8 +141,12 @@ func (r *Registry) End(id uint64) bool {
 	return true
 }
 
-// EndLogin ends every session whose login is login, and returns how many.
+// EndLogin ends every session whose login is login ("" matches none),
+// and returns how many.
 func (r *Registry) EndLogin(login string) int {
+	if login == "" {
+		return 0 // not "every session before login"
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
