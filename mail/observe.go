@@ -182,7 +182,8 @@ func readEnd(err error) EndReason {
 
 // tlsFailure is a handshake error's low-cardinality reason: "timeout",
 // "eof" (the client closed), "not_tls" (HTTP or another protocol),
-// "version" (no common protocol version), "cipher" (no shared cipher),
+// "version" (no common protocol version), "cipher" (no cipher suite, key
+// share or signature algorithm in common),
 // "certificate" (a client certificate refused), else "error".
 func tlsFailure(err error) string {
 	if errlog.IsTimeout(err) {
@@ -195,10 +196,10 @@ func tlsFailure(err error) string {
 	switch {
 	case strings.Contains(t, "http request"), strings.Contains(t, "proxy request"), strings.Contains(t, "wrong version number"):
 		return "not_tls"
-	case strings.Contains(t, "version"):
+	case strings.Contains(t, "unsupported protocol"):
 		return "version"
-	case strings.Contains(t, "cipher"):
-		return "cipher"
+	case strings.Contains(t, "no shared cipher"), strings.Contains(t, "no suitable"):
+		return "cipher" // no cipher, key share or signature algorithm in common
 	case strings.Contains(t, "certificate"):
 		return "certificate"
 	}
