@@ -3,11 +3,13 @@ package mailtest_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,5 +192,42 @@ func TestObserverAndRegistry(t *testing.T) {
 	<-c.Done()
 	if got := rec.take(); got != "accepted 127.0.0.1:143 imap\nended admin" {
 		t.Errorf("ended pre-auth events:\n%s", got)
+	}
+}
+
+// TLS handshakes are reported with a reason on failure, and the registry
+// shows the session's TLS version and cipher.
+func TestObserverTLS(t *testing.T) {
+	dir, _ := filepath.Abs("../../confparse/testdata/sslfile")
+	cfg := mailtest.Config(t, "server { listen 127.0.0.1:993 ssl; protocol imap; auth_http 127.0.0.1:9/auth; "+
+		"ssl_certificate "+dir+"/cert.pem; ssl_certificate_key "+dir+"/key.pem; }")
+	rec := &recorder{}
+	env := mailtest.Start(t, cfg, mailtest.Options{
+		Protocols: map[string]mail.Protocol{"imap": imap.Protocol{}},
+		Observer:  rec,
+	})
+	c := env.Dial(t, mailtest.TCP, 0)
+	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}})
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if l, err := bufio.NewReader(tc).ReadString('\n'); err != nil || l != "* OK IMAP4 ready\r\n" {
+		t.Fatalf("greeting over TLS %q %v", l, err)
+	}
+	ss := env.Server.Sessions()
+	if len(ss) != 1 || ss[0].TLS != "TLSv1.2" || !strings.Contains(ss[0].Cipher, "AES128-GCM-SHA256") {
+		t.Errorf("TLS session %+v", ss)
+	}
+	tc.Close()
+	<-c.Done()
+	if got := rec.take(); got != "accepted 127.0.0.1:993 imap\ntls \"\"\nended client_closed" {
+		t.Errorf("TLS events:\n%s", got)
+	}
+
+	c = env.Dial(t, mailtest.TCP, 0)
+	c.Send("GET / HTTP/1.0\r\n\r\n")
+	c.ReadAll(5 * time.Second)
+	<-c.Done()
+	if got := rec.take(); got != "accepted 127.0.0.1:993 imap\ntls \"not_tls\"\nended error" {
+		t.Errorf("HTTP to a TLS port events:\n%s", got)
 	}
 }
