@@ -89,7 +89,7 @@ func (l *loader) lintAdmin(adv advise) {
 	adv(s.pos, `"admin_listen" is not a loopback address or a unix socket`,
 		"the admin endpoint has no authentication: anyone who reaches "+a.Addr+" can list and end sessions; "+
 			"listen on 127.0.0.1, [::1] or unix:PATH and put a proxy with authentication in front if it must be remote")
-	if l.main.get("admin_pprof") != nil && l.cfg.Core.Admin.Pprof {
-		adv(s.pos, `"admin_pprof on" on a non-loopback admin listener`, "pprof exposes the process's memory and stacks")
+	if pp := l.main.get("admin_pprof"); pp != nil && pp.v.(bool) {
+		adv(pp.pos, `"admin_pprof on" on a non-loopback admin listener`, "pprof exposes the process's memory and stacks")
 	}
 }
