@@ -9,6 +9,7 @@ func (l *loader) lint() {
 		l.diags = append(l.diags, Diag{Sev: SevWarn, Msg: msg, Pos: pos, Extra: extra, MailgateOnly: true})
 	}
 	l.lintCore(adv)
+	l.lintAdmin(adv)
 	l.lintErrorLogs(adv)
 	for _, lv := range append([]*level{l.mail}, l.servers...) {
 		if lv != nil {

@@ -126,6 +126,7 @@ type Core struct {
 	WorkerRlimitNofile    int
 	User                  string
 	Group                 string
+	Admin                 Admin // mailgate-only: admin_listen, admin_pprof (admin.go)
 }
 
 // LogTarget is one error_log: a file (absolute path), "stderr", or a

@@ -404,6 +404,7 @@ func (l *loader) finishCore() error {
 			c.WorkerConnections = s.v.(int)
 		}
 	}
+	l.finishAdmin() // mailgate-only (admin.go)
 	return nil
 }
 

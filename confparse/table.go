@@ -98,6 +98,7 @@ func init() {
 	register(authHTTPExtDirectives()...)
 	register(proxyDirectives()...)
 	register(realIPDirectives()...)
+	register(adminDirectives()...)
 }
 
 // level is one configuration block's directive values: main, events,

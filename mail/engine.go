@@ -127,6 +127,7 @@ func (e *engine) state(st State) {
 	if e.s != nil {
 		e.s.Debugf("mail session state: %s", st)
 	}
+	e.observeState(st) // mailgate-only: metrics and the session registry (observe.go)
 	if f := e.srv.opts.ConnState; f != nil {
 		f(e.s, st)
 	}
@@ -149,6 +150,8 @@ type engine struct {
 	relay func()
 
 	st State // where the session is
+
+	observed // mailgate-only: metrics and the admin API (observe.go)
 }
 
 func (e *engine) timeout() time.Duration {
@@ -176,6 +179,9 @@ func (e *engine) flush() error {
 	}
 	e.s.Conn.SetWriteDeadline(deadline) //nolint:errcheck
 	err := e.s.out.Flush()
+	if err != nil {
+		e.ending(readEnd(err))
+	}
 	if err != nil && errlog.IsTimeout(err) && !e.sendFailed {
 		// nginx's write timer, or its read timer while the send was
 		// blocked: the same line either way.
@@ -248,6 +254,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 		default:
 			s.Logf(errlog.Info, "SSL_do_handshake() failed (SSL: %s)", handshakeErrorText(err))
 		}
+		e.obs().TLSHandshake(e.labels(), tlsFailure(err))
 		return false
 	}
 	tc.SetDeadline(time.Time{}) //nolint:errcheck
@@ -255,7 +262,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	s.Conn = tc
 	s.TLS = &st
 	s.out.Reset(tc)
-	return e.verifyCert()
+	return e.tlsVerified(e.verifyCert())
 }
 
 // loop is the pre-auth command loop.
@@ -308,6 +315,7 @@ func (e *engine) loop() {
 					return
 				}
 			case Close:
+				e.ending(EndClientClosed)
 				e.flush() //nolint:errcheck
 				return
 			case StartTLS:
@@ -417,6 +425,7 @@ func (e *engine) keepBuffer() bool {
 // readError logs a failed client read in the auth state as nginx does.
 func (e *engine) readError(err error) {
 	s := e.s
+	e.ending(readEnd(err))
 	switch {
 	case errlog.IsTimeout(err):
 		s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
@@ -581,7 +590,9 @@ func (e *engine) askAuth(req *auth.Request) (res *auth.Result, final *auth.Reque
 		NextConnID()
 		// Failover and cache notes get the session's log context.
 		ctx, cancel := context.WithTimeout(auth.WithLog(s.Context(), s.Logf), at)
+		t0 := time.Now()
 		r, err := e.sc.auth.Do(ctx, req)
+		e.authTime += time.Since(t0)
 		cancel()
 		if err != nil {
 			e.authError(err)
@@ -671,6 +682,7 @@ func hidePassword(line, pass []byte) []byte {
 func (e *engine) authFailed(res *auth.Result) bool {
 	s := e.s
 	s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
+	e.obs().Login(e.labels(), authOutcome(res.HasWait, res.WaitSeconds, res.ErrorCode), e.authTime)
 	if goOn, ok := e.saslFailure(res); ok { // mailgate-only: OAuth error challenge (sasl_oauth.go)
 		return goOn
 	}
@@ -694,6 +706,7 @@ func (e *engine) authFailed(res *auth.Result) bool {
 // authError logs a failed auth_http exchange and sends the internal error.
 func (e *engine) authError(err error) {
 	s := e.s
+	e.obs().Login(e.labels(), LoginAuthError, e.authTime)
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		if ae.User != nil {
@@ -716,7 +729,9 @@ func (e *engine) proxy(res *auth.Result) {
 	s.Action = "connecting to upstream"
 	NextConnID()
 	ctx, cancel := context.WithDeadline(s.Context(), deadline)
+	dialStart := time.Now()
 	up, err := e.srv.opts.dial()(ctx, res.Server, int(conf.Proxy.ProxyProtocol))
+	dialed := time.Now()
 	cancel()
 	if err != nil {
 		e.loginError(err, true)
@@ -726,6 +741,7 @@ func (e *engine) proxy(res *auth.Result) {
 		up.Close()
 		return
 	}
+	e.srv.reg.setUpstream(s.ID, up)
 	handedOff := false
 	defer func() {
 		if !handedOff {
@@ -773,6 +789,8 @@ func (e *engine) proxy(res *auth.Result) {
 		e.loginError(err, false)
 		return
 	}
+	e.obs().Upstream(e.labels(), dialed.Sub(dialStart), since(dialed))
+	e.obs().Login(e.labels(), LoginOK, e.authTime)
 
 	s.Action = ""
 	s.LogfNoAction(errlog.Info, "client logged in")
@@ -811,6 +829,7 @@ func (e *engine) proxy(res *auth.Result) {
 		Timeout:        conf.Proxy.Timeout,
 		Shutdown:       e.srv.expired,
 	}
+	opts.BytesUp, opts.BytesDown = e.srv.reg.counters(s.ID)
 	handedOff = true
 	e.relay = func() {
 		defer e.srv.untrack(up)
@@ -818,6 +837,8 @@ func (e *engine) proxy(res *auth.Result) {
 		s.Debugf("relay started")
 		rr := proxy.Relay(s.Conn, up, opts)
 		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
+		e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
+		e.ending(relayEnd(rr))
 		if rr.Panicked {
 			panicsRecovered.Add(1)
 		}
@@ -837,6 +858,7 @@ func (e *engine) proxy(res *auth.Result) {
 // client.
 func (e *engine) loginError(err error, dialing bool) {
 	s := e.s
+	e.obs().Login(e.labels(), LoginUpstreamError, e.authTime)
 	var le *proxy.LoginError
 	switch {
 	case errors.As(err, &le):

@@ -25,6 +25,7 @@ func (srv *Server) guard(e *engine, f func()) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			panicsRecovered.Add(1)
+			e.panicked = true
 			srv.logPanic(e.s, errlog.PanicText(v))
 			ok = false
 		}

@@ -64,6 +64,13 @@ type Options struct {
 	// ConnState, if set, is called on the session's goroutine at each
 	// change of state (metrics hooks), like net/http's ConnState.
 	ConnState func(s *Session, st State)
+
+	// mailgate-only (issue 13, docs/admin.md). Observer, if set, gets the
+	// engine's events for metrics (observe.go). Registry, if set, is where
+	// the server lists its live sessions; every generation of a process
+	// may share one. Nil: the server keeps its own.
+	Observer Observer
+	Registry *Registry
 }
 
 // State is where a session is.
@@ -146,6 +153,8 @@ type Server struct {
 	// the log line at the limit.
 	connLimit, workerConns int
 	loops                  sync.WaitGroup
+
+	reg *Registry // Options.Registry or the server's own (registry.go)
 }
 
 // NewServer prepares a server for cfg: protocol modules, auth_http clients
@@ -163,6 +172,10 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		servers: map[*confparse.Server]*serverCtx{},
 		conns:   map[net.Conn]struct{}{},
 		done:    make(chan struct{}),
+		reg:     o.Registry,
+	}
+	if s.reg == nil {
+		s.reg = NewRegistry()
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.expired, s.expire = context.WithCancel(context.Background())
@@ -321,6 +334,8 @@ func (s *Server) Serve() error {
 		return ErrServerClosed
 	}
 	s.serving = true
+	s.reg.addServer(s)
+	defer s.reg.removeServer(s)
 	for _, so := range s.socks {
 		if so.handoff.Load() {
 			close(so.accepted)

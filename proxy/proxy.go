@@ -9,6 +9,7 @@ package proxy
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"mailgate/mail/errlog"
@@ -101,6 +102,11 @@ type RelayOptions struct {
 	// connections and reports nginx's "shutdown timeout" (info, while
 	// proxying). Nil: never. No goroutine is spent on it.
 	Shutdown context.Context
+
+	// mailgate-only (issue 13): if set, the relay adds the bytes it
+	// copies client → upstream (BytesUp) and upstream → client
+	// (BytesDown) as it goes, for a live view of the session.
+	BytesUp, BytesDown *atomic.Int64
 }
 
 // RelayResult says how the relay ended, for the session-done log lines.
@@ -122,4 +128,7 @@ type RelayResult struct {
 	// Panicked: a relay direction panicked and was contained; Log holds
 	// errlog.PanicText at LevelAlert.
 	Panicked bool
+	// ClientEOF: the client closed its side (end of file) before the
+	// session ended (mailgate-only, issue 13: the session's end reason).
+	ClientEOF bool
 }

@@ -104,7 +104,23 @@ func Relay(client, upstream net.Conn, o RelayOptions) RelayResult {
 	r.finish(nil) // both directions are over; make sure both are closed
 	r.res.BytesUp = r.up.Load()
 	r.res.BytesDown = r.down.Load()
+	r.res.ClientEOF = r.clientEOF.Load()
 	return r.res
+}
+
+// addUp and addDown count relayed bytes, and the live counters if any.
+func (r *relay) addUp(n int64) {
+	r.up.Add(n)
+	if r.o.BytesUp != nil {
+		r.o.BytesUp.Add(n)
+	}
+}
+
+func (r *relay) addDown(n int64) {
+	r.down.Add(n)
+	if r.o.BytesDown != nil {
+		r.o.BytesDown.Add(n)
+	}
 }
 
 func (r *relay) touch() { r.last.Store(time.Now().UnixNano()) }
@@ -265,7 +281,7 @@ func (r *relay) writeUpstream(b []byte) error {
 			r.upstream.SetWriteDeadline(r.expiry())
 		}
 		n, err := r.upstream.Write(b)
-		r.up.Add(int64(n))
+		r.addUp(int64(n))
 		b = b[n:]
 		if err == nil {
 			continue
@@ -374,7 +390,7 @@ func (r *relay) copyDown() {
 		if n > 0 {
 			t0 := time.Now()
 			w, werr := r.client.Write((*bp)[:n])
-			r.down.Add(int64(w))
+			r.addDown(int64(w))
 			putBuf(bp)
 			if werr != nil {
 				r.clientWriteErr(werr)
@@ -482,7 +498,7 @@ func (r *relay) pump(p *splicePipe) error {
 			return &net.OpError{Op: "write", Net: "tcp", Err: serr}
 		}
 		p.data -= int(n)
-		r.down.Add(n)
+		r.addDown(n)
 		if blocked {
 			r.touch()
 		}

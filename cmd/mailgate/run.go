@@ -79,6 +79,18 @@ func serve(prog string, o *options, p paths, l *earlyLog) int {
 		g.srv.Close()
 		return 1
 	}
+	if err := procAdmin.apply(cfg); err != nil {
+		// After a binary upgrade the old process still holds the
+		// address: serve mail without the admin endpoint (a HUP once the
+		// old process is gone takes it). Otherwise it is a bind failure.
+		if !inherited {
+			l.Logf(errlog.Emerg, "admin_listen %s failed: %v", cfg.Core.Admin.Addr, err)
+			g.srv.Close()
+			removePidFile(cfg.Core.Pid)
+			return 1
+		}
+		l.Logf(errlog.Alert, "admin_listen %s failed: %v; no admin endpoint until a reload", cfg.Core.Admin.Addr, err)
+	}
 	if readyFD != "" {
 		notifyParent(readyFD)
 	}
@@ -107,7 +119,7 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 		inherit[k] = ln
 	}
 	srv, err := mail.NewServer(cfg, mail.Options{Protocols: protocols(), Log: logs.Logger, BindLog: bindLog, Inherit: inherit,
-		Debug: debugLogging(cfg)})
+		Debug: debugLogging(cfg), Observer: procAdmin.metrics, Registry: procAdmin.reg})
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -311,6 +323,7 @@ func (m *supervisor) exit(status int) int {
 		m.log(errlog.Notice, "exit")
 	}
 	removePidFile(m.pidFile())
+	procAdmin.close()
 	m.g.logs.Close()
 	return status
 }
@@ -420,12 +433,14 @@ func (m *supervisor) reconfigure(sig syscall.Signal) {
 	}
 	ng := reload(m.g, m.p, m.globals, m.log)
 	if ng == nil {
+		procAdmin.reloaded(nil, m.log)
 		sdReady("reload failed; serving the previous configuration")
 		return
 	}
 	old := m.g
 	m.olds.retire(old, func() { old.logs.Close() })
 	m.g = ng
+	procAdmin.reloaded(ng.cfg, m.log)
 	if err := redirectStderr(m.g.logs); err != nil {
 		m.log(errlog.Alert, "dup2(STDERR_FILENO) failed %s", errnoText(err))
 	}

@@ -67,6 +67,10 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) bool
 	// LogLevel is the lowest level written to Log (zero: info).
 	LogLevel errlog.Level
+	// Observer and Registry go to mail.Options (metrics hooks and the
+	// live-session registry; nil: none, and the server's own).
+	Observer mail.Observer
+	Registry *mail.Registry
 }
 
 // Start builds the server. Nothing listens: Dial makes each session.
@@ -92,6 +96,8 @@ func Start(t testing.TB, cfg *confparse.Config, o Options) *Env {
 		DialUpstream: o.DialUpstream,
 		Sleep:        sleep,
 		Debug:        min == errlog.Debug,
+		Observer:     o.Observer,
+		Registry:     o.Registry,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,5 @@
+package admin_test
+
+import "os"
+
+var osStat = os.Stat
