@@ -83,6 +83,10 @@ type Mechanism struct {
 	// mechanisms have none.
 	AuthMethod     string
 	ErrorChallenge []byte
+	// MailgateOnly marks a mechanism nginx does not have: the protocols
+	// advertise it, when enabled, after nginx's own (MailgateMechanisms),
+	// so that a configuration without it keeps nginx's capability lines.
+	MailgateOnly bool
 }
 
 // CheckRule is when a mechanism's Method must be enabled.
@@ -117,11 +121,31 @@ func ask(stage string, challenge []byte, next func(s *Session, resp []byte) (SAS
 	return SASLStep{Challenge: challenge, Stage: stage, next: next}
 }
 
-var mechanisms = map[string]*Mechanism{}
+var (
+	mechanisms = map[string]*Mechanism{}
+	registered []*Mechanism // in registration order
+)
 
 // RegisterMechanism adds a mechanism; each sasl_*.go file registers its
 // own in init.
-func RegisterMechanism(m *Mechanism) { mechanisms[m.Name] = m }
+func RegisterMechanism(m *Mechanism) {
+	mechanisms[m.Name] = m
+	registered = append(registered, m)
+}
+
+// MailgateMechanisms are the names of the mailgate-only mechanisms that
+// enabled turns on, in the order their files registered them: what the
+// protocols advertise after nginx's own mechanisms, whose order and
+// rules differ by protocol and stay with each protocol.
+func MailgateMechanisms(enabled confparse.AuthMethods) []string {
+	var names []string
+	for _, m := range registered {
+		if m.MailgateOnly && enabled&m.Method != 0 {
+			names = append(names, m.Name)
+		}
+	}
+	return names
+}
 
 // SASL is one connection's exchange; its zero value has none going on.
 type SASL struct {

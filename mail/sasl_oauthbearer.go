@@ -15,7 +15,7 @@ import (
 // Auth-User, the token as Auth-Pass, with Auth-Method: oauthbearer. Only
 // when the auth directive enables it; channel binding is not supported.
 func init() {
-	RegisterMechanism(&Mechanism{Name: "OAUTHBEARER", Method: confparse.AuthOAuthBearer, Checked: CheckAlways,
+	RegisterMechanism(&Mechanism{MailgateOnly: true, Name: "OAUTHBEARER", Method: confparse.AuthOAuthBearer, Checked: CheckAlways,
 		AuthMethod:     auth.MethodOAuthBearer,
 		ErrorChallenge: base64.StdEncoding.AppendEncode(nil, []byte(`{"status":"invalid_token","schemes":"bearer"}`)),
 		Start: func(s *Session, ir []byte) (SASLStep, error) {

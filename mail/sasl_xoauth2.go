@@ -14,7 +14,7 @@ import (
 // directive enables it. A refusal is preceded by a base64 JSON challenge
 // that the client answers with an empty line.
 func init() {
-	RegisterMechanism(&Mechanism{Name: "XOAUTH2", Method: confparse.AuthXOAuth2, Checked: CheckAlways,
+	RegisterMechanism(&Mechanism{MailgateOnly: true, Name: "XOAUTH2", Method: confparse.AuthXOAuth2, Checked: CheckAlways,
 		AuthMethod:     auth.MethodXOAuth2,
 		ErrorChallenge: base64.StdEncoding.AppendEncode(nil, []byte(`{"status":"401","schemes":"bearer"}`)),
 		Start: func(s *Session, ir []byte) (SASLStep, error) {

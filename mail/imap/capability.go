@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"mailgate/confparse"
+	"mailgate/mail"
 )
 
 // capabilities are the three CAPABILITY untagged lines nginx builds for a
@@ -23,9 +24,6 @@ var authNames = []struct {
 	{confparse.AuthLogin, "AUTH=LOGIN"},
 	{confparse.AuthCRAMMD5, "AUTH=CRAM-MD5"},
 	{confparse.AuthExternal, "AUTH=EXTERNAL"},
-	// mailgate-only, after nginx's own (docs/oauth.md)
-	{confparse.AuthOAuthBearer, "AUTH=OAUTHBEARER"},
-	{confparse.AuthXOAuth2, "AUTH=XOAUTH2"},
 }
 
 func buildCapabilities(c *confparse.IMAPConf) *capabilities {
@@ -43,6 +41,11 @@ func buildCapabilities(c *confparse.IMAPConf) *capabilities {
 			b.WriteByte(' ')
 			b.WriteString(a.name)
 		}
+	}
+	// mailgate-only mechanisms, after nginx's own (docs/oauth.md).
+	for _, name := range mail.MailgateMechanisms(c.Auth) {
+		b.WriteString(" AUTH=")
+		b.WriteString(name)
 	}
 	withAuth := b.String()
 	return &capabilities{

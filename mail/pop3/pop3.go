@@ -68,14 +68,8 @@ func saslNames(m confparse.AuthMethods) []string {
 	if m&confparse.AuthExternal != 0 {
 		n = append(n, "EXTERNAL")
 	}
-	// mailgate-only, after nginx's own (docs/oauth.md)
-	if m&confparse.AuthOAuthBearer != 0 {
-		n = append(n, "OAUTHBEARER")
-	}
-	if m&confparse.AuthXOAuth2 != 0 {
-		n = append(n, "XOAUTH2")
-	}
-	return n
+	// mailgate-only mechanisms, after nginx's own (docs/oauth.md).
+	return append(n, mail.MailgateMechanisms(m)...)
 }
 
 func renderCaps(c *confparse.Server) *caps {

@@ -408,14 +408,13 @@ func buildTemplates(c *confparse.Server) *templates {
 		{confparse.AuthLogin, "LOGIN"},
 		{confparse.AuthCRAMMD5, "CRAM-MD5"},
 		{confparse.AuthExternal, "EXTERNAL"},
-		// mailgate-only, after nginx's own (docs/oauth.md)
-		{confparse.AuthOAuthBearer, "OAUTHBEARER"},
-		{confparse.AuthXOAuth2, "XOAUTH2"},
 	} {
 		if c.SMTP.Auth&m.bit != 0 {
 			mechs = append(mechs, m.name)
 		}
 	}
+	// mailgate-only mechanisms, after nginx's own (docs/oauth.md).
+	mechs = append(mechs, mail.MailgateMechanisms(c.SMTP.Auth)...)
 	withAuth := lines
 	if len(mechs) > 0 {
 		withAuth = append(append([]string{}, lines...), "AUTH "+strings.Join(mechs, " "))
