@@ -1,0 +1,658 @@
+package soak
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"mailgate/compat-tests/authserver"
+	"mailgate/compat-tests/harness"
+)
+
+// Short in CI; long offline with flags or the environment:
+//
+//	go test -run Soak ./compat-tests/soak -soak.duration=5m -soak.sessions=400
+//	SOAK_DURATION=5m SOAK_SESSIONS=400 go test -run Soak ./compat-tests/soak
+var (
+	soakDuration = flag.Duration("soak.duration", mustDuration(envOr("SOAK_DURATION", "20s")),
+		"how long the mixed load runs ($SOAK_DURATION)")
+	soakSessions = flag.Int("soak.sessions", mustInt(envOr("SOAK_SESSIONS", "100")),
+		"concurrent client sessions ($SOAK_SESSIONS)")
+	soakReload = flag.Duration("soak.reload", mustDuration(envOr("SOAK_RELOAD", "3s")),
+		"interval between SIGHUPs during the load ($SOAK_RELOAD)")
+	soakSettle = flag.Duration("soak.settle", mustDuration(envOr("SOAK_SETTLE", "0s")),
+		"after the load, wait up to this long for every descriptor (Go's pooled splice pipes too) to be back ($SOAK_SETTLE)")
+	soakSeed = flag.Uint64("soak.seed", uint64(mustInt(envOr("SOAK_SEED", "0"))),
+		"random seed (0: from the clock) ($SOAK_SEED)")
+)
+
+func mustDuration(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func mustInt(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// The session kinds: an upstream fault (through a FaultProxy), an
+// auth_http fault, or none. Each kind has the outcomes it may end in.
+type kind struct {
+	name    string
+	weight  int
+	fault   Fault // upstream fault (Pass: straight to the real upstream)
+	auth    *authserver.Behavior
+	allowed []outcome
+}
+
+var (
+	okOnly  = []outcome{outOK}
+	errOnly = []outcome{outError}
+)
+
+func soakKinds() []kind {
+	return []kind{
+		{name: "ok", weight: 50, fault: Pass, allowed: okOnly},
+		{name: "trickle", weight: 8, fault: Trickle, allowed: okOnly},
+		// A reply cut part way, or (SMTP) the message cut on its way up.
+		{name: "closemid", weight: 8, fault: CloseMid, allowed: []outcome{outTruncated}},
+		{name: "refuse", weight: 4, fault: Refuse, allowed: errOnly},
+		{name: "reset", weight: 4, fault: Reset, allowed: errOnly},
+		{name: "stall", weight: 4, fault: Stall, allowed: errOnly},
+		{name: "garbage", weight: 4, fault: Garbage, allowed: errOnly},
+		{name: "authclose", weight: 3, auth: &authserver.Behavior{Close: true}, allowed: errOnly},
+		{name: "authgarbage", weight: 3, auth: &authserver.Behavior{Garbage: true}, allowed: errOnly},
+		{name: "authslow", weight: 3, auth: &authserver.Behavior{Delay: 3 * time.Second}, allowed: errOnly},
+		{name: "authfail", weight: 3, auth: &authserver.Behavior{Status: "Invalid login or password", Wait: "1",
+			ErrorCode: "535 5.7.8"}, allowed: errOnly},
+		{name: "authoversize", weight: 2, auth: &authserver.Behavior{Oversize: true}, allowed: errOnly},
+		{name: "authnoport", weight: 2, auth: &authserver.Behavior{Status: "OK", NoPort: true}, allowed: errOnly},
+	}
+}
+
+var protocols = []string{"pop3", "imap", "smtp"}
+
+// soakEnv is everything a soak run talks to.
+type soakEnv struct {
+	mg     *harness.Proxy
+	dc     *harness.Dovecot
+	pf     *harness.Postfix
+	as     *authserver.Server
+	mb     mailbox
+	kinds  []kind
+	faults map[string]*FaultProxy // "proto/kind"
+}
+
+const soakMail = `
+    auth_http {{auth}};
+    auth_http_timeout 1s;
+    timeout 3s;
+    proxy_timeout 60s;
+    server {
+        listen 127.0.0.1:{{port pop3}};
+        protocol pop3;
+    }
+    server {
+        listen 127.0.0.1:{{port imap}};
+        protocol imap;
+    }
+    server {
+        listen 127.0.0.1:{{port smtp}};
+        protocol smtp;
+        smtp_auth none;
+    }`
+
+func startSoakEnv(t *testing.T) *soakEnv {
+	t.Helper()
+	e := &soakEnv{kinds: soakKinds(), faults: map[string]*FaultProxy{}}
+	e.dc = harness.StartDovecot(t, map[string]string{"alice": "secret"},
+		"default_process_limit = 1000", "default_client_limit = 4000")
+	e.mb = makeMailbox(2500, 8000, 40000)
+	e.dc.SetMailbox("alice", e.mb.stored...)
+	e.pf = harness.StartPostfix(t, "default_process_limit = 500", "in_flow_delay = 0s")
+	upstream := map[string]string{"pop3": e.dc.POP3Addr, "imap": e.dc.IMAPAddr, "smtp": e.pf.Addr}
+	trigger := map[string]string{"pop3": "RETR ", "imap": "FETCH ", "smtp": "DATA\r\n"}
+	for _, proto := range protocols {
+		for _, k := range e.kinds {
+			if k.auth != nil || k.fault == Pass {
+				continue
+			}
+			p := &FaultProxy{Target: upstream[proto], Fault: k.fault, StallFor: 30 * time.Second,
+				Trigger: []byte(trigger[proto]), CutDown: proto != "smtp", CutAfter: 1000,
+				Chunk: 512, Every: 5 * time.Millisecond}
+			if _, err := Listen(p); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			e.faults[proto+"/"+k.name] = p
+		}
+	}
+	byName := map[string]kind{}
+	for _, k := range e.kinds {
+		byName[k.name] = k
+	}
+	answer := func(proto, name string) *authserver.Behavior {
+		k, ok := byName[name]
+		if !ok {
+			return &authserver.Behavior{Status: "unknown soak kind " + name}
+		}
+		if k.auth != nil {
+			return k.auth
+		}
+		addr := upstream[proto]
+		if fp := e.faults[proto+"/"+name]; fp != nil {
+			addr = fp.Addr()
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		b := &authserver.Behavior{Status: "OK", Server: host, Port: port}
+		if proto != "smtp" {
+			b.User, b.Pass = "alice", "secret"
+		}
+		return b
+	}
+	e.as = harness.StartAuth(t, authserver.Script{
+		Handler: func(r *authserver.Request) *authserver.Behavior {
+			proto := strings.ToLower(r.Get("Auth-Protocol"))
+			if proto == "smtp" {
+				return answer(proto, kindOf(authserver.Unescape(r.Get("Auth-SMTP-From"))))
+			}
+			return answer(proto, kindOf(r.User()))
+		},
+	})
+	e.mg = harness.StartMailgate(t, harness.Config{Mail: soakMail, Vars: map[string]string{"auth": e.as.URL()}})
+	return e
+}
+
+// tally counts outcomes by protocol/kind/outcome and keeps examples of
+// unexpected ones.
+type tally struct {
+	mu      sync.Mutex
+	counts  map[string]int
+	bad     []string
+	total   int
+	latency []time.Duration // ok sessions, whole session
+}
+
+func (ta *tally) add(proto string, k kind, out outcome, detail string, took time.Duration) {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	ta.total++
+	allowed := false
+	for _, a := range k.allowed {
+		allowed = allowed || a == out
+	}
+	key := proto + "/" + k.name + "/" + string(out)
+	if !allowed {
+		key += " (UNEXPECTED)"
+		if len(ta.bad) < 30 {
+			ta.bad = append(ta.bad, fmt.Sprintf("%s %s: %s: %s", proto, k.name, out, detail))
+		}
+	}
+	ta.counts[key]++
+	if out == outOK && k.name == "ok" {
+		ta.latency = append(ta.latency, took)
+	}
+}
+
+func (ta *tally) report(t *testing.T) (unexpected int) {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	keys := make([]string, 0, len(ta.counts))
+	for k := range ta.counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d sessions by protocol/kind/outcome:\n", ta.total)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %-42s %6d\n", k, ta.counts[k])
+		if strings.HasSuffix(k, "(UNEXPECTED)") {
+			unexpected += ta.counts[k]
+		}
+	}
+	if len(ta.latency) > 0 {
+		p50, p99 := percentiles(ta.latency)
+		fmt.Fprintf(&b, "  fault-free session time (incl. dwell): p50 %v p99 %v\n", p50, p99)
+	}
+	t.Log(b.String())
+	return unexpected
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2].Round(time.Millisecond), s[min(len(s)-1, len(s)*99/100)].Round(time.Millisecond)
+}
+
+// sampler follows the proxy's /proc figures.
+type sampler struct {
+	mu       sync.Mutex
+	peak     harness.ProcStats
+	samples  int
+	deadErr  error
+	stop     chan struct{}
+	finished chan struct{}
+}
+
+func startSampler(p *harness.Proxy, every time.Duration, also func()) *sampler {
+	s := &sampler{stop: make(chan struct{}), finished: make(chan struct{})}
+	go func() {
+		defer close(s.finished)
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tk.C:
+			}
+			if also != nil {
+				also()
+			}
+			st, err := harness.ReadProcStats(p.Pid())
+			s.mu.Lock()
+			if err != nil {
+				if exited, werr := p.Exited(); exited {
+					s.deadErr = fmt.Errorf("mailgate exited during the load: %v", werr)
+				}
+			} else {
+				s.samples++
+				s.peak.FDs = max(s.peak.FDs, st.FDs)
+				s.peak.RSSKiB = max(s.peak.RSSKiB, st.RSSKiB)
+				s.peak.Threads = max(s.peak.Threads, st.Threads)
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *sampler) Stop() (harness.ProcStats, error) {
+	close(s.stop)
+	<-s.finished
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak, s.deadErr
+}
+
+// TestSoak runs the mixed POP3/IMAP/SMTP load with faults, reloads
+// during it, and a graceful stop (SIGQUIT) with sessions still open at
+// the end. See README.md for what it checks.
+func TestSoak(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: nothing the
+	// test started in this process (clients, fault proxies, the harness's
+	// servers) may outlive it.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+
+	seed := *soakSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (-soak.seed), %d sessions for %v, SIGHUP every %v", seed, *soakSessions, *soakDuration, *soakReload)
+	e := startSoakEnv(t)
+	patience := 20 * time.Second // a read that waits this long is a hang
+
+	var (
+		seq      atomic.Int64
+		accMu    sync.Mutex
+		accepted = map[string]string{} // SMTP id → stored SHA-256, told 250
+	)
+	acceptedFn := func(id, sum string) {
+		accMu.Lock()
+		accepted[id] = sum
+		accMu.Unlock()
+	}
+	ta := &tally{counts: map[string]int{}}
+	// run one session of protocol proto and kind k.
+	run := func(rng *rand.Rand, proto string, k kind, dwell time.Duration) (outcome, string) {
+		n := seq.Add(1)
+		idx := rng.IntN(len(e.mb.wire))
+		switch proto {
+		case "pop3":
+			return pop3Session(e.mg.Addr("pop3"), k.name, n, e.mb, idx, dwell, patience)
+		case "imap":
+			return imapSession(e.mg.Addr("imap"), k.name, n, e.mb, idx, dwell, patience)
+		default:
+			return smtpSession(e.mg.Addr("smtp"), k.name, n, rng, 2000+rng.IntN(20000), dwell, patience, acceptedFn)
+		}
+	}
+
+	// Warm up (one fault-free session of each protocol must pass), then
+	// take the baseline.
+	for _, proto := range protocols {
+		if out, detail := run(rand.New(rand.NewPCG(seed, 0)), proto, e.kinds[0], 0); out != outOK {
+			t.Fatalf("warm-up %s session: %s %s\n--- error.log:\n%s", proto, out, detail, e.mg.ErrorLog())
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	base, err := harness.ReadProcStats(e.mg.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseFDs := countFDs(e.mg.Pid())
+
+	totalWeight := 0
+	for _, k := range e.kinds {
+		totalWeight += k.weight
+	}
+	pick := func(rng *rand.Rand) kind {
+		w := rng.IntN(totalWeight)
+		for _, k := range e.kinds {
+			if w < k.weight {
+				return k
+			}
+			w -= k.weight
+		}
+		panic("unreachable")
+	}
+
+	// The load.
+	smp := startSampler(e.mg, 250*time.Millisecond, func() { e.as.Reset() })
+	stop := make(chan struct{})
+	var workers sync.WaitGroup
+	for i := range *soakSessions {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(i)+1))
+			// Spread the starts over the first second.
+			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				proto := protocols[rng.IntN(len(protocols))]
+				k := pick(rng)
+				dwell := time.Duration(rng.IntN(500)) * time.Millisecond
+				t0 := time.Now()
+				out, detail := run(rng, proto, k, dwell)
+				ta.add(proto, k, out, detail, time.Since(t0))
+				time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
+			}
+		}()
+	}
+	reloads := 0
+	end := time.After(*soakDuration)
+	tick := time.NewTicker(*soakReload)
+loop:
+	for {
+		select {
+		case <-end:
+			break loop
+		case <-tick.C:
+			if err := e.mg.Signal(syscall.SIGHUP); err != nil {
+				t.Errorf("SIGHUP: %v", err)
+			}
+			reloads++
+		}
+	}
+	tick.Stop()
+	close(stop)
+	workers.Wait()
+	peak, dead := smp.Stop()
+	if dead != nil {
+		t.Fatal(dead)
+	}
+
+	// Back near the baseline once the sessions are gone? Sockets must
+	// come back at once (every session's client, upstream and auth
+	// sockets). Go keeps the pipes of its splice relay in a sync.Pool
+	// that only a GC empties (an idle process runs one every 2 minutes,
+	// and a pooled pipe goes at the second), so pipes are counted apart
+	// and only -soak.settle waits for them. RSS is reported, not checked:
+	// a Go heap is not handed back to the OS on a schedule a test can
+	// rely on.
+	var after harness.ProcStats
+	var afterFDs fdCount
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		after, err = harness.ReadProcStats(e.mg.Pid())
+		if err != nil {
+			t.Fatalf("mailgate after the load: %v", err)
+		}
+		afterFDs = countFDs(e.mg.Pid())
+		if afterFDs.sockets <= baseFDs.sockets || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("mailgate before the load: %v (%v)\n         peak during:     %v\n         after:           %v (%v)",
+		base, baseFDs, peak, after, afterFDs)
+	if afterFDs.sockets > baseFDs.sockets {
+		t.Errorf("mailgate holds %d sockets 30s after the load, %d before: sockets leak; its sockets:\n%s",
+			afterFDs.sockets, baseFDs.sockets, openSockets(e.mg.Pid(), e.portNames()))
+	}
+	if *soakSettle > 0 {
+		deadline := time.Now().Add(*soakSettle)
+		for afterFDs.total() > baseFDs.total()+2 && time.Now().Before(deadline) {
+			time.Sleep(time.Second)
+			afterFDs = countFDs(e.mg.Pid())
+		}
+		after, _ = harness.ReadProcStats(e.mg.Pid())
+		t.Logf("mailgate after settling up to %v: %v (%v)", *soakSettle, after, afterFDs)
+		if afterFDs.total() > baseFDs.total()+2 {
+			t.Errorf("mailgate holds %v after settling for %v, %v before", afterFDs, *soakSettle, baseFDs)
+		}
+	}
+	if unexpected := ta.report(t); unexpected > 0 {
+		ta.mu.Lock()
+		t.Errorf("%d sessions ended unexpectedly; first ones:\n  %s", unexpected, strings.Join(ta.bad, "\n  "))
+		ta.mu.Unlock()
+	}
+	if ta.counts["pop3/ok/ok"] == 0 || ta.counts["imap/ok/ok"] == 0 || ta.counts["smtp/ok/ok"] == 0 {
+		t.Errorf("not every protocol completed a session: %v", ta.counts)
+	}
+
+	// Reloads: each SIGHUP was taken, none crashed anything.
+	log := e.mg.ErrorLog()
+	if got := strings.Count(log, "(SIGHUP) received"); reloads > 0 && got == 0 {
+		t.Errorf("%d SIGHUPs sent, none logged", reloads)
+	} else {
+		t.Logf("%d SIGHUPs sent, %d logged", reloads, got)
+	}
+	for _, bad := range []string{"[alert]", "[emerg]", "panic", "DATA RACE"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("error.log has %q:\n%s", bad, grepLines(log, bad, 10))
+		}
+	}
+
+	// The graceful stop: sessions open at SIGQUIT finish, then mailgate
+	// exits 0.
+	quitPhase(t, e, acceptedFn)
+
+	// Every message the client was told was accepted reached Postfix whole.
+	accMu.Lock()
+	want := make(map[string]string, len(accepted))
+	for k, v := range accepted {
+		want[k] = v
+	}
+	accMu.Unlock()
+	checkDelivered(t, e.pf, want)
+}
+
+func grepLines(log, s string, max int) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) && len(out) < max {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// checkDelivered waits for Postfix to deliver every accepted message and
+// compares the SHA-256 of each with what the client sent.
+func checkDelivered(t *testing.T, pf *harness.Postfix, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute + time.Duration(len(want))*10*time.Millisecond)
+	var got map[string]string
+	for {
+		got = map[string]string{}
+		for _, m := range pf.Messages() {
+			if id, sum := deliveredSum(m); id != "" {
+				got[id] = sum
+			}
+		}
+		missing := 0
+		for id := range want {
+			if _, ok := got[id]; !ok {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	var missing, differ []string
+	for id, sum := range want {
+		switch g, ok := got[id]; {
+		case !ok:
+			missing = append(missing, id)
+		case g != sum:
+			differ = append(differ, id)
+		}
+	}
+	t.Logf("SMTP: %d messages told 250, %d delivered by Postfix (%d missing, %d with another SHA-256)",
+		len(want), len(got), len(missing), len(differ))
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		t.Errorf("%d accepted messages never reached Postfix, e.g. %v", len(missing), missing[:min(10, len(missing))])
+	}
+	if len(differ) > 0 {
+		t.Errorf("%d messages arrived changed, e.g. %v", len(differ), differ[:min(10, len(differ))])
+	}
+	if len(want) == 0 {
+		t.Error("no SMTP message was accepted")
+	}
+}
+
+// openSockets describes pid's TCP sockets for a failure message: each
+// socket's local and remote port, state, and the name of whatever
+// listens on the remote port (names: port → what).
+func openSockets(pid int, names map[int]string) string {
+	inodes := map[string]int{}
+	counts := map[string]int{}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, ent := range ents {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, ent.Name()))
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")]++
+		} else if !strings.HasPrefix(l, "pipe:") {
+			counts["file "+l]++
+		}
+	}
+	states := map[string]string{"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+		"0A": "LISTEN", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "09": "LAST_ACK", "0B": "CLOSING", "02": "SYN_SENT"}
+	var data []byte
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, _ := os.ReadFile(f)
+		data = append(data, b...)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || inodes[f[9]] == 0 {
+			continue
+		}
+		n := inodes[f[9]]
+		delete(inodes, f[9])
+		port := func(a string) int {
+			_, h, _ := strings.Cut(a, ":")
+			n, _ := strconv.ParseInt(h, 16, 32)
+			return int(n)
+		}
+		lp, rp := port(f[1]), port(f[2])
+		what := names[rp]
+		if what == "" {
+			what = names[lp]
+			if what != "" {
+				what = "client of " + what
+			}
+		}
+		counts[fmt.Sprintf("tcp %s %s", states[f[3]], what)] += n
+	}
+	for range inodes {
+		counts["socket, not TCP (unix, netlink...)"]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %4d %s\n", counts[k], k)
+	}
+	return b.String()
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// portNames names the ports of everything in e.
+func (e *soakEnv) portNames() map[int]string {
+	m := map[int]string{portOf(e.dc.POP3Addr): "dovecot pop3", portOf(e.dc.IMAPAddr): "dovecot imap",
+		portOf(e.pf.Addr): "postfix", portOf(e.as.Addr()): "auth_http"}
+	for k, p := range e.faults {
+		m[portOf(p.Addr())] = "fault proxy " + k
+	}
+	for _, proto := range protocols {
+		m[portOf(e.mg.Addr(proto))] = "mailgate " + proto
+	}
+	return m
+}
+
+// fdCount is a process's descriptors by kind.
+type fdCount struct{ sockets, pipes, other int }
+
+func (c fdCount) total() int { return c.sockets + c.pipes + c.other }
+
+func (c fdCount) String() string {
+	return fmt.Sprintf("%d sockets, %d pipes, %d other", c.sockets, c.pipes, c.other)
+}
+
+func countFDs(pid int) fdCount {
+	var c fdCount
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, ent := range ents {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, ent.Name()))
+		switch {
+		case err != nil:
+		case strings.HasPrefix(l, "socket:"):
+			c.sockets++
+		case strings.HasPrefix(l, "pipe:"):
+			c.pipes++
+		default:
+			c.other++
+		}
+	}
+	return c
+}
