@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -472,6 +473,7 @@ loop:
 	} else {
 		t.Logf("%d SIGHUPs sent, %d logged", reloads, got)
 	}
+	t.Logf("mailgate's error.log by message:\n%s", logSummary(log))
 	for _, bad := range []string{"[alert]", "[emerg]", "panic", "DATA RACE"} {
 		if strings.Contains(log, bad) {
 			t.Errorf("error.log has %q:\n%s", bad, grepLines(log, bad, 10))
@@ -655,4 +657,30 @@ func countFDs(pid int) fdCount {
 		}
 	}
 	return c
+}
+
+var (
+	logMsgRe = regexp.MustCompile(`\[(\w+)\] \d+#\d+: (?:\*\d+ )?([^,"(]+)`)
+	addrRe   = regexp.MustCompile(`[0-9][0-9.:]*`)
+)
+
+// logSummary counts error.log lines by level and message (without the
+// details after the first comma, quote or parenthesis).
+func logSummary(log string) string {
+	counts := map[string]int{}
+	for _, l := range strings.Split(log, "\n") {
+		if m := logMsgRe.FindStringSubmatch(l); m != nil {
+			counts["["+m[1]+"] "+addrRe.ReplaceAllString(strings.TrimSpace(m[2]), "N")]++
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %6d %s\n", counts[k], k)
+	}
+	return b.String()
 }
