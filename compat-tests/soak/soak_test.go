@@ -63,6 +63,10 @@ type kind struct {
 	fault   Fault // upstream fault (Pass: straight to the real upstream)
 	auth    *authserver.Behavior
 	allowed []outcome
+	// CloseMid: the trigger per protocol (default: the command that
+	// fetches or sends the message) and the bytes let through after it.
+	trigger map[string]string
+	cut     int
 }
 
 var (
@@ -75,7 +79,10 @@ func soakKinds() []kind {
 		{name: "ok", weight: 50, fault: Pass, allowed: okOnly},
 		{name: "trickle", weight: 8, fault: Trickle, allowed: okOnly},
 		// A reply cut part way, or (SMTP) the message cut on its way up.
-		{name: "closemid", weight: 8, fault: CloseMid, allowed: []outcome{outTruncated}},
+		{name: "closemid", weight: 8, fault: CloseMid, allowed: []outcome{outTruncated}, cut: 1000},
+		// The upstream hangs up on the proxy's login, before its answer.
+		{name: "closelogin", weight: 4, fault: CloseMid, allowed: errOnly,
+			trigger: map[string]string{"pop3": "PASS ", "imap": "LOGIN ", "smtp": "XCLIENT "}},
 		{name: "refuse", weight: 4, fault: Refuse, allowed: errOnly},
 		{name: "reset", weight: 4, fault: Reset, allowed: errOnly},
 		{name: "stall", weight: 4, fault: Stall, allowed: errOnly},
@@ -137,8 +144,12 @@ func startSoakEnv(t *testing.T) *soakEnv {
 			if k.auth != nil || k.fault == Pass {
 				continue
 			}
+			trig, cutDown := trigger[proto], proto != "smtp"
+			if k.trigger != nil {
+				trig, cutDown = k.trigger[proto], true
+			}
 			p := &FaultProxy{Target: upstream[proto], Fault: k.fault, StallFor: 30 * time.Second,
-				Trigger: []byte(trigger[proto]), CutDown: proto != "smtp", CutAfter: 1000,
+				Trigger: []byte(trig), CutDown: cutDown, CutAfter: k.cut,
 				Chunk: 512, Every: 5 * time.Millisecond}
 			if _, err := Listen(p); err != nil {
 				t.Fatal(err)
