@@ -21,21 +21,8 @@ func quitPhase(t *testing.T, e *soakEnv, accepted func(id, sum string)) {
 	patience := 20 * time.Second
 	const n = 1 << 40 // session numbers apart from the load's
 
-	pop, err := dialWire(e.mg.Addr("pop3"), patience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pop.Close()
-	imap, err := dialWire(e.mg.Addr("imap"), patience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imap.Close()
-	smtp, err := dialWire(e.mg.Addr("smtp"), patience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smtp.Close()
+	// Each is dialled just before its login: the pre-auth timeout runs
+	// from the connect.
 	step := func(what string, w *wire, send, wantPrefix string, read func() (string, error)) {
 		t.Helper()
 		if send != "" {
@@ -46,14 +33,29 @@ func quitPhase(t *testing.T, e *soakEnv, accepted func(id, sum string)) {
 			t.Fatalf("held session, %s: %q %v, want %q", what, l, err, wantPrefix)
 		}
 	}
+	pop, err := dialWire(e.mg.Addr("pop3"), patience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pop.Close()
 	step("pop3 greeting", pop, "", "+OK", pop.line)
 	step("pop3 USER", pop, "USER "+user("ok", n)+"\r\n", "+OK", pop.line)
 	step("pop3 PASS", pop, "PASS secret\r\n", "+OK", pop.line)
+	imap, err := dialWire(e.mg.Addr("imap"), patience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imap.Close()
 	imapTagged := func(tag string) func() (string, error) {
 		return func() (string, error) { l, _, err := imap.until(tag + " "); return l, err }
 	}
 	step("imap greeting", imap, "", "* OK", imap.line)
 	step("imap LOGIN", imap, "q1 LOGIN "+user("ok", n+1)+" secret\r\n", "q1 OK", imapTagged("q1"))
+	smtp, err := dialWire(e.mg.Addr("smtp"), patience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smtp.Close()
 	step("smtp greeting", smtp, "", "220", smtp.smtpReply)
 	step("smtp EHLO", smtp, "EHLO soak.test\r\n", "250", smtp.smtpReply)
 	id := "ok-" + strconv.Itoa(n+2)

@@ -89,7 +89,7 @@ func soakKinds() []kind {
 		{name: "garbage", weight: 4, fault: Garbage, allowed: errOnly},
 		{name: "authclose", weight: 3, auth: &authserver.Behavior{Close: true}, allowed: errOnly},
 		{name: "authgarbage", weight: 3, auth: &authserver.Behavior{Garbage: true}, allowed: errOnly},
-		{name: "authslow", weight: 3, auth: &authserver.Behavior{Delay: 3 * time.Second}, allowed: errOnly},
+		{name: "authslow", weight: 3, auth: &authserver.Behavior{Delay: 8 * time.Second}, allowed: errOnly},
 		{name: "authfail", weight: 3, auth: &authserver.Behavior{Status: "Invalid login or password", Wait: "1",
 			ErrorCode: "535 5.7.8"}, allowed: errOnly},
 		{name: "authoversize", weight: 2, auth: &authserver.Behavior{Oversize: true}, allowed: errOnly},
@@ -110,10 +110,13 @@ type soakEnv struct {
 	faults map[string]*FaultProxy // "proto/kind"
 }
 
+// soakMail: the timeouts are generous so that a busy machine (other
+// tests, -race) does not fail fault-free sessions; stall and authslow
+// sessions take that long.
 const soakMail = `
     auth_http {{auth}};
-    auth_http_timeout 1s;
-    timeout 3s;
+    auth_http_timeout 5s;
+    timeout 10s;
     proxy_timeout 60s;
     server {
         listen 127.0.0.1:{{port pop3}};
@@ -132,8 +135,14 @@ const soakMail = `
 func startSoakEnv(t *testing.T) *soakEnv {
 	t.Helper()
 	e := &soakEnv{kinds: soakKinds(), faults: map[string]*FaultProxy{}}
+	// Dovecot's login services in high-performance mode (one process
+	// serves many logins): forking one per connection cannot keep up
+	// with hundreds of sessions on a busy machine, and connects to it
+	// would time out in its listen backlog.
 	e.dc = harness.StartDovecot(t, map[string]string{"alice": "secret"},
-		"default_process_limit = 1000", "default_client_limit = 4000")
+		"default_process_limit = 1000", "default_client_limit = 4000",
+		"service imap-login {\n  service_count = 0\n  process_min_avail = 2\n  client_limit = 1000\n}",
+		"service pop3-login {\n  service_count = 0\n  process_min_avail = 2\n  client_limit = 1000\n}")
 	e.mb = makeMailbox(2500, 8000, 40000)
 	e.dc.SetMailbox("alice", e.mb.stored...)
 	e.pf = harness.StartPostfix(t, "default_process_limit = 500", "in_flow_delay = 0s")
@@ -430,9 +439,9 @@ loop:
 
 	// Back near the baseline once the sessions are gone? Sockets must
 	// come back at once (every session's client, upstream and auth
-	// sockets). Go keeps the pipes of its splice relay in a sync.Pool
-	// that only a GC empties (an idle process runs one every 2 minutes,
-	// and a pooled pipe goes at the second), so pipes are counted apart
+	// sockets). mailgate keeps the pipes of its splice relay in a sync.Pool
+	// (proxy/pool.go) that only a GC empties (an idle Go process runs one
+	// every 2 minutes, and a pooled pipe goes at the second), so pipes are counted apart
 	// and only -soak.settle waits for them. RSS is reported, not checked:
 	// a Go heap is not handed back to the OS on a schedule a test can
 	// rely on.
@@ -472,6 +481,8 @@ loop:
 		ta.mu.Lock()
 		t.Errorf("%d sessions ended unexpectedly; first ones:\n  %s", unexpected, strings.Join(ta.bad, "\n  "))
 		ta.mu.Unlock()
+		t.Logf("Dovecot's warnings and errors by message:\n%s", upstreamSummary(e.dc.Log()))
+		t.Logf("Postfix's warnings and errors by message:\n%s", upstreamSummary(e.pf.Log()))
 	}
 	if ta.counts["pop3/ok/ok"] == 0 || ta.counts["imap/ok/ok"] == 0 || ta.counts["smtp/ok/ok"] == 0 {
 		t.Errorf("not every protocol completed a session: %v", ta.counts)
@@ -671,17 +682,45 @@ func countFDs(pid int) fdCount {
 }
 
 var (
-	logMsgRe = regexp.MustCompile(`\[(\w+)\] \d+#\d+: (?:\*\d+ )?([^,"(]+)`)
+	logMsgRe = regexp.MustCompile(`\[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*?)(?:, client: |$)`)
+	quotedRe = regexp.MustCompile(`"[^"]*"`)
 	addrRe   = regexp.MustCompile(`[0-9][0-9.:]*`)
 )
 
 // logSummary counts error.log lines by level and message (without the
-// details after the first comma, quote or parenthesis).
+// client and server details, quoted strings and numbers).
 func logSummary(log string) string {
 	counts := map[string]int{}
 	for _, l := range strings.Split(log, "\n") {
 		if m := logMsgRe.FindStringSubmatch(l); m != nil {
-			counts["["+m[1]+"] "+addrRe.ReplaceAllString(strings.TrimSpace(m[2]), "N")]++
+			msg := quotedRe.ReplaceAllString(strings.TrimSpace(m[2]), `"…"`)
+			counts["["+m[1]+"] "+addrRe.ReplaceAllString(msg, "N")]++
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %6d %s\n", counts[k], k)
+	}
+	return b.String()
+}
+
+var upstreamMsgRe = regexp.MustCompile(`(?i)(warning|error|fatal|panic)[:(].*`)
+
+// upstreamSummary counts Dovecot's or Postfix's warning and error lines
+// with numbers and addresses blanked.
+func upstreamSummary(log string) string {
+	counts := map[string]int{}
+	for _, l := range strings.Split(log, "\n") {
+		if m := upstreamMsgRe.FindString(l); m != "" {
+			if len(m) > 150 {
+				m = m[:150]
+			}
+			counts[addrRe.ReplaceAllString(m, "N")]++
 		}
 	}
 	keys := make([]string, 0, len(counts))
