@@ -446,6 +446,12 @@ func TestHostile(t *testing.T) {
 	if err := controlLogin(procs[harness.Mailgate].Addr("pop3")); err != nil {
 		t.Errorf("after the attacks: %v", err)
 	}
+	log := procs[harness.Mailgate].ErrorLog()
+	for _, bad := range []string{"[alert]", "[emerg]", "panic"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("mailgate's error.log has %q:\n%s", bad, grepLines(log, bad, 10))
+		}
+	}
 }
 
 func closeSummary(rs []attackResult) string {

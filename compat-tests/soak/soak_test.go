@@ -414,7 +414,16 @@ func TestSoak(t *testing.T) {
 			}
 		}()
 	}
-	reloads := 0
+	// Reloads cycle through: the same file, a changed one (proxy_timeout),
+	// and a broken one (an unknown directive: mailgate must log it at
+	// emerg and keep running on the configuration it has).
+	confPath := e.mg.Prefix + "nginx.conf"
+	changed := strings.Replace(e.mg.Conf, "proxy_timeout 60s;", "proxy_timeout 61s;", 1)
+	broken := strings.Replace(e.mg.Conf, "proxy_timeout 60s;", "proxy_timeout 60s;\n    soak_bogus_directive on;", 1)
+	if changed == e.mg.Conf || broken == e.mg.Conf {
+		t.Fatal("soak: the config has no proxy_timeout 60s to vary")
+	}
+	reloads, brokenReloads := 0, 0
 	end := time.After(*soakDuration)
 	tick := time.NewTicker(*soakReload)
 loop:
@@ -423,6 +432,13 @@ loop:
 		case <-end:
 			break loop
 		case <-tick.C:
+			conf := [...]string{e.mg.Conf, changed, broken}[reloads%3]
+			if conf == broken {
+				brokenReloads++
+			}
+			if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			if err := e.mg.Signal(syscall.SIGHUP); err != nil {
 				t.Errorf("SIGHUP: %v", err)
 			}
@@ -430,6 +446,9 @@ loop:
 		}
 	}
 	tick.Stop()
+	if err := os.WriteFile(confPath, []byte(e.mg.Conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	close(stop)
 	workers.Wait()
 	peak, dead := smp.Stop()
@@ -488,15 +507,28 @@ loop:
 		t.Errorf("not every protocol completed a session: %v", ta.counts)
 	}
 
-	// Reloads: each SIGHUP was taken, none crashed anything.
+	// Reloads: each SIGHUP was taken (signals may coalesce, as in
+	// nginx), each broken file refused at emerg, nothing crashed.
 	log := e.mg.ErrorLog()
-	if got := strings.Count(log, "(SIGHUP) received"); reloads > 0 && got == 0 {
+	got := strings.Count(log, "(SIGHUP) received")
+	emerg := strings.Count(log, `[emerg]`)
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "[emerg]") && !strings.Contains(l, "soak_bogus_directive") {
+			t.Errorf("unexpected emerg: %s", l)
+		}
+	}
+	t.Logf("%d SIGHUPs sent (%d with a broken file), %d logged, %d emerg lines", reloads, brokenReloads, got, emerg)
+	if reloads > 0 && got == 0 {
 		t.Errorf("%d SIGHUPs sent, none logged", reloads)
-	} else {
-		t.Logf("%d SIGHUPs sent, %d logged", reloads, got)
+	}
+	if brokenReloads > 0 && emerg == 0 {
+		t.Errorf("%d reloads of a broken file, no emerg logged", brokenReloads)
+	}
+	if emerg > brokenReloads {
+		t.Errorf("%d emerg lines for %d broken reloads", emerg, brokenReloads)
 	}
 	t.Logf("mailgate's error.log by message:\n%s", logSummary(log))
-	for _, bad := range []string{"[alert]", "[emerg]", "panic", "DATA RACE"} {
+	for _, bad := range []string{"[alert]", "panic", "DATA RACE"} {
 		if strings.Contains(log, bad) {
 			t.Errorf("error.log has %q:\n%s", bad, grepLines(log, bad, 10))
 		}
