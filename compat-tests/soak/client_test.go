@@ -25,7 +25,30 @@ const (
 	outError     outcome = "error"     // an error reply or a close before login completed
 	outTruncated outcome = "truncated" // a reply cut short: a prefix of the right bytes, then a close
 	outBad       outcome = "bad"       // wrong bytes, a hang, a success where a fault was injected
+	outAbandoned outcome = "abandoned" // the client hung up on purpose (kinds abandon*)
 )
+
+// abandonAt is where a session of kind hangs up without waiting: "login"
+// (right after sending the password, or RCPT), "relay" (right after
+// asking for the message, or half way through sending it), or "".
+func abandonAt(kind string) string {
+	switch kind {
+	case "abandonlogin", "abandonstall":
+		return "login"
+	case "abandonrelay":
+		return "relay"
+	}
+	return ""
+}
+
+// hangUp closes with a reset, as a client that goes away mid-command.
+func (w *wire) hangUp() (outcome, string) {
+	if tc, ok := w.c.(*net.TCPConn); ok {
+		tc.SetLinger(0) //nolint:errcheck
+	}
+	w.c.Close()
+	return outAbandoned, ""
+}
 
 // errHang marks a read that got nothing within the client's patience.
 var errHang = errors.New("no answer (hang)")
@@ -202,6 +225,9 @@ func pop3Session(addr, kind string, n int64, mb mailbox, idx int, dwell, patienc
 		return outBad, fmt.Sprintf("USER: %q %v", l, err)
 	}
 	w.send("PASS secret\r\n") //nolint:errcheck
+	if abandonAt(kind) == "login" {
+		return w.hangUp()
+	}
 	l, err := w.line()
 	switch {
 	case err == errHang:
@@ -221,6 +247,9 @@ func pop3Session(addr, kind string, n int64, mb mailbox, idx int, dwell, patienc
 		return outBad, fmt.Sprintf("PASS: %q", l)
 	}
 	fmt.Fprintf(w.c, "RETR %d\r\n", idx+1)
+	if abandonAt(kind) == "relay" {
+		return w.hangUp()
+	}
 	want := mb.wire[idx] + ".\r\n"
 	head, err := w.line()
 	if err != nil {
@@ -270,6 +299,9 @@ func imapSession(addr, kind string, n int64, mb mailbox, idx int, dwell, patienc
 		return outBad, fmt.Sprintf("greeting %q %v", l, err)
 	}
 	w.send("a1 LOGIN " + user(kind, n) + " secret\r\n") //nolint:errcheck
+	if abandonAt(kind) == "login" {
+		return w.hangUp()
+	}
 	l, all, err := w.until("a1 ")
 	switch {
 	case err == errHang:
@@ -300,6 +332,9 @@ func imapSession(addr, kind string, n int64, mb mailbox, idx int, dwell, patienc
 		return outBad, fmt.Sprintf("EXAMINE: %q %v", all, err)
 	}
 	fmt.Fprintf(w.c, "a3 FETCH %d BODY.PEEK[]\r\n", idx+1)
+	if abandonAt(kind) == "relay" {
+		return w.hangUp()
+	}
 	head, err := w.line()
 	if err != nil {
 		if closedErr(err) {
@@ -399,6 +434,9 @@ func smtpSession(addr, kind string, n int64, rng *rand.Rand, size int, dwell, pa
 	}
 	// Here the proxy asks auth_http and logs in to the upstream.
 	w.send("RCPT TO:<sink@example.com>\r\n") //nolint:errcheck
+	if abandonAt(kind) == "login" {
+		return w.hangUp()
+	}
 	l, err := w.smtpReply()
 	switch {
 	case err == errHang:
@@ -424,6 +462,10 @@ func smtpSession(addr, kind string, n int64, rng *rand.Rand, size int, dwell, pa
 		return outBad, fmt.Sprintf("DATA: %q %v", l, err)
 	}
 	msg := smtpMessage(id, rng, size)
+	if abandonAt(kind) == "relay" {
+		w.send(msg[:len(msg)/2]) //nolint:errcheck
+		return w.hangUp()
+	}
 	if err := w.send(msg + ".\r\n"); err != nil {
 		if closedErr(err) {
 			return outTruncated, "closed while sending the message"

@@ -93,6 +93,13 @@ func soakKinds() []kind {
 		{name: "authfail", weight: 3, auth: &authserver.Behavior{Status: "Invalid login or password", Wait: "1",
 			ErrorCode: "535 5.7.8"}, allowed: errOnly},
 		{name: "authoversize", weight: 2, auth: &authserver.Behavior{Oversize: true}, allowed: errOnly},
+		// The client hangs up: while auth_http is slow, while the upstream
+		// stalls, or while the message is relayed. Nothing to check on
+		// the client; the sockets must come back all the same.
+		{name: "abandonlogin", weight: 2, auth: &authserver.Behavior{Delay: 2 * time.Second, Status: "OK"},
+			allowed: []outcome{outAbandoned}},
+		{name: "abandonstall", weight: 2, fault: Stall, allowed: []outcome{outAbandoned}},
+		{name: "abandonrelay", weight: 2, fault: Pass, allowed: []outcome{outAbandoned}},
 		{name: "authnoport", weight: 2, auth: &authserver.Behavior{Status: "OK", NoPort: true}, allowed: errOnly},
 	}
 }
@@ -176,7 +183,7 @@ func startSoakEnv(t *testing.T) *soakEnv {
 		if !ok {
 			return &authserver.Behavior{Status: "unknown soak kind " + name}
 		}
-		if k.auth != nil {
+		if k.auth != nil && (k.auth.Status != "OK" || k.auth.NoPort) {
 			return k.auth
 		}
 		addr := upstream[proto]
@@ -185,6 +192,9 @@ func startSoakEnv(t *testing.T) *soakEnv {
 		}
 		host, port, _ := net.SplitHostPort(addr)
 		b := &authserver.Behavior{Status: "OK", Server: host, Port: port}
+		if k.auth != nil {
+			b.Delay = k.auth.Delay
+		}
 		if proto != "smtp" {
 			b.User, b.Pass = "alice", "secret"
 		}
