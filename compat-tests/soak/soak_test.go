@@ -279,6 +279,7 @@ type sampler struct {
 	mu       sync.Mutex
 	peak     harness.ProcStats
 	samples  int
+	series   []harness.ProcStats
 	deadErr  error
 	stop     chan struct{}
 	finished chan struct{}
@@ -307,6 +308,7 @@ func startSampler(p *harness.Proxy, every time.Duration, also func()) *sampler {
 				}
 			} else {
 				s.samples++
+				s.series = append(s.series, st)
 				s.peak.FDs = max(s.peak.FDs, st.FDs)
 				s.peak.RSSKiB = max(s.peak.RSSKiB, st.RSSKiB)
 				s.peak.Threads = max(s.peak.Threads, st.Threads)
@@ -315,6 +317,22 @@ func startSampler(p *harness.Proxy, every time.Duration, also func()) *sampler {
 		}
 	}()
 	return s
+}
+
+// quarters is the figures at 25, 50, 75 and 100% of the samples: with
+// a steady load, RSS that keeps climbing through them is worth a look.
+func (s *sampler) quarters() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.series) == 0 {
+		return "no samples"
+	}
+	var parts []string
+	for q := 1; q <= 4; q++ {
+		st := s.series[(len(s.series)*q)/4-min(1, (len(s.series)*q)/4)]
+		parts = append(parts, fmt.Sprintf("%d%%: RSS %d KiB, fds %d", 25*q, st.RSSKiB, st.FDs))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (s *sampler) Stop() (harness.ProcStats, error) {
@@ -488,8 +506,8 @@ loop:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("mailgate before the load: %v (%v)\n         peak during:     %v\n         after:           %v (%v)",
-		base, baseFDs, peak, after, afterFDs)
+	t.Logf("mailgate before the load: %v (%v)\n         peak during:     %v\n         after:           %v (%v)\n         during the load: %s",
+		base, baseFDs, peak, after, afterFDs, smp.quarters())
 	if afterFDs.sockets > baseFDs.sockets {
 		t.Errorf("mailgate holds %d sockets 30s after the load, %d before: sockets leak; its sockets:\n%s",
 			afterFDs.sockets, baseFDs.sockets, openSockets(e.mg.Pid(), e.portNames()))
