@@ -278,7 +278,6 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 type sampler struct {
 	mu       sync.Mutex
 	peak     harness.ProcStats
-	samples  int
 	series   []harness.ProcStats
 	deadErr  error
 	stop     chan struct{}
@@ -307,7 +306,6 @@ func startSampler(p *harness.Proxy, every time.Duration, also func()) *sampler {
 					s.deadErr = fmt.Errorf("mailgate exited during the load: %v", werr)
 				}
 			} else {
-				s.samples++
 				s.series = append(s.series, st)
 				s.peak.FDs = max(s.peak.FDs, st.FDs)
 				s.peak.RSSKiB = max(s.peak.RSSKiB, st.RSSKiB)
@@ -329,7 +327,7 @@ func (s *sampler) quarters() string {
 	}
 	var parts []string
 	for q := 1; q <= 4; q++ {
-		st := s.series[(len(s.series)*q)/4-min(1, (len(s.series)*q)/4)]
+		st := s.series[max(0, len(s.series)*q/4-1)]
 		parts = append(parts, fmt.Sprintf("%d%%: RSS %d KiB, fds %d", 25*q, st.RSSKiB, st.FDs))
 	}
 	return strings.Join(parts, "; ")
