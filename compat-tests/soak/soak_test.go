@@ -741,7 +741,6 @@ func countFDs(pid int) fdCount {
 
 var (
 	logMsgRe = regexp.MustCompile(`\[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*?)(?:, client: |$)`)
-	quotedRe = regexp.MustCompile(`"[^"]*"`)
 	addrRe   = regexp.MustCompile(`[0-9][0-9.:]*`)
 )
 
@@ -751,7 +750,12 @@ func logSummary(log string) string {
 	counts := map[string]int{}
 	for _, l := range strings.Split(log, "\n") {
 		if m := logMsgRe.FindStringSubmatch(l); m != nil {
-			msg := quotedRe.ReplaceAllString(strings.TrimSpace(m[2]), `"…"`)
+			// Quoted parts (logins, upstream garbage that may hold quotes
+			// and line ends) are blanked from the first quote on.
+			msg, _, quoted := strings.Cut(strings.TrimSpace(m[2]), `"`)
+			if quoted {
+				msg += `"…"`
+			}
 			counts["["+m[1]+"] "+addrRe.ReplaceAllString(msg, "N")]++
 		}
 	}
