@@ -31,9 +31,10 @@ const (
 	Garbage               // answer with random bytes and lines, never a greeting
 	CloseMid              // relay, then close both sides part way through a reply
 	Trickle               // relay, target→client in small chunks with pauses
+	Freeze                // relay until Trigger, then drop everything both ways, keeping both open
 )
 
-var faultNames = [...]string{"pass", "refuse", "reset", "stall", "garbage", "closemid", "trickle"}
+var faultNames = [...]string{"pass", "refuse", "reset", "stall", "garbage", "closemid", "trickle", "freeze"}
 
 func (f Fault) String() string {
 	if int(f) < len(faultNames) {
@@ -51,6 +52,8 @@ type FaultProxy struct {
 	// CloseMid: once Trigger has been seen in the client→target stream,
 	// CutAfter more bytes are relayed in the cut direction (target→client
 	// when CutDown, else client→target) and then both sides are closed.
+	// Freeze: once Trigger has been seen, nothing more is relayed either
+	// way; both connections stay open until one side closes.
 	Trigger  []byte
 	CutDown  bool
 	CutAfter int
@@ -297,6 +300,9 @@ func (p *FaultProxy) relay(c net.Conn) {
 	// send writes b to dst, honouring the cut for this direction; it
 	// reports false when the connection is finished.
 	send := func(dst net.Conn, b []byte, down bool) bool {
+		if p.Fault == Freeze && armed.Load() {
+			return true // dropped
+		}
 		if p.Fault == CloseMid && armed.Load() && down == p.CutDown {
 			left := budget.Load()
 			if int64(len(b)) >= left {
@@ -332,7 +338,7 @@ func (p *FaultProxy) relay(c net.Conn) {
 			n, err := src.Read(buf)
 			if n > 0 {
 				b := buf[:n]
-				if !down && p.Fault == CloseMid && !armed.Load() && len(p.Trigger) > 0 {
+				if !down && (p.Fault == CloseMid || p.Fault == Freeze) && !armed.Load() && len(p.Trigger) > 0 {
 					joined := append(tail, b...)
 					if i := bytes.Index(joined, p.Trigger); i >= 0 {
 						// Relay up to the end of the trigger, then arm.

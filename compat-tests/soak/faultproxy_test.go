@@ -301,3 +301,42 @@ func TestFaultProxyCloseWithOpenConns(t *testing.T) {
 		})
 	}
 }
+
+func TestFaultProxyFreeze(t *testing.T) {
+	withProxy(t, &FaultProxy{Fault: Freeze, Trigger: []byte("GO\r\n")}, func(t *testing.T, p *FaultProxy, be *backend) {
+		c, r := dial(t, p.Addr())
+		defer c.Close()
+		io.WriteString(c, "ping\r\n") //nolint:errcheck
+		if line, _ := r.ReadString('\n'); line != "+OK hi\r\n" {
+			t.Fatalf("greeting %q", line)
+		}
+		if line, _ := r.ReadString('\n'); line != "ping\r\n" {
+			t.Fatalf("echo %q", line)
+		}
+		io.WriteString(c, "GO\r\nmore\r\n")                       //nolint:errcheck
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) //nolint:errcheck
+		got, err := io.ReadAll(r)
+		var ne net.Error
+		if len(got) != 0 || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("after the trigger read %q, %v; want nothing, connection open", got, err)
+		}
+		if got := be.received(); got != "ping\r\nGO\r\n" {
+			t.Errorf("the target got %q, want everything up to the trigger", got)
+		}
+		// The client's close reaches the target, which ends the relay.
+		c.(*net.TCPConn).CloseWrite() //nolint:errcheck
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			be.mu.Lock()
+			n := len(be.open)
+			be.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the target's connection is still open 5s after the client closed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}

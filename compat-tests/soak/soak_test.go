@@ -80,6 +80,9 @@ func soakKinds() []kind {
 		{name: "trickle", weight: 8, fault: Trickle, allowed: okOnly},
 		// A reply cut part way, or (SMTP) the message cut on its way up.
 		{name: "closemid", weight: 8, fault: CloseMid, allowed: []outcome{outTruncated}, cut: 1000},
+		// The upstream goes silent at RETR/FETCH/DATA: mailgate's
+		// proxy_timeout must end the session.
+		{name: "freeze", weight: 2, fault: Freeze, allowed: []outcome{outTruncated}},
 		// The upstream hangs up on the proxy's login, before its answer.
 		{name: "closelogin", weight: 4, fault: CloseMid, allowed: errOnly,
 			trigger: map[string]string{"pop3": "PASS ", "imap": "LOGIN ", "smtp": "XCLIENT "}},
@@ -124,7 +127,7 @@ const soakMail = `
     auth_http {{auth}};
     auth_http_timeout 5s;
     timeout 10s;
-    proxy_timeout 60s;
+    proxy_timeout 15s;
     server {
         listen 127.0.0.1:{{port pop3}};
         protocol pop3;
@@ -357,7 +360,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("seed %d (-soak.seed), %d sessions for %v, SIGHUP every %v", seed, *soakSessions, *soakDuration, *soakReload)
 	e := startSoakEnv(t)
-	patience := 20 * time.Second // a read that waits this long is a hang
+	patience := 30 * time.Second // a read that waits this long is a hang (proxy_timeout is 15s)
 
 	var (
 		seq      atomic.Int64
@@ -444,10 +447,10 @@ func TestSoak(t *testing.T) {
 	// and a broken one (an unknown directive: mailgate must log it at
 	// emerg and keep running on the configuration it has).
 	confPath := e.mg.Prefix + "nginx.conf"
-	changed := strings.Replace(e.mg.Conf, "proxy_timeout 60s;", "proxy_timeout 61s;", 1)
-	broken := strings.Replace(e.mg.Conf, "proxy_timeout 60s;", "proxy_timeout 60s;\n    soak_bogus_directive on;", 1)
+	changed := strings.Replace(e.mg.Conf, "proxy_timeout 15s;", "proxy_timeout 16s;", 1)
+	broken := strings.Replace(e.mg.Conf, "proxy_timeout 15s;", "proxy_timeout 15s;\n    soak_bogus_directive on;", 1)
 	if changed == e.mg.Conf || broken == e.mg.Conf {
-		t.Fatal("soak: the config has no proxy_timeout 60s to vary")
+		t.Fatal("soak: the config has no proxy_timeout 15s to vary")
 	}
 	reloads, brokenReloads := 0, 0
 	end := time.After(*soakDuration)
