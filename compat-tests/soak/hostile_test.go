@@ -65,14 +65,12 @@ type attack struct {
 // times, so a flood of it is never ended by max_errors.
 var valid = map[string]string{"pop3": "CAPA\r\n", "imap": "a CAPABILITY\r\n", "smtp": "NOOP\r\n"}
 
-func pause(d time.Duration) { time.Sleep(d) }
-
 var allProtos = []string{"pop3", "imap", "smtp"}
 
 func attacks() []attack {
 	flood := func(w io.Writer, proto string, _ int) (bool, error) {
 		_, err := io.WriteString(w, strings.Repeat(valid[proto], 100))
-		pause(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 		return true, err
 	}
 	return []attack{
@@ -81,7 +79,7 @@ func attacks() []attack {
 		{name: "slowloris", protos: allProtos, read: true,
 			write: func(w io.Writer, _ string, i int) (bool, error) {
 				if i > 0 {
-					pause(2 * time.Second)
+					time.Sleep(2 * time.Second)
 				}
 				_, err := w.Write([]byte{"USER aaaaaaaaaaaaaaaaaaaa"[i%25]})
 				return true, err
@@ -93,13 +91,13 @@ func attacks() []attack {
 					b[j] = byte(rand.IntN(256))
 				}
 				_, err := w.Write(b)
-				pause(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 				return true, err
 			}},
 		{name: "overlong", protos: allProtos, read: true,
 			write: func(w io.Writer, _ string, i int) (bool, error) {
 				_, err := w.Write(bytes.Repeat([]byte("A"), 8192))
-				pause(50 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond)
 				return i < 64, err
 			}},
 		{name: "literal", protos: []string{"imap"}, read: true,
@@ -109,7 +107,7 @@ func attacks() []attack {
 					return true, err
 				}
 				_, err := io.WriteString(w, "xxxxxxxxxxxxxxxx")
-				pause(200 * time.Millisecond)
+				time.Sleep(200 * time.Millisecond)
 				return true, err
 			}},
 		{name: "flood", protos: allProtos, read: true, write: flood},
@@ -234,8 +232,7 @@ func controlLogin(addr string) error {
 	return nil
 }
 
-// round runs attacks (each on its protocols, n connections each) against
-// proxy p while a control client logs in, and measures p's RSS growth.
+// roundResult is what runRound saw on one proxy.
 type roundResult struct {
 	results           []attackResult
 	rssBefore, peak   int
@@ -247,6 +244,9 @@ type roundResult struct {
 	sockets, sockets0 int
 }
 
+// runRound runs attacks (each on its protocols, n connections each)
+// against proxy p while a control client logs in, and measures p's RSS
+// growth and its sockets before and after.
 func runRound(p *harness.Proxy, as []attack, n int) roundResult {
 	var rr roundResult
 	st, _ := harness.ReadProcStats(p.Pid())
