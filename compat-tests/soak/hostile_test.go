@@ -181,8 +181,9 @@ func runAttack(addr, proto string, a attack) attackResult {
 	return res
 }
 
-// control logs in through the proxy's POP3 port every interval until
-// stop, and records each login's latency (connect to +OK after PASS).
+// control logs in through the proxy's POP3 port at once and then every
+// interval until stop, and records each login's latency (connect to +OK
+// after PASS).
 type control struct {
 	mu       sync.Mutex
 	lat      []time.Duration
@@ -194,11 +195,15 @@ func startControl(addr string, interval time.Duration, stop <-chan struct{}) *co
 	ct := &control{done: make(chan struct{})}
 	go func() {
 		defer close(ct.done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(interval):
+		// The first login starts at once, so even a round that ends
+		// within the interval has one.
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-stop:
+					return
+				case <-time.After(interval):
+				}
 			}
 			t0 := time.Now()
 			err := controlLogin(addr)
