@@ -324,17 +324,23 @@ func TestHostile(t *testing.T) {
 		"alice": {Password: "secret", Upstream: dc.POP3Addr},
 	}})
 	conf := harness.Config{Mail: hostileMail, Vars: map[string]string{"auth": as.URL()}}
-	procs := map[harness.Impl]*harness.Proxy{
-		harness.Nginx:    harness.StartNginx(t, conf),
-		harness.Mailgate: harness.StartMailgate(t, conf),
-	}
 	impls := []harness.Impl{harness.Nginx, harness.Mailgate}
-	// Warm both up (and check the control login works before attacks).
-	for _, impl := range impls {
-		if err := controlLogin(procs[impl].Addr("pop3")); err != nil {
-			t.Fatalf("%s: %v", impl, err)
+	// Each round gets a fresh nginx and mailgate, so its RSS growth is
+	// not hidden by memory an earlier round left in the process.
+	start := func() map[harness.Impl]*harness.Proxy {
+		procs := map[harness.Impl]*harness.Proxy{
+			harness.Nginx:    harness.StartNginx(t, conf),
+			harness.Mailgate: harness.StartMailgate(t, conf),
 		}
+		// Warm both up (and check the control login works before attacks).
+		for _, impl := range impls {
+			if err := controlLogin(procs[impl].Addr("pop3")); err != nil {
+				t.Fatalf("%s: %v", impl, err)
+			}
+		}
+		return procs
 	}
+	logs := map[harness.Impl]*strings.Builder{harness.Nginx: {}, harness.Mailgate: {}}
 
 	var rounds [][]attack
 	if *attackPerKind {
@@ -352,6 +358,7 @@ func TestHostile(t *testing.T) {
 	rssPer := map[harness.Impl]map[string]float64{harness.Nginx: {}, harness.Mailgate: {}}
 	ctl := map[harness.Impl][]time.Duration{}
 	for _, round := range rounds {
+		procs := start()
 		name := "all attacks at once"
 		if len(round) == 1 {
 			name = round[0].name
@@ -398,6 +405,23 @@ func TestHostile(t *testing.T) {
 		if rr := rrs[harness.Nginx]; len(rr.ctlFailures) > 0 {
 			t.Logf("during %s the control client failed %d logins to nginx, e.g. %s", name, len(rr.ctlFailures), rr.ctlFailures[0])
 		}
+		mg := procs[harness.Mailgate]
+		if exited, err := mg.Exited(); exited {
+			t.Fatalf("mailgate exited after %s: %v", name, err)
+		}
+		if err := controlLogin(mg.Addr("pop3")); err != nil {
+			t.Errorf("after %s: %v", name, err)
+		}
+		log := mg.ErrorLog()
+		for _, bad := range []string{"[alert]", "[emerg]", "panic"} {
+			if strings.Contains(log, bad) {
+				t.Errorf("mailgate's error.log after %s has %q:\n%s", name, bad, grepLines(log, bad, 10))
+			}
+		}
+		for _, impl := range impls {
+			procs[impl].Stop()
+			logs[impl].WriteString(procs[impl].ErrorLog())
+		}
 	}
 
 	// The table, and the behaviour check on mailgate.
@@ -442,21 +466,9 @@ func TestHostile(t *testing.T) {
 		}
 	}
 	for _, impl := range impls {
-		fmt.Fprintf(&b, "%s error.log by message:\n%s", impl, logSummary(procs[impl].ErrorLog()))
+		fmt.Fprintf(&b, "%s error.log by message:\n%s", impl, logSummary(logs[impl].String()))
 	}
 	t.Log(b.String())
-	if exited, err := procs[harness.Mailgate].Exited(); exited {
-		t.Fatalf("mailgate exited: %v", err)
-	}
-	if err := controlLogin(procs[harness.Mailgate].Addr("pop3")); err != nil {
-		t.Errorf("after the attacks: %v", err)
-	}
-	log := procs[harness.Mailgate].ErrorLog()
-	for _, bad := range []string{"[alert]", "[emerg]", "panic"} {
-		if strings.Contains(log, bad) {
-			t.Errorf("mailgate's error.log has %q:\n%s", bad, grepLines(log, bad, 10))
-		}
-	}
 }
 
 func closeSummary(rs []attackResult) string {
