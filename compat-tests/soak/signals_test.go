@@ -18,7 +18,7 @@ func TestSignalStorm(t *testing.T) {
 	as := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
 		"alice": {Password: "secret", Upstream: dc.POP3Addr},
 	}})
-	p := harness.StartMailgate(t, harness.Config{Mail: hostileMail, Vars: map[string]string{"auth": as.URL()}})
+	p := harness.StartMailgate(t, hostileConfig(as))
 	if err := controlLogin(p.Addr("pop3")); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestReloadThenQuit(t *testing.T) {
 	as := harness.StartAuth(t, authserver.Script{Users: map[string]authserver.User{
 		"alice": {Password: "secret", Upstream: dc.POP3Addr},
 	}})
-	conf := harness.Config{Mail: hostileMail, Vars: map[string]string{"auth": as.URL()}}
+	conf := hostileConfig(as)
 	for i := range 12 {
 		p := harness.StartMailgate(t, conf)
 		if err := controlLogin(p.Addr("pop3")); err != nil {
