@@ -43,6 +43,7 @@ const hostileMail = `
     server {
         listen 127.0.0.1:{{port pop3}};
         protocol pop3;
+        starttls on;
     }
     server {
         listen 127.0.0.1:{{port pop3s}} ssl;
@@ -56,6 +57,7 @@ const hostileMail = `
     server {
         listen 127.0.0.1:{{port smtp}};
         protocol smtp;
+        starttls on;
     }`
 
 // hostileConfig is hostileMail with as for auth_http and a throw-away
@@ -84,6 +86,9 @@ type attack struct {
 var valid = map[string]string{"pop3": "CAPA\r\n", "imap": "a CAPABILITY\r\n", "smtp": "NOOP\r\n"}
 
 var allProtos = []string{"pop3", "imap", "smtp"}
+
+// starttls is each protocol's command to start TLS.
+var starttls = map[string]string{"pop3": "STLS\r\n", "imap": "a STARTTLS\r\n", "smtp": "STARTTLS\r\n"}
 
 func attacks() []attack {
 	flood := func(w io.Writer, proto string, _ int) (bool, error) {
@@ -141,9 +146,9 @@ func attacks() []attack {
 				_, err := w.Write([]byte{hello[min(i, len(hello)-1)]})
 				return true, err
 			}},
-		{name: "starttls-idle", protos: []string{"imap"}, read: true,
-			write: func(w io.Writer, _ string, i int) (bool, error) {
-				_, err := io.WriteString(w, "a STARTTLS\r\n")
+		{name: "starttls-idle", protos: allProtos, read: true,
+			write: func(w io.Writer, proto string, i int) (bool, error) {
+				_, err := io.WriteString(w, starttls[proto])
 				return false, err
 			}},
 		{name: "flood", protos: allProtos, read: true, write: flood},
