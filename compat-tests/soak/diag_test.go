@@ -166,3 +166,20 @@ func upstreamSummary(log string) string {
 	}
 	return countTable(counts)
 }
+
+// grepAll returns the lines of log that contain s.
+func grepAll(log, s string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// grepLines is the first max lines of log that contain s, joined.
+func grepLines(log, s string, max int) string {
+	lines := grepAll(log, s)
+	return strings.Join(lines[:min(max, len(lines))], "\n")
+}

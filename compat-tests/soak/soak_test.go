@@ -592,16 +592,6 @@ loop:
 	checkDelivered(t, e.pf, want)
 }
 
-func grepLines(log, s string, max int) string {
-	var out []string
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, s) && len(out) < max {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // checkDelivered waits for Postfix to deliver every accepted message and
 // compares the SHA-256 of each with what the client sent.
 func checkDelivered(t *testing.T, pf *harness.Postfix, want map[string]string) {
