@@ -66,6 +66,8 @@ type FaultProxy struct {
 	// when the client does not close it (0: until Close).
 	StallFor time.Duration
 
+	garbage atomic.Pointer[[]byte] // SetGarbage
+
 	addr     string
 	ln       net.Listener
 	fd       int // Refuse: the bound, not listening socket
@@ -233,16 +235,30 @@ func (p *FaultProxy) handle(c net.Conn) {
 		p.drain(c, nil)
 		p.untrack(c)
 	case Garbage:
-		p.drain(c, garbage())
+		g := randomGarbage()
+		if b := p.garbage.Load(); b != nil {
+			g = *b
+		}
+		p.drain(c, g)
 		p.untrack(c)
 	default:
 		p.relay(c)
 	}
 }
 
-// garbage is what a Garbage upstream says instead of a greeting: random
-// bytes, some lines, NULs, a long run without a line end.
-func garbage() []byte {
+// SetGarbage makes a Garbage proxy send b on every connection from now
+// on instead of random bytes (nil: random again).
+func (p *FaultProxy) SetGarbage(b []byte) {
+	if b == nil {
+		p.garbage.Store(nil)
+		return
+	}
+	p.garbage.Store(&b)
+}
+
+// randomGarbage is what a Garbage upstream says instead of a greeting:
+// random bytes, some lines, NULs, a long run without a line end.
+func randomGarbage() []byte {
 	var b bytes.Buffer
 	for range 1 + rand.IntN(4) {
 		n := 1 + rand.IntN(200)

@@ -221,6 +221,20 @@ func TestFaultProxyGarbage(t *testing.T) {
 	})
 }
 
+func TestFaultProxySetGarbage(t *testing.T) {
+	withProxy(t, &FaultProxy{Fault: Garbage, StallFor: 100 * time.Millisecond}, func(t *testing.T, p *FaultProxy, _ *backend) {
+		p.SetGarbage([]byte("fixed\r\n"))
+		for range 2 {
+			c, r := dial(t, p.Addr())
+			got, _ := io.ReadAll(r)
+			c.Close()
+			if string(got) != "fixed\r\n" {
+				t.Errorf("read %q, want the garbage set", got)
+			}
+		}
+	})
+}
+
 func TestFaultProxyCloseMidDown(t *testing.T) {
 	withProxy(t, &FaultProxy{Fault: CloseMid, Trigger: []byte("GO\r\n"), CutDown: true, CutAfter: 10},
 		func(t *testing.T, p *FaultProxy, _ *backend) {

@@ -141,7 +141,9 @@ const soakMail = `
         smtp_auth none;
     }`
 
-func startSoakEnv(t *testing.T) *soakEnv {
+// startSoakEnv starts Dovecot, Postfix, the fault proxies, the auth
+// server and mailgate with the mail{} body mail (soakMail).
+func startSoakEnv(t *testing.T, mail string) *soakEnv {
 	t.Helper()
 	e := &soakEnv{kinds: soakKinds(), faults: map[string]*FaultProxy{}}
 	// Dovecot's login services in high-performance mode (one process
@@ -211,7 +213,7 @@ func startSoakEnv(t *testing.T) *soakEnv {
 			return answer(proto, kindOf(r.User()))
 		},
 	})
-	e.mg = harness.StartMailgate(t, harness.Config{Mail: soakMail, Vars: map[string]string{"auth": e.as.URL()}})
+	e.mg = harness.StartMailgate(t, harness.Config{Mail: mail, Vars: map[string]string{"auth": e.as.URL()}})
 	return e
 }
 
@@ -352,7 +354,7 @@ func TestSoak(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (-soak.seed), %d sessions for %v, SIGHUP every %v", seed, *soakSessions, *soakDuration, *soakReload)
-	e := startSoakEnv(t)
+	e := startSoakEnv(t, soakMail)
 	patience := 30 * time.Second // a read that waits this long is a hang (proxy_timeout is 15s)
 
 	var (
