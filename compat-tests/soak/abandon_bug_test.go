@@ -3,6 +3,7 @@
 package soak
 
 import (
+	"net"
 	"regexp"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ var sendFailedRe = regexp.MustCompile(`send\(\) failed \(\d+: [^)]*\)[^,]*`)
 //	send() failed (104: Connection reset by peer) while proxying and sending to client
 //
 // mailgate logs "send() failed (104: Connection reset by peer)" with no
-// action, for POP3 and SMTP alike. Found by TestSoak's abandonlogin
+// action, for POP3, IMAP and SMTP alike. Found by TestSoak's abandonlogin
 // sessions (1045 such lines in the long run).
 //
 // Run: go test -tags soakbugs -run TestAbandonedLoginLogLikeNginx ./compat-tests/soak/
@@ -37,6 +38,10 @@ func TestAbandonedLoginLogLikeNginx(t *testing.T) {
 			if r.Get("Auth-Method") == "none" {
 				return &authserver.Behavior{Status: "OK", Delay: 2 * time.Second}
 			}
+			if r.Get("Auth-Protocol") == "imap" {
+				host, port, _ := net.SplitHostPort(dc.IMAPAddr)
+				return &authserver.Behavior{Status: "OK", Server: host, Port: port, Delay: 2 * time.Second}
+			}
 			return nil
 		},
 	})
@@ -47,18 +52,23 @@ func TestAbandonedLoginLogLikeNginx(t *testing.T) {
         protocol pop3;
     }
     server {
+        listen 127.0.0.1:{{port imap}};
+        protocol imap;
+    }
+    server {
         listen 127.0.0.1:{{port smtp}};
         protocol smtp;
         smtp_auth none;
     }`, Vars: map[string]string{"auth": as.URL()}}
 	scripts := map[string]string{
 		"pop3": "USER alice\r\nPASS secret\r\n",
+		"imap": "a LOGIN alice secret\r\n",
 		"smtp": "EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n",
 	}
 	got := map[harness.Impl]map[string]string{}
 	for _, impl := range []harness.Impl{harness.Nginx, harness.Mailgate} {
 		p := harness.Start(t, impl, conf)
-		for _, proto := range []string{"pop3", "smtp"} {
+		for _, proto := range allProtos {
 			w, err := dialWire(p.Addr(proto), 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -70,7 +80,7 @@ func TestAbandonedLoginLogLikeNginx(t *testing.T) {
 		}
 		time.Sleep(4 * time.Second) // auth (2 s), the upstream login, the failed write
 		got[impl] = map[string]string{}
-		for _, proto := range []string{"pop3", "smtp"} {
+		for _, proto := range allProtos {
 			for _, l := range grepAll(p.ErrorLog(), p.Addr(proto)) {
 				if m := sendFailedRe.FindString(l); m != "" {
 					got[impl][proto] = m
@@ -78,7 +88,7 @@ func TestAbandonedLoginLogLikeNginx(t *testing.T) {
 			}
 		}
 	}
-	for _, proto := range []string{"pop3", "smtp"} {
+	for _, proto := range allProtos {
 		ng, mg := got[harness.Nginx][proto], got[harness.Mailgate][proto]
 		t.Logf("%s: nginx %q, mailgate %q", proto, ng, mg)
 		if ng == "" {
