@@ -45,21 +45,7 @@ func TestAbandonedLoginLogLikeNginx(t *testing.T) {
 			return nil
 		},
 	})
-	conf := harness.Config{Mail: `
-    auth_http {{auth}};
-    server {
-        listen 127.0.0.1:{{port pop3}};
-        protocol pop3;
-    }
-    server {
-        listen 127.0.0.1:{{port imap}};
-        protocol imap;
-    }
-    server {
-        listen 127.0.0.1:{{port smtp}};
-        protocol smtp;
-        smtp_auth none;
-    }`, Vars: map[string]string{"auth": as.URL()}}
+	conf := harness.Config{Mail: soakMail, Vars: map[string]string{"auth": as.URL()}}
 	scripts := map[string]string{
 		"pop3": "USER alice\r\nPASS secret\r\n",
 		"imap": "a LOGIN alice secret\r\n",

@@ -15,24 +15,7 @@ import (
 
 // faultsMail is soakMail with short timeouts, so that one session of
 // every kind runs quickly.
-const faultsMail = `
-    auth_http {{auth}};
-    auth_http_timeout 2s;
-    timeout 3s;
-    proxy_timeout 5s;
-    server {
-        listen 127.0.0.1:{{port pop3}};
-        protocol pop3;
-    }
-    server {
-        listen 127.0.0.1:{{port imap}};
-        protocol imap;
-    }
-    server {
-        listen 127.0.0.1:{{port smtp}};
-        protocol smtp;
-        smtp_auth none;
-    }`
+var faultsMail = soakMailConf("2s", "3s", "5s")
 
 // logNorm makes one session's error.log lines comparable between nginx
 // and mailgate: no time, pid or connection number, no ports, no quoted

@@ -119,14 +119,15 @@ type soakEnv struct {
 	faults map[string]*FaultProxy // "proto/kind"
 }
 
-// soakMail: the timeouts are generous so that a busy machine (other
-// tests, -race) does not fail fault-free sessions; stall and authslow
-// sessions take that long.
-const soakMail = `
+// soakMailConf is the mail{} body of the soak: POP3, IMAP and SMTP
+// (smtp_auth none) with the given auth_http_timeout, timeout and
+// proxy_timeout.
+func soakMailConf(authTimeout, timeout, proxyTimeout string) string {
+	return `
     auth_http {{auth}};
-    auth_http_timeout 5s;
-    timeout 10s;
-    proxy_timeout 15s;
+    auth_http_timeout ` + authTimeout + `;
+    timeout ` + timeout + `;
+    proxy_timeout ` + proxyTimeout + `;
     server {
         listen 127.0.0.1:{{port pop3}};
         protocol pop3;
@@ -140,6 +141,12 @@ const soakMail = `
         protocol smtp;
         smtp_auth none;
     }`
+}
+
+// soakMail: the timeouts are generous so that a busy machine (other
+// tests, -race) does not fail fault-free sessions; stall and authslow
+// sessions take that long.
+var soakMail = soakMailConf("5s", "10s", "15s")
 
 // startSoakEnv starts Dovecot, Postfix, the fault proxies, the auth
 // server and mailgate with the mail{} body mail (soakMail).
