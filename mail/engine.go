@@ -248,7 +248,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	if err := tc.HandshakeContext(s.Context()); err != nil {
 		switch {
 		case errlog.IsTimeout(err):
-			s.Logf(errlog.Info, "client timed out (110: Connection timed out)")
+			// nginx closes a handshake that timed out without a line.
 		case errors.Is(err, io.EOF):
 			s.Logf(errlog.Info, "peer closed connection in SSL handshake")
 		default:
@@ -325,7 +325,11 @@ func (e *engine) loop() {
 				// nginx drops whatever was pipelined after STARTTLS.
 				e.pos, e.last = 0, 0
 				s.Action = "in starttls state"
-				if s.TLSConfig == nil || !e.handshake(s.Deadline, true) {
+				// nginx's STARTTLS handler ignores the pre-auth timer
+				// when it fires and starts the handshake then, with a
+				// timeout of its own: an idle client is closed a
+				// timeout after the pre-auth deadline.
+				if s.TLSConfig == nil || !e.handshake(s.Deadline.Add(e.timeout()), true) {
 					return
 				}
 				s.Action = "in auth state"
@@ -799,6 +803,8 @@ func (e *engine) proxy(res *auth.Result) {
 	if handoff == nil {
 		handoff = e.h.LoggedIn()
 	}
+	// nginx sends the hand-off as the relay's first write to the client.
+	s.Action = proxy.ActionSendingClient
 	s.Write(handoff)
 	if err := e.flush(); err != nil {
 		return

@@ -72,6 +72,9 @@ type Config struct {
 	// NoMail leaves out the mail{} wrapper: Mail is then written verbatim
 	// after the generated main-context lines (for tests of whole configs).
 	NoMail bool
+	// WorkerConnections is events{}' worker_connections (default 256);
+	// load tests need more, as nginx would.
+	WorkerConnections int
 }
 
 // Proxy is a running nginx or mailgate.
@@ -229,7 +232,11 @@ func TryStart(t testing.TB, impl Impl, conf Config) (*Proxy, error) {
 	b.WriteString("daemon off;\nmaster_process off;\n")
 	fmt.Fprintf(&b, "error_log %serror.log %s;\n", p.Prefix, level)
 	fmt.Fprintf(&b, "pid %snginx.pid;\n", p.Prefix)
-	b.WriteString("events {\n    worker_connections 256;\n}\n")
+	wc := conf.WorkerConnections
+	if wc == 0 {
+		wc = 256
+	}
+	fmt.Fprintf(&b, "events {\n    worker_connections %d;\n}\n", wc)
 	if conf.Main != "" {
 		m, err := expand(conf.Main)
 		if err != nil {

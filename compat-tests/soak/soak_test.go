@@ -220,7 +220,9 @@ func startSoakEnv(t *testing.T, mail string) *soakEnv {
 			return answer(proto, kindOf(r.User()))
 		},
 	})
-	e.mg = harness.StartMailgate(t, harness.Config{Mail: mail, Vars: map[string]string{"auth": e.as.URL()}})
+	// Every session holds a client and an upstream connection: give the
+	// load room, as an operator would give nginx.
+	e.mg = harness.StartMailgate(t, harness.Config{Mail: mail, Vars: map[string]string{"auth": e.as.URL()}, WorkerConnections: 8192})
 	return e
 }
 

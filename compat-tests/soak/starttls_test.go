@@ -1,5 +1,3 @@
-//go:build soakbugs
-
 package soak
 
 import (
