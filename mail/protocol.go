@@ -17,7 +17,9 @@ import (
 //   - Session.Context() is cancelled when the server closes: use it for
 //     resolver lookups and smtp_greeting_delay in Greet.
 //   - The single `timeout` deadline starts after Greet returns, is kept
-//     across STARTTLS and restarted only after an Auth-Wait failure.
+//     across STARTTLS (whose handshake may run until that deadline plus a
+//     timeout, as nginx's does) and restarted only after an Auth-Wait
+//     failure.
 //   - After StartTLS the engine drops bytes pipelined behind the command,
 //     runs the handshake and sets Session.TLS; Greet is not called again.
 //   - A protocol hands the engine neutral data on the Session (Login,
