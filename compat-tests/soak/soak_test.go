@@ -3,9 +3,12 @@ package soak
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,7 +225,10 @@ func startSoakEnv(t *testing.T, mail string) *soakEnv {
 	})
 	// Every session holds a client and an upstream connection: give the
 	// load room, as an operator would give nginx.
-	e.mg = harness.StartMailgate(t, harness.Config{Mail: mail, Vars: map[string]string{"auth": e.as.URL()}, WorkerConnections: 8192})
+	// The admin endpoint gives the process's goroutine count
+	// (go_goroutines), which cannot be read from outside otherwise.
+	e.mg = harness.StartMailgate(t, harness.Config{Main: "admin_listen 127.0.0.1:{{port admin}};", Mail: mail,
+		Vars: map[string]string{"auth": e.as.URL()}, WorkerConnections: 8192})
 	return e
 }
 
@@ -404,6 +410,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	baseFDs := countFDs(e.mg.Pid())
+	baseG := goroutines(t, e.mg.Addr("admin"))
 
 	totalWeight := 0
 	for _, k := range e.kinds {
@@ -499,6 +506,7 @@ loop:
 	// rely on.
 	var after harness.ProcStats
 	var afterFDs fdCount
+	var afterG int
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		after, err = harness.ReadProcStats(e.mg.Pid())
@@ -506,10 +514,15 @@ loop:
 			t.Fatalf("mailgate after the load: %v", err)
 		}
 		afterFDs = countFDs(e.mg.Pid())
-		if afterFDs.sockets <= baseFDs.sockets || time.Now().After(deadline) {
+		afterG = goroutines(t, e.mg.Addr("admin"))
+		if afterFDs.sockets <= baseFDs.sockets && afterG <= baseG+goroutineSlack || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("mailgate goroutines: %d before the load, %d after", baseG, afterG)
+	if afterG > baseG+goroutineSlack {
+		t.Errorf("mailgate runs %d goroutines 30s after the load, %d before: goroutines leak", afterG, baseG)
 	}
 	t.Logf("mailgate before the load: %v (%v)\n         peak during:     %v\n         after:           %v (%v)\n         during the load: %s",
 		base, baseFDs, peak, after, afterFDs, smp.quarters())
@@ -648,4 +661,31 @@ func checkDelivered(t *testing.T, pf *harness.Postfix, want map[string]string) {
 	if len(want) == 0 {
 		t.Error("no SMTP message was accepted")
 	}
+}
+
+// goroutineSlack is how many goroutines more than before the load are
+// not a leak: the admin endpoint's own connection, timers of the runtime.
+const goroutineSlack = 5
+
+// goroutines reads go_goroutines from mailgate's admin endpoint.
+func goroutines(t *testing.T, admin string) int {
+	t.Helper()
+	// No keep-alive: an idle admin connection would count as one of
+	// mailgate's sockets.
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatalf("admin endpoint: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go_goroutines ([0-9]+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no go_goroutines in /metrics:\n%s", b)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
