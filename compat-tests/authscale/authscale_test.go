@@ -399,3 +399,52 @@ func TestThrottle(t *testing.T) {
 	}
 	noPassword(t, log, "s3cret-pw", "wrong-pw")
 }
+
+// TestThrottleAcrossInstances: two instances behind HAProxy count failed
+// logins in the same Redis, so the failures seen by one throttle the next
+// login on the other.
+func TestThrottleAcrossInstances(t *testing.T) {
+	_, as := setup(t)
+	rd := harness.StartRedis(t)
+	conf := func() harness.Config {
+		return harness.Config{Vars: map[string]string{"auth": as.URL(), "redis": rd.Addr}, Mail: `
+    auth_http {{auth}};
+    auth_http_cache redis://{{redis}};
+    auth_http_cache_secret "shared by every instance";
+    auth_http_throttle login=2/m wait=1s;
+    server {
+        listen 127.0.0.1:{{port imap}} proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        protocol imap;
+    }`}
+	}
+	m1, m2 := harness.StartMailgate(t, conf()), harness.StartMailgate(t, conf())
+	front := startHAProxy(t, m1.Addr("imap"), m2.Addr("imap"))
+
+	// Round robin: one failure on each instance.
+	for i := 0; i < 2; i++ {
+		if r := imapLogin(t, front, "alice", "wrong-pw"); !strings.HasPrefix(r, "a NO") {
+			t.Fatalf("wrong password %d: %q", i, r)
+		}
+	}
+	for i, m := range []*harness.Proxy{m1, m2} {
+		waitFor(t, "a failed login on each instance", func() bool { return strings.Contains(m.ErrorLog(), "client login failed") })
+		if n := strings.Count(m.ErrorLog(), "client login failed"); n != 1 {
+			t.Errorf("instance %d: %d failed logins, want 1 (round robin)", i+1, n)
+		}
+	}
+	// The third login, on the first instance again, is refused from the
+	// shared count: the auth server is not asked.
+	if r := imapLogin(t, front, "alice", "s3cret-pw"); r != "a NO Too many invalid authentication attempts, try again later" {
+		t.Errorf("throttled reply %q", r)
+	}
+	if n := len(as.Requests()); n != 2 {
+		t.Errorf("auth server saw %d requests, want 2 (the throttled login is not asked)", n)
+	}
+	waitFor(t, "the throttled line", func() bool {
+		return strings.Contains(m1.ErrorLog(), `client login failed: "Too many invalid authentication attempts, try again later"`)
+	})
+	for _, m := range []*harness.Proxy{m1, m2} {
+		noPassword(t, m.ErrorLog(), "s3cret-pw", "wrong-pw")
+	}
+}
