@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -470,6 +471,13 @@ func RunClient(t testing.TB, addr string, steps []Step, timeout time.Duration) *
 	tr := &Transcript{}
 	var b strings.Builder
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	// A refused connect reaches no server, so trying again for a moment
+	// changes no transcript; it rides out a proxy whose listening socket
+	// is not there yet when many test packages start servers at once.
+	for deadline := time.Now().Add(2 * time.Second); errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+	}
 	if err != nil {
 		t.Fatalf("harness: dial %s: %v", addr, err)
 	}
