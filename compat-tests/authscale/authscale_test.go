@@ -215,21 +215,7 @@ func TestFailover(t *testing.T) {
 // either instance fills the cache for both.
 func TestScaleOutHAProxy(t *testing.T) {
 	_, as := setup(t)
-	rd := harness.StartRedis(t)
-	conf := func() harness.Config {
-		return harness.Config{Vars: map[string]string{"auth": as.URL(), "redis": rd.Addr}, Mail: `
-    auth_http {{auth}};
-    auth_http_cache redis://{{redis}};
-    auth_http_cache_valid 1m;
-    auth_http_cache_secret "shared by every instance";
-    server {
-        listen 127.0.0.1:{{port imap}} proxy_protocol;
-        set_real_ip_from 127.0.0.1;
-        protocol imap;
-    }`}
-	}
-	m1, m2 := harness.StartMailgate(t, conf()), harness.StartMailgate(t, conf())
-	front := startHAProxy(t, m1.Addr("imap"), m2.Addr("imap"))
+	m1, m2, front := scaleOut(t, as, "auth_http_cache_valid 1m;")
 
 	for i := 0; i < 4; i++ {
 		okLogin(t, imapLogin(t, front, "alice", "s3cret-pw"))
@@ -405,21 +391,7 @@ func TestThrottle(t *testing.T) {
 // login on the other.
 func TestThrottleAcrossInstances(t *testing.T) {
 	_, as := setup(t)
-	rd := harness.StartRedis(t)
-	conf := func() harness.Config {
-		return harness.Config{Vars: map[string]string{"auth": as.URL(), "redis": rd.Addr}, Mail: `
-    auth_http {{auth}};
-    auth_http_cache redis://{{redis}};
-    auth_http_cache_secret "shared by every instance";
-    auth_http_throttle login=2/m wait=1s;
-    server {
-        listen 127.0.0.1:{{port imap}} proxy_protocol;
-        set_real_ip_from 127.0.0.1;
-        protocol imap;
-    }`}
-	}
-	m1, m2 := harness.StartMailgate(t, conf()), harness.StartMailgate(t, conf())
-	front := startHAProxy(t, m1.Addr("imap"), m2.Addr("imap"))
+	m1, m2, front := scaleOut(t, as, "auth_http_throttle login=2/m wait=1s;")
 
 	// Round robin: one failure on each instance.
 	for i := 0; i < 2; i++ {
@@ -447,4 +419,24 @@ func TestThrottleAcrossInstances(t *testing.T) {
 	for _, m := range []*harness.Proxy{m1, m2} {
 		noPassword(t, m.ErrorLog(), "s3cret-pw", "wrong-pw")
 	}
+}
+
+// scaleOut starts Redis, two mailgate instances sharing it (the cache with
+// one secret, plus extra mail{} lines) and HAProxy in front of them with
+// PROXY protocol v2; it returns both instances and HAProxy's address.
+func scaleOut(t *testing.T, as *authserver.Server, extra string) (m1, m2 *harness.Proxy, front string) {
+	t.Helper()
+	rd := harness.StartRedis(t)
+	conf := harness.Config{Vars: map[string]string{"auth": as.URL(), "redis": rd.Addr}, Mail: `
+    auth_http {{auth}};
+    auth_http_cache redis://{{redis}};
+    auth_http_cache_secret "shared by every instance";
+    ` + extra + `
+    server {
+        listen 127.0.0.1:{{port imap}} proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        protocol imap;
+    }`}
+	m1, m2 = harness.StartMailgate(t, conf), harness.StartMailgate(t, conf)
+	return m1, m2, startHAProxy(t, m1.Addr("imap"), m2.Addr("imap"))
 }
