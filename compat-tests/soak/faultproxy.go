@@ -309,10 +309,25 @@ func (p *FaultProxy) relay(c net.Conn) {
 		armed  atomic.Bool  // CloseMid: Trigger seen client→target
 		budget atomic.Int64 // CloseMid: bytes left in the cut direction
 		once   sync.Once
+		cutOff atomic.Bool // CloseMid: both sides have been sent FIN
 		wg     sync.WaitGroup
 	)
 	budget.Store(int64(p.CutAfter))
-	cut := func() { once.Do(func() { c.Close(); u.Close() }) }
+	// cut ends both sides with FIN and then drains what is still in
+	// flight: closing a socket with unread bytes would send RST instead,
+	// and whether the proxy then reads "connection reset" or end of file
+	// would depend on timing, not on the proxy.
+	cut := func() {
+		once.Do(func() {
+			cutOff.Store(true)
+			for _, x := range []net.Conn{c, u} {
+				if tc, ok := x.(*net.TCPConn); ok {
+					tc.CloseWrite() //nolint:errcheck
+				}
+				x.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+			}
+		})
+	}
 	// send writes b to dst, honouring the cut for this direction; it
 	// reports false when the connection is finished.
 	send := func(dst net.Conn, b []byte, down bool) bool {
@@ -352,7 +367,7 @@ func (p *FaultProxy) relay(c net.Conn) {
 		var tail []byte // the last len(Trigger)-1 bytes, to find a split trigger
 		for {
 			n, err := src.Read(buf)
-			if n > 0 {
+			if n > 0 && !cutOff.Load() {
 				b := buf[:n]
 				if !down && (p.Fault == CloseMid || p.Fault == Freeze) && !armed.Load() && len(p.Trigger) > 0 {
 					joined := append(tail, b...)
@@ -372,13 +387,16 @@ func (p *FaultProxy) relay(c net.Conn) {
 						tail = joined
 					}
 				}
-				if len(b) > 0 && !send(dst, b, down) {
+				if len(b) > 0 && !send(dst, b, down) && !cutOff.Load() {
 					break
 				}
 			}
 			if err != nil {
 				break
 			}
+		}
+		if cutOff.Load() {
+			return // cut already sent FIN both ways
 		}
 		if tc, ok := dst.(*net.TCPConn); ok {
 			tc.CloseWrite() //nolint:errcheck
