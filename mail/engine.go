@@ -5,7 +5,6 @@ package mail
 // auth_http exchange, the upstream login and the relay.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1" //nolint:gosec // certificate fingerprints
@@ -24,6 +23,7 @@ import (
 
 	"mailgate/auth"
 	"mailgate/confparse"
+	"mailgate/mail/bufpool"
 	"mailgate/mail/errlog"
 	"mailgate/mail/tlsconf"
 	"mailgate/proxy"
@@ -104,7 +104,7 @@ func (e *engine) start(c net.Conn, l *confparse.Listen) {
 		ctx:       srv.ctx,
 		debug:     srv.opts.Debug,
 	}
-	s.out = bufio.NewWriterSize(c, 4096)
+	s.out = newReplyWriter(c)
 	e.sc, e.s = sc, s
 	e.state(StateNew)
 	e.run()
@@ -141,6 +141,10 @@ type engine struct {
 
 	buf       []byte
 	pos, last int
+	bufSize   int     // the protocol's client buffer, e.g. imap_client_buffer
+	pooled    *[]byte // buf's entry in mail/bufpool; nil when buf is not pooled
+	raw       syscall.RawConn
+	rawOf     net.Conn // the connection raw belongs to
 
 	// sendFailed: a failed send was logged (once, as nginx ends there).
 	sendFailed bool
@@ -223,7 +227,8 @@ func (e *engine) run() {
 	}
 
 	s.Action = "sending client greeting line"
-	e.buf = make([]byte, e.sc.proto.ClientBuffer(conf))
+	e.bufSize = e.sc.proto.ClientBuffer(conf)
+	defer e.releaseBuf()
 	if err := e.h.Greet(); err != nil {
 		e.flush() //nolint:errcheck
 		return
@@ -360,13 +365,12 @@ func (e *engine) loop() {
 		if e.pos == e.last && !e.keepBuffer() {
 			e.pos, e.last = 0, 0
 		}
-		if e.last == len(e.buf) {
+		if e.buf != nil && e.last == len(e.buf) {
 			// Only with a BufferKeeper: nginx's recv() into no room
 			// returns 0, taken as the client closing.
 			return
 		}
-		s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
-		n, err := s.Conn.Read(e.buf[e.last:])
+		n, err := e.read()
 		e.last += n
 		if err != nil && n == 0 {
 			e.readError(err)
@@ -374,6 +378,59 @@ func (e *engine) loop() {
 		}
 		justRead = true
 	}
+}
+
+// read waits under the pre-auth deadline for client bytes and appends
+// them to the command buffer. The buffer is lent by mail/bufpool: a plain
+// TCP session with nothing buffered gives it back and waits without one
+// (bufpool.ReadTCP), so an idle or slow client holds no buffer between
+// commands, and a command costs one read().
+func (e *engine) read() (int, error) {
+	s := e.s
+	s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
+	if e.last == 0 {
+		if rc := e.rawConn(); rc != nil {
+			e.releaseBuf()
+			bp, n, err := bufpool.ReadTCP(rc, e.bufSize)
+			if err != nil {
+				return 0, err
+			}
+			e.buf, e.pooled = *bp, bp
+			return n, nil
+		}
+	}
+	if e.buf == nil {
+		e.pooled = bufpool.Get(e.bufSize)
+		e.buf = *e.pooled
+	}
+	return s.Conn.Read(e.buf[e.last:])
+}
+
+// rawConn is the client's socket when the session reads a plain TCP
+// connection (not TLS), else nil.
+func (e *engine) rawConn() syscall.RawConn {
+	if e.rawOf != e.s.Conn {
+		e.rawOf, e.raw = e.s.Conn, nil
+		if tc, ok := e.s.Conn.(*net.TCPConn); ok {
+			e.raw, _ = tc.SyscallConn()
+		}
+	}
+	return e.raw
+}
+
+// releaseBuf gives the command buffer back; nothing may keep a slice of
+// it (the protocols copy what they keep: tags, logins, SMTP lines).
+func (e *engine) releaseBuf() {
+	if e.pooled != nil {
+		bufpool.Put(e.pooled)
+	}
+	e.buf, e.pooled = nil, nil
+}
+
+// replaceBuf makes b the command buffer (grown for a long command).
+func (e *engine) replaceBuf(b []byte) {
+	e.releaseBuf()
+	e.buf = b
 }
 
 // recheck does what nginx does before it parses a further pipelined
@@ -822,9 +879,9 @@ func (e *engine) proxy(res *auth.Result) {
 	e.state(StateRelay)
 	// The relay never touches the command buffer or the reply writer
 	// again: let an idle relayed session hold neither.
-	clientBuffer := max(len(e.buf), conf.Proxy.Buffer)
-	e.buf = nil
-	s.out = bufio.NewWriterSize(s.Conn, 16) // bufio's minimum; nothing is written after hand-off
+	clientBuffer := max(len(e.buf), e.bufSize, conf.Proxy.Buffer)
+	e.releaseBuf()
+	s.out.Reset(s.Conn) // holds no buffer; nothing is written after hand-off
 	opts := proxy.RelayOptions{
 		// nginx relays client bytes through the command buffer (128 bytes
 		// for POP3). The bytes on the wire do not depend on the buffer size,

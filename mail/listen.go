@@ -4,6 +4,7 @@ package mail
 // ngx_mail_optimize_servers, ngx_open_listening_sockets).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -109,6 +110,7 @@ func groupSockets(ls []*confparse.Listen) []*socketSpec {
 // Go's Accept overwrites them, so the engine puts them back.
 type keepaliveDefaults struct {
 	idle, intvl, cnt int
+	quiet            bool // accepted sockets are left alone: nothing to undo
 }
 
 // BindError is a failed bind() or listen(), with nginx's message text.
@@ -135,18 +137,111 @@ func bindErr(call, addr string, backlog int, err error) error {
 }
 
 // openSocket creates, configures, binds and listens one socket.
+//
+// TCP sockets are made by net.ListenConfig with KeepAlive -1: a listener
+// made from a file descriptor would have Go turn keepalive on for every
+// accepted socket, which costs four setsockopt() calls per connection and
+// four more to undo them (nginx makes none). The listen's own options go
+// in the Control hook, before bind(), as nginx sets them.
 func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
-	var kd keepaliveDefaults
 	family, sa := sockaddrOf(l)
+	if family != syscall.AF_UNIX {
+		return openTCP(l, family)
+	}
+	var kd keepaliveDefaults
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
 	if err != nil {
-		return nil, kd, &BindError{Addr: l.Text, Call: "socket", Errno: errlog.Errno(err),
-			Msg: "socket() " + l.Text + " failed " + errlog.SysErrText(err)}
+		return nil, kd, socketErr(l, err)
 	}
 	fail := func(call string, err error) (net.Listener, keepaliveDefaults, error) {
 		syscall.Close(fd)
 		return nil, kd, bindErr(call, l.Text, l.Backlog, err)
 	}
+	if _, err := setSocketOptions(fd, l, family); err != nil {
+		syscall.Close(fd)
+		return nil, kd, err
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	os.Chmod(l.Path, 0o666) //nolint:errcheck // nginx only logs this
+	if err := syscall.Listen(fd, backlogOf(l)); err != nil {
+		os.Remove(l.Path) //nolint:errcheck
+		return fail("listen", err)
+	}
+	f := os.NewFile(uintptr(fd), l.Text)
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, kd, err
+	}
+	return ln, kd, nil
+}
+
+// openTCP is openSocket for TCP (see there).
+func openTCP(l *confparse.Listen, family int) (net.Listener, keepaliveDefaults, error) {
+	var kd keepaliveDefaults
+	var optErr error
+	network, addr := "tcp4", netip.AddrPortFrom(l.Addr.Addr().Unmap(), l.Addr.Port())
+	if family == syscall.AF_INET6 {
+		network, addr = "tcp6", l.Addr
+	}
+	lc := net.ListenConfig{
+		KeepAlive: -1,
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			if err := rc.Control(func(fd uintptr) {
+				kd, optErr = setSocketOptions(int(fd), l, family)
+			}); err != nil {
+				return err
+			}
+			return optErr
+		},
+	}
+	ln, err := lc.Listen(context.Background(), network, addr.String())
+	if err != nil {
+		if optErr != nil {
+			return nil, kd, optErr
+		}
+		call := "bind"
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			call = se.Syscall
+		}
+		if call == "socket" {
+			return nil, kd, socketErr(l, err)
+		}
+		return nil, kd, bindErr(call, l.Text, l.Backlog, err)
+	}
+	// Go listens with the kernel's somaxconn; a second listen() sets
+	// nginx's backlog (Linux takes a new backlog on a listening socket).
+	var lerr error
+	if rc, err := ln.(*net.TCPListener).SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), backlogOf(l)) }) //nolint:errcheck
+	}
+	if lerr != nil {
+		ln.Close()
+		return nil, kd, bindErr("listen", l.Text, l.Backlog, lerr)
+	}
+	kd.quiet = true
+	return quietListener{ln.(*net.TCPListener)}, kd, nil
+}
+
+// quietListener marks a TCP listener whose accepted sockets Go leaves as
+// the kernel made them (see openSocket): nothing to undo per connection.
+type quietListener struct{ *net.TCPListener }
+
+func (quietListener) keepsKernelKeepalive() {}
+
+// socketErr is a failed socket() call with nginx's message.
+func socketErr(l *confparse.Listen, err error) error {
+	return &BindError{Addr: l.Text, Call: "socket", Errno: errlog.Errno(err),
+		Msg: "socket() " + l.Text + " failed " + errlog.SysErrText(err)}
+}
+
+// setSocketOptions reads the kernel's keepalive timers, then sets the
+// listen's options; it returns the timers accepted sockets will have.
+func setSocketOptions(fd int, l *confparse.Listen, family int) (keepaliveDefaults, error) {
+	var kd keepaliveDefaults
 	if family != syscall.AF_UNIX {
 		// The kernel's keepalive timers, before the listen's own.
 		kd.idle, _ = syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
@@ -155,8 +250,7 @@ func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 	}
 	for _, o := range socketOptions(l, family) {
 		if err := syscall.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
-			syscall.Close(fd)
-			return nil, kd, &BindError{Addr: l.Text, Call: "setsockopt", Errno: errlog.Errno(err),
+			return kd, &BindError{Addr: l.Text, Call: "setsockopt", Errno: errlog.Errno(err),
 				Msg: fmt.Sprintf("setsockopt(%s) %s failed %s", o.name, l.Text, errlog.SysErrText(err))}
 		}
 		switch {
@@ -169,29 +263,15 @@ func openSocket(l *confparse.Listen) (net.Listener, keepaliveDefaults, error) {
 			kd.cnt = o.value
 		}
 	}
-	if err := syscall.Bind(fd, sa); err != nil {
-		return fail("bind", err)
+	return kd, nil
+}
+
+// backlogOf is the listen's backlog, nginx's 511 by default.
+func backlogOf(l *confparse.Listen) int {
+	if l.Backlog == 0 {
+		return 511
 	}
-	if family == syscall.AF_UNIX {
-		os.Chmod(l.Path, 0o666) //nolint:errcheck // nginx only logs this
-	}
-	backlog := l.Backlog
-	if backlog == 0 {
-		backlog = 511
-	}
-	if err := syscall.Listen(fd, backlog); err != nil {
-		if family == syscall.AF_UNIX {
-			os.Remove(l.Path) //nolint:errcheck
-		}
-		return fail("listen", err)
-	}
-	f := os.NewFile(uintptr(fd), l.Text)
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		return nil, kd, err
-	}
-	return ln, kd, nil
+	return l.Backlog
 }
 
 // sockaddrOf is the address family and socket address of a listen entry.
@@ -257,7 +337,7 @@ func boolInt(b bool) int {
 // kernel's defaults).
 func fixKeepalive(c net.Conn, l *confparse.Listen, kd keepaliveDefaults) {
 	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	if !ok || kd.quiet {
 		return
 	}
 	rc, err := tc.SyscallConn()

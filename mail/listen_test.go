@@ -205,7 +205,7 @@ func TestSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	rc, _ := ln.(*net.TCPListener).SyscallConn()
+	rc, _ := ln.(syscall.Conn).SyscallConn()
 	var rcv, snd int
 	rc.Control(func(fd uintptr) { //nolint:errcheck
 		rcv, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)

@@ -122,7 +122,7 @@ func (e *engine) growBuffer() bool {
 	// into the buffer.
 	nb := make([]byte, n)
 	copy(nb, e.buf[:e.last])
-	e.buf = nb
+	e.replaceBuf(nb)
 	return true
 }
 

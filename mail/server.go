@@ -290,6 +290,11 @@ func (s *Server) Listen() error {
 // listenerKeepalive reads the keepalive timers of an inherited socket.
 func listenerKeepalive(ln net.Listener) keepaliveDefaults {
 	var kd keepaliveDefaults
+	if _, ok := ln.(interface{ keepsKernelKeepalive() }); ok {
+		// One of ours, handed over by the previous generation.
+		kd.quiet = true
+		return kd
+	}
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
 		return kd

@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -80,7 +79,7 @@ type Session struct {
 	// nginx's logins; sasl_oauth.go).
 	upstreamMech string
 
-	out          *bufio.Writer
+	out          *replyWriter
 	debug        bool // Options.Debug
 	startTLSUsed bool
 	certVerify   string // Auth-SSL-Verify value, "" when not verifying
@@ -129,6 +128,9 @@ func (s *Session) Flush() error {
 // "msg[ while <action>], client: <ip>[ using starttls], server: <listen>[,
 // login: "<login>"][, upstream: <up>]".
 func (s *Session) Logf(l errlog.Level, format string, args ...any) {
+	if !errlog.Enabled(s.Log, l) {
+		return // not rendered: the level is off
+	}
 	errlog.Log(s.Log, l, fmt.Sprintf(format, args...)+s.context(true))
 }
 
@@ -143,6 +145,9 @@ func (s *Session) Debugf(format string, args ...any) {
 // LogfNoAction is Logf without the "while ..." part (nginx logs "client
 // logged in" and "proxied session done" that way).
 func (s *Session) LogfNoAction(l errlog.Level, format string, args ...any) {
+	if !errlog.Enabled(s.Log, l) {
+		return
+	}
 	errlog.Log(s.Log, l, fmt.Sprintf(format, args...)+s.context(false))
 }
 
@@ -186,6 +191,6 @@ func NewTestSession(conf *confparse.Server, w io.Writer) *Session {
 		Conf:     conf,
 		ClientIP: "127.0.0.1",
 		Log:      logrus.NewEntry(l),
-		out:      bufio.NewWriter(w),
+		out:      newReplyWriter(w),
 	}
 }

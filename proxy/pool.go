@@ -6,27 +6,8 @@ import (
 	"syscall"
 )
 
-// Relay buffers come from one sync.Pool per size (proxy_buffer and the
-// protocols' client buffers: 128, 4096, whatever is configured), so an
-// idle session holds none and a busy one reuses them.
-var bufPools sync.Map // int → *sync.Pool of *[]byte
-
-func getBuf(size int) *[]byte {
-	p, ok := bufPools.Load(size)
-	if !ok {
-		p, _ = bufPools.LoadOrStore(size, &sync.Pool{New: func() any {
-			b := make([]byte, size)
-			return &b
-		}})
-	}
-	return p.(*sync.Pool).Get().(*[]byte)
-}
-
-func putBuf(b *[]byte) {
-	if p, ok := bufPools.Load(len(*b)); ok {
-		p.(*sync.Pool).Put(b)
-	}
-}
+// Relay buffers come from mail/bufpool, one pool per size (proxy_buffer
+// and the protocols' client buffers).
 
 // splicePipe is a kernel pipe used to splice upstream → client without
 // copying through user space. It is taken from the pool only while data

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"mailgate/mail/bufpool"
 	"mailgate/mail/errlog"
 )
 
@@ -208,28 +209,22 @@ func (r *relay) clientToUpstream(done chan<- struct{}) {
 			r.client.SetReadDeadline(r.expiry())
 		}
 		if r.cliRaw != nil {
-			if err := waitReadable(r.cliRaw); err != nil {
-				if r.clientReadErr(err) {
-					continue
-				}
-				return
-			}
-			if !r.burstUp() {
+			if !r.forwardUp() {
 				return
 			}
 			continue
 		}
-		bp := getBuf(r.o.ClientBuffer)
+		bp := bufpool.Get(r.o.ClientBuffer)
 		n, err := r.client.Read(*bp)
 		if n > 0 {
 			r.touch()
 			werr := r.writeUpstream((*bp)[:n])
-			putBuf(bp)
+			bufpool.Put(bp)
 			if werr != nil {
 				return
 			}
 		} else {
-			putBuf(bp)
+			bufpool.Put(bp)
 		}
 		if err != nil && !r.clientReadErr(err) {
 			return
@@ -237,40 +232,16 @@ func (r *relay) clientToUpstream(done chan<- struct{}) {
 	}
 }
 
-// burstUp forwards what a readable TCP client has sent, reading without
-// ever waiting while it holds a buffer; false means the direction is over.
-func (r *relay) burstUp() bool {
-	bp := getBuf(r.o.ClientBuffer)
-	defer putBuf(bp)
-	for {
-		var n int
-		var rerr error
-		if err := r.cliRaw.Read(func(fd uintptr) bool {
-			for {
-				n, rerr = syscall.Read(int(fd), *bp)
-				if rerr != syscall.EINTR {
-					return true
-				}
-			}
-		}); err != nil {
-			return r.clientReadErr(err)
-		}
-		switch {
-		case rerr == syscall.EAGAIN:
-			return true
-		case rerr != nil:
-			return r.clientReadErr(&net.OpError{Op: "read", Net: "tcp", Err: rerr})
-		case n == 0:
-			return r.clientReadErr(io.EOF)
-		}
-		r.touch()
-		if r.writeUpstream((*bp)[:n]) != nil {
-			return false
-		}
-		if n < len(*bp) {
-			return true // most likely drained; wait without the buffer
-		}
+// forwardUp reads what a TCP client sent and forwards it; false means the
+// direction is over.
+func (r *relay) forwardUp() bool {
+	bp, n, err := bufpool.ReadTCP(r.cliRaw, r.o.ClientBuffer)
+	if err != nil {
+		return r.clientReadErr(err)
 	}
+	defer bufpool.Put(bp)
+	r.touch()
+	return r.writeUpstream((*bp)[:n]) == nil
 }
 
 // writeUpstream writes all of b. A blocked upstream does not stop the
@@ -377,21 +348,20 @@ func (r *relay) clientWriteErr(err error) {
 // copyDown is upstream → client through a pooled proxy_buffer.
 func (r *relay) copyDown() {
 	for {
+		var bp *[]byte
+		var n int
+		var err error
 		if r.upRaw != nil {
-			if err := waitReadable(r.upRaw); err != nil {
-				if r.upstreamReadErr(err) {
-					continue
-				}
-				return
-			}
+			bp, n, err = bufpool.ReadTCP(r.upRaw, r.o.UpstreamBuffer)
+		} else {
+			bp = bufpool.Get(r.o.UpstreamBuffer)
+			n, err = r.upstream.Read(*bp)
 		}
-		bp := getBuf(r.o.UpstreamBuffer)
-		n, err := r.upstream.Read(*bp)
 		if n > 0 {
 			t0 := time.Now()
 			w, werr := r.client.Write((*bp)[:n])
 			r.addDown(int64(w))
-			putBuf(bp)
+			bufpool.Put(bp)
 			if werr != nil {
 				r.clientWriteErr(werr)
 				return
@@ -400,8 +370,8 @@ func (r *relay) copyDown() {
 				r.touch()
 			}
 			r.renewGrace()
-		} else {
-			putBuf(bp)
+		} else if bp != nil {
+			bufpool.Put(bp)
 		}
 		if err != nil && !r.upstreamReadErr(err) {
 			return
@@ -409,62 +379,61 @@ func (r *relay) copyDown() {
 	}
 }
 
-// spliceDown is upstream → client with splice(2) through a pooled pipe,
-// taken only while the upstream has data.
+// spliceDown is upstream → client with splice(2) through a pooled pipe.
+// Like forwardUp it waits without holding the pipe: one is taken for each
+// splice from the upstream and given back when that finds nothing, so an
+// idle session holds no pipe (no file descriptors) and a chunk costs one
+// splice in and one out.
 func (r *relay) spliceDown() {
 	for {
-		if err := waitReadable(r.upRaw); err != nil {
+		var p *splicePipe
+		var n int64
+		var serr error
+		noPipe := false
+		if err := r.upRaw.Read(func(fd uintptr) bool {
+			if p = getPipe(); p == nil {
+				noPipe = true
+				return true
+			}
+			for {
+				n, serr = syscall.Splice(int(fd), nil, p.w, nil, maxSplice, spliceFlags)
+				if serr != syscall.EINTR {
+					break
+				}
+			}
+			if serr == syscall.EAGAIN {
+				putPipe(p)
+				p = nil
+				return false
+			}
+			return true
+		}); err != nil {
+			if p != nil {
+				putPipe(p)
+			}
 			if r.upstreamReadErr(err) {
 				continue
 			}
 			return
 		}
-		p := getPipe()
-		if p == nil {
+		switch {
+		case noPipe:
 			r.copyDown()
 			return
-		}
-		var rerr error
-		eof := false
-		for {
-			var n int64
-			var serr error
-			if err := r.upRaw.Control(func(fd uintptr) {
-				for {
-					n, serr = syscall.Splice(int(fd), nil, p.w, nil, maxSplice, spliceFlags)
-					if serr != syscall.EINTR {
-						return
-					}
-				}
-			}); err != nil {
-				rerr = err
-				break
-			}
-			if serr == syscall.EAGAIN {
-				break // drained for now; give the pipe back while idle
-			}
-			if serr != nil {
-				rerr = &net.OpError{Op: "read", Net: "tcp", Err: serr}
-				break
-			}
-			if n == 0 {
-				eof = true
-				break
-			}
-			p.data += int(n)
-			if err := r.pump(p); err != nil {
-				putPipe(p)
-				r.clientWriteErr(err)
-				return
-			}
-		}
-		putPipe(p)
-		if eof {
+		case serr != nil:
+			putPipe(p)
+			r.upstreamReadErr(&net.OpError{Op: "read", Net: "tcp", Err: serr})
+			return
+		case n == 0:
+			putPipe(p)
 			r.upstreamReadErr(io.EOF)
 			return
 		}
-		if rerr != nil {
-			r.upstreamReadErr(rerr)
+		p.data += int(n)
+		err := r.pump(p)
+		putPipe(p)
+		if err != nil {
+			r.clientWriteErr(err)
 			return
 		}
 	}
@@ -505,33 +474,6 @@ func (r *relay) pump(p *splicePipe) error {
 	}
 	r.renewGrace()
 	return nil
-}
-
-// waitReadable blocks until the socket has data, EOF or an error pending,
-// without holding a buffer (the read deadline applies). A socket error
-// found by the peek is returned: the peek consumes it.
-func waitReadable(rc syscall.RawConn) error {
-	var b [1]byte
-	var perr error
-	err := rc.Read(func(fd uintptr) bool {
-		for {
-			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch err {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			case nil:
-			default:
-				perr = &net.OpError{Op: "read", Net: "tcp", Err: err}
-			}
-			return true
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return perr
 }
 
 // readableNow tells whether the socket has data (or EOF, or an error)

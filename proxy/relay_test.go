@@ -357,24 +357,6 @@ func TestRelayResets(t *testing.T) {
 	}
 }
 
-// Pooled buffers: one per size, reused.
-func TestBufferPool(t *testing.T) {
-	for _, size := range []int{128, 4096, 16384} {
-		b := getBuf(size)
-		if len(*b) != size {
-			t.Fatalf("getBuf(%d) gave %d bytes", size, len(*b))
-		}
-		putBuf(b)
-	}
-	allocs := testing.AllocsPerRun(100, func() {
-		b := getBuf(4096)
-		putBuf(b)
-	})
-	if allocs > 0.5 {
-		t.Errorf("%.1f allocations per get/put", allocs)
-	}
-}
-
 func TestRelayShutdown(t *testing.T) {
 	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {

@@ -164,17 +164,30 @@ func Of(e *logrus.Entry) Level {
 
 // Log writes msg at nginx level l through e.
 func Log(e *logrus.Entry, l Level, msg string) {
-	e = e.WithField(LevelKey, l)
+	if !Enabled(e, l) {
+		return
+	}
+	e.WithField(LevelKey, l).Log(logrusLevel(l), msg)
+}
+
+// Enabled tells whether a line at nginx level l can reach e's logger, so
+// that callers skip rendering one that cannot (the info lines of every
+// session, with error_log at its default level). It errs on the side of
+// true: the logger's hooks and formatter still filter finer levels.
+func Enabled(e *logrus.Entry, l Level) bool {
+	return e != nil && e.Logger.IsLevelEnabled(logrusLevel(l))
+}
+
+func logrusLevel(l Level) logrus.Level {
 	switch {
 	case l <= Error:
-		e.Error(msg)
+		return logrus.ErrorLevel
 	case l == Warn:
-		e.Warn(msg)
+		return logrus.WarnLevel
 	case l <= Info:
-		e.Info(msg)
-	default:
-		e.Debug(msg)
+		return logrus.InfoLevel
 	}
+	return logrus.DebugLevel
 }
 
 // Logf is Log with formatting.
