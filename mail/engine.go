@@ -33,24 +33,44 @@ import (
 // to close. Nothing that happens in it may end more than this session.
 func (srv *Server) serveConn(c net.Conn, so *socket) {
 	e := &engine{srv: srv}
-	// e.relay is set as the last step of a successful login, so a session
-	// whose run panicked never relays.
-	accepted := func() {
+	srv.runSession(e, c, func() {
 		l := so.spec.pick(addrPortOf(c.LocalAddr()).Addr())
 		fixKeepalive(c, l, so.kd)
 		e.start(c, l)
-	}
-	if srv.guard(e, accepted) && e.relay != nil {
-		// The relay runs on a fresh goroutine and this one ends: its stack,
-		// grown by TLS, auth_http and the upstream login, would otherwise
-		// stay with every idle relayed session for hours.
-		go func() {
-			srv.guard(e, e.relay)
-			srv.endSession(e, c)
-		}()
+	})
+}
+
+// runSession runs f (the session from its start, or its command loop again
+// after parking) and then whatever comes next: the relay, parking, or the
+// end of the session.
+func (srv *Server) runSession(e *engine, c net.Conn, f func()) {
+	for {
+		// e.relay is set as the last step of a successful login, so a
+		// session whose run panicked never relays.
+		ok := srv.guard(e, f)
+		switch {
+		case ok && e.relay != nil:
+			// The relay runs on a fresh goroutine and this one ends: its
+			// stack, grown by TLS, auth_http and the upstream login, would
+			// otherwise stay with every idle relayed session for hours.
+			go func() {
+				srv.guard(e, e.relay)
+				srv.endSession(e, c)
+			}()
+			return
+		case ok && e.wantPark:
+			e.wantPark = false
+			resume := func() { srv.runSession(e, c, e.loop) }
+			if srv.parkerOf().park(e, e.rawConn(), e.s.Deadline, resume) {
+				return // from here on, e belongs to the resumed goroutine
+			}
+			e.noPark = true
+			f = e.loop
+			continue
+		}
+		srv.endSession(e, c)
 		return
 	}
-	srv.endSession(e, c)
 }
 
 // ServeConn runs one session over c as if it had been accepted on listen
@@ -66,7 +86,7 @@ func (srv *Server) ServeConn(c net.Conn, l *confparse.Listen) {
 	srv.conns[c] = struct{}{}
 	srv.sessions.Add(1)
 	srv.mu.Unlock()
-	e := &engine{srv: srv}
+	e := &engine{srv: srv, noPark: true} // returns at the session's end
 	if srv.guard(e, func() { e.start(c, l) }) && e.relay != nil {
 		srv.guard(e, e.relay)
 	}
@@ -112,6 +132,7 @@ func (e *engine) start(c net.Conn, l *confparse.Listen) {
 
 // endSession closes the client connection and forgets the session.
 func (srv *Server) endSession(e *engine, c net.Conn) {
+	e.releaseBuf()
 	if e.s != nil {
 		e.s.Conn.Close() // the TLS connection once there is one
 		e.state(StateClosed)
@@ -145,6 +166,13 @@ type engine struct {
 	pooled    *[]byte // buf's entry in mail/bufpool; nil when buf is not pooled
 	raw       syscall.RawConn
 	rawOf     net.Conn // the connection raw belongs to
+
+	// Parking (park.go). wantPark: the loop returned to be parked; noPark:
+	// wait on this goroutine (tests' ServeConn, or parking failed);
+	// epollAdded and parkToken belong to the parker (under its mutex).
+	wantPark, noPark bool
+	epollAdded       bool
+	parkToken        int32
 
 	// sendFailed: a failed send was logged (once, as nginx ends there).
 	sendFailed bool
@@ -228,7 +256,6 @@ func (e *engine) run() {
 
 	s.Action = "sending client greeting line"
 	e.bufSize = e.sc.proto.ClientBuffer(conf)
-	defer e.releaseBuf()
 	if err := e.h.Greet(); err != nil {
 		e.flush() //nolint:errcheck
 		return
@@ -371,6 +398,10 @@ func (e *engine) loop() {
 			return
 		}
 		n, err := e.read()
+		if err == errPark {
+			e.wantPark = true
+			return
+		}
 		e.last += n
 		if err != nil && n == 0 {
 			e.readError(err)
@@ -391,6 +422,19 @@ func (e *engine) read() (int, error) {
 	if e.last == 0 {
 		if rc := e.rawConn(); rc != nil {
 			e.releaseBuf()
+			if e.mayPark() {
+				// A client quiet for parkAfter is parked (park.go).
+				s.Conn.SetReadDeadline(time.Now().Add(parkAfter)) //nolint:errcheck
+				bp, n, err := bufpool.ReadTCP(rc, e.bufSize)
+				if errlog.IsTimeout(err) {
+					return 0, errPark
+				}
+				if err != nil {
+					return 0, err
+				}
+				e.buf, e.pooled = *bp, bp
+				return n, nil
+			}
 			bp, n, err := bufpool.ReadTCP(rc, e.bufSize)
 			if err != nil {
 				return 0, err
@@ -404,6 +448,16 @@ func (e *engine) read() (int, error) {
 		e.buf = *e.pooled
 	}
 	return s.Conn.Read(e.buf[e.last:])
+}
+
+// errPark ends the command loop so that the session is parked.
+var errPark = errors.New("park")
+
+// mayPark tells whether a wait for the client may end in parking: a plain
+// TCP session before login, whose deadline is further than parkAfter.
+func (e *engine) mayPark() bool {
+	return !e.noPark && e.st == StatePreAuth && e.rawConn() != nil &&
+		time.Until(e.s.Deadline) > parkAfter && e.srv.parkerOf() != nil
 }
 
 // rawConn is the client's socket when the session reads a plain TCP

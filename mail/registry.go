@@ -35,6 +35,7 @@ type liveSession struct {
 	conn     net.Conn    // the accepted connection
 	upstream net.Conn    // once dialed
 	killed   *atomic.Bool
+	wake     func() // resumes the session if it is parked (park.go)
 	up, down atomic.Int64
 }
 
@@ -52,7 +53,11 @@ func NewRegistry() *Registry {
 
 func (r *Registry) add(e *engine) {
 	s := e.s
-	ls := &liveSession{conn: s.Conn, killed: &e.killed}
+	ls := &liveSession{conn: s.Conn, killed: &e.killed, wake: func() {
+		if p := e.srv.parker.Load(); p != nil {
+			p.wakeEngine(e)
+		}
+	}}
 	ls.info = SessionInfo{
 		ID:       s.ID,
 		Client:   clientTextPort(s.Client),
@@ -165,6 +170,7 @@ func (ls *liveSession) kill() {
 	if ls.upstream != nil {
 		ls.upstream.Close()
 	}
+	ls.wake() // after the close: the resumed session finds it closed
 }
 
 // Drain stops every registered server accepting, for good (sessions run

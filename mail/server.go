@@ -155,6 +155,30 @@ type Server struct {
 	loops                  sync.WaitGroup
 
 	reg *Registry // Options.Registry or the server's own (registry.go)
+
+	// parker holds idle pre-auth sessions without a goroutine (park.go);
+	// made at the first park, nil if it could not be.
+	parkerOnce sync.Once
+	parker     atomic.Pointer[parker]
+}
+
+// parkerOf returns the server's parker, making it at the first call.
+func (s *Server) parkerOf() *parker {
+	s.parkerOnce.Do(func() {
+		if p, err := newParker(); err == nil {
+			s.parker.Store(p)
+		}
+	})
+	return s.parker.Load()
+}
+
+// closeParker resumes every parked session (their connections are closed
+// or about to be) and stops the parker.
+func (s *Server) closeParker() {
+	s.parkerOnce.Do(func() {}) // no parker is made after this
+	if p := s.parker.Load(); p != nil {
+		p.close()
+	}
 }
 
 // NewServer prepares a server for cfg: protocol modules, auth_http clients
@@ -502,6 +526,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-ch:
 		s.cancel()
+		s.closeParker()
 		return nil
 	case <-ctx.Done():
 		// worker_shutdown_timeout: relayed sessions end with nginx's
@@ -528,6 +553,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.closeParker()
 	s.finish()
 	return nil
 }
