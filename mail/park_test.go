@@ -60,7 +60,7 @@ func TestParkedSessionResumes(t *testing.T) {
 	if l, _ := r.ReadString('\n'); l != "+OK\r\n" {
 		t.Fatalf("NOOP after parking: %q", l)
 	}
-	waitParked(t, env, 1) // parked again once quiet
+	waitParked(t, env, 1)                         // parked again once quiet
 	io.WriteString(c, "NOOP\r\nLOGIN u good\r\n") //nolint:errcheck
 	if l, _ := r.ReadString('\n'); l != "+OK\r\n" {
 		t.Fatalf("pipelined NOOP after parking: %q", l)
