@@ -4,17 +4,23 @@ package main
 // ECDSA P-256, written to a temporary directory both proxies read.
 
 import (
+	"bufio"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,4 +75,123 @@ func writeCert(dir, name string, key crypto.Signer, pub any) (certFile, keyFile 
 		fatalf("certs: %v", err)
 	}
 	return certFile, keyFile
+}
+
+// handshakeResult is one handshake-rate run.
+type handshakeResult struct {
+	ok, failed, resumed int64
+	rate                float64
+	firstErr            string
+}
+
+// runHandshakes: `clients` loops of connect, TLS handshake, IMAP
+// greeting, LOGOUT, close, for d. With resume, every client shares one
+// session cache, so all but the first handshakes may resume.
+func runHandshakes(address string, d time.Duration, resume bool) handshakeResult {
+	conf := benchTLS.Clone()
+	if resume {
+		conf.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	}
+	var (
+		ok, failed, resumed atomic.Int64
+		mu                  sync.Mutex
+		firstErr            string
+		wg                  sync.WaitGroup
+	)
+	t0 := time.Now()
+	deadline := t0.Add(d)
+	for i := 0; i < *clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := &client{r: bufio.NewReaderSize(nil, 1024)}
+			for time.Now().Before(deadline) {
+				did, err := oneHandshake(cl, address, conf)
+				if err != nil {
+					failed.Add(1)
+					mu.Lock()
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+					mu.Unlock()
+					continue
+				}
+				ok.Add(1)
+				if did {
+					resumed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r := handshakeResult{ok: ok.Load(), failed: failed.Load(), resumed: resumed.Load(), firstErr: firstErr}
+	r.rate = float64(r.ok) / time.Since(t0).Seconds()
+	return r
+}
+
+func oneHandshake(cl *client, address string, conf *tls.Config) (resumed bool, err error) {
+	c, err := net.DialTimeout("tcp", address, 5*time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	tc := tls.Client(c, conf)
+	if err := tc.Handshake(); err != nil {
+		return false, err
+	}
+	cl.c = tc
+	cl.r.Reset(tc)
+	// Reading the greeting also reads a TLS 1.3 session ticket.
+	if err := cl.expect("* OK"); err != nil {
+		return false, err
+	}
+	if err := cl.send("a LOGOUT\r\n"); err != nil {
+		return false, err
+	}
+	if err := cl.expectTagged("a"); err != nil {
+		return false, err
+	}
+	return tc.ConnectionState().DidResume, nil
+}
+
+func handshakeFigure() {
+	type variant struct {
+		name   string
+		ec     bool
+		resume bool
+	}
+	variants := []variant{
+		{"RSA-2048, full handshake", false, false},
+		{"ECDSA P-256, full handshake", true, false},
+		{"RSA-2048, resumed (session tickets, on by default in both)", false, true},
+		{"ECDSA P-256, resumed (session tickets)", true, true},
+	}
+	var res [2][]handshakeResult
+	i := 0
+	withProxies(proxyOpts{}, func(p *proxy) {
+		for _, v := range variants {
+			port := p.ports.imapsRSA
+			if v.ec {
+				port = p.ports.imapsEC
+			}
+			r := runHandshakes(addr(port), *duration, v.resume)
+			if r.failed > 0 || r.ok == 0 {
+				fail("%s: TLS handshakes (%s): %d of %d FAILED (first: %s)", p.name, v.name, r.failed, r.failed+r.ok, r.firstErr)
+			}
+			res[i] = append(res[i], r)
+		}
+		i++
+	})
+	sec := fmt.Sprintf("TLS handshakes/s on an imaps listen (TLS 1.3; handshake, greeting, LOGOUT), %d clients", *clients)
+	for k, v := range variants {
+		if k >= len(res[0]) || k >= len(res[1]) {
+			break
+		}
+		addRow(sec, v.name, "/s", res[0][k].rate, res[1][k].rate, "higher")
+		if v.resume {
+			pct := func(r handshakeResult) float64 { return 100 * float64(r.resumed) / float64(max(r.ok, 1)) }
+			addRow(sec, "  handshakes that resumed", "%", pct(res[0][k]), pct(res[1][k]), "")
+		}
+	}
 }
