@@ -176,6 +176,7 @@ func main() {
 	startServe()
 	makeCerts()
 	started := time.Now()
+	loadStart = loadAvg()
 	for _, f := range figures {
 		if len(selected) > 0 && !selected[f.name] {
 			continue
@@ -269,6 +270,7 @@ func report(total time.Duration) {
 	fmt.Printf("\nmailgate vs nginx, back to back on %s (%d CPUs, %s), %s; bench took %s%s\n",
 		host, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		total.Round(time.Second), map[bool]string{true: " (-quick)", false: ""}[*quick])
+	fmt.Printf("load average (1 min) at the start %s, at the end %s: other load on the machine skews every figure\n", loadStart, loadAvg())
 	fmt.Println("ratio = mailgate/nginx; \"better\" says which direction of the ratio is the better one")
 	sec := ""
 	fmt.Printf("\n%-46s %12s %12s %8s  %s\n", "figure", "nginx", "mailgate", "ratio", "better")
@@ -300,7 +302,7 @@ func report(total time.Duration) {
 		out := map[string]any{
 			"date": time.Now().UTC().Format(time.RFC3339), "host": host, "cpus": runtime.NumCPU(),
 			"cpu": cpuModel(), "quick": *quick, "duration": duration.String(), "clients": *clients,
-			"rows": rows, "notes": notes, "failures": failures,
+			"loadavg_start": loadStart, "loadavg_end": loadAvg(), "rows": rows, "notes": notes, "failures": failures,
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -359,4 +361,15 @@ func authCacheFigure() {
 	addRow(sec, "IMAP login latency p99, cache on", "ms", ms(n.r.p99), ms(on.r.p99), "lower")
 	addRow(sec, "auth_http requests per login, cache off", "", n.reqs, off.reqs, "lower")
 	addRow(sec, "auth_http requests per login, cache on", "", n.reqs, on.reqs, "lower")
+}
+
+var loadStart string
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

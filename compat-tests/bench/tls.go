@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,7 @@ func writeCert(dir, name string, key crypto.Signer, pub any) (certFile, keyFile 
 type handshakeResult struct {
 	ok, failed, resumed int64
 	rate                float64
+	p50                 time.Duration
 	firstErr            string
 }
 
@@ -96,6 +98,7 @@ func runHandshakes(address string, d time.Duration, resume bool) handshakeResult
 		ok, failed, resumed atomic.Int64
 		mu                  sync.Mutex
 		firstErr            string
+		lat                 []time.Duration
 		wg                  sync.WaitGroup
 	)
 	t0 := time.Now()
@@ -105,7 +108,14 @@ func runHandshakes(address string, d time.Duration, resume bool) handshakeResult
 		go func() {
 			defer wg.Done()
 			cl := &client{r: bufio.NewReaderSize(nil, 1024)}
+			var mine []time.Duration
+			defer func() {
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
 			for time.Now().Before(deadline) {
+				s := time.Now()
 				did, err := oneHandshake(cl, address, conf)
 				if err != nil {
 					failed.Add(1)
@@ -117,6 +127,7 @@ func runHandshakes(address string, d time.Duration, resume bool) handshakeResult
 					continue
 				}
 				ok.Add(1)
+				mine = append(mine, time.Since(s))
 				if did {
 					resumed.Add(1)
 				}
@@ -126,6 +137,10 @@ func runHandshakes(address string, d time.Duration, resume bool) handshakeResult
 	wg.Wait()
 	r := handshakeResult{ok: ok.Load(), failed: failed.Load(), resumed: resumed.Load(), firstErr: firstErr}
 	r.rate = float64(r.ok) / time.Since(t0).Seconds()
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		r.p50 = lat[len(lat)/2]
+	}
 	return r
 }
 
@@ -189,6 +204,7 @@ func handshakeFigure() {
 			break
 		}
 		addRow(sec, v.name, "/s", res[0][k].rate, res[1][k].rate, "higher")
+		addRow(sec, "  latency p50 (connect to close)", "ms", ms(res[0][k].p50), ms(res[1][k].p50), "lower")
 		if v.resume {
 			pct := func(r handshakeResult) float64 { return 100 * float64(r.resumed) / float64(max(r.ok, 1)) }
 			addRow(sec, "  handshakes that resumed", "%", pct(res[0][k]), pct(res[1][k]), "")
