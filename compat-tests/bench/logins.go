@@ -24,6 +24,31 @@ type loginResult struct {
 	rate       float64 // successful logins per second
 	p50, p99   time.Duration
 	firstErr   string
+	elapsed    time.Duration
+	lat        []time.Duration // successful logins, sorted
+	cpu        time.Duration   // the proxy's CPU time over the run
+}
+
+// merge adds the logins of two runs (the two halves of an ABBA pair).
+func (r loginResult) merge(o loginResult) loginResult {
+	m := loginResult{ok: r.ok + o.ok, failed: r.failed + o.failed, firstErr: r.firstErr, elapsed: r.elapsed + o.elapsed, cpu: r.cpu + o.cpu}
+	if m.firstErr == "" {
+		m.firstErr = o.firstErr
+	}
+	m.lat = append(append([]time.Duration(nil), r.lat...), o.lat...)
+	m.finish()
+	return m
+}
+
+func (r *loginResult) finish() {
+	if r.elapsed > 0 {
+		r.rate = float64(r.ok) / r.elapsed.Seconds()
+	}
+	if len(r.lat) > 0 {
+		slices.Sort(r.lat)
+		r.p50 = r.lat[len(r.lat)*50/100]
+		r.p99 = r.lat[min(len(r.lat)-1, len(r.lat)*99/100)]
+	}
 }
 
 var smtpAuthPlain = base64.StdEncoding.EncodeToString([]byte("\x00bench\x00secret"))
@@ -194,6 +219,11 @@ func oneLogin(cl *client, address, proto string, tlsConf *tls.Config) error {
 	return commandAndQuit(cl, proto)
 }
 
+// cpuPerLogin is the proxy's CPU time per successful login, in ms.
+func (r loginResult) cpuPerLogin() float64 {
+	return ms(r.cpu) / float64(max(r.ok, 1))
+}
+
 // runLogins runs `clients` loops of oneLogin for d (or, with count > 0,
 // until count logins are done) and returns the figures.
 func runLogins(address, proto string, clients int, d time.Duration, count int64, tlsConf *tls.Config) loginResult {
@@ -241,13 +271,7 @@ func runLogins(address, proto string, clients int, d time.Duration, count int64,
 		}()
 	}
 	wg.Wait()
-	el := time.Since(t0)
-	r := loginResult{ok: ok.Load(), failed: failed.Load(), firstErr: firstErr}
-	r.rate = float64(r.ok) / el.Seconds()
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		r.p50 = lat[len(lat)*50/100]
-		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-	}
+	r := loginResult{ok: ok.Load(), failed: failed.Load(), firstErr: firstErr, elapsed: time.Since(t0), lat: lat}
+	r.finish()
 	return r
 }

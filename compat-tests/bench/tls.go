@@ -84,6 +84,30 @@ type handshakeResult struct {
 	rate                float64
 	p50                 time.Duration
 	firstErr            string
+	elapsed             time.Duration
+	lat                 []time.Duration
+	cpu                 time.Duration // the proxy's CPU time over the run
+}
+
+func (r handshakeResult) merge(o handshakeResult) handshakeResult {
+	m := handshakeResult{ok: r.ok + o.ok, failed: r.failed + o.failed, resumed: r.resumed + o.resumed,
+		firstErr: r.firstErr, elapsed: r.elapsed + o.elapsed, cpu: r.cpu + o.cpu}
+	if m.firstErr == "" {
+		m.firstErr = o.firstErr
+	}
+	m.lat = append(append([]time.Duration(nil), r.lat...), o.lat...)
+	m.finish()
+	return m
+}
+
+func (r *handshakeResult) finish() {
+	if r.elapsed > 0 {
+		r.rate = float64(r.ok) / r.elapsed.Seconds()
+	}
+	if len(r.lat) > 0 {
+		slices.Sort(r.lat)
+		r.p50 = r.lat[len(r.lat)/2]
+	}
 }
 
 // runHandshakes: `clients` loops of connect, TLS handshake, IMAP
@@ -135,12 +159,9 @@ func runHandshakes(address string, d time.Duration, resume bool) handshakeResult
 		}()
 	}
 	wg.Wait()
-	r := handshakeResult{ok: ok.Load(), failed: failed.Load(), resumed: resumed.Load(), firstErr: firstErr}
-	r.rate = float64(r.ok) / time.Since(t0).Seconds()
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		r.p50 = lat[len(lat)/2]
-	}
+	r := handshakeResult{ok: ok.Load(), failed: failed.Load(), resumed: resumed.Load(), firstErr: firstErr,
+		elapsed: time.Since(t0), lat: lat}
+	r.finish()
 	return r
 }
 
@@ -183,20 +204,25 @@ func handshakeFigure() {
 		{"ECDSA P-256, resumed (session tickets)", true, true},
 	}
 	var res [2][]handshakeResult
-	i := 0
-	withProxies(proxyOpts{}, func(p *proxy) {
-		for _, v := range variants {
+	withProxiesABBA(proxyOpts{}, func(p *proxy, idx int) {
+		first := len(res[idx]) == 0
+		for k, v := range variants {
 			port := p.ports.imapsRSA
 			if v.ec {
 				port = p.ports.imapsEC
 			}
-			r := runHandshakes(addr(port), *duration, v.resume)
+			c0 := cpuTime(p.pid)
+			r := runHandshakes(addr(port), *duration/2, v.resume)
+			r.cpu = cpuTime(p.pid) - c0
 			if r.failed > 0 || r.ok == 0 {
 				fail("%s: TLS handshakes (%s): %d of %d FAILED (first: %s)", p.name, v.name, r.failed, r.failed+r.ok, r.firstErr)
 			}
-			res[i] = append(res[i], r)
+			if first {
+				res[idx] = append(res[idx], r)
+			} else {
+				res[idx][k] = res[idx][k].merge(r)
+			}
 		}
-		i++
 	})
 	sec := fmt.Sprintf("TLS handshakes/s on an imaps listen (TLS 1.3; handshake, greeting, LOGOUT), %d clients", *clients)
 	for k, v := range variants {
@@ -205,6 +231,8 @@ func handshakeFigure() {
 		}
 		addRow(sec, v.name, "/s", res[0][k].rate, res[1][k].rate, "higher")
 		addRow(sec, "  latency p50 (connect to close)", "ms", ms(res[0][k].p50), ms(res[1][k].p50), "lower")
+		cpu := func(r handshakeResult) float64 { return ms(r.cpu) / float64(max(r.ok, 1)) }
+		addRow(sec, "  proxy CPU per connection", "ms", cpu(res[0][k]), cpu(res[1][k]), "lower")
 		if v.resume {
 			pct := func(r handshakeResult) float64 { return 100 * float64(r.resumed) / float64(max(r.ok, 1)) }
 			addRow(sec, "  handshakes that resumed", "%", pct(res[0][k]), pct(res[1][k]), "")
