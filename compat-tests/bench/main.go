@@ -36,6 +36,7 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent clients for the rate figures")
 	quick       = flag.Bool("quick", false, "small sizes and counts (CI: build and run in about a minute)")
 	jsonOut     = flag.String("json", "", "also write the results to this file as JSON")
+	mdOut       = flag.String("md", "", "also write the table to this file as Markdown (for docs/performance.md)")
 	verbose     = flag.Bool("v", false, "print the proxies' error.log tails")
 	serve       = flag.Bool("serve", false, "internal: run the auth_http server and upstreams (child process)")
 )
@@ -325,6 +326,9 @@ func report(total time.Duration) {
 			fmt.Println("!!!  ", f)
 		}
 	}
+	if *mdOut != "" {
+		writeMarkdown(*mdOut, host, total)
+	}
 	if *jsonOut != "" {
 		out := map[string]any{
 			"date": time.Now().UTC().Format(time.RFC3339), "host": host, "cpus": runtime.NumCPU(),
@@ -399,4 +403,45 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// writeMarkdown writes the header and the table as Markdown.
+func writeMarkdown(file, host string, total time.Duration) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run on %s (%d CPUs, %s), %s, bench took %s%s; load average (1 min) %s at the start, %s at the end.\n",
+		host, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), total.Round(time.Second),
+		map[bool]string{true: ", `-quick`", false: ""}[*quick], loadStart, loadAvg())
+	fmt.Fprintf(&b, "Ratio = mailgate/nginx; the last column says which direction of it is better.\n\n")
+	fmt.Fprintf(&b, "| figure | nginx | mailgate | ratio | better |\n|---|---:|---:|---:|---|\n")
+	sec := ""
+	for _, r := range rows {
+		if r.Section != sec {
+			sec = r.Section
+			fmt.Fprintf(&b, "| **%s** | | | | |\n", sec)
+		}
+		ratio := "-"
+		if r.Nginx != 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		name := strings.TrimSpace(r.Figure)
+		if strings.HasPrefix(r.Figure, " ") {
+			name = "&nbsp;&nbsp;" + name
+		}
+		if r.Unit != "" && r.Unit != "/s" {
+			name += " (" + r.Unit + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name, num(r.Nginx), num(r.Mailgate), ratio, r.Better)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(&b, "\nNote: %s\n", n)
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(&b, "\n**%d FAILURES: the figures are not valid where these apply:**\n\n", len(failures))
+		for _, f := range failures {
+			fmt.Fprintf(&b, "- %s\n", f)
+		}
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
 }
