@@ -156,14 +156,16 @@ func loginSession(cl *client, proto string) error {
 	return errors.New("unknown protocol " + proto)
 }
 
-// commandAndQuit sends the one command and QUIT after a login.
+// commandAndQuit sends the one command and QUIT after a login. The
+// replies checked are the synthetic upstream's own words (serve.go), so a
+// proxy that answered by itself would fail here.
 func commandAndQuit(cl *client, proto string) error {
 	switch proto {
 	case "pop3":
 		if err := cl.send("STAT\r\n"); err != nil {
 			return err
 		}
-		if err := cl.expect("+OK"); err != nil {
+		if err := cl.expect("+OK 0 0"); err != nil {
 			return err
 		}
 		if err := cl.send("QUIT\r\n"); err != nil {
@@ -174,7 +176,7 @@ func commandAndQuit(cl *client, proto string) error {
 		if err := cl.send("b NOOP\r\n"); err != nil {
 			return err
 		}
-		if err := cl.expectTagged("b"); err != nil {
+		if err := cl.expect("b OK NOOP completed"); err != nil {
 			return err
 		}
 		if err := cl.send("c LOGOUT\r\n"); err != nil {
@@ -185,7 +187,7 @@ func commandAndQuit(cl *client, proto string) error {
 		if err := cl.send("NOOP\r\n"); err != nil {
 			return err
 		}
-		if err := cl.expectSMTP("250"); err != nil {
+		if err := cl.expectSMTP("250 2.0.0 ok"); err != nil {
 			return err
 		}
 		if err := cl.send("QUIT\r\n"); err != nil {
