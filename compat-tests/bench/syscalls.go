@@ -71,7 +71,7 @@ func syscallFigure() {
 		checkLogins(p.name, "imap logins under strace", r)
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
-		c, err := parseStraceC(out)
+		c, err := readStraceC(out)
 		if err != nil {
 			fail("%s: strace output: %v", p.name, err)
 			return
@@ -113,12 +113,18 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// parseStraceC reads strace -c's table: calls per system call, and "total".
-func parseStraceC(file string) (map[string]float64, error) {
+// readStraceC reads strace -c's output file.
+func readStraceC(file string) (map[string]float64, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
+	return parseStraceC(b)
+}
+
+// parseStraceC parses strace -c's table: calls per system call, and
+// "total".
+func parseStraceC(b []byte) (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
