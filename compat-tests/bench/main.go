@@ -19,10 +19,12 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -124,7 +126,30 @@ func fatalf(format string, a ...any) {
 	os.Exit(2)
 }
 
+// cleanupMu serialises cleanup with starting and stopping proxies.
+var cleanupMu sync.Mutex
+
 func cleanup() {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanupLocked()
+}
+
+// track records a started proxy for cleanup; release stops it.
+func track(p *proxy) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	running = append(running, p)
+}
+
+func release(p *proxy) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	p.stop()
+	running = slices.DeleteFunc(running, func(q *proxy) bool { return q == p })
+}
+
+func cleanupLocked() {
 	for _, p := range running {
 		p.stop()
 	}
@@ -142,10 +167,8 @@ func cleanup() {
 func withProxies(o proxyOpts, f func(p *proxy)) {
 	for _, name := range []string{"nginx", "mailgate"} {
 		p := startProxy(name, o)
-		running = []*proxy{p}
 		f(p)
-		p.stop()
-		running = nil
+		release(p)
 	}
 }
 
@@ -157,14 +180,12 @@ func withProxies(o proxyOpts, f func(p *proxy)) {
 func withProxiesABBA(o proxyOpts, f func(p *proxy, idx int)) {
 	for _, name := range []string{"nginx", "mailgate", "mailgate", "nginx"} {
 		p := startProxy(name, o)
-		running = []*proxy{p}
 		idx := 0
 		if !isNginx(name) {
 			idx = 1
 		}
 		f(p, idx)
-		p.stop()
-		running = nil
+		release(p)
 	}
 }
 
@@ -193,6 +214,17 @@ func main() {
 		*duration = time.Second
 	}
 	raiseNofile()
+	// Interrupted (^C, timeout): stop the proxies and the serve child
+	// rather than leave them running.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cleanupMu.Lock() // hold it: main must not start another proxy
+		fmt.Fprintf(os.Stderr, "bench: %v: stopping\n", s)
+		cleanupLocked()
+		os.Exit(2)
+	}()
 	startServe()
 	makeCerts()
 	started := time.Now()
@@ -376,8 +408,7 @@ func authCacheFigure() {
 	}
 	one := func(name string, o proxyOpts) run {
 		p := startProxy(name, o)
-		running = []*proxy{p}
-		defer func() { p.stop(); running = nil }()
+		defer release(p)
 		a0 := authRequestCount()
 		r := runLogins(addr(p.ports.imap), "imap", *clients, *duration, 0, nil)
 		checkLogins(name, "imap logins (auth cache figure)", r)

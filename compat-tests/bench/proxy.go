@@ -95,6 +95,7 @@ mail {
 		fatalf("start %s: %v", name, err)
 	}
 	p := &proxy{name: name, master: cmd.Process.Pid, pid: cmd.Process.Pid, ports: pp, cmd: cmd, dir: dir}
+	track(p)
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", addr(pp.pop3))
 		if err == nil {
