@@ -19,7 +19,7 @@ export PATH=$PATH:/usr/local/go/bin
 # (FuzzLoad) and a second or two for the others.
 FUZZTIME=${FUZZTIME:-50000x}
 TEST_TIMEOUT=${TEST_TIMEOUT:-40m}
-PKGS=(nginx-core libnginx-mod-mail libnginx-mod-stream patch dovecot-imapd dovecot-pop3d postfix swaks fetchmail isync curl openssl redis-server haproxy)
+PKGS=(nginx-core libnginx-mod-mail libnginx-mod-stream patch dovecot-imapd dovecot-pop3d postfix swaks fetchmail isync curl openssl redis-server haproxy strace)
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -105,6 +105,17 @@ passed=$((passed + ok_pkgs))
 for p in $fail_pkgs; do fail "$p"; done
 if [[ $test_rc != 0 && -z $fail_pkgs ]]; then
 	fail "go test (exit $test_rc)"
+fi
+
+# The nginx/mailgate benchmark (issue 11), briefly: it must build and
+# run with every login succeeding; its speed is never judged here.
+log "bench -quick"
+if go build -o "$work/bench" ./compat-tests/bench &&
+	go build -o "$work/mailgate-bench" ./cmd/mailgate &&
+	"$work/bench" -quick -mailgate "$work/mailgate-bench"; then
+	pass
+else
+	fail "compat-tests/bench -quick"
 fi
 
 if [[ $FUZZTIME != 0 ]]; then

@@ -1,30 +1,29 @@
-// Command bench measures mailgate and nginx side by side in one run, on
-// the same machine, with the same auth_http server and the same upstream:
+// Command bench measures nginx and mailgate back to back, on the same
+// machine, with the same auth_http server, the same synthetic upstream and
+// the same load generator, and prints every figure as a table
+// nginx | mailgate | mailgate/nginx (issue 11). Nothing here asserts a
+// speed: the exit status is non-zero only when the bench cannot run or a
+// login, session or transfer fails.
 //
-//   - relay throughput after a POP3 login, in both directions, against a
-//     direct connection to the upstream as the ceiling;
-//   - CPU time the proxy process spent per GiB relayed;
-//   - memory (RSS) per idle relayed session.
+//	go build -o /tmp/bench ./compat-tests/bench
+//	/tmp/bench -mailgate /path/to/mailgate [-only imap-logins,...] [-duration 10s] [-quick] [-json out.json]
 //
-// Results are printed as a table with mailgate/nginx ratios. Nothing here
-// asserts a speed: the brief wants figures, never timed assertions.
-//
-//	go run ./compat-tests/bench -mailgate /path/to/mailgate
+// See docs/performance.md for the figures and how to read them.
 package main
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"log"
-	"net"
+	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
+	"os/signal"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -33,295 +32,447 @@ var (
 	mailgateBin = flag.String("mailgate", "", "mailgate binary (required)")
 	nginxBin    = flag.String("nginx", "/usr/sbin/nginx", "nginx binary")
 	mailModule  = flag.String("module", "/usr/lib/nginx/modules/ngx_mail_module.so", "nginx mail module")
-	sizeMiB     = flag.Int("size", 256, "MiB relayed per throughput round")
-	rounds      = flag.Int("rounds", 3, "throughput rounds (best is reported)")
-	idle        = flag.Int("idle", 1000, "idle relayed sessions for the memory figure")
-	basePort    = flag.Int("port", 28000, "first loopback port to use")
+	basePort    = flag.Int("port", 28000, "first loopback port to use (the bench uses 40 from there)")
+	only        = flag.String("only", "", "comma-separated figures to run (default all): "+strings.Join(figureNames(), ","))
+	duration    = flag.Duration("duration", 10*time.Second, "duration of each login-rate and handshake-rate run")
+	clients     = flag.Int("clients", 16, "concurrent clients for the rate figures")
+	quick       = flag.Bool("quick", false, "small sizes and counts (CI: build and run in about a minute)")
+	jsonOut     = flag.String("json", "", "also write the results to this file as JSON")
+	mdOut       = flag.String("md", "", "also write the table to this file as Markdown (for docs/performance.md)")
+	verbose     = flag.Bool("v", false, "print the proxies' error.log tails")
+	serve       = flag.Bool("serve", false, "internal: run the auth_http server and upstreams (child process)")
 )
+
+type figure struct {
+	name string
+	run  func()
+}
+
+// figures in the order they run.
+var figures = []figure{
+	{"pop3-logins", func() { loginFigure("pop3") }},
+	{"imap-logins", func() { loginFigure("imap") }},
+	{"smtp-logins", func() { loginFigure("smtp") }},
+	{"syscalls", syscallFigure},
+	{"idle-memory", idleFigure},
+	{"flood", floodFigure},
+	{"relay", func() { relayFigure(false) }},
+	{"relay-tls", func() { relayFigure(true) }},
+	{"tls-handshakes", handshakeFigure},
+	{"auth-cache", authCacheFigure},
+}
+
+func figureNames() []string {
+	var n []string
+	for _, f := range figures {
+		n = append(n, f.name)
+	}
+	return n
+}
+
+// row is one line of the table.
+type row struct {
+	Section  string  `json:"section"`
+	Figure   string  `json:"figure"`
+	Unit     string  `json:"unit"`
+	Nginx    float64 `json:"nginx"`
+	Mailgate float64 `json:"mailgate"`
+	Ratio    float64 `json:"ratio"`  // mailgate/nginx
+	Better   string  `json:"better"` // "higher", "lower" or "" (information)
+	Note     string  `json:"note,omitempty"`
+}
+
+var (
+	rowsMu   sync.Mutex
+	rows     []row
+	notes    []string // printed under the table
+	failures []string // logins, sessions or transfers that failed
+)
+
+func addRow(section, fig, unit string, n, m float64, better string) {
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	r := row{Section: section, Figure: fig, Unit: unit, Nginx: n, Mailgate: m, Better: better}
+	if n != 0 {
+		r.Ratio = m / n
+	}
+	rows = append(rows, r)
+}
+
+func addNote(format string, a ...any) {
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	notes = append(notes, fmt.Sprintf(format, a...))
+}
+
+// fail records a failure: it is printed loudly and makes the exit status 1.
+func fail(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	fmt.Fprintln(os.Stderr, "bench: FAILED:", msg)
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	failures = append(failures, msg)
+}
+
+var (
+	running   []*proxy
+	serveProc *exec.Cmd
+)
+
+// fatalf stops what the bench started, then exits.
+func fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...)
+	cleanup()
+	os.Exit(2)
+}
+
+// cleanupMu serialises cleanup with starting and stopping proxies.
+var cleanupMu sync.Mutex
+
+func cleanup() {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanupLocked()
+}
+
+// track records a started proxy for cleanup; release stops it.
+func track(p *proxy) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	running = append(running, p)
+}
+
+func release(p *proxy) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	p.stop()
+	running = slices.DeleteFunc(running, func(q *proxy) bool { return q == p })
+}
+
+func cleanupLocked() {
+	for _, p := range running {
+		p.stop()
+	}
+	running = nil
+	if serveProc != nil {
+		serveProc.Process.Kill()
+		serveProc.Wait()
+	}
+	if certs.dir != "" {
+		os.RemoveAll(certs.dir)
+	}
+}
+
+// withProxies runs f against a fresh nginx, then a fresh mailgate.
+func withProxies(o proxyOpts, f func(p *proxy)) {
+	for _, name := range []string{"nginx", "mailgate"} {
+		p := startProxy(name, o)
+		f(p)
+		release(p)
+	}
+}
+
+// withProxiesABBA runs f against nginx, mailgate, mailgate, nginx (fresh
+// processes each time): rate figures run in two halves so that neither
+// proxy always comes second (after the other's TIME_WAIT sockets, or
+// into a change of the machine's load). idx is 0 for nginx, 1 for
+// mailgate.
+func withProxiesABBA(o proxyOpts, f func(p *proxy, idx int)) {
+	for _, name := range []string{"nginx", "mailgate", "mailgate", "nginx"} {
+		p := startProxy(name, o)
+		idx := 0
+		if !isNginx(name) {
+			idx = 1
+		}
+		f(p, idx)
+		release(p)
+	}
+}
 
 func main() {
 	flag.Parse()
+	if *serve {
+		serveMain(*basePort)
+		return
+	}
 	if *mailgateBin == "" {
-		log.Fatal("bench: -mailgate is required")
+		fmt.Fprintln(os.Stderr, "bench: -mailgate is required")
+		os.Exit(2)
+	}
+	selected := map[string]bool{}
+	if *only != "" {
+		for _, n := range strings.Split(*only, ",") {
+			n = strings.TrimSpace(n)
+			if !slices.Contains(figureNames(), n) {
+				fmt.Fprintf(os.Stderr, "bench: unknown figure %q (have %s)\n", n, strings.Join(figureNames(), ","))
+				os.Exit(2)
+			}
+			selected[n] = true
+		}
+	}
+	if *quick && !isFlagSet("duration") {
+		*duration = time.Second
 	}
 	raiseNofile()
-
-	authAddr := fmt.Sprintf("127.0.0.1:%d", *basePort+1)
-	upAddr := fmt.Sprintf("127.0.0.1:%d", *basePort+2)
-	go serveAuth(mustListen(authAddr), upAddr)
-	go serveUpstream(mustListen(upAddr))
-
-	size := int64(*sizeMiB) << 20
-	results := map[string]*figures{}
-	direct := &figures{}
-	direct.down, direct.up = measure(upAddr, size, false)
-	results["direct"] = direct
-
-	for i, p := range []struct{ name, bin string }{{"nginx", *nginxBin}, {"mailgate", *mailgateBin}} {
-		listen := fmt.Sprintf("127.0.0.1:%d", *basePort+10+i)
-		proc, stop := startProxy(p.name, p.bin, listen, authAddr)
-		f := &figures{}
-		cpu0 := cpuTime(proc)
-		f.down, f.up = measure(listen, size, true)
-		cpu := cpuTime(proc) - cpu0
-		relayed := float64(2*int64(*rounds)*size) / (1 << 30)
-		f.cpuPerGiB = cpu.Seconds() / relayed
-		f.rssPerSession, f.rssBase = idleMemory(listen, proc, *idle)
-		results[p.name] = f
-		stop()
+	// Interrupted (^C, timeout): stop the proxies and the serve child
+	// rather than leave them running.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cleanupMu.Lock() // hold it: main must not start another proxy
+		fmt.Fprintf(os.Stderr, "bench: %v: stopping\n", s)
+		cleanupLocked()
+		os.Exit(2)
+	}()
+	startServe()
+	makeCerts()
+	started := time.Now()
+	loadStart = loadAvg()
+	for _, f := range figures {
+		if len(selected) > 0 && !selected[f.name] {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s ...\n", f.name)
+		f.run()
 	}
-	report(results, size)
+	cleanup()
+	report(time.Since(started))
+	if len(failures) > 0 {
+		os.Exit(1)
+	}
 }
 
-type figures struct {
-	down, up      float64 // MB/s
-	cpuPerGiB     float64 // seconds of proxy CPU per GiB relayed
-	rssPerSession float64 // KiB
-	rssBase       float64 // KiB before the idle sessions
+func isFlagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
 
-func report(r map[string]*figures, size int64) {
-	n, m, d := r["nginx"], r["mailgate"], r["direct"]
-	fmt.Printf("mailgate vs nginx, same run, %d MiB per round, best of %d; %d idle sessions\n", size>>20, *rounds, *idle)
-	fmt.Printf("%-38s %12s %12s %12s %16s\n", "figure", "direct", "nginx", "mailgate", "mailgate/nginx")
-	fmt.Printf("%-38s %12.0f %12.0f %12.0f %16.2f\n", "upstream→client throughput (MB/s)", d.down, n.down, m.down, m.down/n.down)
-	fmt.Printf("%-38s %12.0f %12.0f %12.0f %16.2f\n", "client→upstream throughput (MB/s)", d.up, n.up, m.up, m.up/n.up)
-	fmt.Printf("%-38s %12s %12.3f %12.3f %16.2f\n", "proxy CPU seconds per GiB relayed", "-", n.cpuPerGiB, m.cpuPerGiB, m.cpuPerGiB/n.cpuPerGiB)
-	fmt.Printf("%-38s %12s %12.1f %12.1f %16.2f\n", "RSS per idle relayed session (KiB)", "-", n.rssPerSession, m.rssPerSession, m.rssPerSession/n.rssPerSession)
-	fmt.Printf("%-38s %12s %12.0f %12.0f %16.2f\n", "RSS at start, no sessions (KiB)", "-", n.rssBase, m.rssBase, m.rssBase/n.rssBase)
-}
-
-func mustListen(addr string) net.Listener {
-	ln, err := net.Listen("tcp", addr)
+// startServe starts `bench -serve` and waits for it to listen.
+func startServe() {
+	self, err := os.Executable()
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	return ln
-}
-
-// serveAuth answers every auth_http request with the upstream.
-func serveAuth(ln net.Listener, upstream string) {
-	host, port, _ := net.SplitHostPort(upstream)
-	answer := "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: " + host + "\r\nAuth-Port: " + port + "\r\n\r\n"
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			io.WriteString(c, answer)
-		}()
-	}
-}
-
-// serveUpstream is a POP3 server that accepts any login, then either
-// streams N bytes ("DOWN N") or swallows N bytes ("UP N") and says +OK.
-func serveUpstream(ln net.Listener) {
-	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			r := bufio.NewReaderSize(c, 64<<10)
-			io.WriteString(c, "+OK ready\r\n")
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				f := strings.Fields(line)
-				if len(f) == 0 {
-					continue
-				}
-				switch strings.ToUpper(f[0]) {
-				case "USER", "PASS", "NOOP":
-					io.WriteString(c, "+OK\r\n")
-				case "DOWN":
-					n, _ := strconv.ParseInt(f[1], 10, 64)
-					for n > 0 {
-						k := min(n, int64(len(chunk)))
-						if _, err := c.Write(chunk[:k]); err != nil {
-							return
-						}
-						n -= k
-					}
-				case "UP":
-					n, _ := strconv.ParseInt(f[1], 10, 64)
-					if _, err := io.CopyN(io.Discard, r, n); err != nil {
-						return
-					}
-					io.WriteString(c, "+OK done\r\n")
-				case "QUIT":
-					io.WriteString(c, "+OK bye\r\n")
-					return
-				}
-			}
-		}()
-	}
-}
-
-// login connects and, through a proxy, logs in with USER/PASS; directly it
-// reads the greeting only.
-func login(addr string, viaProxy bool) (net.Conn, *bufio.Reader) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	r := bufio.NewReaderSize(c, 64<<10)
-	expect(r, "+OK")
-	if viaProxy {
-		io.WriteString(c, "USER bench\r\n")
-		expect(r, "+OK")
-		io.WriteString(c, "PASS secret\r\n")
-		expect(r, "+OK")
-	}
-	return c, r
-}
-
-func expect(r *bufio.Reader, prefix string) {
-	line, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, prefix) {
-		log.Fatalf("bench: expected %q, got %q (%v)", prefix, line, err)
-	}
-}
-
-func measure(addr string, size int64, viaProxy bool) (down, up float64) {
-	payload := bytes.Repeat([]byte("x"), 1<<20)
-	for i := 0; i < *rounds; i++ {
-		c, r := login(addr, viaProxy)
-		t0 := time.Now()
-		fmt.Fprintf(c, "DOWN %d\r\n", size)
-		if _, err := io.CopyN(io.Discard, r, size); err != nil {
-			log.Fatal("bench: download: ", err)
-		}
-		down = max(down, float64(size)/1e6/time.Since(t0).Seconds())
-
-		t0 = time.Now()
-		fmt.Fprintf(c, "UP %d\r\n", size)
-		for n := size; n > 0; n -= int64(len(payload)) {
-			if _, err := c.Write(payload[:min(n, int64(len(payload)))]); err != nil {
-				log.Fatal("bench: upload: ", err)
-			}
-		}
-		expect(r, "+OK done")
-		up = max(up, float64(size)/1e6/time.Since(t0).Seconds())
-		c.Close()
-	}
-	return down, up
-}
-
-// idleMemory opens n logged-in sessions and reports the RSS growth of the
-// proxy process per session, in KiB.
-func idleMemory(addr string, pid, n int) (perSession, base float64) {
-	time.Sleep(300 * time.Millisecond)
-	before := rssKiB(pid)
-	conns := make([]net.Conn, 0, n)
-	for i := 0; i < n; i++ {
-		c, _ := login(addr, true)
-		conns = append(conns, c)
-	}
-	time.Sleep(500 * time.Millisecond)
-	after := rssKiB(pid)
-	for _, c := range conns {
-		c.Close()
-	}
-	return (after - before) / float64(n), before
-}
-
-func startProxy(name, bin, listen, auth string) (pid int, stop func()) {
-	dir, err := os.MkdirTemp("", "mailgate-bench-"+name+"-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	conf := fmt.Sprintf(`load_module %s;
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-error_log %s/error.log error;
-pid %s/proxy.pid;
-events { worker_connections 10000; }
-mail {
-    auth_http %s/auth;
-    server {
-        listen %s;
-        protocol pop3;
-    }
-}
-`, *mailModule, dir, dir, auth, listen)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", dir+"/", "-c", "nginx.conf", "-e", dir+"/stderr.log")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd := exec.Command(self, "-serve", "-port", fmt.Sprint(*basePort))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		log.Fatalf("bench: start %s: %v", name, err)
+		fatalf("start -serve: %v", err)
 	}
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			log.Fatalf("bench: %s did not start listening on %s", name, listen)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cmd.Process.Pid, func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		os.RemoveAll(dir)
+	_ = stdin // closed when the bench exits: the child then exits too
+	serveProc = cmd
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		fatalf("-serve did not start: %q %v", line, err)
 	}
 }
 
-func rssKiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// authRequestCount asks the serve process how many auth_http requests it
+// has answered so far.
+func authRequestCount() int64 {
+	c, err := dialRetry(addr(portsFrom(*basePort).stats))
 	if err != nil {
-		log.Fatal(err)
+		fatalf("stats: %v", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[1], 64)
-			return v
+	defer c.Close()
+	var n int64
+	fmt.Fscan(c, &n)
+	return n
+}
+
+func loginFigure(proto string) {
+	var res [2]loginResult
+	var halves [2]int
+	withProxiesABBA(proxyOpts{}, func(p *proxy, idx int) {
+		port := map[string]int{"pop3": p.ports.pop3, "imap": p.ports.imap, "smtp": p.ports.smtp}[proto]
+		a0 := authRequestCount()
+		c0 := cpuTime(p.pid)
+		r := runLogins(addr(port), proto, *clients, *duration/2, 0, nil)
+		r.cpu = cpuTime(p.pid) - c0
+		checkLogins(p.name, proto+" logins", r)
+		// Every login must have gone through the auth server once.
+		if a := authRequestCount() - a0; a < r.ok {
+			fail("%s: %s logins: %d succeeded but the auth server saw only %d requests", p.name, proto, r.ok, a)
+		}
+		if halves[idx] == 0 {
+			res[idx] = r
+		} else {
+			res[idx] = res[idx].merge(r)
+		}
+		halves[idx]++
+	})
+	P := strings.ToUpper(proto)
+	sec := fmt.Sprintf("%s logins, %d clients, %s per proxy (two halves, ABBA)", P, *clients, *duration)
+	addRow(sec, P+" logins/s", "/s", res[0].rate, res[1].rate, "higher")
+	addRow(sec, P+" login latency p50", "ms", ms(res[0].p50), ms(res[1].p50), "lower")
+	addRow(sec, P+" login latency p99", "ms", ms(res[0].p99), ms(res[1].p99), "lower")
+	addRow(sec, P+" proxy CPU per login", "ms", res[0].cpuPerLogin(), res[1].cpuPerLogin(), "lower")
+	addRow(sec, P+" logins done", "", float64(res[0].ok), float64(res[1].ok), "")
+}
+
+func checkLogins(name, what string, r loginResult) {
+	if r.failed > 0 || r.ok == 0 {
+		fail("%s: %s: %d of %d FAILED (first: %s)", name, what, r.failed, r.failed+r.ok, r.firstErr)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func report(total time.Duration) {
+	host, _ := os.Hostname()
+	fmt.Printf("\nmailgate vs nginx, back to back on %s (%d CPUs, %s), %s; bench took %s%s\n",
+		host, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		total.Round(time.Second), map[bool]string{true: " (-quick)", false: ""}[*quick])
+	fmt.Printf("load average (1 min) at the start %s, at the end %s: other load on the machine skews every figure\n", loadStart, loadAvg())
+	fmt.Println("ratio = mailgate/nginx; \"better\" says which direction of the ratio is the better one")
+	sec := ""
+	fmt.Printf("\n%-46s %12s %12s %8s  %s\n", "figure", "nginx", "mailgate", "ratio", "better")
+	for _, r := range rows {
+		if r.Section != sec {
+			sec = r.Section
+			fmt.Printf("-- %s\n", sec)
+		}
+		ratio := "-"
+		if r.Nginx != 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		name := r.Figure
+		if r.Unit != "" && r.Unit != "/s" {
+			name += " (" + r.Unit + ")"
+		}
+		fmt.Printf("%-46s %12s %12s %8s  %s\n", name, num(r.Nginx), num(r.Mailgate), ratio, r.Better)
+	}
+	for _, n := range notes {
+		fmt.Println("note:", n)
+	}
+	if len(failures) > 0 {
+		fmt.Printf("\n!!! %d FAILURES: the figures above are NOT valid where these apply:\n", len(failures))
+		for _, f := range failures {
+			fmt.Println("!!!  ", f)
 		}
 	}
-	return 0
+	if *mdOut != "" {
+		writeMarkdown(*mdOut, host, total)
+	}
+	if *jsonOut != "" {
+		out := map[string]any{
+			"date": time.Now().UTC().Format(time.RFC3339), "host": host, "cpus": runtime.NumCPU(),
+			"cpu": cpuModel(), "quick": *quick, "duration": duration.String(), "clients": *clients,
+			"loadavg_start": loadStart, "loadavg_end": loadAvg(), "rows": rows, "notes": notes, "failures": failures,
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+	}
 }
 
-// cpuTime is utime+stime of a process from /proc/PID/stat.
-func cpuTime(pid int) time.Duration {
-	if pid == 0 {
-		return 0
+func num(v float64) string {
+	switch a := math.Abs(v); {
+	case v == 0:
+		return "0"
+	case a >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 100:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		log.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const clkTck = 100 // sysconf(_SC_CLK_TCK) on Linux
-	return time.Duration(ut+st) * time.Second / clkTck
 }
 
-func raiseNofile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			_, v, _ := strings.Cut(l, ":")
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// authCacheFigure: IMAP logins with mailgate's auth_http_cache off and
+// on (the same user and password every time, so every login after the
+// first is a cache hit), nginx (no cache) as the baseline.
+func authCacheFigure() {
+	type run struct {
+		r    loginResult
+		reqs float64 // auth requests per login
+	}
+	one := func(name string, o proxyOpts) run {
+		p := startProxy(name, o)
+		defer release(p)
+		a0 := authRequestCount()
+		r := runLogins(addr(p.ports.imap), "imap", *clients, *duration, 0, nil)
+		checkLogins(name, "imap logins (auth cache figure)", r)
+		return run{r, float64(authRequestCount()-a0) / float64(max(r.ok, 1))}
+	}
+	n := one("nginx", proxyOpts{})
+	off := one("mailgate", proxyOpts{})
+	on := one("mailgate", proxyOpts{authCache: true})
+	sec := "mailgate's auth_http_cache (memory, valid 1m) on IMAP logins; nginx has none"
+	addRow(sec, "IMAP logins/s, cache off", "/s", n.r.rate, off.r.rate, "higher")
+	addRow(sec, "IMAP logins/s, auth_http_cache memory", "/s", n.r.rate, on.r.rate, "higher")
+	addRow(sec, "IMAP login latency p99, cache on", "ms", ms(n.r.p99), ms(on.r.p99), "lower")
+	addRow(sec, "auth_http requests per login, cache off", "", n.reqs, off.reqs, "lower")
+	addRow(sec, "auth_http requests per login, cache on", "", n.reqs, on.reqs, "lower")
+}
+
+var loadStart string
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// writeMarkdown writes the header and the table as Markdown.
+func writeMarkdown(file, host string, total time.Duration) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run on %s (%d CPUs, %s), %s, bench took %s%s; load average (1 min) %s at the start, %s at the end.\n",
+		host, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), total.Round(time.Second),
+		map[bool]string{true: ", `-quick`", false: ""}[*quick], loadStart, loadAvg())
+	fmt.Fprintf(&b, "Ratio = mailgate/nginx; the last column says which direction of it is better.\n\n")
+	fmt.Fprintf(&b, "| figure | nginx | mailgate | ratio | better |\n|---|---:|---:|---:|---|\n")
+	sec := ""
+	for _, r := range rows {
+		if r.Section != sec {
+			sec = r.Section
+			fmt.Fprintf(&b, "| **%s** | | | | |\n", sec)
+		}
+		ratio := "-"
+		if r.Nginx != 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		name := strings.TrimSpace(r.Figure)
+		if strings.HasPrefix(r.Figure, " ") {
+			name = "&nbsp;&nbsp;" + name
+		}
+		if r.Unit != "" && r.Unit != "/s" {
+			name += " (" + r.Unit + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name, num(r.Nginx), num(r.Mailgate), ratio, r.Better)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(&b, "\nNote: %s\n", n)
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(&b, "\n**%d FAILURES: the figures are not valid where these apply:**\n\n", len(failures))
+		for _, f := range failures {
+			fmt.Fprintf(&b, "- %s\n", f)
+		}
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
 }
