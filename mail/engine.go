@@ -104,7 +104,7 @@ func (e *engine) start(c net.Conn, l *confparse.Listen) {
 		ctx:       srv.ctx,
 		debug:     srv.opts.Debug,
 	}
-	s.out = bufio.NewWriterSize(c, 4096)
+	s.out = bufio.NewWriterSize(countWriter{c, &e.sent}, 4096) // counted for the access log
 	e.sc, e.s = sc, s
 	e.state(StateNew)
 	e.run()
@@ -261,7 +261,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	st := tc.ConnectionState()
 	s.Conn = tc
 	s.TLS = &st
-	s.out.Reset(tc)
+	s.out.Reset(countWriter{tc, &e.sent})
 	return e.tlsVerified(e.verifyCert())
 }
 
@@ -368,6 +368,7 @@ func (e *engine) loop() {
 		s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
 		n, err := s.Conn.Read(e.buf[e.last:])
 		e.last += n
+		e.received += int64(n)
 		if err != nil && n == 0 {
 			e.readError(err)
 			return
@@ -416,6 +417,7 @@ func (e *engine) recheck() bool {
 		return false
 	}
 	e.last += n
+	e.received += int64(n)
 	return true
 }
 
@@ -537,6 +539,7 @@ func (e *engine) authenticate() bool {
 	// and IMAP need one ("did not send password").
 	s.Passwd = s.keepToken(req.Method, pass) // mailgate-only: an OAuth token without Auth-Pass (sasl_oauth.go)
 	s.Upstream = res.ServerText
+	e.authStatus = "OK"
 	e.proxy(res)
 	return false
 }
@@ -686,7 +689,8 @@ func hidePassword(line, pass []byte) []byte {
 func (e *engine) authFailed(res *auth.Result) bool {
 	s := e.s
 	s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
-	e.obs().Login(e.labels(), authOutcome(res.HasWait, res.WaitSeconds, res.ErrorCode), e.authTime)
+	e.authStatus = res.Message
+	e.login(authOutcome(res.HasWait, res.WaitSeconds, res.ErrorCode))
 	if goOn, ok := e.saslFailure(res); ok { // mailgate-only: OAuth error challenge (sasl_oauth.go)
 		return goOn
 	}
@@ -710,7 +714,8 @@ func (e *engine) authFailed(res *auth.Result) bool {
 // authError logs a failed auth_http exchange and sends the internal error.
 func (e *engine) authError(err error) {
 	s := e.s
-	e.obs().Login(e.labels(), LoginAuthError, e.authTime)
+	e.authStatus = ""
+	e.login(LoginAuthError)
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		if ae.User != nil {
@@ -788,13 +793,13 @@ func (e *engine) proxy(res *auth.Result) {
 		}
 	}
 	s.Action = "reading response from upstream"
-	handoff, err := proxy.Login(up, p)
+	handoff, err := proxy.Login(countConn{up, &e.upSent, &e.upReceived}, p)
 	if err != nil {
 		e.loginError(err, false)
 		return
 	}
 	e.obs().Upstream(e.labels(), dialed.Sub(dialStart), since(dialed))
-	e.obs().Login(e.labels(), LoginOK, e.authTime)
+	e.login(LoginOK)
 
 	s.Action = ""
 	s.LogfNoAction(errlog.Info, "client logged in")
@@ -811,7 +816,9 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	s.Conn.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	if e.pos < e.last {
-		if _, err := up.Write(e.buf[e.pos:e.last]); err != nil {
+		n, err := up.Write(e.buf[e.pos:e.last])
+		e.upSent += int64(n)
+		if err != nil {
 			s.Action = "proxying and sending to upstream"
 			s.Logf(errlog.Error, "send() failed %s", errlog.SysErrText(err))
 			return
@@ -844,6 +851,8 @@ func (e *engine) proxy(res *auth.Result) {
 		rr := proxy.Relay(s.Conn, up, opts)
 		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
 		e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
+		e.received, e.upSent = e.received+rr.BytesUp, e.upSent+rr.BytesUp
+		e.sent, e.upReceived = e.sent+rr.BytesDown, e.upReceived+rr.BytesDown
 		e.ending(relayEnd(rr))
 		if rr.Panicked {
 			panicsRecovered.Add(1)
@@ -864,7 +873,7 @@ func (e *engine) proxy(res *auth.Result) {
 // client.
 func (e *engine) loginError(err error, dialing bool) {
 	s := e.s
-	e.obs().Login(e.labels(), LoginUpstreamError, e.authTime)
+	e.login(LoginUpstreamError)
 	var le *proxy.LoginError
 	switch {
 	case errors.As(err, &le):

@@ -90,6 +90,13 @@ type observed struct {
 	panicked bool          // guard contained a panic
 	killed   atomic.Bool   // ended through the registry (admin API)
 	authTime time.Duration // time spent in auth_http exchanges
+
+	// for the access log (sessionlog.go)
+	started            time.Time
+	outcome            LoginOutcome // the last login attempt's
+	authStatus         string       // the last auth_http answer's: "OK" or its Auth-Status
+	sent, received     int64        // client side
+	upSent, upReceived int64        // upstream side
 }
 
 func (e *engine) obs() Observer {
@@ -118,11 +125,13 @@ func (e *engine) observeState(st State) {
 	}
 	switch st {
 	case StateNew:
+		e.started = time.Now()
 		e.srv.reg.add(e)
 		e.obs().Accepted(e.labels())
 	case StateClosed:
 		e.srv.reg.remove(e.s.ID)
 		e.obs().Ended(e.labels(), e.endReason())
+		e.logSession() // mailgate-only access log
 	default:
 		e.srv.reg.update(e)
 	}
