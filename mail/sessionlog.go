@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 )
 
 // SessionRecord describes one ended session.
@@ -105,6 +106,14 @@ func (e *engine) logSession() {
 		return
 	}
 	s := e.s
+	// The session is over: a panic here is contained and counted like
+	// one of the session's, and never reaches the process.
+	defer func() {
+		if v := recover(); v != nil {
+			panicsRecovered.Add(1)
+			e.srv.logPanic(s, errlog.PanicText(v)+" in access log")
+		}
+	}()
 	r := &SessionRecord{
 		ID:                    s.ID,
 		Conf:                  e.sc.conf,

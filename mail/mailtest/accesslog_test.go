@@ -1,7 +1,10 @@
 package mailtest_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -185,4 +188,70 @@ func TestAccessLogFields(t *testing.T) {
 			t.Errorf("the password %q is in the access log:\n%s", pw, b)
 		}
 	}
+}
+
+type panicLogger struct{}
+
+func (panicLogger) LogSession(*mail.SessionRecord) { panic("boom") }
+
+// A session logger that panics costs the process nothing: the panic is
+// logged at alert and counted, and the next session is served.
+func TestAccessLogPanicContained(t *testing.T) {
+	cfg := mailtest.Config(t, "log_format f x; access_log /dev/null f;\n"+
+		"server { listen 127.0.0.1:143; protocol imap; auth_http 127.0.0.1:9/auth; }")
+	env := mailtest.Start(t, cfg, mailtest.Options{
+		Protocols: map[string]mail.Protocol{"imap": imap.Protocol{}},
+		AccessLog: panicLogger{},
+	})
+	before := mail.PanicsRecovered()
+	for i := 0; i < 2; i++ {
+		c := env.Dial(t, mailtest.Unix, 0)
+		if l := c.ReadLine(5 * time.Second); l != "* OK IMAP4 ready\r\n" {
+			t.Fatalf("greeting %q", l)
+		}
+		c.Send("a1 LOGOUT\r\n")
+		c.ReadAll(5 * time.Second)
+		<-c.Done()
+	}
+	if n := mail.PanicsRecovered() - before; n != 2 {
+		t.Errorf("%d panics counted, want 2", n)
+	}
+	if !strings.Contains(env.Log.String(), "[alert]") || !strings.Contains(env.Log.String(), "boom") {
+		t.Errorf("no alert line:\n%s", env.Log.String())
+	}
+}
+
+// With TLS: the protocol and cipher, and bytes counted as payload (the
+// greeting and the LOGOUT reply: as many as without TLS).
+func TestAccessLogTLS(t *testing.T) {
+	dir, _ := filepath.Abs("../../confparse/testdata/sslfile")
+	path := filepath.Join(t.TempDir(), "access.log")
+	cfg := mailtest.Config(t, "log_format all '"+everyVariable()+"';\naccess_log "+path+" all;\n"+
+		"server { listen 127.0.0.1:993 ssl; protocol imap; auth_http 127.0.0.1:9/auth; "+
+		"ssl_certificate "+dir+"/cert.pem; ssl_certificate_key "+dir+"/key.pem; }")
+	set, err := accesslog.Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	env := mailtest.Start(t, cfg, mailtest.Options{
+		Protocols: map[string]mail.Protocol{"imap": imap.Protocol{}},
+		AccessLog: set,
+	})
+	c := env.Dial(t, mailtest.TCP, 0)
+	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}})
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(tc)
+	if l, err := r.ReadString('\n'); err != nil || l != "* OK IMAP4 ready\r\n" {
+		t.Fatalf("greeting over TLS %q %v", l, err)
+	}
+	io.WriteString(tc, "a1 LOGOUT\r\n")
+	io.ReadAll(r)
+	tc.Close()
+	<-c.Done()
+	checkFields(t, "tls", lastLine(t, path, 1), map[string]string{
+		"ssl_protocol": "TLSv1.2", "ssl_cipher": "~ECDHE-(RSA|ECDSA)-AES128-GCM-SHA256",
+		"bytes_received": "11", "bytes_sent": "42", "status": "200", // as without TLS
+	})
 }
