@@ -72,6 +72,15 @@ type Observer interface {
 	Ended(l Labels, r EndReason)
 }
 
+// connsRefused counts connections closed at accept because the
+// worker_connections limit was reached.
+var connsRefused atomic.Uint64
+
+// ConnectionsRefused is how many accepted connections were closed at once
+// because the worker_connections limit was reached ("worker_connections
+// are not enough"), since the process started.
+func ConnectionsRefused() uint64 { return connsRefused.Load() }
+
 // NopObserver implements Observer and does nothing.
 type NopObserver struct{}
 

@@ -405,6 +405,7 @@ func (s *Server) accept(so *socket) {
 			// any greeting.
 			s.mu.Unlock()
 			c.Close()
+			connsRefused.Add(1) // mailgate-only metric (observe.go)
 			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, fmt.Sprintf("%d worker_connections are not enough", s.workerConns))
 			continue
 		}
