@@ -331,7 +331,25 @@ func TestPprofAndDrain(t *testing.T) {
 	if code, _ := r.do("GET", "/drain"); code != 405 {
 		t.Errorf("GET /drain: %d, want 405", code)
 	}
-	c.Close()
+	if code, body := r.do("POST", "/drain?wait=soon"); code != 400 {
+		t.Errorf("POST /drain?wait=soon: %d %s", code, body)
+	}
+	// With wait, the answer comes when the time passed with the session
+	// still live, or as soon as the last session has ended: 0.
+	t0 := time.Now()
+	code, body = r.do("POST", "/drain?wait=200ms")
+	if code != 200 || !strings.Contains(body, `"sessions": 1`) || time.Since(t0) < 200*time.Millisecond {
+		t.Errorf("POST /drain?wait=200ms with a live session: %d %s after %v", code, body, time.Since(t0))
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		c.Close()
+	}()
+	t0 = time.Now()
+	code, body = r.do("POST", "/drain?wait=1m")
+	if d := time.Since(t0); code != 200 || !strings.Contains(body, `"sessions": 0`) || d < 250*time.Millisecond || d > 30*time.Second {
+		t.Errorf("POST /drain?wait=1m: %d %s after %v", code, body, d)
+	}
 	<-c.Done()
 }
 
