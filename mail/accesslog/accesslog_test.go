@@ -79,38 +79,18 @@ func record() *mail.SessionRecord {
 	}
 }
 
-func format(t *testing.T, escape confparse.LogEscape, words ...string) *confparse.LogFormat {
+// format compiles a log_format through confparse, as a configuration
+// would; cond, if not "", is an access_log if= condition, returned too.
+func format(t *testing.T, escape confparse.LogEscape, f string, cond ...string) (*confparse.LogFormat, []confparse.LogOp) {
 	t.Helper()
-	ops, e := compileForTest(words)
-	if e != "" {
-		t.Fatal(e)
+	esc := [...]string{"default", "json", "none"}[escape]
+	line := "access_log /dev/null t;"
+	if len(cond) > 0 {
+		line = "access_log /dev/null t 'if=" + cond[0] + "';"
 	}
-	return &confparse.LogFormat{Name: "t", Escape: escape, Ops: ops}
-}
-
-// compileForTest loads a one-format configuration to compile words.
-func compileForTest(words []string) ([]confparse.LogOp, string) {
-	var ops []confparse.LogOp
-	for _, w := range words {
-		for w != "" {
-			i := strings.IndexByte(w, '$')
-			if i != 0 {
-				if i < 0 {
-					i = len(w)
-				}
-				ops = append(ops, confparse.LogOp{Lit: w[:i]})
-				w = w[i:]
-				continue
-			}
-			j := 1
-			for j < len(w) && (w[j] == '_' || w[j] >= 'a' && w[j] <= 'z' || w[j] >= '0' && w[j] <= '9') {
-				j++
-			}
-			ops = append(ops, confparse.LogOp{Var: w[1:j]})
-			w = w[j:]
-		}
-	}
-	return ops, ""
+	_, cfg, _ := setFor(t, "log_format t escape="+esc+" '"+f+"';\n"+line)
+	l := cfg.Mail.Servers[0].AccessLogs[0]
+	return l.Format, l.If
 }
 
 func TestLine(t *testing.T) {
@@ -120,7 +100,7 @@ func TestLine(t *testing.T) {
 	for _, n := range confparse.AccessLogVariables {
 		all += n + "=$" + n + " "
 	}
-	got := string(v.appendLine(nil, format(t, confparse.EscapeDefault, all), r))
+	got := string(v.appendLine(nil, fmtOnly(format(t, confparse.EscapeDefault, all)), r))
 	want := `remote_addr=192.0.2.7 remote_port=51234 server_addr=10.0.0.1 server_port=993 protocol=imap ` +
 		`login=al\x22ice auth_status=OK upstream_addr=10.0.0.5:143 bytes_sent=10 bytes_received=20 ` +
 		`upstream_bytes_sent=30 upstream_bytes_received=40 session_time=1.234 status=200 end_reason=client_closed ` +
@@ -134,22 +114,24 @@ func TestLine(t *testing.T) {
 	r = record()
 	r.Login, r.AuthStatus, r.Upstream, r.UpstreamTried, r.TLSProtocol, r.TLSCipher = "", "", "", false, "", ""
 	f := "[$login][$auth_status][$upstream_addr][$upstream_bytes_sent][$ssl_protocol][$ssl_cipher]"
-	if got := string(v.appendLine(nil, format(t, confparse.EscapeDefault, f), r)); got != "[-][-][-][-][-][-]" {
+	if got := string(v.appendLine(nil, fmtOnly(format(t, confparse.EscapeDefault, f)), r)); got != "[-][-][-][-][-][-]" {
 		t.Errorf("missing, default: %q", got)
 	}
 	for _, e := range []confparse.LogEscape{confparse.EscapeJSON, confparse.EscapeNone} {
-		if got := string(v.appendLine(nil, format(t, e, f), r)); got != "[][][][][][]" {
+		if got := string(v.appendLine(nil, fmtOnly(format(t, e, f)), r)); got != "[][][][][][]" {
 			t.Errorf("missing, escape %d: %q", e, got)
 		}
 	}
 	r.Login = "a\"\\\n"
-	if got := string(v.appendLine(nil, format(t, confparse.EscapeJSON, `{"login":"$login"}`), r)); got != `{"login":"a\"\\\n"}` {
+	if got := string(v.appendLine(nil, fmtOnly(format(t, confparse.EscapeJSON, `{"login":"$login"}`)), r)); got != `{"login":"a\"\\\n"}` {
 		t.Errorf("json: %q", got)
 	}
-	if got := string(v.appendLine(nil, format(t, confparse.EscapeNone, "$login"), r)); got != "a\"\\\n" {
+	if got := string(v.appendLine(nil, fmtOnly(format(t, confparse.EscapeNone, "$login")), r)); got != "a\"\\\n" {
 		t.Errorf("none: %q", got)
 	}
 }
+
+func fmtOnly(f *confparse.LogFormat, _ []confparse.LogOp) *confparse.LogFormat { return f }
 
 func TestCondition(t *testing.T) {
 	v := &env{}
@@ -157,17 +139,17 @@ func TestCondition(t *testing.T) {
 	for _, c := range []struct {
 		cond string
 		want bool
-	}{{"$login", true}, {"0", false}, {"", false}, {"$auth_status", true}, {"x$ssl_protocol", true}} {
-		ops, _ := compileForTest([]string{c.cond})
+	}{{"$login", true}, {"0", false}, {"", false}, {"$auth_status", true}, {"x$ssl_protocol", true}, {"${login}0", true}} {
+		_, ops := format(t, confparse.EscapeDefault, "x", c.cond)
 		if ops == nil {
-			ops = []confparse.LogOp{}
+			t.Fatalf("if=%s: no condition", c.cond)
 		}
 		if got := v.condition(ops, r); got != c.want {
 			t.Errorf("if=%s: %v", c.cond, got)
 		}
 	}
 	r.Login = ""
-	ops, _ := compileForTest([]string{"$login"})
+	_, ops := format(t, confparse.EscapeDefault, "x", "$login")
 	if v.condition(ops, r) {
 		t.Error("if=$login with no login logged")
 	}
