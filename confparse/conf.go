@@ -60,6 +60,9 @@ type Config struct {
 	// nginx releases. Msg is nginx 1.22.1's error. `mailgate check
 	// --nginx` prints them.
 	NginxRefuses []Diag
+	// AccessLogFiles is every access_log file, once each (mailgate-only,
+	// accesslog.go); every AccessLog of a file points to its entry.
+	AccessLogFiles []*AccessLogFile
 	// Trace is every directive read, in nginx's reading order, includes
 	// expanded (the include lines themselves left out); only with
 	// Options.Trace. Tools compare two configurations with it.
@@ -181,6 +184,10 @@ type Server struct {
 	AuthHTTP AuthHTTPConf
 	Proxy    ProxyConf
 	RealIP   RealIPConf
+
+	// AccessLogs are the mailgate-only access_log lines in effect (the
+	// server's own, else mail{}'s); nil: off (accesslog.go).
+	AccessLogs []*AccessLog
 
 	// Sources says where each effective value came from, by directive
 	// name: the server's own line, the mail-level line, or absent for a

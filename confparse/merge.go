@@ -17,6 +17,7 @@ func (l *loader) mergeMail() error {
 	steps := []func(*Server, *level) error{
 		l.mergeCore, l.mergeSSL, l.mergePOP3, l.mergeIMAP, l.mergeSMTP,
 		l.mergeAuthHTTP, l.mergeProxy, l.mergeRealIP,
+		l.mergeAccessLog, // mailgate-only
 	}
 	for _, step := range steps {
 		for i, sv := range l.servers {

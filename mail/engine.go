@@ -124,7 +124,7 @@ func (e *engine) start(c net.Conn, l *confparse.Listen) {
 		ctx:       srv.ctx,
 		debug:     srv.opts.Debug,
 	}
-	s.out = newReplyWriter(c)
+	s.out = newReplyWriter(countWriter{c, &e.sent}) // counted for the access log
 	e.sc, e.s = sc, s
 	e.state(StateNew)
 	e.run()
@@ -293,7 +293,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 	st := tc.ConnectionState()
 	s.Conn = tc
 	s.TLS = &st
-	s.out.Reset(tc)
+	s.out.Reset(countWriter{tc, &e.sent})
 	return e.tlsVerified(e.verifyCert())
 }
 
@@ -403,6 +403,7 @@ func (e *engine) loop() {
 			return
 		}
 		e.last += n
+		e.received += int64(n)
 		if err != nil && n == 0 {
 			e.readError(err)
 			return
@@ -527,6 +528,7 @@ func (e *engine) recheck() bool {
 		return false
 	}
 	e.last += n
+	e.received += int64(n)
 	return true
 }
 
@@ -648,6 +650,7 @@ func (e *engine) authenticate() bool {
 	// and IMAP need one ("did not send password").
 	s.Passwd = s.keepToken(req.Method, pass) // mailgate-only: an OAuth token without Auth-Pass (sasl_oauth.go)
 	s.Upstream = res.ServerText
+	e.authStatus = "OK"
 	e.proxy(res)
 	return false
 }
@@ -797,7 +800,8 @@ func hidePassword(line, pass []byte) []byte {
 func (e *engine) authFailed(res *auth.Result) bool {
 	s := e.s
 	s.Logf(errlog.Info, "client login failed: \"%s\"", res.Message)
-	e.obs().Login(e.labels(), authOutcome(res.HasWait, res.WaitSeconds, res.ErrorCode), e.authTime)
+	e.authStatus = res.Message
+	e.login(authOutcome(res.HasWait, res.WaitSeconds, res.ErrorCode))
 	if goOn, ok := e.saslFailure(res); ok { // mailgate-only: OAuth error challenge (sasl_oauth.go)
 		return goOn
 	}
@@ -821,7 +825,8 @@ func (e *engine) authFailed(res *auth.Result) bool {
 // authError logs a failed auth_http exchange and sends the internal error.
 func (e *engine) authError(err error) {
 	s := e.s
-	e.obs().Login(e.labels(), LoginAuthError, e.authTime)
+	e.authStatus = ""
+	e.login(LoginAuthError)
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		if ae.User != nil {
@@ -899,13 +904,13 @@ func (e *engine) proxy(res *auth.Result) {
 		}
 	}
 	s.Action = "reading response from upstream"
-	handoff, err := proxy.Login(up, p)
+	handoff, err := proxy.Login(countConn{up, &e.upSent, &e.upReceived}, p)
 	if err != nil {
 		e.loginError(err, false)
 		return
 	}
 	e.obs().Upstream(e.labels(), dialed.Sub(dialStart), since(dialed))
-	e.obs().Login(e.labels(), LoginOK, e.authTime)
+	e.login(LoginOK)
 
 	s.Action = ""
 	s.LogfNoAction(errlog.Info, "client logged in")
@@ -922,7 +927,9 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	s.Conn.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	if e.pos < e.last {
-		if _, err := up.Write(e.buf[e.pos:e.last]); err != nil {
+		n, err := up.Write(e.buf[e.pos:e.last])
+		e.upSent += int64(n)
+		if err != nil {
 			s.Action = "proxying and sending to upstream"
 			s.Logf(errlog.Error, "send() failed %s", errlog.SysErrText(err))
 			return
@@ -955,6 +962,8 @@ func (e *engine) proxy(res *auth.Result) {
 		rr := proxy.Relay(s.Conn, up, opts)
 		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
 		e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
+		e.received, e.upSent = e.received+rr.BytesUp, e.upSent+rr.BytesUp
+		e.sent, e.upReceived = e.sent+rr.BytesDown, e.upReceived+rr.BytesDown
 		e.ending(relayEnd(rr))
 		if rr.Panicked {
 			panicsRecovered.Add(1)
@@ -975,7 +984,7 @@ func (e *engine) proxy(res *auth.Result) {
 // client.
 func (e *engine) loginError(err error, dialing bool) {
 	s := e.s
-	e.obs().Login(e.labels(), LoginUpstreamError, e.authTime)
+	e.login(LoginUpstreamError)
 	var le *proxy.LoginError
 	switch {
 	case errors.As(err, &le):

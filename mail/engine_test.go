@@ -733,6 +733,7 @@ func TestWorkerConnectionsLimit(t *testing.T) {
 	if limit := connectionLimit(&confparse.Config{Core: confparse.Core{WorkerConnections: 3, WorkerProcesses: 1}}, 1); limit != 2 {
 		t.Fatalf("limit %d, want 2", limit)
 	}
+	refused := ConnectionsRefused()
 	var open []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", env.addr)
@@ -749,6 +750,9 @@ func TestWorkerConnectionsLimit(t *testing.T) {
 		t.Fatalf("a connection over the limit got %q", got)
 	}
 	waitLogs(t, env.log, []string{"[alert]", "3 worker_connections are not enough\n"})
+	if n := ConnectionsRefused() - refused; n != 1 {
+		t.Errorf("%d refusals counted, want 1 (mailgate_connections_refused_total)", n)
+	}
 	open[0].Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -72,6 +72,15 @@ type Observer interface {
 	Ended(l Labels, r EndReason)
 }
 
+// connsRefused counts connections closed at accept because the
+// worker_connections limit was reached.
+var connsRefused atomic.Uint64
+
+// ConnectionsRefused is how many accepted connections were closed at once
+// because the worker_connections limit was reached ("worker_connections
+// are not enough"), since the process started.
+func ConnectionsRefused() uint64 { return connsRefused.Load() }
+
 // NopObserver implements Observer and does nothing.
 type NopObserver struct{}
 
@@ -90,6 +99,13 @@ type observed struct {
 	panicked bool          // guard contained a panic
 	killed   atomic.Bool   // ended through the registry (admin API)
 	authTime time.Duration // time spent in auth_http exchanges
+
+	// for the access log (sessionlog.go)
+	started            time.Time
+	outcome            LoginOutcome // the last login attempt's
+	authStatus         string       // the last auth_http answer's: "OK" or its Auth-Status
+	sent, received     int64        // client side
+	upSent, upReceived int64        // upstream side
 }
 
 func (e *engine) obs() Observer {
@@ -118,11 +134,13 @@ func (e *engine) observeState(st State) {
 	}
 	switch st {
 	case StateNew:
+		e.started = time.Now()
 		e.srv.reg.add(e)
 		e.obs().Accepted(e.labels())
 	case StateClosed:
 		e.srv.reg.remove(e.s.ID)
 		e.obs().Ended(e.labels(), e.endReason())
+		e.logSession() // mailgate-only access log
 	default:
 		e.srv.reg.update(e)
 	}

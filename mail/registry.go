@@ -44,11 +44,14 @@ type Registry struct {
 	mu      sync.Mutex
 	live    map[uint64]*liveSession
 	servers map[*Server]struct{}
+	// relayed is the bytes relayed by sessions that ended, by labels:
+	// up (client → upstream) and down. RelayedBytes adds the live ones.
+	relayed map[Labels][2]int64
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{live: map[uint64]*liveSession{}, servers: map[*Server]struct{}{}}
+	return &Registry{live: map[uint64]*liveSession{}, servers: map[*Server]struct{}{}, relayed: map[Labels][2]int64{}}
 }
 
 func (r *Registry) add(e *engine) {
@@ -89,10 +92,40 @@ func (r *Registry) update(e *engine) {
 	}
 }
 
+// remove forgets a session that ended; its relayed bytes move to the
+// totals in the same step, so that RelayedBytes never counts them twice
+// nor loses them.
 func (r *Registry) remove(id uint64) {
 	r.mu.Lock()
+	if ls := r.live[id]; ls != nil {
+		if up, down := ls.up.Load(), ls.down.Load(); up != 0 || down != 0 {
+			l := Labels{Server: ls.info.Server, Protocol: ls.info.Protocol}
+			t := r.relayed[l]
+			r.relayed[l] = [2]int64{t[0] + up, t[1] + down}
+		}
+	}
 	delete(r.live, id)
 	r.mu.Unlock()
+}
+
+// RelayedBytes is the bytes relayed so far by labels, up (client →
+// upstream) and down: those of ended sessions plus the live sessions'
+// counts, which the relay adds to as it copies. Each total only grows.
+func (r *Registry) RelayedBytes() map[Labels][2]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[Labels][2]int64, len(r.relayed))
+	for l, t := range r.relayed {
+		out[l] = t
+	}
+	for _, ls := range r.live {
+		if up, down := ls.up.Load(), ls.down.Load(); up != 0 || down != 0 {
+			l := Labels{Server: ls.info.Server, Protocol: ls.info.Protocol}
+			t := out[l]
+			out[l] = [2]int64{t[0] + up, t[1] + down}
+		}
+	}
+	return out
 }
 
 // setUpstream records a session's upstream connection, so that End

@@ -61,6 +61,10 @@ type Options struct {
 	// cmd/mailgate sets it when an error_log is at debug.
 	Debug bool
 
+	// AccessLog, if set, receives every ended session of a server block
+	// with access_log lines (mailgate-only; package mail/accesslog).
+	AccessLog SessionLogger
+
 	// ConnState, if set, is called on the session's goroutine at each
 	// change of state (metrics hooks), like net/http's ConnState.
 	ConnState func(s *Session, st State)
@@ -430,6 +434,7 @@ func (s *Server) accept(so *socket) {
 			// any greeting.
 			s.mu.Unlock()
 			c.Close()
+			connsRefused.Add(1) // mailgate-only metric (observe.go)
 			errlog.Log(logrus.NewEntry(s.log), errlog.Alert, fmt.Sprintf("%d worker_connections are not enough", s.workerConns))
 			continue
 		}

@@ -24,7 +24,13 @@ type adminProc struct {
 	srv  *admin.Server
 }
 
-var procAdmin = &adminProc{reg: mail.NewRegistry(), metrics: admin.NewMetrics(version)}
+var procAdmin = newAdminProc()
+
+func newAdminProc() *adminProc {
+	a := &adminProc{reg: mail.NewRegistry(), metrics: admin.NewMetrics(version)}
+	a.metrics.CountLive(a.reg) // relayed bytes of live sessions too
+	return a
+}
 
 // apply starts, moves or stops the admin listener to match cfg. An error
 // leaves the running listener as it was.

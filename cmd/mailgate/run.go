@@ -119,7 +119,7 @@ func startGeneration(cfg *confparse.Config, p paths, stderr io.Writer, prev *gen
 		inherit[k] = ln
 	}
 	srv, err := mail.NewServer(cfg, mail.Options{Protocols: protocols(), Log: logs.Logger, BindLog: bindLog, Inherit: inherit,
-		Debug: debugLogging(cfg), Observer: procAdmin.metrics, Registry: procAdmin.reg})
+		Debug: debugLogging(cfg), Observer: procAdmin.metrics, Registry: procAdmin.reg, AccessLog: logs.Access})
 	if err != nil {
 		logs.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"mailgate/confparse"
+	"mailgate/mail/accesslog"
 	"mailgate/mail/errlog"
 )
 
@@ -86,6 +87,9 @@ type runLog struct {
 	main    []sink
 	servers map[*confparse.Server][]sink
 	all     []sink
+	// Access is the configuration's access logs (mailgate-only); USR1
+	// reopens them with the error logs, Close flushes them.
+	Access *accesslog.Set
 }
 
 // newRunLog builds the logger for the configuration's error_log
@@ -153,6 +157,12 @@ func newRunLog(cfg *confparse.Config, early string, stderr io.Writer) (*runLog, 
 		}
 	}
 	r.Logger.AddHook(r)
+	if r.Access, err = accesslog.Open(cfg, func(l errlog.Level, msg string) {
+		errlog.Log(logrus.NewEntry(r.Logger), l, msg)
+	}); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -184,11 +194,15 @@ func (r *runLog) Reopen() error {
 			first = err
 		}
 	}
+	if err := r.Access.Reopen(); err != nil && first == nil {
+		first = err
+	}
 	return first
 }
 
 // Close closes every log file.
 func (r *runLog) Close() {
+	r.Access.Close()
 	for _, s := range r.all {
 		s.close()
 	}

@@ -156,6 +156,9 @@ func filesToOpen(cfg *confparse.Config, defaultLog string) []string {
 	for _, name := range cfg.LogFiles {
 		add(name)
 	}
+	for _, f := range cfg.AccessLogFiles { // mailgate-only access_log
+		add(f.Path)
+	}
 	if len(cfg.Core.ErrorLogs) == 0 && isLogFile(defaultLog) {
 		add(defaultLog)
 	}

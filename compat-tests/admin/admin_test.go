@@ -260,6 +260,17 @@ func TestAdmin(t *testing.T) {
 		si.Client != live.c.LocalAddr().String() {
 		t.Errorf("live session: %s", raw)
 	}
+	// The live session's bytes are in the relayed bytes already.
+	lm := a.metrics()
+	for _, d := range []struct {
+		dir  string
+		live int64
+	}{{"up", si.BytesUp}, {"down", si.BytesDown}} {
+		name := "mailgate_relayed_bytes_total" + lb(`direction="`+d.dir+`"`)
+		if got, want := lm[name], m[name]+float64(d.live); got != want {
+			t.Errorf("%s with a live session = %v, want %v (ended) + %d (live)", name, got, m[name], d.live)
+		}
+	}
 	if code, body := a.do("DELETE", "/sessions/"+strconv.FormatUint(si.ID, 10)); code != 200 {
 		t.Fatalf("DELETE: %d %s", code, body)
 	}

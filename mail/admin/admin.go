@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -30,7 +31,8 @@ type Config struct {
 //	GET    /sessions               the live sessions, a JSON array
 //	DELETE /sessions/{id}          end one session
 //	DELETE /sessions?login=NAME    end every session of a login
-//	POST   /drain                  stop accepting for good
+//	POST   /drain[?wait=DURATION]  stop accepting for good; with wait,
+//	                               answer once the sessions ended (or it passed)
 //	GET    /debug/pprof/...        only with Pprof
 func Handler(c Config) http.Handler {
 	mux := http.NewServeMux()
@@ -62,7 +64,20 @@ func Handler(c Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]int{"ended": reg.EndLogin(login[0])})
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"draining": true, "sessions": reg.Drain()})
+		var wait time.Duration
+		if v := r.URL.Query().Get("wait"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "wait is a duration: 30s, 5m, 1h"})
+				return
+			}
+			wait = d
+		}
+		n := reg.Drain()
+		if wait > 0 && n > 0 {
+			n = waitEnded(r.Context(), reg, wait)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"draining": true, "sessions": n})
 	})
 	if c.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -72,6 +87,27 @@ func Handler(c Config) http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// waitEnded waits until reg has no live session, d has passed or ctx
+// ends, and returns how many sessions are live then.
+func waitEnded(ctx context.Context, reg *mail.Registry, d time.Duration) int {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n := reg.Len(); n == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return reg.Len()
+		case <-t.C:
+			return reg.Len()
+		case <-tick.C:
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

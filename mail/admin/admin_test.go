@@ -65,6 +65,7 @@ func newRig(t *testing.T, pprof bool) *rig {
 	cfg := mailtest.Config(t, "server { listen 127.0.0.1:143; protocol imap; auth_http "+as.URL()+"; }")
 	m := admin.NewMetrics("9.9.9-test")
 	reg := mail.NewRegistry()
+	m.CountLive(reg) // as cmd/mailgate does
 	env := mailtest.Start(t, cfg, mailtest.Options{
 		Protocols:    map[string]mail.Protocol{"imap": imap.Protocol{}},
 		DialUpstream: echoDial,
@@ -246,6 +247,7 @@ func TestMetrics(t *testing.T) {
 		`mailgate_config_reloads_total{result="ok"}`:                                         1,
 		`mailgate_config_reloads_total{result="failed"}`:                                     2,
 		`mailgate_panics_recovered_total`:                                                    float64(mail.PanicsRecovered()),
+		`mailgate_connections_refused_total{reason="worker_connections"}`:                    float64(mail.ConnectionsRefused()),
 		`mailgate_build_info{goversion="` + runtimeVersion(text) + `",version="9.9.9-test"}`: 1,
 	} {
 		if got := metric(text, name); got != want {
@@ -259,8 +261,52 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(text, "alice") || strings.Contains(text, "bob") {
 		t.Error("a login in /metrics")
 	}
+
+	// A live session's traffic counts while it relays, and once when it
+	// has ended.
+	live.Send("y NOOP\r\n")
+	live.ReadLine(5 * time.Second)
+	relayed := func(dir string) float64 {
+		_, text := r.do("GET", "/metrics")
+		return metric(text, `mailgate_relayed_bytes_total{direction="`+dir+`",`+sp+`}`)
+	}
+	waitMetric(t, "live bytes", func() bool { return relayed("up") == 24 && relayed("down") == 24 })
 	live.Close()
 	<-live.Done()
+	if up, down := relayed("up"), relayed("down"); up != 24 || down != 24 {
+		t.Errorf("after the live session ended: up %v down %v, want 24 each", up, down)
+	}
+}
+
+func waitMetric(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// Without a registry (CountLive), relayed bytes count when a session's
+// relay ends.
+func TestRelayedBytesWithoutRegistry(t *testing.T) {
+	m := admin.NewMetrics("x")
+	l := mail.Labels{Server: "127.0.0.1:143", Protocol: "imap"}
+	m.Relayed(l, 5, 7)
+	m.Relayed(l, 1, 1)
+	hs := httptest.NewServer(m.Handler())
+	defer hs.Close()
+	res, err := http.Get(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	sp := `protocol="imap",server="127.0.0.1:143"`
+	if up, down := metric(string(b), `mailgate_relayed_bytes_total{direction="up",`+sp+`}`),
+		metric(string(b), `mailgate_relayed_bytes_total{direction="down",`+sp+`}`); up != 6 || down != 8 {
+		t.Errorf("up %v down %v, want 6 and 8", up, down)
+	}
 }
 
 func runtimeVersion(text string) string {
@@ -285,7 +331,25 @@ func TestPprofAndDrain(t *testing.T) {
 	if code, _ := r.do("GET", "/drain"); code != 405 {
 		t.Errorf("GET /drain: %d, want 405", code)
 	}
-	c.Close()
+	if code, body := r.do("POST", "/drain?wait=soon"); code != 400 {
+		t.Errorf("POST /drain?wait=soon: %d %s", code, body)
+	}
+	// With wait, the answer comes when the time passed with the session
+	// still live, or as soon as the last session has ended: 0.
+	t0 := time.Now()
+	code, body = r.do("POST", "/drain?wait=200ms")
+	if code != 200 || !strings.Contains(body, `"sessions": 1`) || time.Since(t0) < 200*time.Millisecond {
+		t.Errorf("POST /drain?wait=200ms with a live session: %d %s after %v", code, body, time.Since(t0))
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		c.Close()
+	}()
+	t0 = time.Now()
+	code, body = r.do("POST", "/drain?wait=1m")
+	if d := time.Since(t0); code != 200 || !strings.Contains(body, `"sessions": 0`) || d < 250*time.Millisecond || d > 30*time.Second {
+		t.Errorf("POST /drain?wait=1m: %d %s after %v", code, body, d)
+	}
 	<-c.Done()
 }
 

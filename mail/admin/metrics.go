@@ -3,6 +3,8 @@ package admin
 import (
 	"net/http"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +29,7 @@ type Metrics struct {
 	upstreamConnect *prometheus.HistogramVec
 	upstreamLogin   *prometheus.HistogramVec
 	ended           *prometheus.CounterVec
-	bytes           *prometheus.CounterVec
+	bytes           *relayedBytes
 	tlsHandshakes   *prometheus.CounterVec
 	tlsFailures     *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
@@ -65,9 +67,9 @@ func NewMetrics(version string) *Metrics {
 		ended: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgate_sessions_ended_total",
 			Help: "Sessions ended by reason: client_closed, upstream_closed, timeout, shutdown, error, panic, admin."},
 			append(sp, "reason"))).(*prometheus.CounterVec),
-		bytes: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgate_relayed_bytes_total",
-			Help: "Bytes relayed by sessions that ended, by direction: up (client to upstream), down (upstream to client)."},
-			append(sp, "direction"))).(*prometheus.CounterVec),
+		bytes: f(&relayedBytes{ended: map[mail.Labels][2]int64{}, desc: prometheus.NewDesc("mailgate_relayed_bytes_total",
+			"Bytes relayed, live sessions included, by direction: up (client to upstream), down (upstream to client).",
+			append(sp, "direction"), nil)}).(*relayedBytes),
 		tlsHandshakes: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgate_tls_handshakes_total",
 			Help: "Client TLS handshakes (implicit TLS and STARTTLS), successful or not."}, sp)).(*prometheus.CounterVec),
 		tlsFailures: f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgate_tls_handshake_failures_total",
@@ -81,6 +83,10 @@ func NewMetrics(version string) *Metrics {
 	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mailgate_panics_recovered_total",
 		Help: "Panics contained by the engine (the connection closed, the process went on); each is a bug to report."},
 		func() float64 { return float64(mail.PanicsRecovered()) }))
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mailgate_connections_refused_total",
+		Help:        "Client connections closed at accept, by reason: worker_connections (the limit was reached).",
+		ConstLabels: prometheus.Labels{"reason": "worker_connections"}},
+		func() float64 { return float64(mail.ConnectionsRefused()) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mailgate_build_info",
 		Help:        "Always 1; the labels name the build.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}},
@@ -97,6 +103,54 @@ func NewMetrics(version string) *Metrics {
 // Handler serves the metrics in Prometheus's text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// CountLive makes mailgate_relayed_bytes_total read the sessions of reg
+// (the registry every generation reports to): the bytes of live sessions
+// count as the relay copies them, not only once a session ends. Without
+// it, only the sessions that ended (Relayed) count.
+func (m *Metrics) CountLive(reg *mail.Registry) { m.bytes.live.Store(reg) }
+
+// relayedBytes is mailgate_relayed_bytes_total: the registry's totals
+// (ended sessions plus the live ones' counters, which the relay updates
+// as it copies: nothing more is done per chunk), or without a registry
+// the totals of ended sessions.
+type relayedBytes struct {
+	desc *prometheus.Desc
+	live atomic.Pointer[mail.Registry]
+
+	mu    sync.Mutex
+	ended map[mail.Labels][2]int64
+}
+
+func (c *relayedBytes) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *relayedBytes) Collect(ch chan<- prometheus.Metric) {
+	var totals map[mail.Labels][2]int64
+	if reg := c.live.Load(); reg != nil {
+		totals = reg.RelayedBytes()
+	} else {
+		c.mu.Lock()
+		totals = make(map[mail.Labels][2]int64, len(c.ended))
+		for l, t := range c.ended {
+			totals[l] = t
+		}
+		c.mu.Unlock()
+	}
+	for l, t := range totals {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(t[0]), l.Server, l.Protocol, "up")
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(t[1]), l.Server, l.Protocol, "down")
+	}
+}
+
+func (c *relayedBytes) add(l mail.Labels, up, down int64) {
+	if c.live.Load() != nil {
+		return // the registry counts them
+	}
+	c.mu.Lock()
+	t := c.ended[l]
+	c.ended[l] = [2]int64{t[0] + up, t[1] + down}
+	c.mu.Unlock()
 }
 
 // Registry is the Prometheus registry (tests gather from it).
@@ -149,6 +203,5 @@ func (m *Metrics) Upstream(l mail.Labels, connect, login time.Duration) {
 
 // Relayed implements mail.Observer.
 func (m *Metrics) Relayed(l mail.Labels, up, down int64) {
-	m.bytes.WithLabelValues(l.Server, l.Protocol, "up").Add(float64(up))
-	m.bytes.WithLabelValues(l.Server, l.Protocol, "down").Add(float64(down))
+	m.bytes.add(l, up, down)
 }

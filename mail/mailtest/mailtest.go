@@ -71,6 +71,8 @@ type Options struct {
 	// live-session registry; nil: none, and the server's own).
 	Observer mail.Observer
 	Registry *mail.Registry
+	// AccessLog goes to mail.Options (the access log; nil: none).
+	AccessLog mail.SessionLogger
 }
 
 // Start builds the server. Nothing listens: Dial makes each session.
@@ -98,6 +100,7 @@ func Start(t testing.TB, cfg *confparse.Config, o Options) *Env {
 		Debug:        min == errlog.Debug,
 		Observer:     o.Observer,
 		Registry:     o.Registry,
+		AccessLog:    o.AccessLog,
 	})
 	if err != nil {
 		t.Fatal(err)
