@@ -99,6 +99,7 @@ func init() {
 	register(proxyDirectives()...)
 	register(realIPDirectives()...)
 	register(adminDirectives()...)
+	register(upstreamTLSDirectives()...)
 }
 
 // level is one configuration block's directive values: main, events,
