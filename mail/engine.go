@@ -730,6 +730,11 @@ func (e *engine) proxy(res *auth.Result) {
 	s := e.s
 	conf := e.sc.conf
 	deadline := time.Now().Add(e.timeout())
+	upTLS, err := e.sc.upTLS.params(res) // mailgate-only (upstream_tls.go)
+	if err != nil {
+		e.loginError(err, false)
+		return
+	}
 	s.Action = "connecting to upstream"
 	NextConnID()
 	ctx, cancel := context.WithDeadline(s.Context(), deadline)
@@ -775,6 +780,7 @@ func (e *engine) proxy(res *auth.Result) {
 		Helo:             s.Helo,
 		AuthNone:         s.AuthMethod == auth.MethodNone,
 		SASLMech:         s.upstreamMech,
+		TLS:              upTLS,
 	}
 	if p.Tag == nil {
 		p.Tag = []byte("* ")
@@ -788,7 +794,8 @@ func (e *engine) proxy(res *auth.Result) {
 		}
 	}
 	s.Action = "reading response from upstream"
-	handoff, err := proxy.Login(up, p)
+	// rl is the connection relayed on: up, or the TLS connection over it.
+	rl, handoff, err := proxy.LoginConn(up, p)
 	if err != nil {
 		e.loginError(err, false)
 		return
@@ -811,7 +818,7 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	s.Conn.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	if e.pos < e.last {
-		if _, err := up.Write(e.buf[e.pos:e.last]); err != nil {
+		if _, err := rl.Write(e.buf[e.pos:e.last]); err != nil {
 			s.Action = "proxying and sending to upstream"
 			s.Logf(errlog.Error, "send() failed %s", errlog.SysErrText(err))
 			return
@@ -841,7 +848,7 @@ func (e *engine) proxy(res *auth.Result) {
 		defer e.srv.untrack(up)
 		defer up.Close()
 		s.Debugf("relay started")
-		rr := proxy.Relay(s.Conn, up, opts)
+		rr := proxy.Relay(s.Conn, rl, opts)
 		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
 		e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
 		e.ending(relayEnd(rr))
