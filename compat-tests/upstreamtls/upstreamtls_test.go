@@ -292,7 +292,10 @@ func TestUpstreamTLS(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	ok := func(t *testing.T, port, proto, user string, dc *harness.Dovecot) { t.Helper(); login(t, port, proto, user, dc, false) }
+	ok := func(t *testing.T, port, proto, user string, dc *harness.Dovecot) {
+		t.Helper()
+		login(t, port, proto, user, dc, false)
+	}
 	// fails: the client gets the internal error, the upstream saw no
 	// login, and error.log has the line.
 	fails := func(t *testing.T, port, proto, user string, dc *harness.Dovecot, logRE string) {
