@@ -49,11 +49,14 @@ func selfSignedTLS(t *testing.T) tls.Certificate {
 type tlsUp struct {
 	t        *testing.T
 	cert     tls.Certificate
+	once     sync.Once
+	cfg      *tls.Config // one for every connection: its ticket keys too
 	starttls bool
 	replies  []string
 
 	mu            sync.Mutex
 	plain, secure strings.Builder
+	resumed       bool // the handshake resumed a session
 	done          chan struct{}
 }
 
@@ -77,10 +80,14 @@ func (u *tlsUp) dial(ctx context.Context, _ netip.AddrPort, _ int) (net.Conn, er
 			}
 			mine.Write([]byte(strings.TrimSuffix(line, "STARTTLS\r\n") + "OK go\r\n"))
 		}
-		tc := tls.Server(mine, &tls.Config{Certificates: []tls.Certificate{u.cert}})
+		u.once.Do(func() { u.cfg = &tls.Config{Certificates: []tls.Certificate{u.cert}} })
+		tc := tls.Server(mine, u.cfg)
 		if err := tc.Handshake(); err != nil {
 			return
 		}
+		u.mu.Lock()
+		u.resumed = tc.ConnectionState().DidResume
+		u.mu.Unlock()
 		c = tc
 		if !u.starttls {
 			c.Write([]byte("* OK ready\r\n"))
@@ -158,5 +165,36 @@ func TestUpstreamTLSThroughEngine(t *testing.T) {
 				t.Errorf("the password is in the log:\n%s", log)
 			}
 		})
+	}
+}
+
+// proxy_ssl_session_reuse (on by default): the second login to the same
+// upstream resumes the first one's session; off: it does not.
+func TestUpstreamTLSSessionReuse(t *testing.T) {
+	cert := selfSignedTLS(t)
+	for _, c := range []struct {
+		conf string
+		want bool
+	}{{"", true}, {"proxy_ssl_session_reuse off;", false}} {
+		as := mailtest.StartAuthServer(t)
+		cfg := mailtest.Config(t, "server { listen 127.0.0.1:143; protocol imap; auth_http "+as.URL()+"; proxy_ssl on; "+c.conf+" }")
+		up := &tlsUp{t: t, cert: cert, replies: []string{"+ go\r\n", "+ go\r\n", "a1 OK logged in\r\n"}}
+		env := mailtest.Start(t, cfg, mailtest.Options{Protocols: allProtocols, DialUpstream: up.dial})
+		as.Script([]byte("HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 993\r\n\r\n"))
+		var resumed []bool
+		for range 2 {
+			cl := env.Dial(t, mailtest.Unix, 0)
+			cl.Send("a1 LOGIN alice secret\r\n")
+			if got := cl.ReadAll(5 * time.Second); !strings.HasSuffix(got, "a1 OK logged in\r\n") {
+				t.Fatalf("%q: client read %q\n%s", c.conf, got, env.Log.String())
+			}
+			<-up.done
+			up.mu.Lock()
+			resumed = append(resumed, up.resumed)
+			up.mu.Unlock()
+		}
+		if resumed[0] || resumed[1] != c.want {
+			t.Errorf("%q: resumed %v, want [false %v]", c.conf, resumed, c.want)
+		}
 	}
 }
