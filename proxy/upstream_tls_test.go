@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -86,6 +87,7 @@ type tlsUpstream struct {
 	l        net.Listener
 	cfg      *tls.Config
 	implicit bool
+	ppLine   bool // a PROXY protocol line comes first, in clear
 	greeting string
 	// plainReply answers a line received in clear; upgrade starts TLS
 	// after the reply.
@@ -125,6 +127,19 @@ func (u *tlsUpstream) serve() {
 		}
 		conn = tc
 		return true
+	}
+	if u.ppLine {
+		var line []byte
+		one := make([]byte, 1)
+		for len(line) == 0 || line[len(line)-1] != '\n' {
+			if _, err := c.Read(one); err != nil {
+				return
+			}
+			line = append(line, one[0])
+		}
+		u.mu.Lock()
+		u.plain.Write(line)
+		u.mu.Unlock()
 	}
 	if u.implicit && !upgrade() {
 		return
@@ -239,6 +254,17 @@ func TestUpstreamTLS(t *testing.T) {
 			name: "imaps self-signed refused", params: imapParams(), tls: clientTLS(t, true, "mail.test"),
 			up:      &tlsUpstream{cfg: serverCfg(p.selfSigned), implicit: true, greeting: "* OK ready\r\n", replies: imapOK},
 			wantLog: "upstream SSL certificate verify error: (18:self-signed certificate)", wantAct: ActionSSLHandshake, wantLvl: "error",
+		},
+		{
+			name: "PROXY header in clear, then TLS",
+			params: with(imapParams(), func(p *LoginParams) {
+				p.ProxyProtocol = 1
+				p.Source, p.Dest = netip.MustParseAddrPort("192.0.2.1:5555"), netip.MustParseAddrPort("127.0.0.1:993")
+			}),
+			tls:     clientTLS(t, true, "mail.test"),
+			up:      &tlsUpstream{cfg: serverCfg(p.server), implicit: true, ppLine: true, greeting: "* OK ready\r\n", replies: imapOK},
+			wantPln: "PROXY TCP4 192.0.2.1 127.0.0.1 5555 993\r\n",
+			wantSec: "a2 LOGIN {16}\r\ntest@example.com {6}\r\nsecret\r\n", wantHand: "a2 OK logged in\r\n",
 		},
 		{
 			name: "pop3s wrong name", params: pop3Params(), tls: clientTLS(t, true, "other.test"),
