@@ -135,3 +135,28 @@ func (l *loader) mergeUpstreamTLS(s *Server, sv *level) error {
 	}
 	return nil
 }
+
+// lintUpstreamTLS: TLS to an upstream whose certificate is not checked
+// protects the passwords only from eavesdroppers, not from whoever can
+// pose as the upstream; say so once per directive line that turns it on.
+func (l *loader) lintUpstreamTLS(adv advise) {
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		c := &s.Proxy.TLS
+		if c.Mode == UpstreamPlain || c.Verify {
+			continue
+		}
+		name := "proxy_ssl"
+		if c.Mode == UpstreamStartTLS {
+			name = "proxy_starttls"
+		}
+		pos := s.Sources[name]
+		if seen[pos] {
+			continue
+		}
+		seen[pos] = true
+		adv(pos, fmt.Sprintf(`"%s on" without "proxy_ssl_verify on"`, name),
+			"the upstream's certificate is not checked: anyone who can pose as the upstream gets the passwords; "+
+				"add proxy_ssl_verify on and proxy_ssl_trusted_certificate (docs/upstream-tls.md)")
+	}
+}

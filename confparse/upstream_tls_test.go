@@ -72,6 +72,10 @@ func TestUpstreamTLSDirectives(t *testing.T) {
 			if c.notListed && strings.Contains(listed, "proxy_ssl") {
 				t.Errorf("listed without any directive:\n%s", listed)
 			}
+			unverified := `without "proxy_ssl_verify on"`
+			if warn := c.want.Mode != UpstreamPlain && !c.want.Verify; warn != strings.Contains(listed, unverified) {
+				t.Errorf("advice %q given: %v, want %v:\n%s", unverified, !warn, warn, listed)
+			}
 			if c.wantListed != "" && !strings.Contains(listed, c.wantListed) {
 				t.Errorf("not listed as mailgate-only (%q):\n%s", c.wantListed, listed)
 			}
