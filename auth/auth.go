@@ -107,6 +107,10 @@ type Result struct {
 	ServerText string
 	User       []byte // Auth-User override, nil if absent
 	Pass       []byte // Auth-Pass override, nil if absent
+	// UpstreamSSL is the OK answer's Auth-SSL header as sent ("" if
+	// absent): mailgate-only, TLS to the upstream for this login
+	// (on|off|starttls), read only with proxy_ssl_auth_header on.
+	UpstreamSSL string
 	// nginx applies User/Pass for every Kind, not only OK (verified with
 	// 1.22.1): after Fail the "login:" in logs is the override, and after
 	// Again the repeated request carries them as Auth-User/Auth-Pass.

@@ -106,6 +106,7 @@ type cached struct {
 	Addr    string `json:"a,omitempty"` // OK: the parsed address
 	User    []byte `json:"u,omitempty"` // Auth-User override
 	HasUser bool   `json:"hu,omitempty"`
+	SSL     string `json:"t,omitempty"` // OK: Auth-SSL (mailgate-only upstream TLS)
 }
 
 func (ca *cache) get(ctx context.Context, key string) *Result {
@@ -117,7 +118,7 @@ func (ca *cache) get(ctx context.Context, key string) *Result {
 	if json.Unmarshal(b, &e) != nil {
 		return nil
 	}
-	res := &Result{Kind: e.Kind, Message: e.Message, ErrorCode: e.Code, ServerText: e.Server}
+	res := &Result{Kind: e.Kind, Message: e.Message, ErrorCode: e.Code, ServerText: e.Server, UpstreamSSL: e.SSL}
 	if e.HasUser {
 		res.User = append([]byte{}, e.User...)
 	}
@@ -150,7 +151,7 @@ func (ca *cache) put(ctx context.Context, key string, req *Request, res *Result)
 		return
 	}
 	e := cached{Kind: res.Kind, Message: res.Message, Code: res.ErrorCode, Server: res.ServerText,
-		User: res.User, HasUser: res.User != nil}
+		User: res.User, HasUser: res.User != nil, SSL: res.UpstreamSSL}
 	if res.Kind == OK {
 		e.Addr = res.Server.String()
 	}

@@ -421,6 +421,7 @@ func TestCacheWhatIsStored(t *testing.T) {
 	}{
 		{"ok", okKeep, 0, true},
 		{"ok with user override", strings.Replace(okKeep, "\r\n\r\n", "\r\nAuth-User: bob\r\n\r\n", 1), 0, true},
+		{"ok with Auth-SSL (mailgate-only upstream TLS)", strings.Replace(okKeep, "\r\n\r\n", "\r\nAuth-SSL: starttls\r\n\r\n", 1), 0, true},
 		{"ok with pass override: a password, never stored", strings.Replace(okKeep, "\r\n\r\n", "\r\nAuth-Pass: master\r\n\r\n", 1), 0, false},
 		{"wait", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nAuth-Status: WAIT\r\nAuth-Wait: 1\r\n\r\n", 0, false},
 		{"failure, failures cached", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nAuth-Status: Bad\r\n\r\n", time.Minute, true},
@@ -444,8 +445,11 @@ func TestCacheWhatIsStored(t *testing.T) {
 				}
 				if i == 0 {
 					first = res
+					if strings.Contains(tt.answer, "Auth-SSL") && res.UpstreamSSL != "starttls" {
+						t.Errorf("Auth-SSL read as %q", res.UpstreamSSL)
+					}
 				} else if res.Kind != first.Kind || res.Message != first.Message || res.ErrorCode != first.ErrorCode ||
-					string(res.User) != string(first.User) || res.ServerText != first.ServerText {
+					string(res.User) != string(first.User) || res.ServerText != first.ServerText || res.UpstreamSSL != first.UpstreamSSL {
 					t.Errorf("second answer %+v, first %+v", res, first)
 				}
 			}

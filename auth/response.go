@@ -40,6 +40,9 @@ type Response struct {
 	Server, Port []byte // last Auth-Server / Auth-Port, nil if absent
 	User, Pass   []byte // last Auth-User / Auth-Pass, nil if absent
 	ErrorCode    []byte // last Auth-Error-Code, nil if absent
+	// UpstreamSSL is the last Auth-SSL (mailgate-only: TLS to the
+	// upstream, on|off|starttls), nil if absent.
+	UpstreamSSL []byte
 
 	// HasWait: an Auth-Wait with a decimal value was seen; WaitSeconds is
 	// the last such value. Non-numeric Auth-Wait values are ignored.
@@ -217,6 +220,8 @@ func (r *Response) add(name, value []byte) {
 		}
 	case bytes.EqualFold(name, []byte("Auth-Error-Code")):
 		r.ErrorCode = value
+	case bytes.EqualFold(name, []byte("Auth-SSL")):
+		r.UpstreamSSL = value
 	}
 }
 
@@ -268,6 +273,7 @@ func Decide(r *Response, req *Request) (*Result, string) {
 	res.Kind = OK
 	res.Server = netip.AddrPortFrom(addr, uint16(port))
 	res.ServerText = string(r.Server) + ":" + string(r.Port)
+	res.UpstreamSSL = string(r.UpstreamSSL)
 	return res, ""
 }
 

@@ -166,6 +166,10 @@ func TestDecide(t *testing.T) {
 		{"wait", "imap", MethodPlain, "Auth-Status: WAIT\r\nAuth-Wait: 5\r\n", "",
 			Result{Kind: Again, HasWait: true, WaitSeconds: 5}},
 		{"wait at once", "imap", MethodPlain, "Auth-Status: WAIT\r\n", "", Result{Kind: Again}},
+		{"upstream TLS (mailgate-only Auth-SSL), last one wins", "imap", MethodPlain, "Auth-SSL: off\r\nauth-ssl: starttls\r\n" + up, "",
+			Result{Kind: OK, Server: netip.MustParseAddrPort("127.0.0.1:19110"), ServerText: "127.0.0.1:19110", UpstreamSSL: "starttls"}},
+		{"Auth-SSL is not kept on failure", "imap", MethodPlain, "Auth-Status: no\r\nAuth-SSL: on\r\n", "",
+			Result{Kind: Fail, Message: "no"}},
 		{"no port", "imap", MethodPlain, "Auth-Server: 127.0.0.1\r\n", "did not send server or port", Result{}},
 		{"empty server", "imap", MethodPlain, "Auth-Server:\r\nAuth-Port: 1\r\n", "did not send server or port", Result{}},
 		{"apop needs password", "pop3", MethodAPOP, up, "did not send password", Result{}},
@@ -242,6 +246,7 @@ func FuzzParseResponse(f *testing.F) {
 	for _, s := range []string{
 		"HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 143\r\n\r\n",
 		"Auth-Status: Invalid login or password\nAuth-Wait: 3\n\n",
+		"HTTP/1.0 200 OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 993\r\nAuth-SSL: starttls\r\n\r\n",
 		"HTTP/1.0 200\rX", "Auth-Status\r\n\r\n", "garbage line\r\n\r\n", "\r\n", "HTT",
 		"Auth-Status:\tOK  \r\nAuth-Server: ::1\r\nAuth-Port: +1\r\nAuth-Pass:\r\n\r\n",
 		strings.Repeat("X-A: b\r\n", 200) + "\r\n",

@@ -27,6 +27,7 @@ func (l *loader) lint() {
 	l.lintAuthServedByHTTP(adv)
 	l.lintOldProtocols(adv)
 	l.lintPlainPasswords(adv)
+	l.lintUpstreamTLS(adv) // mailgate-only (upstream_tls.go)
 }
 
 // advise records one piece of check's advice: where, what, and why.

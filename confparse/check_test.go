@@ -173,6 +173,8 @@ func FuzzLoad(f *testing.F) {
 		"events { worker_connections x; } mail { error_log x debug_mail; resolver 127.0.0.1 valid=1s; }",
 		"mail { mail { server { server { } } } }",
 		"events {}\nmail { set_real_ip_from 10.0.0.1/8; smtp_auth plain plain; ssl on; starttls on; }",
+		"events {}\nmail { proxy_ssl on; proxy_starttls on; server { listen 1; proxy_ssl_protocols TLSv1.3 TLSv1.3; proxy_ssl_ciphers x; proxy_ssl_verify on; } }",
+		"events {}\nmail { proxy_ssl_auth_header on; proxy_ssl_verify_depth 0; server { listen 2; protocol pop3; proxy_ssl_name n; } }",
 	}
 	for _, s := range seeds {
 		f.Add(s)

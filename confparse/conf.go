@@ -416,6 +416,7 @@ type ProxyConf struct {
 	XClient          bool // default true
 	SMTPAuth         bool
 	ProxyProtocol    ProxyProtocolVersion
+	TLS              UpstreamTLSConf // mailgate-only proxy_ssl_*, proxy_starttls (upstream_tls.go)
 }
 
 // RealIPConf is ngx_mail_realip_module's settings.

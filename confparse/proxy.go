@@ -47,7 +47,7 @@ func (l *loader) mergeProxy(s *Server, sv *level) error {
 	if v := l.eff(s, sv, "proxy_protocol"); v != nil {
 		c.ProxyProtocol = map[string]ProxyProtocolVersion{"off": ProxyProtocolOff, "on": ProxyProtocolV1, "v2": ProxyProtocolV2}[v.(string)]
 	}
-	return nil
+	return l.mergeUpstreamTLS(s, sv) // mailgate-only (upstream_tls.go)
 }
 
 // setProxyProtocol is proxy_protocol off|on|v2; v2 is newer nginx's.

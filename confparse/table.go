@@ -100,6 +100,7 @@ func init() {
 	register(realIPDirectives()...)
 	register(adminDirectives()...)
 	register(accessLogDirectives()...)
+	register(upstreamTLSDirectives()...)
 }
 
 // level is one configuration block's directive values: main, events,

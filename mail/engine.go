@@ -846,6 +846,11 @@ func (e *engine) proxy(res *auth.Result) {
 	s := e.s
 	conf := e.sc.conf
 	deadline := time.Now().Add(e.timeout())
+	upTLS, err := e.sc.upTLS.params(res) // mailgate-only (upstream_tls.go)
+	if err != nil {
+		e.loginError(err, false)
+		return
+	}
 	s.Action = "connecting to upstream"
 	NextConnID()
 	ctx, cancel := context.WithDeadline(s.Context(), deadline)
@@ -891,6 +896,7 @@ func (e *engine) proxy(res *auth.Result) {
 		Helo:             s.Helo,
 		AuthNone:         s.AuthMethod == auth.MethodNone,
 		SASLMech:         s.upstreamMech,
+		TLS:              upTLS,
 	}
 	if p.Tag == nil {
 		p.Tag = []byte("* ")
@@ -904,10 +910,17 @@ func (e *engine) proxy(res *auth.Result) {
 		}
 	}
 	s.Action = "reading response from upstream"
-	handoff, err := proxy.Login(countConn{up, &e.upSent, &e.upReceived}, p)
+	// rl is the connection relayed on: up, or the TLS connection over it.
+	// The login's bytes are counted for the access log (sessionlog.go);
+	// over TLS the counting goes on through the relay, as bytes on the wire.
+	rl, handoff, err := proxy.LoginConn(countConn{up, &e.upSent, &e.upReceived}, p)
 	if err != nil {
 		e.loginError(err, false)
 		return
+	}
+	wireCounted := true
+	if _, ok := rl.(countConn); ok {
+		rl, wireCounted = up, false // the relay splices on the socket itself
 	}
 	e.obs().Upstream(e.labels(), dialed.Sub(dialStart), since(dialed))
 	e.login(LoginOK)
@@ -927,8 +940,10 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	s.Conn.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	if e.pos < e.last {
-		n, err := up.Write(e.buf[e.pos:e.last])
-		e.upSent += int64(n)
+		n, err := rl.Write(e.buf[e.pos:e.last])
+		if !wireCounted {
+			e.upSent += int64(n)
+		}
 		if err != nil {
 			s.Action = "proxying and sending to upstream"
 			s.Logf(errlog.Error, "send() failed %s", errlog.SysErrText(err))
@@ -959,11 +974,13 @@ func (e *engine) proxy(res *auth.Result) {
 		defer e.srv.untrack(up)
 		defer up.Close()
 		s.Debugf("relay started")
-		rr := proxy.Relay(s.Conn, up, opts)
+		rr := proxy.Relay(s.Conn, rl, opts)
 		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
 		e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
-		e.received, e.upSent = e.received+rr.BytesUp, e.upSent+rr.BytesUp
-		e.sent, e.upReceived = e.sent+rr.BytesDown, e.upReceived+rr.BytesDown
+		e.received, e.sent = e.received+rr.BytesUp, e.sent+rr.BytesDown
+		if !wireCounted {
+			e.upSent, e.upReceived = e.upSent+rr.BytesUp, e.upReceived+rr.BytesDown
+		}
 		e.ending(relayEnd(rr))
 		if rr.Panicked {
 			panicsRecovered.Add(1)

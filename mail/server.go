@@ -118,7 +118,8 @@ type serverCtx struct {
 	proto    Protocol
 	auth     AuthClient
 	tls      *tls.Config
-	prepared any // Preparer's result, nil if the protocol has none
+	prepared any          // Preparer's result, nil if the protocol has none
+	upTLS    *upstreamTLS // mailgate-only proxy_ssl_* (upstream_tls.go); nil: plain
 }
 
 type socket struct {
@@ -226,6 +227,11 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 			}
 			x.tls = t
 		}
+		up, err := loadUpstreamTLS(sc)
+		if err != nil {
+			return nil, err
+		}
+		x.upTLS = up
 		s.servers[sc] = x
 	}
 	s.specs = groupSockets(cfg.Mail.Listens)

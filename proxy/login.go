@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"net"
@@ -188,6 +189,13 @@ type dialog struct {
 // and clears conn's deadline. On failure
 // the error is a *LoginError. Login never closes conn.
 func Login(conn net.Conn, p *LoginParams) (handoff []byte, err error) {
+	_, handoff, err = LoginConn(conn, p)
+	return handoff, err
+}
+
+// LoginConn is Login that also returns the connection the relay must use:
+// conn itself, or the TLS connection over it when p.TLS is set.
+func LoginConn(conn net.Conn, p *LoginParams) (up net.Conn, handoff []byte, err error) {
 	size := p.BufferSize
 	if size <= 0 {
 		size = DefaultBufferSize
@@ -201,17 +209,22 @@ func Login(conn net.Conn, p *LoginParams) (handoff []byte, err error) {
 	}
 	if !p.Deadline.IsZero() {
 		if err := conn.SetDeadline(p.Deadline); err != nil {
-			return nil, &LoginError{Log: "upstream deadline: " + err.Error(), Level: LevelError, Action: d.action, Err: err}
+			return nil, nil, &LoginError{Log: "upstream deadline: " + err.Error(), Level: LevelError, Action: d.action, Err: err}
 		}
 	}
 	if p.ProxyProtocol != 0 {
 		d.action = ActionSendProxyProt
 		hdr, herr := ProxyHeader(p.ProxyProtocol, p.Source, p.Dest)
 		if herr != nil {
-			return nil, &LoginError{Log: herr.Error(), Level: LevelError, Action: d.action, Err: herr}
+			return nil, nil, &LoginError{Log: herr.Error(), Level: LevelError, Action: d.action, Err: herr}
 		}
 		if err := d.send(hdr); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+	}
+	if p.TLS != nil && !p.TLS.StartTLS {
+		if err := d.handshake(); err != nil { // mailgate-only (upstream_tls.go)
+			return nil, nil, err
 		}
 	}
 	switch p.Protocol {
@@ -225,12 +238,12 @@ func Login(conn net.Conn, p *LoginParams) (handoff []byte, err error) {
 		err = &LoginError{Log: "unknown mail protocol " + strconv.Quote(p.Protocol), Level: LevelError, Action: d.action}
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !p.Deadline.IsZero() {
-		_ = conn.SetDeadline(time.Time{})
+		_ = d.conn.SetDeadline(time.Time{})
 	}
-	return handoff, nil
+	return d.conn, handoff, nil
 }
 
 // send writes one command in one Write, after which the reply buffer is
@@ -351,6 +364,9 @@ func (d *dialog) ioError(op string, err error) error {
 			Err:    err,
 		}
 	}
+	if _, ok := d.conn.(*tls.Conn); ok {
+		return tlsError(map[string]string{"recv": "SSL_read", "send": "SSL_write"}[op], err, d.action)
+	}
 	if errno := errlog.Errno(err); errno != 0 {
 		return &LoginError{
 			Log:    op + "() failed " + errlog.ErrnoText(errno),
@@ -397,6 +413,11 @@ func (d *dialog) pop3() ([]byte, error) {
 	if err := d.reply(expPOP3OK); err != nil {
 		return nil, err
 	}
+	if d.p.TLS != nil && d.p.TLS.StartTLS {
+		if err := d.startTLS([]byte("STLS\r\n"), expPOP3OK); err != nil {
+			return nil, err
+		}
+	}
 	if d.p.SASLMech != "" {
 		return d.pop3SASL() // mailgate-only (login_oauth.go)
 	}
@@ -412,6 +433,11 @@ func (d *dialog) pop3() ([]byte, error) {
 func (d *dialog) imap() ([]byte, error) {
 	if err := d.reply(expIMAPGreeting); err != nil {
 		return nil, err
+	}
+	if d.p.TLS != nil && d.p.TLS.StartTLS {
+		if err := d.startTLS(cmdLine(d.p.Tag, []byte("STARTTLS")), expIMAPTagged); err != nil {
+			return nil, err
+		}
 	}
 	if d.p.SASLMech != "" {
 		return d.imapSASL() // mailgate-only (login_oauth.go)
@@ -434,6 +460,11 @@ func (d *dialog) smtp() ([]byte, error) {
 	p := d.p
 	if err := d.reply(expSMTP220); err != nil {
 		return nil, err
+	}
+	if p.TLS != nil && p.TLS.StartTLS {
+		if err := d.smtpStartTLS(); err != nil {
+			return nil, err
+		}
 	}
 	verb := "HELO "
 	if p.ESMTP || p.XClient {

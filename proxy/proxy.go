@@ -61,6 +61,11 @@ type LoginParams struct {
 	// token) for Login with the same mechanism (login_oauth.go) instead
 	// of LOGIN, USER/PASS or AUTH PLAIN.
 	SASLMech string
+
+	// TLS (mailgate-only, upstream_tls.go): TLS to the upstream, from the
+	// first byte or by STARTTLS; nil for nginx's plain connection. Use
+	// LoginConn, which returns the connection to relay on.
+	TLS *UpstreamTLS
 }
 
 // LoginError is a failed upstream login.

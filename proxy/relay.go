@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -261,7 +262,9 @@ func (r *relay) writeUpstream(b []byte) error {
 		case r.closing.Load():
 		case isClosed(err):
 			r.finish(nil)
-		case errlog.IsTimeout(err) && time.Now().Before(r.expiry()):
+		case errlog.IsTimeout(err) && time.Now().Before(r.expiry()) && !isTLS(r.upstream):
+			// A TLS connection cannot write again after a timeout (its
+			// state is lost): there the first expiry ends the session.
 			continue
 		case errlog.IsTimeout(err):
 			r.timedOut()
@@ -486,6 +489,12 @@ func readableNow(rc syscall.RawConn) bool {
 		ready = err != syscall.EAGAIN && err != syscall.EINTR
 	})
 	return ready
+}
+
+// isTLS reports a TLS upstream (mailgate-only proxy_ssl, proxy_starttls).
+func isTLS(c net.Conn) bool {
+	_, ok := c.(*tls.Conn)
+	return ok
 }
 
 // isClosed reports a use of a connection closed by our side (by the

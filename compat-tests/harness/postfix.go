@@ -159,6 +159,7 @@ scache    unix  - - n - 1 scache
 showq     unix  n - n - - showq
 flush     unix  n - n 1000? 0 flush
 postlog   unix-dgram n - n - 1 postlogd
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 `, port)
 	conf := filepath.Join(dir, "conf")
 	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(main), 0o644); err != nil {

@@ -94,6 +94,9 @@ type ClientVerify struct {
 	CRLs  []*x509.RevocationList
 	Depth int
 	Level int
+	// ServerPurpose checks the chain for the purpose "SSL server" instead
+	// of "SSL client": an upstream's chain (mailgate's proxy_ssl_verify).
+	ServerPurpose bool
 }
 
 // minBits is the security bits each security level 1-5 requires.
@@ -187,7 +190,11 @@ func (v *ClientVerify) VerifyClientChain(peer []*x509.Certificate, now time.Time
 				fail(ErrInvalidCA)
 			}
 		}
-		if !sslClientPurpose(x, mustBeCA) {
+		purposeOK := sslClientPurpose
+		if v.ServerPurpose {
+			purposeOK = sslServerPurpose
+		}
+		if !purposeOK(x, mustBeCA) {
 			fail(ErrInvalidPurpose)
 		}
 		if i > 1 && x.BasicConstraintsValid && (x.MaxPathLen > 0 || x.MaxPathLenZero) && plen > x.MaxPathLen {
@@ -352,6 +359,27 @@ func sslClientPurpose(x *x509.Certificate, ca bool) bool {
 		return checkCA(x) != 0
 	}
 	return x.KeyUsage == 0 || x.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) != 0
+}
+
+// sslServerPurpose is OpenSSL's check_purpose_ssl_server: an extended
+// key usage, if any, includes serverAuth (or a server-gated-crypto
+// usage); a key usage, if any, allows a TLS server key.
+func sslServerPurpose(x *x509.Certificate, ca bool) bool {
+	if len(x.ExtKeyUsage) > 0 || len(x.UnknownExtKeyUsage) > 0 {
+		ok := false
+		for _, u := range x.ExtKeyUsage {
+			if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageNetscapeServerGatedCrypto || u == x509.ExtKeyUsageMicrosoftServerGatedCrypto {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if ca {
+		return checkCA(x) != 0
+	}
+	return x.KeyUsage == 0 || x.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement) != 0
 }
 
 // keyBits is OpenSSL's EVP_PKEY_get_security_bits of a certificate's key.

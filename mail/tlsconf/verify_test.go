@@ -202,3 +202,46 @@ func TestVerifySecurityLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyServerPurpose: with ServerPurpose an upstream's chain is
+// judged for "SSL server" (proxy_ssl_verify): a serverAuth certificate
+// passes, a clientAuth-only one is "unsuitable certificate purpose", and
+// depth and trust are judged as for clients.
+func TestVerifyServerPurpose(t *testing.T) {
+	ca := mkCert(t, 1, "CA", nil, true, nil)
+	mid := mkCert(t, 5, "intermediate", ca, true, nil)
+	server := mkCert(t, 2, "mail.test", ca, false, func(c *x509.Certificate) {
+		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		c.KeyUsage = x509.KeyUsageDigitalSignature
+	})
+	noEKU := mkCert(t, 3, "mail.test", ca, false, func(c *x509.Certificate) { c.ExtKeyUsage = nil })
+	client := mkCert(t, 4, "client", ca, false, nil)
+	deep := mkCert(t, 6, "mail.test", mid, false, func(c *x509.Certificate) {
+		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	})
+	other := mkCert(t, 7, "other CA", nil, true, nil)
+	v := &ClientVerify{Roots: []*x509.Certificate{ca.cert}, Depth: 1, Level: 2, ServerPurpose: true}
+	for _, c := range []struct {
+		name  string
+		chain []*x509.Certificate
+		depth int
+		want  int
+	}{
+		{"server certificate", []*x509.Certificate{server.cert}, 1, VerifyOK},
+		{"no extended key usage", []*x509.Certificate{noEKU.cert}, 1, VerifyOK},
+		{"client-only certificate", []*x509.Certificate{client.cert}, 1, ErrInvalidPurpose},
+		{"intermediate sent, depth 1", []*x509.Certificate{deep.cert, mid.cert}, 1, VerifyOK},
+		{"unknown CA", []*x509.Certificate{mkCert(t, 8, "mail.test", other, false, nil).cert}, 1, ErrUnableToVerifyLeafSig}, // OpenSSL's last error, as nginx reports it
+		{"self-signed", []*x509.Certificate{other.cert}, 1, ErrDepthZeroSelfSigned},
+	} {
+		vv := *v
+		vv.Depth = c.depth
+		if got := vv.VerifyClientChain(c.chain, time.Now()); got != c.want {
+			t.Errorf("%s: %d (%s), want %d (%s)", c.name, got, VerifyErrorText(got), c.want, VerifyErrorText(c.want))
+		}
+	}
+	v.ServerPurpose = false
+	if got := v.VerifyClientChain([]*x509.Certificate{server.cert}, time.Now()); got != ErrInvalidPurpose {
+		t.Errorf("serverAuth certificate as a client: %d, want %d", got, ErrInvalidPurpose)
+	}
+}
