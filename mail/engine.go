@@ -430,6 +430,9 @@ func (e *engine) read() (int, error) {
 				if errlog.IsTimeout(err) {
 					return 0, errPark
 				}
+				// Back to the session's own deadline: a short one left
+				// behind would fail the recv() before a pipelined command.
+				s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
 				if err != nil {
 					return 0, err
 				}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailgate/auth"
 )
 
 // parkedCount is the number of sessions parked on env's server.
@@ -190,5 +192,27 @@ func TestRegistryEndsParkedSession(t *testing.T) {
 			t.Fatal("the ended session is still registered")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client that pipelines a refused login and a command and goes away
+// while auth_http thinks: the failure reply is written, and nginx's recv()
+// before the pipelined command finds the close and ends the session
+// without a reply (nothing logged). The wait for the first command, which
+// may end in parking, must not leave its short read deadline behind: it
+// would make that recv() fail at once and the command be answered.
+func TestClientGoneDuringAuthAfterParkWait(t *testing.T) {
+	slow := func(ctx context.Context, r *auth.Request) (*auth.Result, error) {
+		time.Sleep(2 * parkAfter)
+		return &auth.Result{Kind: auth.Fail, Message: "try later", HasWait: true, WaitSeconds: 1}, nil
+	}
+	env := startEnv(t, 64, 10*time.Second, slow)
+	c, _ := greeted(t, env)
+	io.WriteString(c, "LOGIN u x\r\nNOOP\r\n") //nolint:errcheck
+	time.Sleep(parkAfter / 2)
+	c.Close()
+	time.Sleep(3 * parkAfter)
+	if strings.Contains(env.log.String(), "send() failed") {
+		t.Errorf("the pipelined command was answered after the close:\n%s", env.log.String())
 	}
 }
