@@ -25,6 +25,7 @@ import (
 	"mailgate/confparse"
 	"mailgate/mail/bufpool"
 	"mailgate/mail/errlog"
+	"mailgate/mail/park"
 	"mailgate/mail/tlsconf"
 	"mailgate/proxy"
 )
@@ -61,7 +62,7 @@ func (srv *Server) runSession(e *engine, c net.Conn, f func()) {
 		case ok && e.wantPark:
 			e.wantPark = false
 			resume := func() { srv.runSession(e, c, e.loop) }
-			if srv.parkerOf().park(e, e.rawConn(), e.s.Deadline, resume) {
+			if srv.parkerOf().Park(e.rawConn(), e.s.Deadline, &e.parked, resume) != 0 {
 				return // from here on, e belongs to the resumed goroutine
 			}
 			e.noPark = true
@@ -167,12 +168,11 @@ type engine struct {
 	raw       syscall.RawConn
 	rawOf     net.Conn // the connection raw belongs to
 
-	// Parking (park.go). wantPark: the loop returned to be parked; noPark:
-	// wait on this goroutine (tests' ServeConn, or parking failed);
-	// epollAdded and parkToken belong to the parker (under its mutex).
+	// Parking (mail/park). wantPark: the loop returned to be parked;
+	// noPark: wait on this goroutine (tests' ServeConn, or parking
+	// failed); parked: the ticket, for whoever closes the connection.
 	wantPark, noPark bool
-	epollAdded       bool
-	parkToken        int32
+	parked           park.Slot
 
 	// sendFailed: a failed send was logged (once, as nginx ends there).
 	sendFailed bool
@@ -453,6 +453,13 @@ func (e *engine) read() (int, error) {
 	}
 	return s.Conn.Read(e.buf[e.last:])
 }
+
+// parkAfter is how long a session waits for its client on its own
+// goroutine before it is parked (mail/park): long enough that a client
+// answering at once (every login of a working client) never pays for it.
+// A greeted client that has sent nothing would otherwise hold a goroutine,
+// whose stack is most of what a pre-auth connection costs.
+const parkAfter = 200 * time.Millisecond
 
 // errPark ends the command loop so that the session is parked.
 var errPark = errors.New("park")

@@ -19,9 +19,7 @@ func parkedCount(env *testEnv) int {
 	if p == nil {
 		return 0
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.waiting)
+	return p.Parked()
 }
 
 // waitParked waits until n sessions are parked.

@@ -35,7 +35,7 @@ type liveSession struct {
 	conn     net.Conn    // the accepted connection
 	upstream net.Conn    // once dialed
 	killed   *atomic.Bool
-	wake     func() // resumes the session if it is parked (park.go)
+	wake     func() // resumes the session if it is parked (mail/park)
 	up, down atomic.Int64
 }
 
@@ -57,9 +57,7 @@ func NewRegistry() *Registry {
 func (r *Registry) add(e *engine) {
 	s := e.s
 	ls := &liveSession{conn: s.Conn, killed: &e.killed, wake: func() {
-		if p := e.srv.parker.Load(); p != nil {
-			p.wakeEngine(e)
-		}
+		e.parked.Wake(e.srv.parker.Load())
 	}}
 	ls.info = SessionInfo{
 		ID:       s.ID,

@@ -19,6 +19,7 @@ import (
 
 	"mailgate/confparse"
 	"mailgate/mail/errlog"
+	"mailgate/mail/park"
 	"mailgate/proxy"
 )
 
@@ -164,13 +165,13 @@ type Server struct {
 	// parker holds idle pre-auth sessions without a goroutine (park.go);
 	// made at the first park, nil if it could not be.
 	parkerOnce sync.Once
-	parker     atomic.Pointer[parker]
+	parker     atomic.Pointer[park.Parker]
 }
 
 // parkerOf returns the server's parker, making it at the first call.
-func (s *Server) parkerOf() *parker {
+func (s *Server) parkerOf() *park.Parker {
 	s.parkerOnce.Do(func() {
-		if p, err := newParker(); err == nil {
+		if p, err := park.New(); err == nil {
 			s.parker.Store(p)
 		}
 	})
@@ -182,7 +183,7 @@ func (s *Server) parkerOf() *parker {
 func (s *Server) closeParker() {
 	s.parkerOnce.Do(func() {}) // no parker is made after this
 	if p := s.parker.Load(); p != nil {
-		p.close()
+		p.Close()
 	}
 }
 
