@@ -16,6 +16,8 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,8 +57,10 @@ func (srv *Server) runSession(e *engine, c net.Conn, f func()) {
 			// stack, grown by TLS, auth_http and the upstream login, would
 			// otherwise stay with every idle relayed session for hours.
 			go func() {
-				srv.guard(e, e.relay)
-				srv.endSession(e, c)
+				ended := func() { srv.endSession(e, c) }
+				if !srv.guard(e, func() { e.relay(ended) }) {
+					ended() // a panic before the relay took the session over
+				}
 			}()
 			return
 		case ok && e.wantPark:
@@ -89,7 +93,10 @@ func (srv *Server) ServeConn(c net.Conn, l *confparse.Listen) {
 	srv.mu.Unlock()
 	e := &engine{srv: srv, noPark: true} // returns at the session's end
 	if srv.guard(e, func() { e.start(c, l) }) && e.relay != nil {
-		srv.guard(e, e.relay)
+		relayed := make(chan struct{})
+		if srv.guard(e, func() { e.relay(func() { close(relayed) }) }) {
+			<-relayed
+		}
 	}
 	srv.endSession(e, c)
 }
@@ -133,14 +140,16 @@ func (e *engine) start(c net.Conn, l *confparse.Listen) {
 
 // endSession closes the client connection and forgets the session.
 func (srv *Server) endSession(e *engine, c net.Conn) {
-	e.releaseBuf()
-	if e.s != nil {
-		e.s.Conn.Close() // the TLS connection once there is one
-		e.state(StateClosed)
-	}
-	c.Close()
-	srv.untrack(c)
-	srv.sessions.Done()
+	e.endOnce.Do(func() {
+		e.releaseBuf()
+		if e.s != nil {
+			e.s.Conn.Close() // the TLS connection once there is one
+			e.state(StateClosed)
+		}
+		c.Close()
+		srv.untrack(c)
+		srv.sessions.Done()
+	})
 }
 
 // state reports a session state change to Options.ConnState.
@@ -178,8 +187,11 @@ type engine struct {
 	sendFailed bool
 
 	// relay, set once the upstream login succeeded, runs the rest of the
-	// session (see serveConn).
-	relay func()
+	// session (see runSession) and calls done when it is over; relayer is
+	// the running relay, for whoever ends the session from outside.
+	relay   func(done func())
+	relayer atomic.Pointer[proxy.Relayer]
+	endOnce sync.Once
 
 	st State // where the session is
 
@@ -980,30 +992,43 @@ func (e *engine) proxy(res *auth.Result) {
 	}
 	opts.BytesUp, opts.BytesDown = e.srv.reg.counters(s.ID)
 	handedOff = true
-	e.relay = func() {
-		defer e.srv.untrack(up)
-		defer up.Close()
+	e.relay = func(done func()) {
 		s.Debugf("relay started")
-		rr := proxy.Relay(s.Conn, rl, opts)
-		s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
-		e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
-		e.received, e.sent = e.received+rr.BytesUp, e.sent+rr.BytesDown
-		if !wireCounted {
-			e.upSent, e.upReceived = e.upSent+rr.BytesUp, e.upReceived+rr.BytesDown
+		if !e.noPark {
+			opts.Parker = e.srv.parkerOf() // an idle session holds no goroutine
 		}
-		e.ending(relayEnd(rr))
-		if rr.Panicked {
-			panicsRecovered.Add(1)
+		x := proxy.NewRelayer(s.Conn, rl, opts)
+		e.relayer.Store(x)
+		x.Run(func(rr proxy.RelayResult) {
+			e.srv.guard(e, func() { e.relayEnded(rr, wireCounted) })
+			up.Close()
+			e.srv.untrack(up)
+			done()
+		})
+	}
+}
+
+// relayEnded logs how the relay ended and counts its bytes.
+func (e *engine) relayEnded(rr proxy.RelayResult, wireCounted bool) {
+	s := e.s
+	s.Debugf("relay ended: %d bytes from the client, %d bytes to the client", rr.BytesUp, rr.BytesDown)
+	e.obs().Relayed(e.labels(), rr.BytesUp, rr.BytesDown)
+	e.received, e.sent = e.received+rr.BytesUp, e.sent+rr.BytesDown
+	if !wireCounted {
+		e.upSent, e.upReceived = e.upSent+rr.BytesUp, e.upReceived+rr.BytesDown
+	}
+	e.ending(relayEnd(rr))
+	if rr.Panicked {
+		panicsRecovered.Add(1)
+	}
+	if rr.Log != "" {
+		if rr.Action != "" {
+			s.Action = rr.Action
 		}
-		if rr.Log != "" {
-			if rr.Action != "" {
-				s.Action = rr.Action
-			}
-			s.Logf(rr.Level, "%s", rr.Log)
-		}
-		if rr.LogDone {
-			s.LogfNoAction(errlog.Info, "proxied session done")
-		}
+		s.Logf(rr.Level, "%s", rr.Log)
+	}
+	if rr.LogDone {
+		s.LogfNoAction(errlog.Info, "proxied session done")
 	}
 }
 

@@ -214,3 +214,31 @@ func TestClientGoneDuringAuthAfterParkWait(t *testing.T) {
 		t.Errorf("the pipelined command was answered after the close:\n%s", env.log.String())
 	}
 }
+
+// A relayed session idle for a while parks both relay directions; the
+// admin API still ends it.
+func TestRelayedSessionParksAndEnds(t *testing.T) {
+	var env *testEnv
+	env = startEnv(t, 64, 10*time.Second, okAuth(&env))
+	c, r := greeted(t, env)
+	io.WriteString(c, "LOGIN u good\r\n") //nolint:errcheck
+	if l, _ := r.ReadString('\n'); l != "+OK logged in\r\n" {
+		t.Fatalf("login: %q", l)
+	}
+	waitParked(t, env, 2)
+	list := env.srv.reg.Sessions()
+	if len(list) != 1 || list[0].State != "relay" || !env.srv.reg.End(list[0].ID) {
+		t.Fatalf("sessions %+v", list)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("client read: %v; want a close", err)
+	}
+	done := make(chan struct{})
+	go func() { env.srv.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parked relayed session never ended")
+	}
+}

@@ -58,6 +58,9 @@ func (r *Registry) add(e *engine) {
 	s := e.s
 	ls := &liveSession{conn: s.Conn, killed: &e.killed, wake: func() {
 		e.parked.Wake(e.srv.parker.Load())
+		if x := e.relayer.Load(); x != nil {
+			x.Wake()
+		}
 	}}
 	ls.info = SessionInfo{
 		ID:       s.ID,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mailgate/mail/errlog"
+	"mailgate/mail/park"
 )
 
 // LoginParams is what the upstream login needs to know about the session.
@@ -112,6 +113,10 @@ type RelayOptions struct {
 	// copies client → upstream (BytesUp) and upstream → client
 	// (BytesDown) as it goes, for a live view of the session.
 	BytesUp, BytesDown *atomic.Int64
+
+	// Parker, if set, parks a direction idle for 200ms (mail/park): an
+	// idle relayed session then holds no goroutine.
+	Parker *park.Parker
 }
 
 // RelayResult says how the relay ended, for the session-done log lines.

@@ -13,6 +13,7 @@ import (
 
 	"mailgate/mail/bufpool"
 	"mailgate/mail/errlog"
+	"mailgate/mail/park"
 )
 
 // HalfCloseGrace bounds how long the relay keeps delivering upstream →
@@ -41,11 +42,26 @@ const (
 	defaultRelayBufferSize = 4096
 )
 
+// relayParkAfter is how long a relay direction waits on its goroutine
+// before it is parked (o.Parker): the session is idle (an IMAP IDLE, a
+// client between commands), and its goroutines' stacks would be most of
+// what it costs.
+var relayParkAfter = 200 * time.Millisecond
+
 type relay struct {
 	client, upstream net.Conn
 	o                RelayOptions
 	grace            time.Duration
 	cliRaw, upRaw    syscall.RawConn // nil unless a plain *net.TCPConn
+
+	// Parking (o.Parker): the slots hold each direction's ticket, so that
+	// finish and a client half-close can wake them; noPark is set by a
+	// direction for itself when parking failed.
+	upSlot, downSlot     park.Slot
+	upNoPark, downNoPark bool
+	pending              atomic.Int32 // directions still running
+	stopShutdown         func() bool
+	onDone               func(RelayResult)
 
 	last      atomic.Int64 // unix nanoseconds of the last client activity
 	clientEOF atomic.Bool
@@ -74,6 +90,18 @@ type relay struct {
 // Buffers and splice pipes are pooled and taken only while data moves, so
 // an idle session holds neither.
 func Relay(client, upstream net.Conn, o RelayOptions) RelayResult {
+	ch := make(chan RelayResult, 1)
+	NewRelayer(client, upstream, o).Run(func(res RelayResult) { ch <- res })
+	return <-ch
+}
+
+// A Relayer is Relay without waiting for the end. With o.Parker, a
+// direction idle for relayParkAfter is parked: an idle session then holds
+// no goroutine.
+type Relayer struct{ r *relay }
+
+// NewRelayer prepares the relay of client and upstream (see Relay).
+func NewRelayer(client, upstream net.Conn, o RelayOptions) *Relayer {
 	if o.ClientBuffer <= 0 {
 		o.ClientBuffer = defaultRelayBufferSize
 	}
@@ -84,30 +112,115 @@ func Relay(client, upstream net.Conn, o RelayOptions) RelayResult {
 	if o.Timeout > 0 && o.Timeout < r.grace {
 		r.grace = o.Timeout
 	}
-	r.touch()
 	if tc, ok := client.(*net.TCPConn); ok {
 		r.cliRaw, _ = tc.SyscallConn()
 	}
 	if tc, ok := upstream.(*net.TCPConn); ok {
 		r.upRaw, _ = tc.SyscallConn()
 	}
-	if o.Shutdown != nil {
-		stop := context.AfterFunc(o.Shutdown, r.shutdown)
-		defer stop()
+	return &Relayer{r}
+}
+
+// Run relays: the upstream → client direction on the calling goroutine
+// until it ends or parks, the other on a new goroutine. done is called
+// once both are over (both connections closed), on whichever goroutine
+// ends last.
+func (x *Relayer) Run(done func(RelayResult)) {
+	r := x.r
+	r.onDone = done
+	r.touch()
+	r.pending.Store(2)
+	if r.o.Shutdown != nil {
+		r.stopShutdown = context.AfterFunc(r.o.Shutdown, r.shutdown)
 	}
-	done := make(chan struct{})
-	go r.clientToUpstream(done)
-	if r.cliRaw != nil && r.upRaw != nil {
-		r.spliceDown()
-	} else {
-		r.copyDown()
+	go r.runUp()
+	r.runDown()
+}
+
+// Wake resumes parked directions: whoever closes the relay's connections
+// (the admin API ending a session) calls it after closing them, and the
+// directions find them closed.
+func (x *Relayer) Wake() {
+	x.r.upSlot.Wake(x.r.o.Parker)
+	x.r.downSlot.Wake(x.r.o.Parker)
+}
+
+// runUp and runDown run (or resume) one direction; unless it parked,
+// its end is counted.
+func (r *relay) runUp() {
+	if !r.clientToUpstream() {
+		r.directionDone()
 	}
-	<-done
+}
+
+func (r *relay) runDown() {
+	if !r.upstreamToClient() {
+		r.directionDone()
+	}
+}
+
+// directionDone ends the relay once both directions are over.
+func (r *relay) directionDone() {
+	if r.pending.Add(-1) != 0 {
+		return
+	}
+	if r.stopShutdown != nil {
+		r.stopShutdown()
+	}
 	r.finish(nil) // both directions are over; make sure both are closed
-	r.res.BytesUp = r.up.Load()
-	r.res.BytesDown = r.down.Load()
-	r.res.ClientEOF = r.clientEOF.Load()
-	return r.res
+	res := r.res
+	res.BytesUp = r.up.Load()
+	res.BytesDown = r.down.Load()
+	res.ClientEOF = r.clientEOF.Load()
+	r.onDone(res)
+}
+
+// upstreamToClient is the upstream → client direction; true: it parked.
+func (r *relay) upstreamToClient() (parked bool) {
+	defer r.contain()
+	if r.cliRaw != nil && r.upRaw != nil {
+		return r.spliceDown()
+	}
+	return r.copyDown()
+}
+
+// parkUp and parkDown park an idle direction; resume runs it again. A
+// relay that is ending, or (down) a client that half-closed meanwhile,
+// wakes it at once: the direction then finds out for itself.
+func (r *relay) parkUp() bool {
+	var deadline time.Time
+	if r.o.Timeout > 0 {
+		deadline = r.expiry()
+	}
+	if r.o.Parker.Park(r.cliRaw, deadline, &r.upSlot, r.runUp) == 0 {
+		r.upNoPark = true
+		return false
+	}
+	if r.closing.Load() {
+		r.upSlot.Wake(r.o.Parker)
+	}
+	return true
+}
+
+func (r *relay) parkDown() bool {
+	if r.o.Parker.Park(r.upRaw, time.Time{}, &r.downSlot, r.runDown) == 0 {
+		r.downNoPark = true
+		return false
+	}
+	if r.closing.Load() || r.clientEOF.Load() {
+		r.downSlot.Wake(r.o.Parker)
+	}
+	return true
+}
+
+// downWait sets the upstream read deadline of an upstream → client wait;
+// true: the wait may end in parking.
+func (r *relay) downWait() bool {
+	if r.o.Parker == nil || r.downNoPark || r.clientEOF.Load() {
+		return false // after a half-close, the grace deadline rules
+	}
+	r.upstream.SetReadDeadline(time.Now().Add(relayParkAfter)) //nolint:errcheck
+	return true
 }
 
 // addUp and addDown count relayed bytes, and the live counters if any.
@@ -143,6 +256,9 @@ func (r *relay) finish(set func(*RelayResult)) {
 		r.client.Close()
 		r.upstream.Close()
 	})
+	// A parked direction finds its connection closed and ends.
+	r.upSlot.Wake(r.o.Parker)
+	r.downSlot.Wake(r.o.Parker)
 }
 
 // done ends the session the normal way: "proxied session done".
@@ -202,18 +318,23 @@ func (r *relay) failed(clientSide bool, op string, err error) {
 	})
 }
 
-func (r *relay) clientToUpstream(done chan<- struct{}) {
-	defer close(done)
+// clientToUpstream is the client → upstream direction; true: it parked.
+func (r *relay) clientToUpstream() (parked bool) {
 	defer r.contain()
 	for {
-		if r.o.Timeout > 0 {
-			r.client.SetReadDeadline(r.expiry())
-		}
 		if r.cliRaw != nil {
-			if !r.forwardUp() {
-				return
+			switch r.forwardUp() {
+			case stepStop:
+				return false
+			case stepIdle:
+				if r.parkUp() {
+					return true
+				}
 			}
 			continue
+		}
+		if r.o.Timeout > 0 {
+			r.client.SetReadDeadline(r.expiry())
 		}
 		bp := bufpool.Get(r.o.ClientBuffer)
 		n, err := r.client.Read(*bp)
@@ -222,27 +343,58 @@ func (r *relay) clientToUpstream(done chan<- struct{}) {
 			werr := r.writeUpstream((*bp)[:n])
 			bufpool.Put(bp)
 			if werr != nil {
-				return
+				return false
 			}
 		} else {
 			bufpool.Put(bp)
 		}
 		if err != nil && !r.clientReadErr(err) {
-			return
+			return false
 		}
 	}
 }
 
-// forwardUp reads what a TCP client sent and forwards it; false means the
-// direction is over.
-func (r *relay) forwardUp() bool {
+// A step of a direction goes on, ends it, or finds the peer idle.
+type step int
+
+const (
+	stepOn step = iota
+	stepStop
+	stepIdle
+)
+
+// forwardUp waits for a TCP client under proxy_timeout, or for less when
+// it may park, and forwards what it sent.
+func (r *relay) forwardUp() step {
+	var wait time.Time
+	if r.o.Timeout > 0 {
+		wait = r.expiry()
+	}
+	idle := false
+	if r.o.Parker != nil && !r.upNoPark {
+		if short := time.Now().Add(relayParkAfter); wait.IsZero() || short.Before(wait) {
+			wait, idle = short, true
+		}
+	}
+	if idle || r.o.Timeout > 0 {
+		r.client.SetReadDeadline(wait) //nolint:errcheck
+	}
 	bp, n, err := bufpool.ReadTCP(r.cliRaw, r.o.ClientBuffer)
 	if err != nil {
-		return r.clientReadErr(err)
+		if idle && errlog.IsTimeout(err) && !r.closing.Load() {
+			return stepIdle
+		}
+		if r.clientReadErr(err) {
+			return stepOn
+		}
+		return stepStop
 	}
 	defer bufpool.Put(bp)
 	r.touch()
-	return r.writeUpstream((*bp)[:n]) == nil
+	if r.writeUpstream((*bp)[:n]) != nil {
+		return stepStop
+	}
+	return stepOn
 }
 
 // writeUpstream writes all of b. A blocked upstream does not stop the
@@ -300,6 +452,7 @@ func (r *relay) clientReadErr(err error) bool {
 		// Half-close: keep the upstream's answer coming (docs/relay.md).
 		r.clientEOF.Store(true)
 		r.renewGrace()
+		r.downSlot.Wake(r.o.Parker) // a parked upstream wait takes the grace
 		return false
 	}
 	r.failed(true, "recv", err)
@@ -348,13 +501,16 @@ func (r *relay) clientWriteErr(err error) {
 	}
 }
 
-// copyDown is upstream → client through a pooled proxy_buffer.
-func (r *relay) copyDown() {
+// copyDown is upstream → client through a pooled proxy_buffer; true: it
+// parked.
+func (r *relay) copyDown() bool {
 	for {
 		var bp *[]byte
 		var n int
 		var err error
+		idle := false
 		if r.upRaw != nil {
+			idle = r.downWait()
 			bp, n, err = bufpool.ReadTCP(r.upRaw, r.o.UpstreamBuffer)
 		} else {
 			bp = bufpool.Get(r.o.UpstreamBuffer)
@@ -367,7 +523,7 @@ func (r *relay) copyDown() {
 			bufpool.Put(bp)
 			if werr != nil {
 				r.clientWriteErr(werr)
-				return
+				return false
 			}
 			if time.Since(t0) > blockedWrite {
 				r.touch()
@@ -376,23 +532,30 @@ func (r *relay) copyDown() {
 		} else if bp != nil {
 			bufpool.Put(bp)
 		}
+		if idle && errlog.IsTimeout(err) && !r.clientEOF.Load() && !r.closing.Load() {
+			if r.parkDown() {
+				return true
+			}
+			continue
+		}
 		if err != nil && !r.upstreamReadErr(err) {
-			return
+			return false
 		}
 	}
 }
 
-// spliceDown is upstream → client with splice(2) through a pooled pipe.
-// Like forwardUp it waits without holding the pipe: one is taken for each
-// splice from the upstream and given back when that finds nothing, so an
-// idle session holds no pipe (no file descriptors) and a chunk costs one
-// splice in and one out.
-func (r *relay) spliceDown() {
+// spliceDown is upstream → client with splice(2) through a pooled pipe;
+// true: it parked. Like forwardUp it waits without holding the pipe: one
+// is taken for each splice from the upstream and given back when that
+// finds nothing, so an idle session holds no pipe (no file descriptors)
+// and a chunk costs one splice in and one out.
+func (r *relay) spliceDown() bool {
 	for {
 		var p *splicePipe
 		var n int64
 		var serr error
 		noPipe := false
+		idle := r.downWait()
 		if err := r.upRaw.Read(func(fd uintptr) bool {
 			if p = getPipe(); p == nil {
 				noPipe = true
@@ -414,30 +577,35 @@ func (r *relay) spliceDown() {
 			if p != nil {
 				putPipe(p)
 			}
+			if idle && errlog.IsTimeout(err) && !r.clientEOF.Load() && !r.closing.Load() {
+				if r.parkDown() {
+					return true
+				}
+				continue
+			}
 			if r.upstreamReadErr(err) {
 				continue
 			}
-			return
+			return false
 		}
 		switch {
 		case noPipe:
-			r.copyDown()
-			return
+			return r.copyDown()
 		case serr != nil:
 			putPipe(p)
 			r.upstreamReadErr(&net.OpError{Op: "read", Net: "tcp", Err: serr})
-			return
+			return false
 		case n == 0:
 			putPipe(p)
 			r.upstreamReadErr(io.EOF)
-			return
+			return false
 		}
 		p.data += int(n)
 		err := r.pump(p)
 		putPipe(p)
 		if err != nil {
 			r.clientWriteErr(err)
-			return
+			return false
 		}
 	}
 }

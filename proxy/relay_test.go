@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"mailgate/mail/park"
+	"runtime"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -57,6 +60,11 @@ func newSession(t testing.TB, kind string, o RelayOptions) *session {
 		// zero-window probes, 200ms apart, into play.)
 		s.user, s.client = tcpPair(t)
 		s.client.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	case "tcp-parked":
+		// Plain TCP with a parker: every wait longer than relayParkAfter
+		// (lowered for the tests) parks the direction.
+		s.user, s.client = tcpPair(t)
+		o.Parker = testParker(t)
 	case "pipe":
 		s.user, s.client = net.Pipe()
 		t.Cleanup(func() { s.user.Close() })
@@ -90,7 +98,19 @@ func readN(t testing.TB, c net.Conn, n int) []byte {
 	return b
 }
 
-var kinds = []string{"tcp", "pipe"}
+var kinds = []string{"tcp", "pipe", "tcp-parked"}
+
+func init() { relayParkAfter = 30 * time.Millisecond }
+
+func testParker(t testing.TB) *park.Parker {
+	t.Helper()
+	p, err := park.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
 
 func TestRelayBothWaysThenUpstreamCloses(t *testing.T) {
 	for _, kind := range kinds {
@@ -416,4 +436,105 @@ func TestRelayContainsAPanic(t *testing.T) {
 	if _, err := server.Read(make([]byte, 1)); err == nil {
 		t.Fatal("upstream still open")
 	}
+}
+
+// waitParkedN waits until n directions are parked on p.
+func waitParkedN(t *testing.T, p *park.Parker, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for p.Parked() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d directions parked, want %d", p.Parked(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An idle relayed session parks both directions, holds no goroutine, and
+// relays as before when either side speaks.
+func TestRelayParksIdleDirections(t *testing.T) {
+	p := testParker(t)
+	s := newSession(t, "tcp", RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: 10 * time.Second, Parker: p})
+	waitParkedN(t, p, 2)
+	g := runtime.NumGoroutine()
+	s.user.Write([]byte("a1 NOOP\r\n"))
+	if got := readN(t, s.server, 9); string(got) != "a1 NOOP\r\n" {
+		t.Fatalf("upstream got %q", got)
+	}
+	s.server.Write([]byte("a1 OK\r\n"))
+	if got := readN(t, s.user, 7); string(got) != "a1 OK\r\n" {
+		t.Fatalf("client got %q", got)
+	}
+	waitParkedN(t, p, 2)
+	if n := runtime.NumGoroutine(); n > g {
+		t.Errorf("%d goroutines once parked again, %d before", n, g)
+	}
+	s.server.Close()
+	if r := s.result(t, 2*time.Second); !r.LogDone || r.Log != "" || r.BytesUp != 9 || r.BytesDown != 7 {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// proxy_timeout ends a parked session at its time.
+func TestRelayTimeoutWhileParked(t *testing.T) {
+	p := testParker(t)
+	const timeout = 300 * time.Millisecond
+	s := newSession(t, "tcp", RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: timeout, Parker: p})
+	waitParkedN(t, p, 2)
+	r := s.result(t, 3*time.Second)
+	if r.Log != "client timed out (110: Connection timed out)" {
+		t.Errorf("result %+v", r)
+	}
+	if el := time.Since(s.started); el < timeout || el > timeout+500*time.Millisecond {
+		t.Errorf("timed out after %v, want %v", el, timeout)
+	}
+	if p.Parked() != 0 {
+		t.Errorf("%d directions still parked", p.Parked())
+	}
+}
+
+// A client half-close wakes the parked upstream wait, which then takes the
+// grace period and ends.
+func TestRelayHalfCloseWhileParked(t *testing.T) {
+	p := testParker(t)
+	s := newSession(t, "tcp", RelayOptions{ClientBuffer: 128, UpstreamBuffer: 4096, Timeout: 200 * time.Millisecond, Parker: p})
+	waitParkedN(t, p, 2)
+	s.user.(*net.TCPConn).CloseWrite()
+	r := s.result(t, 2*time.Second)
+	if !r.LogDone || !r.ClientEOF || r.Log != "" {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// Closing the connections from outside (the admin API) and waking the
+// relay ends it; so does the shutdown context.
+func TestRelayClosedOrShutDownWhileParked(t *testing.T) {
+	t.Run("closed", func(t *testing.T) {
+		p := testParker(t)
+		user, client := tcpPair(t)
+		upstream, _ := tcpPair(t)
+		_ = user
+		x := NewRelayer(client, upstream, RelayOptions{Timeout: 10 * time.Second, Parker: p})
+		res := make(chan RelayResult, 1)
+		go x.Run(func(r RelayResult) { res <- r })
+		waitParkedN(t, p, 2)
+		client.Close()
+		upstream.Close()
+		x.Wake()
+		select {
+		case <-res:
+		case <-time.After(2 * time.Second):
+			t.Fatal("the relay did not end")
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		p := testParker(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		s := newSession(t, "tcp", RelayOptions{Timeout: 10 * time.Second, Parker: p, Shutdown: ctx})
+		waitParkedN(t, p, 2)
+		cancel()
+		if r := s.result(t, 2*time.Second); r.Log != "shutdown timeout" {
+			t.Errorf("result %+v", r)
+		}
+	})
 }
