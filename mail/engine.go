@@ -431,39 +431,40 @@ func (e *engine) loop() {
 // commands, and a command costs one read().
 func (e *engine) read() (int, error) {
 	s := e.s
-	s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
-	if e.last == 0 {
-		if rc := e.rawConn(); rc != nil {
-			e.releaseBuf()
-			if e.mayPark() {
-				// A client quiet for parkAfter is parked (park.go).
-				s.Conn.SetReadDeadline(time.Now().Add(parkAfter)) //nolint:errcheck
-				bp, n, err := bufpool.ReadTCP(rc, e.bufSize)
-				if errlog.IsTimeout(err) {
-					return 0, errPark
-				}
-				// Back to the session's own deadline: a short one left
-				// behind would fail the recv() before a pipelined command.
-				s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
-				if err != nil {
-					return 0, err
-				}
-				e.buf, e.pooled = *bp, bp
-				return n, nil
-			}
-			bp, n, err := bufpool.ReadTCP(rc, e.bufSize)
-			if err != nil {
-				return 0, err
-			}
+	// A client quiet for parkAfter is parked, whether it has sent nothing
+	// or half a command (a slow client: its buffer stays, its goroutine
+	// goes).
+	parking := e.mayPark()
+	wait := s.Deadline
+	if parking {
+		wait = time.Now().Add(parkAfter)
+	}
+	s.Conn.SetReadDeadline(wait) //nolint:errcheck
+	var n int
+	var err error
+	if rc := e.rawConn(); rc != nil && e.last == 0 {
+		e.releaseBuf()
+		var bp *[]byte
+		bp, n, err = bufpool.ReadTCP(rc, e.bufSize)
+		if bp != nil {
 			e.buf, e.pooled = *bp, bp
-			return n, nil
 		}
+	} else {
+		if e.buf == nil {
+			e.pooled = bufpool.Get(e.bufSize)
+			e.buf = *e.pooled
+		}
+		n, err = s.Conn.Read(e.buf[e.last:])
 	}
-	if e.buf == nil {
-		e.pooled = bufpool.Get(e.bufSize)
-		e.buf = *e.pooled
+	if parking {
+		if n == 0 && errlog.IsTimeout(err) {
+			return 0, errPark
+		}
+		// Back to the session's own deadline: a short one left behind
+		// would fail the recv() before a pipelined command.
+		s.Conn.SetReadDeadline(s.Deadline) //nolint:errcheck
 	}
-	return s.Conn.Read(e.buf[e.last:])
+	return n, err
 }
 
 // parkAfter is how long a session waits for its client on its own
