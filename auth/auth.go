@@ -53,6 +53,11 @@ type Request struct {
 	// TLS is non-nil when the client connection is TLS.
 	TLS *TLSInfo
 
+	// Extra are mailgate-only headers (e.g. Auth-IMAP-ID, docs/auth_http.md),
+	// sent after nginx's own and before the auth_http_header lines. Names
+	// and values must hold no CR or LF.
+	Extra [][2]string
+
 	// AuthWait is nginx's per-session auth_wait flag. It is set when this
 	// request repeats one that was answered "Auth-Status: WAIT" with no
 	// Auth-Wait, or Auth-Wait 0. It does not change the bytes sent, only

@@ -316,6 +316,13 @@ type IMAPConf struct {
 	Auth         AuthMethods // default AuthPlain
 	Capabilities []string    // default IMAP4 IMAP4rev1 UIDPLUS
 	ClientBuffer int         // default 4096 (page size)
+
+	// mailgate-only (imapid.go, docs/imap.md "ID"): ID answers ID before
+	// login with IDFields (nil: NIL); ForwardID sends the upstream an ID
+	// with the client's fields and addresses before the login.
+	ID        bool
+	IDFields  [][2]string
+	ForwardID bool
 }
 
 // SMTPConf is ngx_mail_smtp_module's settings.

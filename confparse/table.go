@@ -93,6 +93,7 @@ func init() {
 	register(mailSSLDirectives()...)
 	register(pop3Directives()...)
 	register(imapDirectives()...)
+	register(imapIDDirectives()...) // mailgate-only (imapid.go)
 	register(smtpDirectives()...)
 	register(authHTTPDirectives()...)
 	register(authHTTPExtDirectives()...)

@@ -555,6 +555,7 @@ func (e *engine) authRequest() *auth.Request {
 		ProxyProtocol: s.ProxyInfo,
 		TLS:           tlsInfo(s),
 	}
+	req.Extra = addIDHeader(e.sc.conf, s, req.Extra) // mailgate-only (imapid.go)
 	if req.Method == "" {
 		req.Method = auth.MethodPlain
 	}
@@ -775,6 +776,7 @@ func (e *engine) proxy(res *auth.Result) {
 		Helo:             s.Helo,
 		AuthNone:         s.AuthMethod == auth.MethodNone,
 		SASLMech:         s.upstreamMech,
+		IMAPID:           forwardID(conf, s), // mailgate-only (imapid.go)
 	}
 	if p.Tag == nil {
 		p.Tag = []byte("* ")

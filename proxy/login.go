@@ -413,6 +413,11 @@ func (d *dialog) imap() ([]byte, error) {
 	if err := d.reply(expIMAPGreeting); err != nil {
 		return nil, err
 	}
+	if d.p.IMAPID != nil {
+		if err := d.imapID(); err != nil { // mailgate-only (login_id.go)
+			return nil, err
+		}
+	}
 	if d.p.SASLMech != "" {
 		return d.imapSASL() // mailgate-only (login_oauth.go)
 	}

@@ -61,6 +61,11 @@ type LoginParams struct {
 	// token) for Login with the same mechanism (login_oauth.go) instead
 	// of LOGIN, USER/PASS or AUTH PLAIN.
 	SASLMech string
+
+	// IMAPID (mailgate-only, imap_forward_id) is the parameter list of an
+	// ID command ("(...)" or "NIL") sent to an IMAP upstream after its
+	// greeting and before the login (login_id.go); nil sends none.
+	IMAPID []byte
 }
 
 // LoginError is a failed upstream login.

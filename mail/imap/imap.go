@@ -85,6 +85,7 @@ var table = map[state]map[verb]step{
 		verbLogout:       (*handler).logout,
 		verbNoop:         (*handler).noop,
 		verbStartTLS:     (*handler).startTLS,
+		verbID:           (*handler).id, // mailgate-only (id.go)
 	},
 	stateSASL: {verbContinue: (*handler).saslResponse},
 }
@@ -147,7 +148,7 @@ func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
 				h.off = 0
 			}
 		}
-		pp = &parsePass{cont: h.cont, quoted: h.quoted, base: h.off}
+		pp = &parsePass{cont: h.cont, quoted: h.quoted, base: h.off, id: h.idOn()}
 		h.litSent = 0
 	}
 	out := pp.run(buf)
