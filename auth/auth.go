@@ -66,6 +66,11 @@ type Request struct {
 	// Result.Requery. This was verified with 1.22.1 and HEAD has the same
 	// code. Requery sets the flag; engines only pass the request along.
 	AuthWait bool
+
+	// AllowHostName (mailgate-only auth_http_resolve) lets Auth-Server be a
+	// host name (Result.ServerName) instead of nginx's "sent invalid
+	// server address". It changes no byte sent.
+	AllowHostName bool
 }
 
 // ProxyInfo are the addresses of an inbound PROXY protocol header.
@@ -107,6 +112,9 @@ type Result struct {
 	WaitSeconds int
 
 	Server netip.AddrPort // OK: Auth-Server:Auth-Port
+	// ServerName (mailgate-only, Request.AllowHostName) is an Auth-Server
+	// host name to resolve; Server then holds only the port.
+	ServerName string
 	// ServerText is "<Auth-Server>:<Auth-Port>" exactly as sent, as nginx
 	// logs it in "upstream:".
 	ServerText string

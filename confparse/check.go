@@ -25,6 +25,7 @@ func (l *loader) lint() {
 	l.lintAuthOfOtherProtocol(adv)
 	l.lintAuthHeaders(adv)
 	l.lintAuthServedByHTTP(adv)
+	l.lintAuthHTTPResolve(adv)
 	l.lintOldProtocols(adv)
 	l.lintPlainPasswords(adv)
 }

@@ -348,6 +348,9 @@ type AuthHTTPConf struct {
 	PassClientCert bool
 	Pos            Pos
 	TLS            bool // https:// (mailgate-only, needs auth_http_ssl_*)
+	// Resolve (mailgate-only auth_http_resolve): an Auth-Server host name
+	// is resolved through resolver instead of refused.
+	Resolve bool
 
 	// mailgate-only extensions (see docs/auth_http.md); zero values keep
 	// nginx's behaviour.

@@ -97,6 +97,7 @@ func init() {
 	register(smtpDirectives()...)
 	register(authHTTPDirectives()...)
 	register(authHTTPExtDirectives()...)
+	register(authHTTPResolveDirectives()...) // mailgate-only (auth_http_resolve.go)
 	register(proxyDirectives()...)
 	register(realIPDirectives()...)
 	register(adminDirectives()...)
