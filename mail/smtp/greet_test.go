@@ -333,4 +333,3 @@ func TestResolverRefused(t *testing.T) {
 		t.Errorf("logs %q", logs)
 	}
 }
-
