@@ -26,6 +26,7 @@ func (l *loader) lint() {
 	l.lintAuthHeaders(adv)
 	l.lintAuthServedByHTTP(adv)
 	l.lintAuthHTTPResolve(adv)
+	l.lintServerNameCertificates(adv)
 	l.lintOldProtocols(adv)
 	l.lintPlainPasswords(adv)
 }

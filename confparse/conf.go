@@ -283,6 +283,7 @@ type SSLConf struct {
 	CRL                    string
 	ConfCommands           [][2]string
 	CertificateCompression bool
+	SNI                    SNIConf // mailgate-only (sni.go)
 }
 
 // AuthMethods is a bitmask of SASL/login methods, for pop3_auth, imap_auth

@@ -555,8 +555,9 @@ func (e *engine) authRequest() *auth.Request {
 		ProxyProtocol: s.ProxyInfo,
 		TLS:           tlsInfo(s),
 	}
-	req.Extra = addIDHeader(e.sc.conf, s, req.Extra) // mailgate-only (imapid.go)
-	req.AllowHostName = e.sc.conf.AuthHTTP.Resolve   // mailgate-only (upstream_resolve.go)
+	req.Extra = addIDHeader(e.sc.conf, s, req.Extra)  // mailgate-only (imapid.go)
+	req.AllowHostName = e.sc.conf.AuthHTTP.Resolve    // mailgate-only (upstream_resolve.go)
+	req.Extra = addSNIHeader(e.sc.conf, s, req.Extra) // mailgate-only (sni.go)
 	if req.Method == "" {
 		req.Method = auth.MethodPlain
 	}
