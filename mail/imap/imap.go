@@ -341,6 +341,9 @@ func (h *handler) startTLS(*command) (mail.Next, error) {
 		return mail.Continue, mail.ErrRejected
 	}
 	h.ok(nil)
+	// An ID sent in plain text may have been a man in the middle's: the
+	// fields of one sent after the handshake count (imap_id, id.go).
+	h.s.IDFields, h.s.IDSent = nil, false
 	return mail.StartTLS, nil
 }
 

@@ -21,6 +21,8 @@ type idCase struct {
 	auth       []string
 	up         []string
 	steps      []exch
+	startTLS   bool // a TLS handshake after steps, then after
+	after      []exch
 	closed     bool
 	authHas    []string // in the first auth_http request
 	authLacks  []string
@@ -50,6 +52,19 @@ func runID(t *testing.T, tc idCase) {
 		}
 		if got := c.ReadN(len(st.want), 5*time.Second); got != st.want {
 			t.Fatalf("step %d: sent %.80q, got %.300q, want %.300q\nlog:\n%s", i, st.send, got, st.want, env.Log)
+		}
+	}
+	if tc.startTLS {
+		if err := c.StartTLS(); err != nil {
+			t.Fatalf("STARTTLS: %v", err)
+		}
+	}
+	for i, st := range tc.after {
+		if err := c.Send(st.send); err != nil {
+			t.Fatalf("after TLS, step %d: send: %v", i, err)
+		}
+		if got := c.ReadN(len(st.want), 5*time.Second); got != st.want {
+			t.Fatalf("after TLS, step %d: sent %.80q, got %.300q, want %.300q\nlog:\n%s", i, st.send, got, st.want, env.Log)
 		}
 	}
 	if msg := c.End(tc.closed); msg != "" {
@@ -145,6 +160,11 @@ func TestIMAPID(t *testing.T) {
 			steps: []exch{{`a1 ID ("name" "` + strings.Repeat("v", 1024) + `")` + "\r\n", "* ID NIL\r\na1 OK ID completed\r\n"}, login},
 			auth:  []string{idAuthOK}, up: upOK, upGot: upLogin, closed: true,
 			authHas: []string{"Auth-IMAP-ID: \"name\" \"" + strings.Repeat("v", 256) + "\"\r\n"}},
+		{name: "STARTTLS forgets an ID sent in plain text", conf: "imap_id on; starttls on; {{tls}}",
+			steps:    []exch{{tbID, "* ID NIL\r\na1 OK ID completed\r\n"}, {"a3 STARTTLS\r\n", "a3 OK completed\r\n"}},
+			startTLS: true, after: []exch{login},
+			auth: []string{idAuthOK}, up: upOK, upGot: upLogin, closed: true,
+			authLacks: []string{"Auth-IMAP-ID"}},
 		{name: "forward: client fields and addresses before the login", conf: "imap_id on; imap_forward_id on;",
 			steps: []exch{{tbID, "* ID NIL\r\na1 OK ID completed\r\n"}, login},
 			auth:  []string{idAuthOK}, up: upID, closed: true,
