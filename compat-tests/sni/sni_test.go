@@ -6,6 +6,7 @@
 package sni
 
 import (
+	"bufio"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"os/exec"
 	"regexp"
@@ -153,5 +155,69 @@ func TestCertificateChoice(t *testing.T) {
 		if got := presented(t, on.Addr("imaps"), c.name, c.args...); got != c.want {
 			t.Errorf("on, -servername %q %q: %q, want %q", c.name, c.args, got, c.want)
 		}
+	}
+}
+
+// TestServerNameToAuth: auth_http_pass_ssl_server_name sends the name of
+// openssl s_client's -servername to auth_http, through the real binary.
+func TestServerNameToAuth(t *testing.T) {
+	files := map[string]string{}
+	files["a.crt"], files["a.key"] = certPEM(t, false, "imap.example.test")
+	as := harness.StartAuth(t, authserver.Script{})
+	for _, on := range []bool{false, true} {
+		extra := ""
+		if on {
+			extra = "auth_http_pass_ssl_server_name on;"
+		}
+		p := harness.StartMailgate(t, harness.Config{Vars: map[string]string{"auth": as.URL()}, Files: files, Mail: `
+    auth_http {{auth}};
+    server {
+        listen 127.0.0.1:{{port imaps}} ssl;
+        protocol imap;
+        ssl_certificate {{prefix}}a.crt; ssl_certificate_key {{prefix}}a.key;
+        ` + extra + `
+    }`})
+		as.Reset()
+		cmd := exec.Command("openssl", "s_client", "-quiet", "-crlf", "-ign_eof", "-connect", p.Addr("imaps"), "-servername", "imap.example.test")
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(stdin, "a LOGIN alice wrong\n") //nolint:errcheck
+		replied := make(chan string, 1)
+		go func() {
+			r := bufio.NewReader(stdout)
+			for {
+				l, err := r.ReadString('\n')
+				if strings.HasPrefix(l, "a ") || err != nil {
+					replied <- l
+					return
+				}
+			}
+		}()
+		select {
+		case l := <-replied:
+			if !strings.HasPrefix(l, "a NO") {
+				t.Errorf("reply to LOGIN: %q", l)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("no reply to LOGIN")
+		}
+		stdin.Close()
+		cmd.Process.Kill() //nolint:errcheck
+		cmd.Wait()         //nolint:errcheck
+		reqs := as.Parsed()
+		if len(reqs) != 1 {
+			t.Fatalf("%d auth requests", len(reqs))
+		}
+		got, want := reqs[0].Get("Auth-SSL-Server-Name"), ""
+		if on {
+			want = "imap.example.test"
+		}
+		if got != want || reqs[0].Has("Auth-SSL-Server-Name") != on {
+			t.Errorf("on=%v: Auth-SSL-Server-Name %q, want %q", on, got, want)
+		}
+		p.Stop()
 	}
 }
