@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -74,4 +75,33 @@ func FuzzIsHostName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The login cache keeps an Auth-Server host name, and gives it only to
+// requests that allow one (auth_http_resolve on).
+func TestLoginCacheHostName(t *testing.T) {
+	const answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nAuth-Status: OK\r\nAuth-Server: imap1.example.test\r\nAuth-Port: 1143\r\n\r\n"
+	srv := startHTTPAuth(t, nil, func(string) (string, bool) { return answer, false })
+	c := NewClient(ptr(cacheConf(srv.addr(), "memory")))
+	c.cache.st = newMemStore(1 << 20)
+	for i, st := range []struct {
+		allow    bool
+		wantReqs int64
+		wantErr  bool
+	}{
+		{allow: true, wantReqs: 1},
+		{allow: true, wantReqs: 1}, // a hit
+		{allow: false, wantReqs: 2, wantErr: true},
+		{allow: true, wantReqs: 2},
+	} {
+		req := loginReq("alice", "secret")
+		req.AllowHostName = st.allow
+		res, err := c.Do(context.Background(), req)
+		if (err != nil) != st.wantErr || srv.reqs.Load() != st.wantReqs {
+			t.Fatalf("step %d: %v, %d requests; want error %v, %d", i, err, srv.reqs.Load(), st.wantErr, st.wantReqs)
+		}
+		if err == nil && (res.ServerName != "imap1.example.test" || res.Server.Port() != 1143 || res.ServerText != "imap1.example.test:1143") {
+			t.Fatalf("step %d: %+v", i, res)
+		}
+	}
 }
