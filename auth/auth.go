@@ -53,6 +53,11 @@ type Request struct {
 	// TLS is non-nil when the client connection is TLS.
 	TLS *TLSInfo
 
+	// Extra are mailgate-only headers (e.g. Auth-IMAP-ID, docs/auth_http.md),
+	// sent after nginx's own and before the auth_http_header lines. Names
+	// and values must hold no CR or LF.
+	Extra [][2]string
+
 	// AuthWait is nginx's per-session auth_wait flag. It is set when this
 	// request repeats one that was answered "Auth-Status: WAIT" with no
 	// Auth-Wait, or Auth-Wait 0. It does not change the bytes sent, only
@@ -61,6 +66,11 @@ type Request struct {
 	// Result.Requery. This was verified with 1.22.1 and HEAD has the same
 	// code. Requery sets the flag; engines only pass the request along.
 	AuthWait bool
+
+	// AllowHostName (mailgate-only auth_http_resolve) lets Auth-Server be a
+	// host name (Result.ServerName) instead of nginx's "sent invalid
+	// server address". It changes no byte sent.
+	AllowHostName bool
 }
 
 // ProxyInfo are the addresses of an inbound PROXY protocol header.
@@ -102,6 +112,9 @@ type Result struct {
 	WaitSeconds int
 
 	Server netip.AddrPort // OK: Auth-Server:Auth-Port
+	// ServerName (mailgate-only, Request.AllowHostName) is an Auth-Server
+	// host name to resolve; Server then holds only the port.
+	ServerName string
 	// ServerText is "<Auth-Server>:<Auth-Port>" exactly as sent, as nginx
 	// logs it in "upstream:".
 	ServerText string

@@ -103,7 +103,8 @@ type cached struct {
 	Message string `json:"m,omitempty"`
 	Code    string `json:"c,omitempty"`
 	Server  string `json:"s,omitempty"` // OK: Auth-Server:Auth-Port as sent
-	Addr    string `json:"a,omitempty"` // OK: the parsed address
+	Addr    string `json:"a,omitempty"` // OK: the parsed address (with Name: the port)
+	Name    string `json:"n,omitempty"` // OK: an Auth-Server host name (auth_http_resolve)
 	User    []byte `json:"u,omitempty"` // Auth-User override
 	HasUser bool   `json:"hu,omitempty"`
 	SSL     string `json:"t,omitempty"` // OK: Auth-SSL (mailgate-only upstream TLS)
@@ -124,6 +125,14 @@ func (ca *cache) get(ctx context.Context, key string) *Result {
 	}
 	switch e.Kind {
 	case OK:
+		if e.Name != "" {
+			port, err := strconv.ParseUint(e.Addr, 10, 16)
+			if err != nil || port == 0 {
+				return nil
+			}
+			res.Server, res.ServerName = netip.AddrPortFrom(netip.Addr{}, uint16(port)), e.Name
+			break
+		}
 		ap, err := netip.ParseAddrPort(e.Addr)
 		if err != nil {
 			return nil
@@ -154,6 +163,9 @@ func (ca *cache) put(ctx context.Context, key string, req *Request, res *Result)
 		User: res.User, HasUser: res.User != nil, SSL: res.UpstreamSSL}
 	if res.Kind == OK {
 		e.Addr = res.Server.String()
+		if res.ServerName != "" {
+			e.Name, e.Addr = res.ServerName, strconv.Itoa(int(res.Server.Port()))
+		}
 	}
 	b, _ := json.Marshal(&e)
 	ca.check(ctx, ca.st.set(ctx, key, b, ttl))

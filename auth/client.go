@@ -103,7 +103,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	if c.cache != nil {
 		key = c.cache.key(req)
 		if key != "" {
-			if res := c.cache.get(ctx, key); res != nil {
+			if res := c.cache.get(ctx, key); res != nil && (res.ServerName == "" || req.AllowHostName) {
 				c.noteResult(ctx, req, res)
 				return res, nil
 			}

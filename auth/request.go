@@ -87,6 +87,9 @@ func AppendRequest(dst []byte, host, uri string, req *Request, extra [][2]string
 			b = append(b, "\r\n"...)
 		}
 	}
+	for _, h := range req.Extra {
+		line(h[0], h[1])
+	}
 	for _, h := range extra {
 		line(h[0], h[1])
 	}

@@ -263,6 +263,10 @@ func Decide(r *Response, req *Request) (*Result, string) {
 		return nil, "did not send password"
 	}
 	addr, ok := parseAddr(r.Server)
+	name := ""
+	if !ok && req.AllowHostName && IsHostName(r.Server) {
+		name, ok = string(r.Server), true
+	}
 	if !ok {
 		return nil, `sent invalid server address:"` + string(r.Server) + `"`
 	}
@@ -272,6 +276,7 @@ func Decide(r *Response, req *Request) (*Result, string) {
 	}
 	res.Kind = OK
 	res.Server = netip.AddrPortFrom(addr, uint16(port))
+	res.ServerName = name
 	res.ServerText = string(r.Server) + ":" + string(r.Port)
 	res.UpstreamSSL = string(r.UpstreamSSL)
 	return res, ""
@@ -393,4 +398,45 @@ func parseIPv4(s []byte) ([4]byte, bool) {
 		return [4]byte{}, false
 	}
 	return a.As4(), true
+}
+
+// IsHostName reports whether s is a DNS host name mailgate resolves for
+// auth_http_resolve: at most 253 bytes of labels of 1-63 letters, digits
+// and '-' (not at a label's start or end), separated by dots, with an
+// optional final dot, and a last label that is not all digits (so that a
+// malformed IPv4 address such as 1.2.3.256 stays nginx's invalid
+// address).
+func IsHostName(s []byte) bool {
+	if len(s) > 0 && s[len(s)-1] == '.' {
+		s = s[:len(s)-1]
+	}
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	allDigits := true
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			c := s[i]
+			switch {
+			case c >= '0' && c <= '9':
+			case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+				allDigits = false
+			case c == '-':
+				allDigits = false
+			default:
+				return false
+			}
+			continue
+		}
+		label := s[start:i]
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		if i < len(s) {
+			allDigits = true
+		}
+		start = i + 1
+	}
+	return !allDigits
 }

@@ -89,6 +89,7 @@ func (l *loader) mergeAuthHTTP(s *Server, sv *level) error {
 	c.URL, c.Network, c.Addr, c.Peer, c.Host, c.URI = a.url, a.network, a.addr, a.peer, a.host, a.uri
 	c.Pos = s.Sources["auth_http"]
 	c.TLS = a.tls
+	l.mergeAuthHTTPResolve(s, sv) // mailgate-only (auth_http_resolve.go)
 	return l.mergeAuthHTTPExt(s, sv)
 }
 

@@ -25,6 +25,8 @@ func (l *loader) lint() {
 	l.lintAuthOfOtherProtocol(adv)
 	l.lintAuthHeaders(adv)
 	l.lintAuthServedByHTTP(adv)
+	l.lintAuthHTTPResolve(adv)
+	l.lintServerNameCertificates(adv)
 	l.lintOldProtocols(adv)
 	l.lintPlainPasswords(adv)
 	l.lintUpstreamTLS(adv) // mailgate-only (upstream_tls.go)

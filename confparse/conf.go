@@ -290,6 +290,7 @@ type SSLConf struct {
 	CRL                    string
 	ConfCommands           [][2]string
 	CertificateCompression bool
+	SNI                    SNIConf // mailgate-only (sni.go)
 }
 
 // AuthMethods is a bitmask of SASL/login methods, for pop3_auth, imap_auth
@@ -323,6 +324,13 @@ type IMAPConf struct {
 	Auth         AuthMethods // default AuthPlain
 	Capabilities []string    // default IMAP4 IMAP4rev1 UIDPLUS
 	ClientBuffer int         // default 4096 (page size)
+
+	// mailgate-only (imapid.go, docs/imap.md "ID"): ID answers ID before
+	// login with IDFields (nil: NIL); ForwardID sends the upstream an ID
+	// with the client's fields and addresses before the login.
+	ID        bool
+	IDFields  [][2]string
+	ForwardID bool
 }
 
 // SMTPConf is ngx_mail_smtp_module's settings.
@@ -348,6 +356,9 @@ type AuthHTTPConf struct {
 	PassClientCert bool
 	Pos            Pos
 	TLS            bool // https:// (mailgate-only, needs auth_http_ssl_*)
+	// Resolve (mailgate-only auth_http_resolve): an Auth-Server host name
+	// is resolved through resolver instead of refused.
+	Resolve bool
 
 	// mailgate-only extensions (see docs/auth_http.md); zero values keep
 	// nginx's behaviour.

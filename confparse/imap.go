@@ -19,5 +19,6 @@ func (l *loader) mergeIMAP(s *Server, sv *level) error {
 	c.ClientBuffer = l.effOrDefault(s, sv, "imap_client_buffer").(int)
 	c.Auth = authMask(l.effOrDefault(s, sv, "imap_auth").(*bitmaskVal))
 	c.Capabilities = l.effOrDefault(s, sv, "imap_capabilities").([]string)
+	l.mergeIMAPID(s, sv) // mailgate-only (imapid.go)
 	return nil
 }

@@ -156,6 +156,7 @@ func (l *loader) sslMode(sv *level, sslOn bool, starttls StartTLS) string {
 // ssl_trusted_certificate alone is enough.
 func (l *loader) mergeSSL(s *Server, sv *level) error {
 	c := &s.SSL
+	l.mergeSNI(s, sv) // mailgate-only (sni.go)
 	// Directives with a default (the table's def) always have a value.
 	if v := l.effOrDefault(s, sv, "ssl"); v != nil {
 		c.SSLOn = v.(bool)

@@ -692,6 +692,9 @@ func (e *engine) authRequest() *auth.Request {
 		ProxyProtocol: s.ProxyInfo,
 		TLS:           tlsInfo(s),
 	}
+	req.Extra = addIDHeader(e.sc.conf, s, req.Extra)  // mailgate-only (imapid.go)
+	req.AllowHostName = e.sc.conf.AuthHTTP.Resolve    // mailgate-only (upstream_resolve.go)
+	req.Extra = addSNIHeader(e.sc.conf, s, req.Extra) // mailgate-only (sni.go)
 	if req.Method == "" {
 		req.Method = auth.MethodPlain
 	}
@@ -878,7 +881,7 @@ func (e *engine) proxy(res *auth.Result) {
 	NextConnID()
 	ctx, cancel := context.WithDeadline(s.Context(), deadline)
 	dialStart := time.Now()
-	up, err := e.srv.opts.dial()(ctx, res.Server, int(conf.Proxy.ProxyProtocol))
+	up, err := e.dialUpstream(ctx, res) // host names: upstream_resolve.go
 	dialed := time.Now()
 	cancel()
 	if err != nil {
@@ -920,6 +923,7 @@ func (e *engine) proxy(res *auth.Result) {
 		AuthNone:         s.AuthMethod == auth.MethodNone,
 		SASLMech:         s.upstreamMech,
 		TLS:              upTLS,
+		IMAPID:           forwardID(conf, s), // mailgate-only (imapid.go)
 	}
 	if p.Tag == nil {
 		p.Tag = []byte("* ")
@@ -1052,7 +1056,7 @@ func (e *engine) loginError(err error, dialing bool) {
 			e.flush() //nolint:errcheck
 			return
 		}
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, errNotResolved):
 	case errlog.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		s.Action = "reading response from upstream"
 		s.Logf(errlog.Info, "upstream timed out (110: Connection timed out)")

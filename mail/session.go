@@ -57,6 +57,10 @@ type Session struct {
 	// IMAP: the tag of the authenticating command with its space, nil
 	// when it had none (the upstream LOGIN then goes out as "* ").
 	Tag []byte
+	// IMAP ID (mailgate-only, imapid.go): the fields of the client's
+	// last ID command; IDSent says it sent one (ID NIL leaves IDFields nil).
+	IDFields []IDField
+	IDSent   bool
 
 	// SMTP: ClientHost is filled by the smtp handler's Greet through the
 	// resolver; the rest as the client sends HELO/EHLO, MAIL and RCPT.

@@ -77,6 +77,13 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 		}
 		c.Certificates = append(c.Certificates, kp)
 	}
+	certs := c.Certificates
+	if len(certs) > 1 {
+		// Every handshake asks certificatePicker (sni.go), with a server
+		// name or without: crypto/tls's own choice differs from nginx's.
+		c.GetCertificate = certificatePicker(certs, ssl.SNI.CertificateByName)
+		c.Certificates = nil
+	}
 	var lo, hi uint16
 	for _, p := range ssl.Protocols {
 		v, ok := tlsVersions[p]
@@ -126,7 +133,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	// lists, unless ssl_ciphers lowers the level with @SECLEVEL=0. The
 	// versions stay in MinVersion so that the same version is negotiated,
 	// and then refused.
-	c.GetConfigForClient = opensslSuiteChoice(c, ssl.PreferServerCiphers, level >= 1)
+	c.GetConfigForClient = opensslSuiteChoice(c, certs, ssl.PreferServerCiphers, level >= 1, ssl.SNI.CertificateByName)
 	return c, nil
 }
 
@@ -196,7 +203,7 @@ var errNoSigalg = errors.New("tls: no signature algorithm for TLS 1.0/1.1 at Ope
 // certificate and the common groups allow. Go otherwise picks by its own
 // order, and Auth-SSL-Cipher would differ from nginx's. TLS 1.3
 // handshakes are left to Go.
-func opensslSuiteChoice(base *tls.Config, preferServer, secLevelFloor bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+func opensslSuiteChoice(base *tls.Config, all []tls.Certificate, preferServer, secLevelFloor, byName bool) func(*tls.ClientHelloInfo) (*tls.Config, error) {
 	allowed := base.CipherSuites
 	return func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		v := negotiatedVersion(base, h)
@@ -208,12 +215,18 @@ func opensslSuiteChoice(base *tls.Config, preferServer, secLevelFloor bool) func
 		if v == 0 || v >= tls.VersionTLS13 {
 			return nil, nil
 		}
+		// ssl_certificate_by_name: the suite must suit a certificate
+		// for the client's name, when one has it (sni.go).
+		certs := all
+		if byName {
+			certs = namedCertificates(certs, h.ServerName)
+		}
 		first, second := h.CipherSuites, allowed
 		if preferServer {
 			first, second = allowed, h.CipherSuites
 		}
 		for _, id := range first {
-			if !slices.Contains(second, id) || !suiteUsable(base, h, id, v) {
+			if !slices.Contains(second, id) || !suiteUsable(base, h, id, v, certs) {
 				continue
 			}
 			c := base.Clone()
@@ -237,7 +250,7 @@ func negotiatedVersion(c *tls.Config, h *tls.ClientHelloInfo) uint16 {
 // suiteUsable is crypto/tls's own test of a suite for this hello: TLS 1.2
 // suites need TLS 1.2, ECDHE needs a common group, and the suite must fit
 // a certificate's key.
-func suiteUsable(c *tls.Config, h *tls.ClientHelloInfo, id uint16, v uint16) bool {
+func suiteUsable(c *tls.Config, h *tls.ClientHelloInfo, id uint16, v uint16, certs []tls.Certificate) bool {
 	var info *tls.CipherSuite
 	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
 		if s.ID == id {
@@ -264,7 +277,7 @@ func suiteUsable(c *tls.Config, h *tls.ClientHelloInfo, id uint16, v uint16) boo
 		}
 	}
 	ecdsaSuite := strings.HasPrefix(name, "TLS_ECDHE_ECDSA_")
-	for _, cert := range c.Certificates {
+	for _, cert := range certs {
 		_, isRSA := cert.PrivateKey.(*rsa.PrivateKey)
 		_, isEC := cert.PrivateKey.(*ecdsa.PrivateKey)
 		if _, ok := cert.PrivateKey.(ed25519.PrivateKey); ok {

@@ -439,6 +439,12 @@ func (d *dialog) imap() ([]byte, error) {
 			return nil, err
 		}
 	}
+	// The ID goes inside TLS when there is TLS.
+	if d.p.IMAPID != nil {
+		if err := d.imapID(); err != nil { // mailgate-only (login_id.go)
+			return nil, err
+		}
+	}
 	if d.p.SASLMech != "" {
 		return d.imapSASL() // mailgate-only (login_oauth.go)
 	}

@@ -67,6 +67,11 @@ type LoginParams struct {
 	// first byte or by STARTTLS; nil for nginx's plain connection. Use
 	// LoginConn, which returns the connection to relay on.
 	TLS *UpstreamTLS
+
+	// IMAPID (mailgate-only, imap_forward_id) is the parameter list of an
+	// ID command ("(...)" or "NIL") sent to an IMAP upstream after its
+	// greeting and before the login (login_id.go); nil sends none.
+	IMAPID []byte
 }
 
 // LoginError is a failed upstream login.

@@ -13,6 +13,7 @@ type capabilities struct {
 	plain        []byte // no STARTTLS offered, or TLS already up
 	starttls     []byte // starttls on, before TLS
 	starttlsOnly []byte // starttls only, before TLS: no AUTH=, LOGINDISABLED
+	idReply      []byte // mailgate-only: "* ID ...", the answer to ID (id.go)
 }
 
 // authNames are the AUTH= items in nginx's order, by imap_auth bit.
@@ -31,9 +32,14 @@ func buildCapabilities(c *confparse.IMAPConf) *capabilities {
 	items := c.Capabilities
 	var b strings.Builder
 	b.WriteString("* CAPABILITY")
+	hasID := false
 	for _, it := range items {
 		b.WriteByte(' ')
 		b.WriteString(it)
+		hasID = hasID || strings.EqualFold(it, "ID")
+	}
+	if c.ID && !hasID {
+		b.WriteString(" ID") // mailgate-only: imap_id on
 	}
 	base := b.String()
 	for _, a := range authNames {
@@ -52,6 +58,7 @@ func buildCapabilities(c *confparse.IMAPConf) *capabilities {
 		plain:        []byte(withAuth + "\r\n"),
 		starttls:     []byte(withAuth + " STARTTLS\r\n"),
 		starttlsOnly: []byte(base + " STARTTLS LOGINDISABLED\r\n"),
+		idReply:      buildIDReply(c.IDFields),
 	}
 }
 

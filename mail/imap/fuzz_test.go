@@ -31,6 +31,10 @@ func FuzzIMAPParse(f *testing.F) {
 		"a AUTHENTICATE LOGIN\r\n!!!\r\nb NOOP\r\n",
 		" NOOP\r\n\r\na5\r\n",
 		"a LOGIN {4}\r\nuser{4}\r\npass\r\n",
+		"a ID (\"name\" \"Thunderbird\" \"version\" NIL)\r\n",
+		"a ID ({4}\r\nname {3+}\r\nx\ny)\r\nb NOOP\r\n",
+		"a ID NIL\r\n",
+		"a ID (\"a\\\"\" \"\r\n",
 	}
 	for i, s := range seeds {
 		f.Add([]byte(s), uint16(i*3), false)
@@ -42,8 +46,9 @@ func FuzzIMAPParse(f *testing.F) {
 			return
 		}
 		orig := append([]byte(nil), in...)
-		for _, quoted := range []bool{false, true} {
-			pp := parsePass{cont: cont, quoted: quoted}
+		for i := range 4 {
+			quoted, id := i&1 != 0, i&2 != 0
+			pp := parsePass{cont: cont, quoted: quoted, id: id}
 			out := pp.run(in)
 			if !bytes.Equal(in, orig) {
 				t.Fatal("parser wrote into its buffer")
@@ -68,13 +73,13 @@ func FuzzIMAPParse(f *testing.F) {
 				t.Fatalf("%d literals in %d bytes", pp.syncLits, len(in))
 			}
 			// A second pass over the same bytes sees the same thing.
-			again := parsePass{cont: cont, quoted: quoted}
+			again := parsePass{cont: cont, quoted: quoted, id: id}
 			if again.run(in) != out || again.n != pp.n || again.syncLits != pp.syncLits {
 				t.Fatal("second pass differs")
 			}
 			// A pass resumed after a prefix ends the same as one pass.
 			k := int(split) % (len(in) + 1)
-			res := parsePass{cont: cont, quoted: quoted}
+			res := parsePass{cont: cont, quoted: quoted, id: id}
 			o := res.run(in[:k])
 			if o == outNeedMore {
 				if !res.resumes(in) {
@@ -83,7 +88,8 @@ func FuzzIMAPParse(f *testing.F) {
 				o = res.run(in)
 			}
 			if o != out || res.n != pp.n || res.syncLits != pp.syncLits || res.quit != pp.quit ||
-				res.quoted != pp.quoted || !reflect.DeepEqual(res.cmd.args, pp.cmd.args) || res.cmd.verb != pp.cmd.verb {
+				res.quoted != pp.quoted || !reflect.DeepEqual(res.cmd.args, pp.cmd.args) || res.cmd.verb != pp.cmd.verb ||
+				!reflect.DeepEqual(res.cmd.idFields, pp.cmd.idFields) {
 				t.Fatalf("resumed at %d: %v n=%d lits=%d args=%q, one pass: %v n=%d lits=%d args=%q",
 					k, o, res.n, res.syncLits, res.cmd.args, out, pp.n, pp.syncLits, pp.cmd.args)
 			}

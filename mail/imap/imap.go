@@ -85,6 +85,7 @@ var table = map[state]map[verb]step{
 		verbLogout:       (*handler).logout,
 		verbNoop:         (*handler).noop,
 		verbStartTLS:     (*handler).startTLS,
+		verbID:           (*handler).id, // mailgate-only (id.go)
 	},
 	stateSASL: {verbContinue: (*handler).saslResponse},
 }
@@ -147,7 +148,7 @@ func (h *handler) Parse(buf []byte) (mail.Command, int, error) {
 				h.off = 0
 			}
 		}
-		pp = &parsePass{cont: h.cont, quoted: h.quoted, base: h.off}
+		pp = &parsePass{cont: h.cont, quoted: h.quoted, base: h.off, id: h.idOn()}
 		h.litSent = 0
 	}
 	out := pp.run(buf)
@@ -340,6 +341,9 @@ func (h *handler) startTLS(*command) (mail.Next, error) {
 		return mail.Continue, mail.ErrRejected
 	}
 	h.ok(nil)
+	// An ID sent in plain text may have been a man in the middle's: the
+	// fields of one sent after the handshake count (imap_id, id.go).
+	h.s.IDFields, h.s.IDSent = nil, false
 	return mail.StartTLS, nil
 }
 

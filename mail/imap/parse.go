@@ -1,6 +1,10 @@
 package imap
 
-import "bytes"
+import (
+	"bytes"
+
+	"mailgate/mail"
+)
 
 // The IMAP command parser. It follows nginx's rules for the auth state
 // (docs/imap.md, "Behaviour"), quirks included:
@@ -35,6 +39,7 @@ const (
 	verbCapability
 	verbAuthenticate
 	verbContinue // a line of a SASL exchange
+	verbID       // mailgate-only, imap_id on (id.go)
 )
 
 var verbs = [...]struct {
@@ -47,6 +52,7 @@ var verbs = [...]struct {
 	{"STARTTLS", verbStartTLS},
 	{"CAPABILITY", verbCapability},
 	{"AUTHENTICATE", verbAuthenticate},
+	{"ID", verbID},
 }
 
 func (v verb) String() string {
@@ -76,6 +82,8 @@ func lookupVerb(w []byte) verb {
 type command struct {
 	verb verb
 	args [][]byte
+	// idFields: an ID command's parameter list (nil for NIL or "()").
+	idFields []mail.IDField
 }
 
 const (
@@ -98,6 +106,8 @@ const (
 	psLiteralData
 	psAfterLiteral
 	psAlmostDone
+	psID        // mailgate-only: an ID parameter list, up to its LF
+	psIDLiteral // a literal inside it
 )
 
 func isTagChar(c byte) bool {
@@ -148,6 +158,7 @@ type parsePass struct {
 	// inputs
 	cont   bool
 	quoted bool // nginx's sticky quoted flag at the start of the command
+	id     bool // imap_id on: ID is a verb
 	// base is how many bytes of nginx's command buffer come before buf
 	// (earlier pipelined commands); nginx's "+}" check counts from the
 	// buffer's start.
@@ -167,6 +178,10 @@ type parsePass struct {
 	badAt     int // >= 0: invalid at this byte, looking for its LF
 	tagEnd    int // > 0: buf[:tagEnd] is the tag with its space
 	first     byte
+	// ID: where its parameters start, where the current line of them
+	// starts (after a literal), and the quoted-string state.
+	idStart, idLine int
+	idQ, idEsc      bool
 
 	// outputs
 	tag      []byte // nil: no complete tag seen
@@ -233,10 +248,18 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 		case psVerb:
 			if c == ' ' || c == '\r' || c == '\n' {
 				v := lookupVerb(buf[pp.verbStart:i])
-				if v == verbNone {
+				if v == verbNone || v == verbID && !pp.id {
 					goto invalid
 				}
 				pp.cmd.verb = v
+				if v == verbID {
+					if c != ' ' {
+						goto invalid
+					}
+					pp.idStart, pp.idLine = i+1, i+1
+					pp.st = psID
+					continue
+				}
 				switch c {
 				case ' ':
 					pp.st = psSpacesBeforeArg
@@ -389,6 +412,46 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 				goto invalid
 			}
 			goto done
+
+		case psID:
+			switch {
+			case pp.idEsc:
+				pp.idEsc = false
+				if c == '\r' || c == '\n' {
+					goto invalid
+				}
+			case pp.idQ:
+				switch c {
+				case '\\':
+					pp.idEsc = true
+				case '"':
+					pp.idQ = false
+				case '\r', '\n':
+					goto invalid
+				}
+			case c == '"':
+				pp.idQ = true
+			case c == '\n':
+				n, sync, ok := idLiteralBefore(buf[pp.idLine:i])
+				if !ok {
+					return pp.finishID(buf, i)
+				}
+				if sync {
+					pp.syncLits++
+				}
+				pp.litLen = uint64(n)
+				pp.argStart = i + 1
+				pp.st = psIDLiteral
+			}
+
+		case psIDLiteral:
+			if pp.litLen > uint64(len(buf)-pp.argStart) {
+				i = len(buf)
+				goto needMore
+			}
+			i = pp.argStart + int(pp.litLen) - 1
+			pp.idLine = i + 1
+			pp.st = psID
 		}
 	}
 
@@ -414,6 +477,23 @@ invalid:
 	pp.badAt = i
 	pp.i = i
 	return pp.skipInvalid(buf)
+}
+
+// finishID ends an ID command at the LF at lf: its parameter list is
+// parsed strictly (id.go); a list that breaks RFC 2971 is an invalid
+// command.
+func (pp *parsePass) finishID(buf []byte, lf int) parseOutcome {
+	pp.n = lf + 1
+	pp.i = pp.n
+	pp.quoted = pp.q
+	fields, err := parseIDList(buf[pp.idStart:lf])
+	if err != nil {
+		pp.ranges = pp.ranges[:0]
+		return outInvalid
+	}
+	pp.cmd.args = pp.cmd.args[:0]
+	pp.cmd.idFields = fields
+	return outDone
 }
 
 // skipInvalid looks for the LF that ends an invalid command.

@@ -54,6 +54,48 @@ func FuzzIMAPSession(f *testing.F) {
 		{"a1 LOGIN {18446744073709551615}\r\n" + "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "\x20", "", ""},
 		{"a1 LOGIN alice secret\r\n", "", "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 99999999999999999999\r\n\r\n", upIMAP},
 		{"a1 LOGIN alice secret\r\n", "", authOK, "* OK\r\n\x00a1 NO go away\r\n\x00"},
+		// ID is unknown to nginx 1.22.1: invalid with imap_id off.
+		{"a1 ID (\"name\" \"Thunderbird\")\r\na2 LOGIN alice secret\r\n", "\x04", authOK, upIMAP},
+		{"a1 ID ({4}\r\nname NIL)\r\n", "", "", ""},
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s.client), []byte(s.splits), []byte(s.auth), []byte(s.up))
+	}
+	f.Fuzz(func(t *testing.T, client, splits, auth, up []byte) {
+		sf.Run(t, mailtest.Input{Client: client, Splits: splits, Auth: auth, Upstream: up})
+	})
+}
+
+// FuzzIMAPSessionID is FuzzIMAPSession with the mailgate-only imap_id and
+// imap_forward_id on: ID before login, its fields to auth_http and an ID
+// upstream before the login.
+func FuzzIMAPSessionID(f *testing.F) {
+	sf := mailtest.NewSessionFuzzer(f, map[string]mail.Protocol{"imap": imap.Protocol{}}, `
+		server {
+			listen 127.0.0.1:143;
+			protocol imap;
+			auth_http {{auth}};
+			imap_auth plain login;
+			imap_id on;
+			imap_id_fields name mailgate version 1;
+			imap_forward_id on;
+			imap_client_buffer 256;
+			max_errors 5;
+			timeout 500ms;
+			proxy_timeout 200ms;
+		}`)
+	sf.SplitDependent = func(in mailtest.Input, whole, split, wl, sl string) bool {
+		return mailtest.DefaultSplitDependent(in, whole, split, wl, sl) || bytes.Contains(in.Client, []byte("+}"))
+	}
+	upID := "* OK upstream ready\r\n\x00* ID NIL\r\nmgid1 OK ID completed\r\n\x00+ go ahead\r\n\x00+ go ahead\r\n\x00a2 OK LOGIN completed\r\n\x00* 1 EXISTS\r\n"
+	seeds := []struct{ client, splits, auth, up string }{
+		{"a1 CAPABILITY\r\na2 ID NIL\r\na3 LOGOUT\r\n", "\x05", "", ""},
+		{"a1 ID (\"name\" \"Thunderbird\" \"version\" \"115\")\r\na2 LOGIN alice secret\r\na3 SELECT INBOX\r\n", "\x03\x10", authOK, upID},
+		{"a1 ID ({4}\r\nname {3+}\r\nx\ny)\r\na2 LOGIN alice secret\r\n", "\x01", authOK, upID},
+		{"a1 ID (\"x-originating-ip\" \"6.6.6.6\")\r\na2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n", "", authOK, upID},
+		{"a2 LOGIN alice secret\r\n", "", authOK, "* OK\r\n\x00mgid1 BAD no ID here\r\n\x00+ go\r\n\x00+ go\r\n\x00a2 OK\r\n"},
+		{"a2 LOGIN alice secret\r\n", "", authOK, "* OK\r\n\x00* BYE\r\n\x00"},
+		{"a1 ID (\"a\" \"b\" )\r\na1 ID (\"a\")\r\na1 ID\r\na1 ID {9999}\r\n", "", "", ""},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s.client), []byte(s.splits), []byte(s.auth), []byte(s.up))

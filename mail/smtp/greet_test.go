@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailgate/confparse"
+	"mailgate/mail/resolve"
 	"mailgate/mail/smtp/dnstest"
 )
 
@@ -259,11 +260,7 @@ func TestResolver(t *testing.T) {
 	}
 }
 
-func resetCache() {
-	cache.Lock()
-	cache.m = map[string]cacheEntry{}
-	cache.Unlock()
-}
+func resetCache() { resolve.ResetCache() }
 
 // Positive answers are kept for the records' TTL (or valid=); failures are
 // asked again.
@@ -334,22 +331,5 @@ func TestResolverRefused(t *testing.T) {
 	if len(logs) != 2 || logs[0] != "error: recv() failed (111: Connection refused) while resolving, resolver: "+addr.String() ||
 		!strings.HasPrefix(logs[1], "error: *7 127.0.0.1 could not be resolved (110: Operation timed out)") {
 		t.Errorf("logs %q", logs)
-	}
-}
-
-func TestPresentationToRaw(t *testing.T) {
-	for in, want := range map[string]string{
-		"a.example.net.":        "a.example.net",
-		`a\032b.`:               "a b",
-		`a\.b.`:                 "a.b",
-		`x\013\010y.`:           "x\r\ny",
-		".":                     "",
-		`trailing\`:             `trailing\`,
-		"no-dot":                "no-dot",
-		`\255\000.example.net.`: "\xff\x00.example.net",
-	} {
-		if got := presentationToRaw(in); got != want {
-			t.Errorf("presentationToRaw(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
