@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mailgate/confparse"
+	"mailgate/mail/bufpool"
 	"mailgate/mail/errlog"
 )
 
@@ -130,7 +131,11 @@ func (t *target) roundTrip(ctx context.Context, conn net.Conn, msg []byte, req *
 		return nil, 0, false, 0, t.ioError(ctx, "send", err)
 	}
 
-	buf := make([]byte, MaxResponse)
+	// A buffer lent for the exchange: the answer's parts that outlive it
+	// are copied (Decide, clone).
+	bp := bufpool.Get(MaxResponse)
+	defer bufpool.Put(bp)
+	buf := *bp
 	n := 0
 	for {
 		if n == len(buf) {

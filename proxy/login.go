@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"mailgate/mail/bufpool"
 	"mailgate/mail/errlog"
 )
 
@@ -200,10 +201,14 @@ func LoginConn(conn net.Conn, p *LoginParams) (up net.Conn, handoff []byte, err 
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
+	// The reply buffer is lent for the login: what outlives it (the
+	// hand-off, a relayed error reply) is cloned.
+	bp := bufpool.Get(size)
+	defer bufpool.Put(bp)
 	d := &dialog{
 		conn:   conn,
 		p:      p,
-		buf:    make([]byte, 0, size),
+		buf:    (*bp)[:0],
 		size:   size,
 		action: ActionConnecting,
 	}
