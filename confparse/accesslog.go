@@ -6,6 +6,7 @@ package confparse
 // unless written and `mailgate check` lists every use.
 
 import (
+	"mailgate/mail/ngx"
 	"slices"
 	"strings"
 	"time"
@@ -260,11 +261,11 @@ func setAccessLog(l *loader, lv *level, n *node) error {
 			}
 			gzip = 1
 			if p != "gzip" {
-				v, ok := atoiStrict(p[len("gzip="):])
+				v, ok := ngx.Atoi(p[len("gzip="):])
 				if !ok || v < 1 || v > 9 {
 					return l.fail(errAt(n, `invalid compression level "%s"`, p[len("gzip="):]))
 				}
-				gzip = v
+				gzip = int(v)
 			}
 		case strings.HasPrefix(p, "if="):
 			ops, e := compileLogFormat([]string{p[len("if="):]})
@@ -309,21 +310,6 @@ func setAccessLog(l *loader, lv *level, n *node) error {
 	}
 	al.logs = append(al.logs, log)
 	return nil
-}
-
-// atoiStrict is ngx_atoi: decimal digits only.
-func atoiStrict(s string) (int, bool) {
-	if s == "" || len(s) > 9 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
 }
 
 // mergeAccessLog gives s its access logs: the server's own lines, else

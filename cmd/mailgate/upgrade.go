@@ -16,6 +16,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"syscall"
 
 	"mailgate/mail/errlog"
+	"mailgate/mail/ngx"
 )
 
 // inheritEnv is nginx's NGINX_VAR.
@@ -80,32 +82,17 @@ func parseInheritVar(v string) (fds []int, bad string, rest bool) {
 		if v[i] != ';' && v[i] != ':' {
 			continue
 		}
-		n, ok := atoiNginx(v[start:i])
-		if !ok {
+		n, ok := ngx.Atoi(v[start:i])
+		if !ok || n > math.MaxInt32 {
 			return fds, v[start:], true
 		}
-		fds = append(fds, n)
+		fds = append(fds, int(n))
 		start = i + 1
 	}
 	if start != len(v) {
 		return fds, v[start:], false
 	}
 	return fds, "", false
-}
-
-// atoiNginx is ngx_atoi: one or more decimal digits, nothing else.
-func atoiNginx(s string) (int, bool) {
-	if s == "" || len(s) > 9 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
 }
 
 // socketKey names an inherited socket the way the engine keys its
