@@ -156,6 +156,20 @@ func newRunLog(cfg *confparse.Config, early string, stderr io.Writer) (*runLog, 
 			}
 		}
 	}
+	// Lines no target writes are not even rendered (a session's info lines
+	// with every error_log at "error", nginx's default).
+	verbose := errlog.Emerg
+	for _, t := range targets {
+		verbose = max(verbose, t.Level)
+	}
+	if cfg.Mail != nil {
+		for _, sv := range cfg.Mail.Servers {
+			for _, t := range sv.Core.ErrorLogs {
+				verbose = max(verbose, t.Level)
+			}
+		}
+	}
+	r.Logger.Level = errlog.LogrusLevel(verbose)
 	r.Logger.AddHook(r)
 	if r.Access, err = accesslog.Open(cfg, func(l errlog.Level, msg string) {
 		errlog.Log(logrus.NewEntry(r.Logger), l, msg)

@@ -167,7 +167,7 @@ func Log(e *logrus.Entry, l Level, msg string) {
 	if !Enabled(e, l) {
 		return
 	}
-	e.WithField(LevelKey, l).Log(logrusLevel(l), msg)
+	e.WithField(LevelKey, l).Log(LogrusLevel(l), msg)
 }
 
 // Enabled tells whether a line at nginx level l can reach e's logger, so
@@ -175,10 +175,13 @@ func Log(e *logrus.Entry, l Level, msg string) {
 // session, with error_log at its default level). It errs on the side of
 // true: the logger's hooks and formatter still filter finer levels.
 func Enabled(e *logrus.Entry, l Level) bool {
-	return e != nil && e.Logger.IsLevelEnabled(logrusLevel(l))
+	return e != nil && e.Logger.IsLevelEnabled(LogrusLevel(l))
 }
 
-func logrusLevel(l Level) logrus.Level {
+// LogrusLevel is the logrus level lines at nginx level l are logged at:
+// a logger whose level is LogrusLevel of its most verbose target's level
+// renders nothing that no target writes.
+func LogrusLevel(l Level) logrus.Level {
 	switch {
 	case l <= Error:
 		return logrus.ErrorLevel
