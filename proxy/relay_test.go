@@ -466,8 +466,13 @@ func TestRelayParksIdleDirections(t *testing.T) {
 		t.Fatalf("client got %q", got)
 	}
 	waitParkedN(t, p, 2)
-	if n := runtime.NumGoroutine(); n > g {
-		t.Errorf("%d goroutines once parked again, %d before", n, g)
+	// The goroutines that parked may still be returning: give them time.
+	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > g; {
+		if time.Now().After(deadline) {
+			t.Errorf("%d goroutines once parked again, %d before", runtime.NumGoroutine(), g)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	s.server.Close()
 	if r := s.result(t, 2*time.Second); !r.LogDone || r.Log != "" || r.BytesUp != 9 || r.BytesDown != 7 {
@@ -485,7 +490,7 @@ func TestRelayTimeoutWhileParked(t *testing.T) {
 	if r.Log != "client timed out (110: Connection timed out)" {
 		t.Errorf("result %+v", r)
 	}
-	if el := time.Since(s.started); el < timeout || el > timeout+500*time.Millisecond {
+	if el := time.Since(s.started); el < timeout || el > timeout+2*time.Second {
 		t.Errorf("timed out after %v, want %v", el, timeout)
 	}
 	if p.Parked() != 0 {
