@@ -91,14 +91,10 @@ func (srv *Server) ServeConn(c net.Conn, l *confparse.Listen) {
 	srv.conns[c] = struct{}{}
 	srv.sessions.Add(1)
 	srv.mu.Unlock()
-	e := &engine{srv: srv, noPark: true} // returns at the session's end
-	if srv.guard(e, func() { e.start(c, l) }) && e.relay != nil {
-		relayed := make(chan struct{})
-		if srv.guard(e, func() { e.relay(func() { close(relayed) }) }) {
-			<-relayed
-		}
-	}
-	srv.endSession(e, c)
+	// It returns at the session's end, parked or not on the way.
+	e := &engine{srv: srv, noPark: srv.opts.ParkAfter <= 0, ended: make(chan struct{})}
+	srv.runSession(e, c, func() { e.start(c, l) })
+	<-e.ended
 }
 
 // start builds the session of a connection that arrived on listen entry l
@@ -149,6 +145,9 @@ func (srv *Server) endSession(e *engine, c net.Conn) {
 		c.Close()
 		srv.untrack(c)
 		srv.sessions.Done()
+		if e.ended != nil {
+			close(e.ended)
+		}
 	})
 }
 
@@ -192,6 +191,7 @@ type engine struct {
 	relay   func(done func())
 	relayer atomic.Pointer[proxy.Relayer]
 	endOnce sync.Once
+	ended   chan struct{} // closed at the end, if set (ServeConn)
 
 	st State // where the session is
 
@@ -431,13 +431,13 @@ func (e *engine) loop() {
 // commands, and a command costs one read().
 func (e *engine) read() (int, error) {
 	s := e.s
-	// A client quiet for parkAfter is parked, whether it has sent nothing
+	// A client quiet for parkAfter() is parked, whether it has sent nothing
 	// or half a command (a slow client: its buffer stays, its goroutine
 	// goes).
 	parking := e.mayPark()
 	wait := s.Deadline
 	if parking {
-		wait = time.Now().Add(parkAfter)
+		wait = time.Now().Add(e.srv.parkAfter())
 	}
 	s.Conn.SetReadDeadline(wait) //nolint:errcheck
 	var n int
@@ -467,21 +467,21 @@ func (e *engine) read() (int, error) {
 	return n, err
 }
 
-// parkAfter is how long a session waits for its client on its own
+// defaultParkAfter is how long a session waits for its client on its own
 // goroutine before it is parked (mail/park): long enough that a client
 // answering at once (every login of a working client) never pays for it.
 // A greeted client that has sent nothing would otherwise hold a goroutine,
 // whose stack is most of what a pre-auth connection costs.
-const parkAfter = 200 * time.Millisecond
+const defaultParkAfter = 200 * time.Millisecond
 
 // errPark ends the command loop so that the session is parked.
 var errPark = errors.New("park")
 
 // mayPark tells whether a wait for the client may end in parking: a plain
-// TCP session before login, whose deadline is further than parkAfter.
+// TCP session before login, whose deadline is further than parkAfter().
 func (e *engine) mayPark() bool {
 	return !e.noPark && e.st == StatePreAuth && e.rawConn() != nil &&
-		time.Until(e.s.Deadline) > parkAfter && e.srv.parkerOf() != nil
+		e.srv.parkAfter() > 0 && time.Until(e.s.Deadline) > e.srv.parkAfter() && e.srv.parkerOf() != nil
 }
 
 // rawConn is the client's socket when the session reads a plain TCP
@@ -999,8 +999,9 @@ func (e *engine) proxy(res *auth.Result) {
 	handedOff = true
 	e.relay = func(done func()) {
 		s.Debugf("relay started")
-		if !e.noPark {
-			opts.Parker = e.srv.parkerOf() // an idle session holds no goroutine
+		if !e.noPark && e.srv.parkAfter() > 0 {
+			// An idle session holds no goroutine.
+			opts.Parker, opts.ParkAfter = e.srv.parkerOf(), e.srv.parkAfter()
 		}
 		x := proxy.NewRelayer(s.Conn, rl, opts)
 		e.relayer.Store(x)

@@ -206,15 +206,15 @@ func TestRegistryEndsParkedSession(t *testing.T) {
 // would make that recv() fail at once and the command be answered.
 func TestClientGoneDuringAuthAfterParkWait(t *testing.T) {
 	slow := func(ctx context.Context, r *auth.Request) (*auth.Result, error) {
-		time.Sleep(2 * parkAfter)
+		time.Sleep(2 * defaultParkAfter)
 		return &auth.Result{Kind: auth.Fail, Message: "try later", HasWait: true, WaitSeconds: 1}, nil
 	}
 	env := startEnv(t, 64, 10*time.Second, slow)
 	c, _ := greeted(t, env)
 	io.WriteString(c, "LOGIN u x\r\nNOOP\r\n") //nolint:errcheck
-	time.Sleep(parkAfter / 2)
+	time.Sleep(defaultParkAfter / 2)
 	c.Close()
-	time.Sleep(3 * parkAfter)
+	time.Sleep(3 * defaultParkAfter)
 	if strings.Contains(env.log.String(), "send() failed") {
 		t.Errorf("the pipelined command was answered after the close:\n%s", env.log.String())
 	}

@@ -62,6 +62,13 @@ type Options struct {
 	// cmd/mailgate sets it when an error_log is at debug.
 	Debug bool
 
+	// ParkAfter is how long a quiet client (before login) or a quiet relay
+	// direction is waited for on its goroutine before it is parked
+	// (mail/park); 0 means 200 ms, a negative value never parks.
+	// ServeConn parks only when it is set above 0 (the session fuzzers
+	// set it tiny, so that every wait parks).
+	ParkAfter time.Duration
+
 	// AccessLog, if set, receives every ended session of a server block
 	// with access_log lines (mailgate-only; package mail/accesslog).
 	AccessLog SessionLogger
@@ -168,6 +175,14 @@ type Server struct {
 	parker     atomic.Pointer[park.Parker]
 }
 
+// parkAfter is Options.ParkAfter with its default.
+func (s *Server) parkAfter() time.Duration {
+	if s.opts.ParkAfter == 0 {
+		return defaultParkAfter
+	}
+	return s.opts.ParkAfter
+}
+
 // parkerOf returns the server's parker, making it at the first call.
 func (s *Server) parkerOf() *park.Parker {
 	s.parkerOnce.Do(func() {
@@ -176,6 +191,15 @@ func (s *Server) parkerOf() *park.Parker {
 		}
 	})
 	return s.parker.Load()
+}
+
+// Parked is the number of connections parked now (sessions before login
+// and relay directions).
+func (s *Server) Parked() int {
+	if p := s.parker.Load(); p != nil {
+		return p.Parked()
+	}
+	return 0
 }
 
 // closeParker resumes every parked session (their connections are closed

@@ -119,9 +119,10 @@ type RelayOptions struct {
 	// (BytesDown) as it goes, for a live view of the session.
 	BytesUp, BytesDown *atomic.Int64
 
-	// Parker, if set, parks a direction idle for 200ms (mail/park): an
-	// idle relayed session then holds no goroutine.
-	Parker *park.Parker
+	// Parker, if set, parks a direction idle for ParkAfter (0: 200 ms;
+	// mail/park): an idle relayed session then holds no goroutine.
+	Parker    *park.Parker
+	ParkAfter time.Duration
 }
 
 // RelayResult says how the relay ended, for the session-done log lines.

@@ -145,6 +145,14 @@ func (x *Relayer) Wake() {
 	x.r.downSlot.Wake(x.r.o.Parker)
 }
 
+// parkAfter is how long a direction waits before it parks.
+func (r *relay) parkAfter() time.Duration {
+	if r.o.ParkAfter > 0 {
+		return r.o.ParkAfter
+	}
+	return relayParkAfter
+}
+
 // runUp and runDown run (or resume) one direction; unless it parked,
 // its end is counted.
 func (r *relay) runUp() {
@@ -219,7 +227,7 @@ func (r *relay) downWait() bool {
 	if r.o.Parker == nil || r.downNoPark || r.clientEOF.Load() {
 		return false // after a half-close, the grace deadline rules
 	}
-	r.upstream.SetReadDeadline(time.Now().Add(relayParkAfter)) //nolint:errcheck
+	r.upstream.SetReadDeadline(time.Now().Add(r.parkAfter())) //nolint:errcheck
 	return true
 }
 
@@ -372,7 +380,7 @@ func (r *relay) forwardUp() step {
 	}
 	idle := false
 	if r.o.Parker != nil && !r.upNoPark {
-		if short := time.Now().Add(relayParkAfter); wait.IsZero() || short.Before(wait) {
+		if short := time.Now().Add(r.parkAfter()); wait.IsZero() || short.Before(wait) {
 			wait, idle = short, true
 		}
 	}

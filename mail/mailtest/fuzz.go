@@ -35,7 +35,10 @@ import (
 //     nginx's own answer depends on how the bytes arrived (SplitDependent).
 type SessionFuzzer struct {
 	env  *Env
-	auth *AuthServer
+	// parked is the same server with parking after a microsecond: every
+	// wait for the client over TCP parks the session (mail/park).
+	parked *Env
+	auth   *AuthServer
 	up   atomic.Pointer[Upstream]
 	// SplitDependent reports whether a difference between the one-read
 	// and the split run is one nginx has too (its buffer is rewound only
@@ -51,12 +54,22 @@ func NewSessionFuzzer(t testing.TB, protocols map[string]mail.Protocol, mailBody
 	t.Helper()
 	f := &SessionFuzzer{auth: StartAuthServer(t)}
 	cfg := Config(t, strings.ReplaceAll(mailBody, "{{auth}}", f.auth.URL()))
-	f.env = Start(t, cfg, Options{
+	o := Options{
 		Protocols: protocols,
 		DialUpstream: func(ctx context.Context, a netip.AddrPort, pp int) (net.Conn, error) {
 			return f.up.Load().Dial(ctx, a, pp)
 		},
-	})
+	}
+	f.env = Start(t, cfg, o)
+	o.ParkAfter = time.Microsecond
+	f.parked = Start(t, cfg, o)
+	// One session that goes as far as waiting for its client makes the
+	// parker (and its goroutine), before any goroutine count is taken.
+	cc, sc := Pair(t, TCP)
+	c := f.parked.Serve(cc, sc, 0)
+	c.ReadLine(sessionDeadline)
+	cc.Close()
+	<-c.Done()
 	f.SplitDependent = DefaultSplitDependent
 	return f
 }
@@ -110,8 +123,15 @@ func (f *SessionFuzzer) RunOn(t *testing.T, listen int, in Input) {
 		t.Fatalf("one session allocated %d bytes", d)
 	}
 
+	// The same input over TCP, cut into writes as the reads were cut,
+	// with every wait parking the session: its transcript may differ
+	// (on TCP the engine looks for the client's close before each
+	// pipelined command, as nginx does), but it must end, contain no
+	// panic and leave nothing parked.
+	parkedLog := f.parkedSession(t, listen, in.Client, in.Splits, auth, up())
+
 	if n := mail.PanicsRecovered() - panics; n != 0 {
-		t.Fatalf("%d panics contained:\n%s%s", n, wholeLog, splitLog)
+		t.Fatalf("%d panics contained:\n%s%s%s", n, wholeLog, splitLog, parkedLog)
 	}
 	wholeOut, splitOut = NormalizeSalts(wholeOut), NormalizeSalts(splitOut)
 	if wholeOut != splitOut && !f.SplitDependent(in, wholeOut, splitOut, wholeLog, splitLog) {
@@ -157,6 +177,44 @@ func (f *SessionFuzzer) session(t *testing.T, listen int, client, splits []byte,
 	}
 	up.Wait()
 	return out, f.env.Log.String()
+}
+
+// parkedSession runs one session on the parking server over TCP, the
+// client's bytes written in the cuts splits gives, and returns its log.
+func (f *SessionFuzzer) parkedSession(t *testing.T, listen int, client, splits []byte, auth [][]byte, up *Upstream) string {
+	f.auth.Script(nil, auth...)
+	f.up.Store(up)
+	f.parked.Log.Reset()
+	cc, sc := Pair(t, TCP)
+	c := f.parked.Serve(cc, sc, listen)
+	defer c.Close()
+	go func() {
+		rest := client
+		for i := 0; len(rest) > 0; i++ {
+			n := len(rest)
+			if len(splits) > 0 {
+				n = min(n, int(splits[i%len(splits)])%64+1)
+			}
+			if _, err := c.Conn.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+			runtime.Gosched() // let the engine catch up and wait, and park
+		}
+		c.Conn.(*net.TCPConn).CloseWrite() //nolint:errcheck
+	}()
+	out := c.ReadAll(sessionDeadline)
+	select {
+	case <-c.Done():
+	case <-time.After(sessionDeadline):
+		buf := make([]byte, 1<<16)
+		t.Fatalf("the parked session did not end after the client closed its side; client got %q\n%s", out, buf[:runtime.Stack(buf, true)])
+	}
+	up.Wait()
+	if n := f.parked.Server.Parked(); n != 0 {
+		t.Fatalf("%d connections still parked after the session ended", n)
+	}
+	return f.parked.Log.String()
 }
 
 // Listen is the first listen entry's server block, for callers that need

@@ -73,6 +73,9 @@ type Options struct {
 	Registry *mail.Registry
 	// AccessLog goes to mail.Options (the access log; nil: none).
 	AccessLog mail.SessionLogger
+	// ParkAfter goes to mail.Options: above 0, sessions on TCP pairs are
+	// parked once their client has been quiet that long (zero: never).
+	ParkAfter time.Duration
 }
 
 // Start builds the server. Nothing listens: Dial makes each session.
@@ -101,6 +104,7 @@ func Start(t testing.TB, cfg *confparse.Config, o Options) *Env {
 		Observer:     o.Observer,
 		Registry:     o.Registry,
 		AccessLog:    o.AccessLog,
+		ParkAfter:    o.ParkAfter,
 	})
 	if err != nil {
 		t.Fatal(err)
