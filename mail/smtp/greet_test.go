@@ -193,7 +193,7 @@ func TestResolver(t *testing.T) {
 				d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{ptr + `a\032b\013\010XCLIENT.example.net.`}})
 			},
 			want: HostTempUnavail,
-			logs: []string{"error: *7 127.0.0.1 resolved to invalid host name \"a b\r\nXCLIENT.example.net\" while in resolving client address"},
+			logs: []string{"error: *7 127.0.0.1 resolved to invalid host name \"a b\r\nxclient.example.net\" while in resolving client address"}, // ngx_resolver_copy lowercases
 		},
 		{
 			name:  "underscore in PTR name",
