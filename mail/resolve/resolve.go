@@ -315,6 +315,9 @@ func (c *Client) ask(ctx context.Context, qs []*dns.Msg) ([]*dns.Msg, []int) {
 				if err != nil {
 					if isRefused(err) && actx.Err() == nil {
 						c.logIOError(err, server)
+						// nginx opens a new socket for the next query
+						// to this address (one more connection number).
+						st.closed(idx)
 					}
 					return
 				}

@@ -67,3 +67,11 @@ func (st *state) open(idx int) {
 		CountConn()
 	}
 }
+
+// closed notes that nginx's socket to the address at idx is gone (after a
+// recv() error): the next send opens another.
+func (st *state) closed(idx int) {
+	st.mu.Lock()
+	delete(st.opened, idx)
+	st.mu.Unlock()
+}
