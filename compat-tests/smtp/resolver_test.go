@@ -194,6 +194,7 @@ func runResolverSessions(t *testing.T, impl harness.Impl, conf harness.Config, a
 var (
 	logPrefix  = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: `)
 	clientPort = regexp.MustCompile(`client (127\.0\.0\.\d+):\d+ connected`)
+	queryID    = regexp.MustCompile(`query id:\d+`) // random
 )
 
 // logLines keeps error.log lines without their time and pid; of the main
@@ -209,7 +210,8 @@ func logLines(log string, mainLog bool) string {
 		if mainLog && !strings.HasPrefix(l, "[error]") && !strings.HasPrefix(l, "[crit]") && !strings.HasPrefix(l, "[alert]") {
 			continue
 		}
-		b.WriteString(clientPort.ReplaceAllString(l, "client $1:PORT connected"))
+		l = clientPort.ReplaceAllString(l, "client $1:PORT connected")
+		b.WriteString(queryID.ReplaceAllString(l, "query id:N"))
 	}
 	return b.String()
 }
