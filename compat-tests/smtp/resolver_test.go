@@ -245,3 +245,67 @@ func resolverSession(t *testing.T, addr, ip string) string {
 	line()
 	return b.String()
 }
+
+// A PTR reached through a CNAME (RFC 2317 classless delegation): with the
+// PTR in the same answer nginx takes it; with the CNAME alone it logs "no
+// PTR type in DNS response", asks nothing more, and the lookup times out.
+func TestResolverPTRThroughCNAME(t *testing.T) {
+	as := harness.StartAuth(t, authserver.Script{
+		Handler: func(*authserver.Request) *authserver.Behavior {
+			return &authserver.Behavior{Status: "Invalid login or password"}
+		},
+	})
+	delegated := func(withPTR bool) func(*dnstest.Server) {
+		return func(s *dnstest.Server) {
+			goodDNS(s)
+			for _, ip := range resolverClients {
+				last := ip[strings.LastIndexByte(ip, '.')+1:]
+				target := last + ".0/25.0.0.127.in-addr.arpa."
+				rrs := []string{reverse(ip) + " 60 IN CNAME " + target}
+				ptr := target + " 60 IN PTR c" + last + ".example.net."
+				if withPTR {
+					rrs = append(rrs, ptr)
+				}
+				s.SetPTR(ip, dnstest.Answer{RRs: rrs})
+				s.Set(target, dns.TypePTR, dnstest.Answer{RRs: []string{ptr}})
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(*dnstest.Server)
+	}{
+		{"cname and ptr", delegated(true)},
+		{"cname only", delegated(false)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDNS(t, tc.setup)
+			conf := harness.Config{
+				Vars: map[string]string{"auth": as.URL()},
+				Mail: `
+    auth_http {{auth}};
+    server_name mx.example.test;
+    error_log {{prefix}}server.log info;
+    server {
+        listen 127.0.0.1:{{port smtp}};
+        protocol smtp;
+        smtp_auth plain;
+        resolver ` + d.Addr + ` ipv6=off;
+        resolver_timeout 1s;
+    }`,
+			}
+			var runs []*resolverRun
+			for _, impl := range []harness.Impl{harness.Nginx, harness.Mailgate} {
+				d.Reset()
+				tc.setup(d)
+				runs = append(runs, runResolverSessions(t, impl, conf, as, d, nil))
+			}
+			a, b := runs[0].String(), runs[1].String()
+			if a != b {
+				t.Errorf("nginx and mailgate differ:\n--- nginx\n%s--- mailgate\n%s", a, b)
+			} else if testing.Verbose() {
+				t.Logf("identical:\n%s", a)
+			}
+		})
+	}
+}
