@@ -217,3 +217,42 @@ func TestCountConn(t *testing.T) {
 		t.Errorf("log:\n%s", buf)
 	}
 }
+
+// Lookups of the same address at the same moment share one query, as
+// nginx queues them on the node being resolved: one question is sent and
+// the turn moves once.
+func TestConcurrentLookupsShareAQuery(t *testing.T) {
+	ResetCache()
+	a, b := startDNS(t), startDNS(t)
+	for _, s := range []*dnstest.Server{a, b} {
+		s.SetPTR("127.0.0.2", dnstest.Answer{Delay: 200 * time.Millisecond, RRs: []string{rev("127.0.0.2") + " 60 IN PTR h.example.net."}})
+		s.SetPTR("127.0.0.3", dnstest.Answer{RRs: []string{rev("127.0.0.3") + " 60 IN PTR g.example.net."}})
+	}
+	c := client(a.Addr, b.Addr)
+	var wg sync.WaitGroup
+	names := make([]string, 3)
+	for i := range names {
+		wg.Go(func() {
+			// Each waiter has its own timeout; the first one gives up
+			// early and the query goes on for the others.
+			timeout := time.Second
+			if i == 0 {
+				timeout = 50 * time.Millisecond
+			}
+			names[i], _ = ptr(t, c, "127.0.0.2", timeout)
+		})
+		time.Sleep(10 * time.Millisecond)
+	}
+	wg.Wait()
+	if names[0] != "" || names[1] != "h.example.net" || names[2] != "h.example.net" {
+		t.Errorf("names %q", names)
+	}
+	if q := a.Queries(); len(q) != 1 {
+		t.Errorf("first server asked %q, want one question", q)
+	}
+	// The turn moved once: the next query goes to the second server.
+	ptr(t, c, "127.0.0.3", time.Second)
+	if q := b.Queries(); len(q) != 1 || q[0] != "3.0.0.127.in-addr.arpa./PTR" {
+		t.Errorf("second server asked %q", q)
+	}
+}

@@ -262,14 +262,85 @@ func (c *Client) queryAll(ctx context.Context, name string, qtypes []uint16) ([]
 	if len(ask) == 0 {
 		return msgs, codes
 	}
-	got, gotCodes := c.ask(ctx, ask)
+	got, gotCodes := c.shared(ctx, ask, func(got []*dns.Msg, codes []int) {
+		for j, i := range at {
+			if codes[j] == RcodeOK {
+				c.store(c.cacheKey(name, qtypes[i]), got[j])
+			}
+		}
+	})
 	for j, i := range at {
 		msgs[i], codes[i] = got[j], gotCodes[j]
-		if codes[i] == RcodeOK {
-			c.store(c.cacheKey(name, qtypes[i]), got[j])
-		}
 	}
 	return msgs, codes
+}
+
+// flight is a query in progress that later lookups of the same questions
+// wait for, as nginx queues a ctx on a node that is being resolved (no
+// second query, the turn does not move).
+type flight struct {
+	done    chan struct{}
+	waiters int
+	cancel  context.CancelFunc
+	msgs    []*dns.Msg
+	codes   []int
+}
+
+// shared runs ask for qs, or waits for the same questions already asked.
+// The query runs while someone waits for it; each waiter stops at its own
+// ctx. keep runs once with the query's result.
+func (c *Client) shared(ctx context.Context, qs []*dns.Msg, keep func([]*dns.Msg, []int)) ([]*dns.Msg, []int) {
+	var b strings.Builder
+	for _, q := range qs {
+		b.WriteString(strings.ToLower(q.Question[0].Name))
+		b.WriteByte('/')
+		b.WriteString(strconv.Itoa(int(q.Question[0].Qtype)))
+		b.WriteByte(' ')
+	}
+	key := b.String()
+	st := stateOf(c.Conf)
+	st.mu.Lock()
+	f := st.flights[key]
+	if f == nil {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		st.flights[key] = f
+		go func() {
+			msgs, codes := c.ask(fctx, qs)
+			keep(msgs, codes)
+			cancel()
+			st.mu.Lock()
+			if st.flights[key] == f {
+				delete(st.flights, key)
+			}
+			f.msgs, f.codes = msgs, codes
+			st.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	f.waiters++
+	st.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.msgs, f.codes
+	case <-ctx.Done():
+	}
+	st.mu.Lock()
+	f.waiters--
+	if f.waiters == 0 {
+		// Nobody waits: the next lookup sends a new query, as nginx
+		// does for a node whose waiters have all timed out.
+		f.cancel()
+		if st.flights[key] == f {
+			delete(st.flights, key)
+		}
+	}
+	st.mu.Unlock()
+	codes := make([]int, len(qs))
+	for i := range codes {
+		codes[i] = RcodeTimedOut
+	}
+	return make([]*dns.Msg, len(qs)), codes
 }
 
 // ask sends the questions to one resolver address, chosen in turn as

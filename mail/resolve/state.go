@@ -19,9 +19,10 @@ import (
 var CountConn func()
 
 type state struct {
-	mu     sync.Mutex
-	last   int          // ngx_resolver_t.last_connection
-	opened map[int]bool // addresses (by index) with a socket
+	mu      sync.Mutex
+	last    int          // ngx_resolver_t.last_connection
+	opened  map[int]bool // addresses (by index) with a socket
+	flights map[string]*flight
 }
 
 // states maps a resolver directive to its state; an entry goes with its
@@ -33,7 +34,7 @@ func stateOf(r *confparse.Resolver) *state {
 	if st, ok := states.Load(key); ok {
 		return st.(*state)
 	}
-	st, loaded := states.LoadOrStore(key, &state{opened: map[int]bool{}})
+	st, loaded := states.LoadOrStore(key, &state{opened: map[int]bool{}, flights: map[string]*flight{}})
 	if !loaded {
 		runtime.AddCleanup(r, func(k weak.Pointer[confparse.Resolver]) { states.Delete(k) }, key)
 	}
