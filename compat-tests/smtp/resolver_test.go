@@ -76,6 +76,7 @@ func TestResolverOrders(t *testing.T) {
 		{"refused", badDNS(dnstest.Answer{Rcode: dns.RcodeRefused})},
 		{"formerr", badDNS(dnstest.Answer{Rcode: dns.RcodeFormatError})},
 		{"silent", badDNS(dnstest.Answer{Drop: true})},
+		{"silent-2s", badDNS(dnstest.Answer{Drop: true})}, // resolver_timeout under the 5s resend
 		{"closed", nil},
 	}
 	good := startDNS(t, goodDNS)
