@@ -1,8 +1,10 @@
 // Package resolve is mailgate's DNS client for nginx's `resolver`
 // directive: A, AAAA and PTR lookups on github.com/miekg/dns, UDP to the
-// resolver addresses in turn, a resend every few seconds, TCP when the
-// answer is truncated, and a cache of positive answers kept for their TTL
-// (or resolver's valid=), as nginx's resolver does. The SMTP client
+// resolver addresses in turn (a turn per directive, state.go), a resend to
+// the next address every 5s, TCP when the answer is truncated, nginx's
+// checks of each answer (judge), and a cache of positive answers kept for
+// their TTL (or resolver's valid=), as nginx's resolver (ngx_resolver.c)
+// does; docs/smtp.md "Before the greeting" tells the rules. The SMTP client
 // resolver (mail/smtp) and the mailgate-only upstream host names
 // (auth_http_resolve, mail/upstream_resolve.go) use it.
 package resolve
