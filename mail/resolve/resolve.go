@@ -1,8 +1,10 @@
 // Package resolve is mailgate's DNS client for nginx's `resolver`
 // directive: A, AAAA and PTR lookups on github.com/miekg/dns, UDP to the
-// resolver addresses in turn, a resend every few seconds, TCP when the
-// answer is truncated, and a cache of positive answers kept for their TTL
-// (or resolver's valid=), as nginx's resolver does. The SMTP client
+// resolver addresses in turn (a turn per directive, state.go), a resend to
+// the next address every 5s, TCP when the answer is truncated, nginx's
+// checks of each answer (judge), and a cache of positive answers kept for
+// their TTL (or resolver's valid=), as nginx's resolver (ngx_resolver.c)
+// does; docs/smtp.md "Before the greeting" tells the rules. The SMTP client
 // resolver (mail/smtp) and the mailgate-only upstream host names
 // (auth_http_resolve, mail/upstream_resolve.go) use it.
 package resolve
@@ -15,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,11 +69,9 @@ type Client struct {
 	Log *logrus.Entry
 }
 
-// next spreads queries over the resolver addresses (nginx round-robins).
-var next atomic.Uint32
-
 // PTR returns the first PTR name of addr, without the trailing dot, as raw
-// bytes (DNS escapes undone).
+// bytes (DNS escapes undone) in lower case, as nginx's ngx_resolver_copy
+// gives it.
 func (c *Client) PTR(ctx context.Context, addr netip.Addr) (string, int) {
 	rev, err := dns.ReverseAddr(addr.String())
 	if err != nil {
@@ -82,34 +81,45 @@ func (c *Client) PTR(ctx context.Context, addr netip.Addr) (string, int) {
 	if code != RcodeOK {
 		return "", code
 	}
-	return PresentationToRaw(m.Answer[0].(*dns.PTR).Ptr), RcodeOK
+	for _, rr := range m.Answer {
+		if p, ok := rr.(*dns.PTR); ok {
+			return lower(PresentationToRaw(p.Ptr)), RcodeOK
+		}
+	}
+	return "", RcodeNXDomain // not reached: judge keeps only answers with a PTR
 }
 
-// usable says whether a response answers the question. Like nginx, a PTR
-// response whose first record is not a PTR (a CNAME, a DNAME) is logged
-// and ignored: the query then waits for another answer or times out.
-func (c *Client) usable(m *dns.Msg, qtype uint16) bool {
-	if qtype != dns.TypePTR || m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
-		return true
+// lower is ngx_strlow: ASCII letters only.
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c | 0x20
+		}
 	}
-	if _, ok := m.Answer[0].(*dns.PTR); ok {
-		return true
-	}
-	if c.Log != nil {
-		errlog.Log(c.Log, errlog.Error, "no PTR type in DNS response")
-	}
-	return false
+	return string(b)
 }
 
 // Lookup returns the A and AAAA addresses of name (as enabled by the
-// resolver's ipv4=/ipv6= flags).
+// resolver's ipv4=/ipv6= flags). Like nginx, both questions go to the same
+// resolver address, and an answer holding only a CNAME is followed with a
+// new lookup of its target (up to 50 times).
 func (c *Client) Lookup(ctx context.Context, name string) ([]netip.Addr, int) {
-	fqdn := dns.Fqdn(name)
-	type result struct {
-		addrs []netip.Addr
-		code  int
-		typ   int // 0: A, 1: AAAA
+	for range maxRecursion {
+		addrs, cname, code := c.lookup(ctx, name)
+		if cname == "" {
+			return addrs, code
+		}
+		name = cname
 	}
+	return nil, RcodeNXDomain
+}
+
+// maxRecursion is NGX_RESOLVER_MAX_RECURSION.
+const maxRecursion = 50
+
+func (c *Client) lookup(ctx context.Context, name string) ([]netip.Addr, string, int) {
+	fqdn := dns.Fqdn(name)
 	var qtypes []uint16
 	if c.Conf.IPv4 || !c.Conf.IPv6 {
 		qtypes = append(qtypes, dns.TypeA)
@@ -117,52 +127,44 @@ func (c *Client) Lookup(ctx context.Context, name string) ([]netip.Addr, int) {
 	if c.Conf.IPv6 {
 		qtypes = append(qtypes, dns.TypeAAAA)
 	}
-	results := make(chan result, len(qtypes))
-	for _, qt := range qtypes {
-		go func(qt uint16) {
-			m, code := c.query(ctx, fqdn, qt)
-			var r result
-			r.code = code
-			if qt == dns.TypeAAAA {
-				r.typ = 1
-			}
-			if code == RcodeOK {
-				for _, rr := range m.Answer {
-					switch v := rr.(type) {
-					case *dns.A:
-						if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
-							r.addrs = append(r.addrs, a)
-						}
-					case *dns.AAAA:
-						if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
-							r.addrs = append(r.addrs, a)
-						}
-					}
-				}
-			}
-			results <- r
-		}(qt)
-	}
-	var addrs []netip.Addr
-	code := RcodeNXDomain
-	errCode := 0
+	msgs, codes := c.queryAll(ctx, fqdn, qtypes)
 	// A answers first, then AAAA, as nginx's resolver lists them.
-	var byType [2][]netip.Addr
-	for range qtypes {
-		r := <-results
-		byType[r.typ] = r.addrs
-		if r.code != RcodeOK && r.code != RcodeNXDomain && errCode == 0 {
-			errCode = r.code
+	var addrs []netip.Addr
+	cname := ""
+	errCode := 0
+	for i, m := range msgs {
+		code := codes[i]
+		if code != RcodeOK {
+			if code != RcodeNXDomain && errCode == 0 {
+				errCode = code
+			}
+			continue
+		}
+		for _, rr := range m.Answer {
+			switch v := rr.(type) {
+			case *dns.A:
+				if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+					addrs = append(addrs, a)
+				}
+			case *dns.AAAA:
+				if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
+					addrs = append(addrs, a)
+				}
+			case *dns.CNAME:
+				cname = v.Target
+			}
 		}
 	}
-	addrs = append(byType[0], byType[1]...)
 	if len(addrs) > 0 {
-		return addrs, RcodeOK
+		return addrs, "", RcodeOK
 	}
 	if errCode != 0 {
-		code = errCode
+		return nil, "", errCode
 	}
-	return nil, code
+	if cname != "" {
+		return nil, cname, RcodeOK
+	}
+	return nil, "", RcodeNXDomain
 }
 
 // cache keeps positive answers as nginx's resolver does: for valid= when
@@ -236,63 +238,305 @@ func (c *Client) store(key string, m *dns.Msg) {
 
 // query answers one question from the cache or the resolvers.
 func (c *Client) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, int) {
-	key := c.cacheKey(name, qtype)
-	if m := c.cached(key); m != nil {
-		return m, RcodeOK
-	}
-	m, code := c.ask(ctx, name, qtype)
-	if code == RcodeOK {
-		c.store(key, m)
-	}
-	return m, code
+	msgs, codes := c.queryAll(ctx, name, []uint16{qtype})
+	return msgs[0], codes[0]
 }
 
-// ask sends one question until an answer comes or ctx ends.
-func (c *Client) ask(ctx context.Context, name string, qtype uint16) (*dns.Msg, int) {
-	if len(c.Conf.Addrs) == 0 {
-		return nil, RcodeTimedOut
+// queryAll answers the questions about one name from the cache or, for
+// those not cached, with one exchange with the resolvers (one node of
+// nginx's resolver).
+func (c *Client) queryAll(ctx context.Context, name string, qtypes []uint16) ([]*dns.Msg, []int) {
+	msgs := make([]*dns.Msg, len(qtypes))
+	codes := make([]int, len(qtypes))
+	var ask []*dns.Msg
+	var at []int
+	for i, qt := range qtypes {
+		if m := c.cached(c.cacheKey(name, qt)); m != nil {
+			msgs[i] = m
+			continue
+		}
+		q := new(dns.Msg)
+		q.SetQuestion(name, qt)
+		q.RecursionDesired = true
+		ask = append(ask, q)
+		at = append(at, i)
 	}
-	q := new(dns.Msg)
-	q.SetQuestion(name, qtype)
-	q.RecursionDesired = true
-
-	for {
-		server := c.Conf.Addrs[int(next.Add(1)-1)%len(c.Conf.Addrs)]
-		wait := ResendInterval
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			wait = time.Until(dl)
-		}
-		attempt, cancel := context.WithTimeout(ctx, wait)
-		m, err := c.exchange(attempt, q, server)
-		if err != nil && isRefused(err) {
-			c.logIOError(err, server)
-			<-attempt.Done() // nginx waits for the resend timer
-		}
-		if err == nil && !c.usable(m, qtype) {
-			err = errIgnored
-			<-attempt.Done()
-		}
-		cancel()
-		if err == nil {
-			code := m.Rcode
-			if code == dns.RcodeSuccess && len(m.Answer) == 0 {
-				code = RcodeNXDomain
+	if len(ask) == 0 {
+		return msgs, codes
+	}
+	got, gotCodes := c.shared(ctx, ask, func(got []*dns.Msg, codes []int) {
+		for j, i := range at {
+			if codes[j] == RcodeOK {
+				c.store(c.cacheKey(name, qtypes[i]), got[j])
 			}
-			return m, code
 		}
-		if ctx.Err() != nil {
-			return nil, RcodeTimedOut
+	})
+	for j, i := range at {
+		msgs[i], codes[i] = got[j], gotCodes[j]
+	}
+	return msgs, codes
+}
+
+// flight is a query in progress that later lookups of the same questions
+// wait for, as nginx queues a ctx on a node that is being resolved (no
+// second query, the turn does not move).
+type flight struct {
+	done    chan struct{}
+	waiters int
+	cancel  context.CancelFunc
+	msgs    []*dns.Msg
+	codes   []int
+}
+
+// shared runs ask for qs, or waits for the same questions already asked.
+// The query runs while someone waits for it; each waiter stops at its own
+// ctx. keep runs once with the query's result.
+func (c *Client) shared(ctx context.Context, qs []*dns.Msg, keep func([]*dns.Msg, []int)) ([]*dns.Msg, []int) {
+	var b strings.Builder
+	for _, q := range qs {
+		b.WriteString(strings.ToLower(q.Question[0].Name))
+		b.WriteByte('/')
+		b.WriteString(strconv.Itoa(int(q.Question[0].Qtype)))
+		b.WriteByte(' ')
+	}
+	key := b.String()
+	st := stateOf(c.Conf)
+	st.mu.Lock()
+	f := st.flights[key]
+	if f == nil {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		st.flights[key] = f
+		go func() {
+			msgs, codes := c.ask(fctx, qs)
+			keep(msgs, codes)
+			cancel()
+			st.mu.Lock()
+			if st.flights[key] == f {
+				delete(st.flights, key)
+			}
+			f.msgs, f.codes = msgs, codes
+			st.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	f.waiters++
+	st.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.msgs, f.codes
+	case <-ctx.Done():
+	}
+	st.mu.Lock()
+	f.waiters--
+	if f.waiters == 0 {
+		// Nobody waits: the next lookup sends a new query, as nginx
+		// does for a node whose waiters have all timed out.
+		f.cancel()
+		if st.flights[key] == f {
+			delete(st.flights, key)
 		}
+	}
+	st.mu.Unlock()
+	codes := make([]int, len(qs))
+	for i := range codes {
+		codes[i] = RcodeTimedOut
+	}
+	return make([]*dns.Msg, len(qs)), codes
+}
+
+// ask sends the questions to one resolver address, chosen in turn as
+// nginx's ngx_resolver_t.last_connection does (each new query starts at
+// the address after the previous query's), and every ResendInterval
+// sends the unanswered ones again to the next address. An answer from
+// any address asked so far counts, as with nginx's sockets that stay
+// open. An answer with an RCODE (SERVFAIL, NXDOMAIN, REFUSED, ...) ends
+// the question at once, as in nginx: no other address is asked. Answers
+// nginx ignores (see judge) leave the question waiting. Questions left
+// unanswered when ctx ends get RcodeTimedOut.
+func (c *Client) ask(ctx context.Context, qs []*dns.Msg) ([]*dns.Msg, []int) {
+	msgs := make([]*dns.Msg, len(qs))
+	codes := make([]int, len(qs))
+	for i := range codes {
+		codes[i] = RcodeTimedOut
+	}
+	addrs := c.Conf.Addrs
+	if len(addrs) == 0 {
+		return msgs, codes
+	}
+	st := stateOf(c.Conf)
+	idx := st.pick(len(addrs))
+
+	type got struct {
+		i int
+		m *dns.Msg
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan got)
+	done := make([]bool, len(qs))
+	pending := len(qs)
+	send := func(idx int) {
+		server := addrs[idx]
+		st.open(idx)
+		for i, q := range qs {
+			if done[i] {
+				continue
+			}
+			go func(i int, q *dns.Msg) {
+				m, err := c.exchange(actx, q, server)
+				if err != nil {
+					if isRefused(err) && actx.Err() == nil {
+						c.logIOError(err, server)
+						// nginx opens a new socket for the next query
+						// to this address (one more connection number).
+						st.closed(idx)
+					}
+					return
+				}
+				select {
+				case ch <- got{i, m}:
+				case <-actx.Done():
+				}
+			}(i, q)
+		}
+	}
+	send(idx)
+	resend := time.NewTicker(ResendInterval)
+	defer resend.Stop()
+	for pending > 0 {
+		select {
+		case g := <-ch:
+			if done[g.i] {
+				continue
+			}
+			code, ok := c.judge(g.m, qs[g.i])
+			if !ok {
+				continue
+			}
+			done[g.i] = true
+			pending--
+			msgs[g.i], codes[g.i] = g.m, code
+		case <-resend.C:
+			idx = (idx + 1) % len(addrs)
+			send(idx)
+		case <-ctx.Done():
+			return msgs, codes
+		}
+	}
+	return msgs, codes
+}
+
+// judge applies nginx's checks of a response (ngx_resolver_process_response,
+// _process_a, _process_ptr): it returns the result code of the question,
+// or false for a response nginx logs and ignores (the question then waits
+// for another answer, a resend, or its timeout).
+func (c *Client) judge(m *dns.Msg, q *dns.Msg) (int, bool) {
+	flags := headerFlags(m)
+	if flags&0xf870 != 0x8000 {
+		c.logf("invalid UDP DNS response %d fl:%04X", m.Id, flags)
+		return 0, false
+	}
+	qt := q.Question[0].Qtype
+	qname := lower(PresentationToRaw(q.Question[0].Name))
+	code := m.Rcode & 0xf
+	if code == RcodeFormErr && qt != dns.TypePTR {
+		c.logf("DNS error (%d: %s), query id:%d, name:\"%s\"", code, ErrorText(code), m.Id, qname)
+		return 0, false
+	}
+	if code == RcodeFormErr || code > RcodeRefused {
+		c.logf("DNS error (%d: %s), query id:%d", code, ErrorText(code), m.Id)
+		return 0, false
+	}
+	if len(m.Question) != 1 {
+		c.logf("invalid number of questions in DNS response")
+		return 0, false
+	}
+	rq := m.Question[0]
+	if rq.Qclass != dns.ClassINET {
+		c.logf("unknown query class %d in DNS response", rq.Qclass)
+		return 0, false
+	}
+	if rq.Qtype != qt || !strings.EqualFold(rq.Name, q.Question[0].Name) {
+		c.logf("unexpected response for %s", lower(PresentationToRaw(rq.Name)))
+		return 0, false
+	}
+	if code == RcodeOK && len(m.Answer) == 0 {
+		code = RcodeNXDomain
+	}
+	if code != RcodeOK {
+		return code, true
+	}
+	for _, rr := range m.Answer {
+		h := rr.Header()
+		if h.Class != dns.ClassINET {
+			c.logf("unexpected RR class %d", h.Class)
+			return 0, false
+		}
+		switch h.Rrtype {
+		case dns.TypePTR:
+			if qt == dns.TypePTR {
+				// The first PTR record, whatever its owner: a CNAME
+				// before it (RFC 2317 classless delegation) is passed.
+				return RcodeOK, true
+			}
+			c.logf("unexpected RR type %d", h.Rrtype)
+		case dns.TypeCNAME:
+		case dns.TypeDNAME:
+			if qt == dns.TypePTR {
+				c.logf("unexpected RR type %d", h.Rrtype)
+			}
+		case dns.TypeA, dns.TypeAAAA:
+			if qt == dns.TypePTR {
+				c.logf("unexpected RR type %d", h.Rrtype)
+				continue
+			}
+			if h.Rrtype != qt {
+				c.logf("unexpected %s record in DNS response", dns.TypeToString[h.Rrtype])
+				return 0, false
+			}
+		default:
+			c.logf("unexpected RR type %d", h.Rrtype)
+		}
+	}
+	if qt == dns.TypePTR {
+		c.logf("no PTR type in DNS response")
+		return 0, false
+	}
+	return RcodeOK, true
+}
+
+// headerFlags is the second 16-bit word of the DNS header.
+func headerFlags(m *dns.Msg) int {
+	f := m.Opcode<<11 | m.Rcode&0xf
+	for _, b := range []struct {
+		on  bool
+		bit int
+	}{{m.Response, 15}, {m.Authoritative, 10}, {m.Truncated, 9}, {m.RecursionDesired, 8},
+		{m.RecursionAvailable, 7}, {m.Zero, 6}, {m.AuthenticatedData, 5}, {m.CheckingDisabled, 4}} {
+		if b.on {
+			f |= 1 << b.bit
+		}
+	}
+	return f
+}
+
+func (c *Client) logf(format string, args ...any) {
+	if c.Log != nil {
+		errlog.Log(c.Log, errlog.Error, fmt.Sprintf(format, args...))
 	}
 }
 
+// exchange sends q to server and waits for its answer until ctx ends (TCP
+// when the answer is truncated).
 func (c *Client) exchange(ctx context.Context, q *dns.Msg, server netip.AddrPort) (*dns.Msg, error) {
 	q = q.Copy()
 	q.Id = dns.Id()
-	cl := &dns.Client{Net: "udp", UDPSize: 4096}
+	// ctx bounds the wait, not miekg/dns's default 2s.
+	cl := &dns.Client{Net: "udp", UDPSize: 4096, Timeout: time.Hour}
 	m, _, err := cl.ExchangeContext(ctx, q, server.String())
 	if err == nil && m.Truncated {
-		cl = &dns.Client{Net: "tcp"}
+		cl = &dns.Client{Net: "tcp", Timeout: time.Hour}
 		m, _, err = cl.ExchangeContext(ctx, q, server.String())
 	}
 	if err != nil {
@@ -301,17 +545,12 @@ func (c *Client) exchange(ctx context.Context, q *dns.Msg, server netip.AddrPort
 	return m, nil
 }
 
-var errIgnored = errors.New("dns: response ignored")
-
 func isRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func (c *Client) logIOError(err error, server netip.AddrPort) {
-	if c.Log == nil {
-		return
-	}
-	errlog.Log(c.Log, errlog.Error, fmt.Sprintf("recv() failed %s while resolving, resolver: %s", errlog.SysErrText(err), server))
+	c.logf("recv() failed %s while resolving, resolver: %s", errlog.SysErrText(err), server)
 }
 
 // PresentationToRaw undoes miekg/dns's escapes (\DDD and \X) and drops the

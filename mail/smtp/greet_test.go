@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 	"mailgate/mail/resolve"
 	"mailgate/mail/smtp/dnstest"
 )
@@ -193,7 +195,7 @@ func TestResolver(t *testing.T) {
 				d.SetPTR("127.0.0.1", dnstest.Answer{RRs: []string{ptr + `a\032b\013\010XCLIENT.example.net.`}})
 			},
 			want: HostTempUnavail,
-			logs: []string{"error: *7 127.0.0.1 resolved to invalid host name \"a b\r\nXCLIENT.example.net\" while in resolving client address"},
+			logs: []string{"error: *7 127.0.0.1 resolved to invalid host name \"a b\r\nxclient.example.net\" while in resolving client address"}, // ngx_resolver_copy lowercases
 		},
 		{
 			name:  "underscore in PTR name",
@@ -331,5 +333,23 @@ func TestResolverRefused(t *testing.T) {
 	if len(logs) != 2 || logs[0] != "error: recv() failed (111: Connection refused) while resolving, resolver: "+addr.String() ||
 		!strings.HasPrefix(logs[1], "error: *7 127.0.0.1 could not be resolved (110: Operation timed out)") {
 		t.Errorf("logs %q", logs)
+	}
+}
+
+// The resolver's own lines go to the main-level error_log: without the
+// connection number and without the server that would route them to the
+// server's error_log (nginx's r->log is the cycle's log).
+func TestResolverLogIsMainLog(t *testing.T) {
+	l := logrus.New()
+	e := l.WithFields(logrus.Fields{errlog.ConnKey: uint64(7), errlog.ServerKey: &confparse.Server{}, "other": 1})
+	b := baseLogger(e)
+	if _, ok := b.Data[errlog.ConnKey]; ok {
+		t.Error("connection number kept")
+	}
+	if _, ok := b.Data[errlog.ServerKey]; ok {
+		t.Error("server kept: the line would go to the server's error_log")
+	}
+	if b.Data["other"] != 1 {
+		t.Errorf("other fields lost: %v", b.Data)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"mailgate/mail"
 	"mailgate/mail/errlog"
 	"mailgate/mail/resolve"
 )
@@ -82,20 +83,26 @@ func resolveClient(h *handler) string {
 	return HostUnavailable
 }
 
-// baseLogger is the session's logger without its connection number: nginx
-// logs resolver I/O errors on the resolver's own log.
+// baseLogger is the main-level error_log: nginx's resolver logs its own
+// lines (an I/O error, an answer it ignores) on the cycle's log, the one
+// of the main context's error_log, whatever the level of the resolver
+// directive and of the session's server (ngx_resolver_create sets r->log
+// to &cf->cycle->new_log), and without a connection number.
 func baseLogger(e *logrus.Entry) *logrus.Entry {
 	if e == nil {
 		return nil
 	}
 	data := logrus.Fields{}
 	for k, v := range e.Data {
-		if k != errlog.ConnKey {
+		if k != errlog.ConnKey && k != errlog.ServerKey {
 			data[k] = v
 		}
 	}
 	return e.Logger.WithFields(data)
 }
+
+// nginx's resolver sockets take connection numbers too.
+func init() { resolve.CountConn = func() { mail.NextConnID() } }
 
 // validHostName is newer nginx's check of a PTR name (CVE-2026-28753): not
 // empty, only letters, digits, '-' and '.'.
