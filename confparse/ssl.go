@@ -248,7 +248,10 @@ func (l *loader) mergeSSL(s *Server, sv *level) error {
 		l.unportable(s.Sources["ssl_verify_client"], `"ssl_verify_client" with "ssl_trusted_certificate" only`,
 			"no ssl_client_certificate for ssl_verify_client")
 	}
-	return l.checkSSLFiles(c)
+	if err := l.checkSSLFiles(c); err != nil {
+		return err
+	}
+	return l.checkConfCommands(c) // sslconfcmd.go
 }
 
 func rawLast(v any) string {

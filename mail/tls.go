@@ -46,7 +46,13 @@ var tlsVersions = map[string]uint16{
 // An empty ssl_ciphers or ssl_ecdh_curve (a Server not made by confparse,
 // which refuses both) means nginx's default.
 func loadTLS(sc *confparse.Server) (*tls.Config, error) {
-	ssl := &sc.SSL
+	// ssl_conf_command comes last in nginx and overrides the directives
+	// it has a meaning for (confcmd.go); the others are only checked.
+	cmds, err := tlsconf.ParseConfCommands(sc.SSL.ConfCommands)
+	if err != nil {
+		return nil, err
+	}
+	ssl := applyConfCommands(&sc.SSL, cmds)
 	c := &tls.Config{NextProtos: []string{sc.Protocol}}
 	ciphers, curve := ssl.Ciphers, ssl.ECDHCurve
 	if ciphers == "" {
@@ -99,6 +105,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 			hi = v
 		}
 	}
+	lo, hi = confCommandVersions(cmds, lo, hi)
 	if lo != 0 {
 		c.MinVersion, c.MaxVersion = lo, hi
 	}

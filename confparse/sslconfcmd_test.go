@@ -1,0 +1,123 @@
+package confparse
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The error lines are nginx 1.22.1's with Debian's OpenSSL 3, from
+// `nginx -t` on the same directive.
+func TestConfCommandErrors(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want string // "" loads
+	}{
+		{"NoSuchCommand value", `SSL_CONF_cmd("NoSuchCommand", "value") failed (SSL: error:0A000182:SSL routines::unknown cmd name:cmd=NoSuchCommand)`},
+		{"no_ticket x", `SSL_CONF_cmd("no_ticket", "x") failed (SSL: error:0A000182:SSL routines::unknown cmd name:cmd=no_ticket)`},
+		{"Options Bogus", `SSL_CONF_cmd("Options", "Bogus") failed (SSL: error:0A000180:SSL routines::bad value:cmd=Options, value=Bogus)`},
+		{"Options SessionTicket,Bogus", `SSL_CONF_cmd("Options", "SessionTicket,Bogus") failed (SSL: error:0A000180:SSL routines::bad value:cmd=Options, value=SessionTicket,Bogus)`},
+		{"Options ''", `SSL_CONF_cmd("Options", "") failed (SSL: error:0A000180:SSL routines::bad value:cmd=Options, value=)`},
+		{"Options AllowNoDHEKE", `SSL_CONF_cmd("Options", "AllowNoDHEKE") failed (SSL: error:0A000180:SSL routines::bad value:cmd=Options, value=AllowNoDHEKE)`},
+		{"MinProtocol TLSv9", `SSL_CONF_cmd("MinProtocol", "TLSv9") failed (SSL: error:0A000180:SSL routines::bad value:cmd=MinProtocol, value=TLSv9)`},
+		{"MinProtocol tlsv1.2", `SSL_CONF_cmd("MinProtocol", "tlsv1.2") failed (SSL: error:0A000180:SSL routines::bad value:cmd=MinProtocol, value=tlsv1.2)`},
+		{"MaxProtocol ''", `SSL_CONF_cmd("MaxProtocol", "") failed (SSL: error:0A000180:SSL routines::bad value:cmd=MaxProtocol, value=)`},
+		{"Groups nosuch", `SSL_CONF_cmd("Groups", "nosuch") failed (SSL: error:0A080106:SSL routines::passed invalid argument:group 'nosuch' cannot be set error:0A000180:SSL routines::bad value:cmd=Groups, value=nosuch)`},
+		{"Groups X25519:nosuch", `SSL_CONF_cmd("Groups", "X25519:nosuch") failed (SSL: error:0A080106:SSL routines::passed invalid argument:group 'nosuch' cannot be set error:0A000180:SSL routines::bad value:cmd=Groups, value=X25519:nosuch)`},
+		{"Groups ''", `SSL_CONF_cmd("Groups", "") failed (SSL: error:0A000180:SSL routines::bad value:cmd=Groups, value=)`},
+		{"Ciphersuites nosuch", `SSL_CONF_cmd("Ciphersuites", "nosuch") failed (SSL: error:0A0000B9:SSL routines::no cipher match error:0A000180:SSL routines::bad value:cmd=Ciphersuites, value=nosuch)`},
+		{"CipherString nosuch", `SSL_CONF_cmd("CipherString", "nosuch") failed (SSL: error:0A0000B9:SSL routines::no cipher match error:0A000180:SSL routines::bad value:cmd=CipherString, value=nosuch)`},
+		{"CipherString ''", `SSL_CONF_cmd("CipherString", "") failed (SSL: error:0A0000B9:SSL routines::no cipher match error:0A000180:SSL routines::bad value:cmd=CipherString, value=)`},
+		{"Certificate /nonexist", `SSL_CONF_cmd("Certificate", "/nonexist") failed (SSL: error:80000002:system library::No such file or directory:calling fopen(/nonexist, r) error:10080002:BIO routines::system lib error:0A080002:SSL routines::system lib error:0A000180:SSL routines::bad value:cmd=Certificate, value=/nonexist)`},
+		{"PrivateKey /nonexist", `SSL_CONF_cmd("PrivateKey", "/nonexist") failed (SSL: error:80000002:system library::No such file or directory:calling fopen(/nonexist, r) error:10080002:BIO routines::system lib error:0A080002:SSL routines::system lib error:0A000180:SSL routines::bad value:cmd=PrivateKey, value=/nonexist)`},
+		{"DHParameters /nonexist", `SSL_CONF_cmd("DHParameters", "/nonexist") failed (SSL: error:80000002:system library::No such file or directory:calling fopen(/nonexist, r) error:10080002:BIO routines::system lib error:0A000180:SSL routines::bad value:cmd=DHParameters, value=/nonexist)`},
+		{"ServerInfoFile /nonexist", `SSL_CONF_cmd("ServerInfoFile", "/nonexist") failed (SSL: error:80000002:system library::No such file or directory:calling fopen(/nonexist, r) error:10080002:BIO routines::system lib error:0A080002:SSL routines::system lib error:0A000180:SSL routines::bad value:cmd=ServerInfoFile, value=/nonexist)`},
+		// accepted by nginx -t
+		{"Options -SessionTicket", ""},
+		{"options sessionticket", ""}, // names and options without case
+		{"Options 'SessionTicket, -ServerPreference'", ""},
+		{"Options PrioritizeChaCha,-ServerPreference", ""},
+		{"NumTickets 2", ""},
+		{"RecordPadding 0", ""},
+		{"VerifyMode Request", ""},
+		{"Protocol -TLSv1", ""},
+		{"SignatureAlgorithms ECDSA+SHA256", ""},
+		{"MinProtocol None", ""},
+		{"MinProtocol SSLv3", ""},
+		{"MinProtocol DTLSv1", ""},
+		{"MaxProtocol TLSv1.3", ""},
+		{"CipherString ECDHE-ECDSA-AES128-SHA", ""},
+		{"Ciphersuites ''", ""},
+		{"Ciphersuites TLS_AES_128_GCM_SHA256:nosuch", ""},
+		{"Curves X25519", ""},
+		{"Certificate @DIR@/c.pem", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.cmd, func(t *testing.T) {
+			conf := "events {}\nmail {\nauth_http 127.0.0.1:1;\nssl_certificate c.pem; ssl_certificate_key c.pem;\n" +
+				"server { listen 127.0.0.1:27143 ssl; protocol imap; ssl_conf_command " + tc.cmd + "; }\n}\n"
+			_, _, err := loadString(t, conf, map[string]string{"c.pem": string(testCombinedPEM)})
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("error %q\nwant %q", got, tc.want)
+			}
+			if tc.want != "" && strings.Contains(got, " in ") && strings.Contains(got, "nginx.conf:") {
+				t.Errorf("nginx's line has no file position: %q", got)
+			}
+		})
+	}
+	// A server without TLS does not apply them (nginx merges them only
+	// for a TLS server).
+	conf := "events {}\nmail {\nauth_http 127.0.0.1:1;\nserver { listen 127.0.0.1:27143; protocol imap; ssl_conf_command NoSuchCommand x; }\n}\n"
+	if _, _, err := loadString(t, conf, nil); err != nil {
+		t.Errorf("a plain server: %v", err)
+	}
+}
+
+func TestConfCommandCheckNamesUnhonoured(t *testing.T) {
+	dir := t.TempDir()
+	conf := "events {}\nmail {\nauth_http 127.0.0.1:1;\nssl_certificate c.pem; ssl_certificate_key c.pem;\n" +
+		"server { listen 127.0.0.1:27143 ssl; protocol imap;\n" +
+		"ssl_conf_command Options -SessionTicket,PrioritizeChaCha;\n" +
+		"ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;\n" +
+		"ssl_conf_command NumTickets 4;\n" +
+		"ssl_conf_command MinProtocol TLSv1.2;\n}\n}\n"
+	writeFiles(t, dir, map[string]string{"nginx.conf": conf, "c.pem": string(testCombinedPEM)})
+	_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+	var got []string
+	for _, d := range diags {
+		if strings.Contains(d.Msg, "ssl_conf_command") {
+			got = append(got, d.Msg+" | "+d.Extra)
+		}
+		if d.Sev != SevWarn {
+			t.Errorf("not a warning: %+v", d)
+		}
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{`"ssl_conf_command Options PrioritizeChaCha" is not honoured`, `"ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256" is not honoured`, `"ssl_conf_command NumTickets 4" is not honoured`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q in:\n%s", want, all)
+		}
+	}
+	for _, honoured := range []string{"-SessionTicket\"", "MinProtocol"} {
+		if strings.Contains(all, honoured) {
+			t.Errorf("an honoured command is named: %q in\n%s", honoured, all)
+		}
+	}
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
