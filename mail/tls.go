@@ -143,6 +143,11 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	// versions stay in MinVersion so that the same version is negotiated,
 	// and then refused.
 	c.GetConfigForClient = opensslSuiteChoice(c, certs, ssl.PreferServerCiphers, level >= 1, ssl.SNI.CertificateByName)
+	if cmds.NoTLS13 && c.MaxVersion >= tls.VersionTLS13 {
+		// "ssl_conf_command Ciphersuites" with no suite while TLS 1.3 is
+		// enabled: OpenSSL refuses every handshake (tlsconfcmd.go).
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return nil, errNoTLS13Suites }
+	}
 	return c, nil
 }
 
@@ -425,6 +430,7 @@ var handshakeErrors = []struct{ goText, openssl string }{
 	{"no key exchanges supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no application protocol", "error:0A0000EA:SSL routines::no application protocol"},
 	{errNoSigalg.Error(), "error:0A000076:SSL routines::no suitable signature algorithm"},
+	{errNoTLS13Suites.Error(), "error:0A0000B5:SSL routines::no ciphers available:No ciphers enabled for max supported SSL/TLS version"},
 }
 
 func handshakeErrorText(err error) string {

@@ -1,9 +1,11 @@
 package mail
 
 import (
-	"crypto/tls"
+	"errors"
+	"strings"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 	"mailgate/mail/tlsconf"
 )
 
@@ -46,7 +48,7 @@ func applyConfCommands(ssl *confparse.SSLConf, cmds *tlsconf.ConfCommands) *conf
 
 // confCommandVersions narrows ssl_protocols' range by MinProtocol and
 // MaxProtocol (OpenSSL applies both: the options of ssl_protocols and the
-// bounds), and by a Ciphersuites that leaves TLS 1.3 no suite.
+// bounds).
 func confCommandVersions(cmds *tlsconf.ConfCommands, lo, hi uint16) (uint16, uint16) {
 	if lo == 0 {
 		return lo, hi
@@ -57,8 +59,22 @@ func confCommandVersions(cmds *tlsconf.ConfCommands, lo, hi uint16) (uint16, uin
 	if cmds.MaxSet && cmds.MaxVersion != 0 && cmds.MaxVersion < hi {
 		hi = cmds.MaxVersion
 	}
-	if cmds.NoTLS13 && hi > tls.VersionTLS12 {
-		hi = tls.VersionTLS12
-	}
 	return lo, hi
+}
+
+// errNoTLS13Suites refuses every handshake of a server whose
+// ssl_conf_command Ciphersuites leaves TLS 1.3 without a suite while
+// ssl_protocols (or MaxProtocol) still enables it: OpenSSL then has "no
+// ciphers enabled for max supported SSL/TLS version" and nginx logs that
+// at crit. (An empty Ciphersuites with TLS 1.2 as the highest version is
+// fine.)
+var errNoTLS13Suites = errors.New("tls: ssl_conf_command Ciphersuites leaves TLS 1.3 no suite")
+
+// handshakeErrorLevel is the level nginx logs a failed handshake at:
+// info for what the client caused, crit for a server without ciphers.
+func handshakeErrorLevel(err error) errlog.Level {
+	if err != nil && strings.Contains(err.Error(), errNoTLS13Suites.Error()) {
+		return errlog.Crit
+	}
+	return errlog.Info
 }

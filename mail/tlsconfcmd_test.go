@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"mailgate/confparse"
+	"mailgate/mail/errlog"
 )
 
 // TestConfCommandsApplied: each ssl_conf_command with a crypto/tls
@@ -31,7 +32,11 @@ func TestConfCommandsApplied(t *testing.T) {
 		{"MinProtocol TLSv1.3, TLS 1.2 client", nil, [][2]string{{"MinProtocol", "TLSv1.3"}}, tls12, fails},
 		{"MinProtocol None keeps ssl_protocols", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1.3"} },
 			[][2]string{{"MinProtocol", "None"}}, tls12, fails},
-		{"Ciphersuites empty: no TLS 1.3", nil, [][2]string{{"Ciphersuites", ""}}, nil, versionIs(tls.VersionTLS12)},
+		// OpenSSL refuses every handshake then ("no ciphers available").
+		{"Ciphersuites empty, TLS 1.3 enabled", nil, [][2]string{{"Ciphersuites", ""}}, tls12, fails},
+		{"Ciphersuites empty, TLS 1.2 only", func(c *confparse.SSLConf) { c.Protocols = []string{"TLSv1.2"} },
+			[][2]string{{"Ciphersuites", ""}}, nil, versionIs(tls.VersionTLS12)},
+		{"Ciphersuites empty, MaxProtocol TLSv1.2", nil, [][2]string{{"Ciphersuites", ""}, {"MaxProtocol", "TLSv1.2"}}, nil, versionIs(tls.VersionTLS12)},
 		{"Groups", nil, [][2]string{{"Groups", "secp384r1"}}, nil, curveIs(tls.CurveP384)},
 		{"Curves", nil, [][2]string{{"Curves", "prime256v1"}}, nil, curveIs(tls.CurveP256)},
 		{"Certificate and PrivateKey", nil, [][2]string{{"Certificate", otherCert}, {"PrivateKey", otherKey}}, nil,
@@ -115,6 +120,22 @@ func TestConfCommandServerPreference(t *testing.T) {
 		if !tc.server && got[0] != got[1] {
 			t.Errorf("%s: the server's order decided (%s, %s)", tc.name, tls.CipherSuiteName(got[0]), tls.CipherSuiteName(got[1]))
 		}
+	}
+}
+
+// TestConfCommandNoTLS13Suites: nginx logs OpenSSL's refusal at crit.
+func TestConfCommandNoTLS13Suites(t *testing.T) {
+	s, err := loadTLS(tlsServer(t, func(c *confparse.SSLConf) { c.ConfCommands = [][2]string{{"Ciphersuites", ""}} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetConfigForClient(&tls.ClientHelloInfo{SupportedVersions: []uint16{tls.VersionTLS12}})
+	if err == nil || handshakeErrorLevel(err) != errlog.Crit ||
+		handshakeErrorText(err) != "error:0A0000B5:SSL routines::no ciphers available:No ciphers enabled for max supported SSL/TLS version" {
+		t.Errorf("got %v", err)
+	}
+	if handshakeErrorLevel(errNoSigalg) != errlog.Info {
+		t.Error("another handshake error is not at info")
 	}
 }
 
