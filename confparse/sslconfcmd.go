@@ -40,3 +40,65 @@ func (l *loader) lintConfCommands(adv advise) {
 		}
 	}
 }
+
+// lintTLSOrder advises where crypto/tls cannot follow OpenSSL's choice:
+// an empty Ciphersuites while TLS 1.3 is on (nginx then refuses every
+// handshake, and mailgate with it), and server preference, which orders
+// TLS 1.2 suites only (crypto/tls picks among TLS 1.3 suites itself).
+func (l *loader) lintTLSOrder(adv advise) {
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		if !s.UsesTLS() {
+			continue
+		}
+		cmds, err := tlsconf.ParseConfCommands(s.SSL.ConfCommands)
+		if err != nil {
+			continue
+		}
+		tls13 := false
+		for _, p := range s.SSL.Protocols {
+			tls13 = tls13 || p == "TLSv1.3"
+		}
+		if cmds.MaxSet && cmds.MaxVersion != 0 && cmds.MaxVersion < 0x0304 {
+			tls13 = false
+		}
+		if pos := s.Sources["ssl_conf_command"]; cmds.NoTLS13 && tls13 && !seen[pos] {
+			seen[pos] = true
+			adv(pos, `"ssl_conf_command Ciphersuites" leaves TLS 1.3 no suite while TLS 1.3 is enabled`,
+				"OpenSSL then refuses every handshake (\"no ciphers available\"), in nginx and in mailgate alike; "+
+					"remove TLSv1.3 from ssl_protocols or add \"ssl_conf_command MaxProtocol TLSv1.2\"")
+		}
+		prefer := s.SSL.PreferServerCiphers
+		pos, ok := s.Sources["ssl_prefer_server_ciphers"]
+		if cmds.ServerPreference != nil {
+			prefer, pos, ok = *cmds.ServerPreference, s.Sources["ssl_conf_command"], true
+		}
+		if prefer && ok && tls13 && !seen[pos] {
+			seen[pos] = true
+			adv(pos, "server cipher preference orders TLS 1.2 suites only",
+				"crypto/tls chooses the TLS 1.3 suite itself (AES-GCM first on machines with AES instructions, else ChaCha20), where OpenSSL takes its own first (TLS_AES_256_GCM_SHA384)")
+		}
+	}
+}
+
+// lintSessionResumption advises on what a session cache cannot do in
+// mailgate: TLS 1.2 clients resume only with tickets (crypto/tls has no
+// session-ID resumption); with tickets off the ticket is just an id into
+// the cache.
+func (l *loader) lintSessionResumption(adv advise) {
+	seen := map[Pos]bool{}
+	for _, s := range l.cfg.Mail.Servers {
+		pos, ok := s.Sources["ssl_session_cache"]
+		if !ok || seen[pos] || !s.UsesTLS() {
+			continue
+		}
+		spec, err := tlsconf.ParseSessionCache(s.SSL.SessionCache)
+		if err != nil || !spec.Stores() {
+			continue
+		}
+		seen[pos] = true
+		adv(pos, `"ssl_session_cache" resumes TLS 1.2 sessions only for clients that accept session tickets`,
+			"crypto/tls has no session-ID resumption: the session is kept in mailgate's cache and the client receives its id as a ticket "+
+				"(with ssl_session_tickets off as well); a TLS 1.2 client without ticket support gets a full handshake each time")
+	}
+}

@@ -121,3 +121,37 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+func TestTLSOrderAndSessionAdvice(t *testing.T) {
+	tests := []struct {
+		server string
+		want   string // "" : none of the three
+	}{
+		{"ssl_conf_command Ciphersuites '';", `"ssl_conf_command Ciphersuites" leaves TLS 1.3 no suite while TLS 1.3 is enabled`},
+		{"ssl_protocols TLSv1.2; ssl_conf_command Ciphersuites '';", ""},
+		{"ssl_conf_command Ciphersuites ''; ssl_conf_command MaxProtocol TLSv1.2;", ""},
+		{"ssl_prefer_server_ciphers on;", "server cipher preference orders TLS 1.2 suites only"},
+		{"ssl_conf_command Options ServerPreference;", "server cipher preference orders TLS 1.2 suites only"},
+		{"ssl_prefer_server_ciphers on; ssl_conf_command Options -ServerPreference;", ""},
+		{"ssl_prefer_server_ciphers on; ssl_protocols TLSv1.2;", ""},
+		{"ssl_session_cache builtin; ssl_session_tickets off;", `"ssl_session_cache" resumes TLS 1.2 sessions only for clients that accept session tickets`},
+		{"ssl_session_cache none;", ""},
+		{"ssl_session_cache off;", ""},
+	}
+	for _, tc := range tests {
+		dir := t.TempDir()
+		conf := "events {}\nmail {\nauth_http 127.0.0.1:1;\nssl_certificate c.pem; ssl_certificate_key c.pem;\n" +
+			"server { listen 127.0.0.1:27143 ssl; protocol imap; " + tc.server + " }\n}\n"
+		writeFiles(t, dir, map[string]string{"nginx.conf": conf, "c.pem": string(testCombinedPEM)})
+		_, diags := Check(Options{Prefix: dir + "/", ConfFile: "nginx.conf", Hostname: "mx"})
+		var got []string
+		for _, d := range diags {
+			if strings.Contains(d.Msg, "TLS 1.3") || strings.Contains(d.Msg, "preference") || strings.Contains(d.Msg, "resumes") {
+				got = append(got, d.Msg)
+			}
+		}
+		if tc.want == "" && len(got) > 0 || tc.want != "" && (len(got) != 1 || got[0] != tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.server, got, tc.want)
+		}
+	}
+}
