@@ -131,6 +131,10 @@ type loader struct {
 
 	hostname string
 
+	// sslZones are the sizes of ssl_session_cache's shared:NAME:size
+	// zones by name (ngx_shared_memory_add's check).
+	sslZones map[string]int64
+
 	// httpsAuth are auth_http/auth_http_backup URLs with https:// and the
 	// level they were set at, checked at the end of mail{}.
 	httpsAuth []httpsAuth

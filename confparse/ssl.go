@@ -130,6 +130,9 @@ func setSessionCache(l *loader, lv *level, n *node) error {
 			if sz < 8*4096 {
 				return l.fail(errAt(n, `session cache "%s" is too small`, a))
 			}
+			if err := l.sslZone(n, rest[:i], sz); err != nil {
+				return err
+			}
 		default:
 			return l.fail(errAt(n, `invalid session cache "%s"`, a))
 		}

@@ -102,3 +102,16 @@ func (l *loader) lintSessionResumption(adv advise) {
 				"(with ssl_session_tickets off as well); a TLS 1.2 client without ticket support gets a full handshake each time")
 	}
 }
+
+// sslZone declares the shared zone of "ssl_session_cache shared:NAME:size"
+// as ngx_shared_memory_add does: one name, one size.
+func (l *loader) sslZone(n *node, name string, size int64) error {
+	if l.sslZones == nil {
+		l.sslZones = map[string]int64{}
+	}
+	if old, ok := l.sslZones[name]; ok && old != size {
+		return l.fail(errAt(n, `the size %d of shared memory zone "%s" conflicts with already declared size %d`, size, name, old))
+	}
+	l.sslZones[name] = size
+	return nil
+}

@@ -155,3 +155,24 @@ func TestTLSOrderAndSessionAdvice(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionCacheZoneSizes(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want string
+	}{
+		{"shared:S:1m", "shared:S:1m", ""},
+		{"shared:S:1m", "shared:T:2m", ""},
+		{"shared:S:1m", "builtin shared:S:2m", `the size 2097152 of shared memory zone "S" conflicts with already declared size 1048576 in `},
+		{"shared:S:1024k", "shared:S:1m", ""},
+	}
+	for _, tc := range tests {
+		conf := "events {}\nmail {\nauth_http 127.0.0.1:1;\nssl_certificate c.pem; ssl_certificate_key c.pem;\n" +
+			"server { listen 127.0.0.1:27143 ssl; protocol imap; ssl_session_cache " + tc.a + "; }\n" +
+			"server { listen 127.0.0.1:27144 ssl; protocol imap; ssl_session_cache " + tc.b + "; }\n}\n"
+		_, _, err := loadString(t, conf, map[string]string{"c.pem": string(testCombinedPEM)})
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nginx.conf:6")) {
+			t.Errorf("%s / %s: %v, want %q", tc.a, tc.b, err, tc.want)
+		}
+	}
+}

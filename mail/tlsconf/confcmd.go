@@ -147,7 +147,7 @@ func (cc *ConfCommands) apply(name, value string) error {
 			cc.MaxVersion, cc.MaxSet = v, true
 		}
 		if v == tls.VersionSSL30 {
-			cc.unhonoured(name, value, "crypto/tls has no SSLv3; the bound is TLS 1.0")
+			cc.unhonoured(name, value, "crypto/tls has no SSLv3")
 		}
 	case "CipherString":
 		if _, err := EvalCiphers(value); err != nil {
