@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"runtime"
 	"sync"
 	"time"
+	"weak"
 
 	"mailgate/confparse"
 	"mailgate/mail/tlsconf"
@@ -78,26 +80,36 @@ func (s *sessionStore) len() int {
 
 // sharedStores are the "shared:NAME:size" caches by name. Like nginx's
 // shared memory zones they outlive a reload when the name and size stay
-// the same (a new size makes a new, empty cache).
+// the same (a new size makes a new, empty cache). The registry holds them
+// weakly: a cache goes when no loaded configuration uses it any more.
 var sharedStores = struct {
 	sync.Mutex
-	m map[string]*sharedStore
-}{m: map[string]*sharedStore{}}
+	m map[string]sharedStore
+}{m: map[string]sharedStore{}}
 
 type sharedStore struct {
 	size  int64
-	store *sessionStore
+	store weak.Pointer[sessionStore]
 }
 
 func sharedSessionStore(name string, size int64) *sessionStore {
 	sharedStores.Lock()
 	defer sharedStores.Unlock()
 	if s, ok := sharedStores.m[name]; ok && s.size == size {
-		return s.store
+		if st := s.store.Value(); st != nil {
+			return st
+		}
 	}
-	s := &sharedStore{size: size, store: newSessionStore(tlsconf.SharedSessions(size))}
-	sharedStores.m[name] = s
-	return s.store
+	st := newSessionStore(tlsconf.SharedSessions(size))
+	sharedStores.m[name] = sharedStore{size: size, store: weak.Make(st)}
+	runtime.AddCleanup(st, func(name string) {
+		sharedStores.Lock()
+		defer sharedStores.Unlock()
+		if s, ok := sharedStores.m[name]; ok && s.store.Value() == nil {
+			delete(sharedStores.m, name)
+		}
+	}, name)
+	return st
 }
 
 // sessionContext is nginx's session ID context for a mail server

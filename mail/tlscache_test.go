@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -286,4 +287,22 @@ func selfSigned(t *testing.T) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
+}
+
+// TestSharedSessionStoreCollected: a shared cache no configuration uses
+// any more leaves the registry.
+func TestSharedSessionStoreCollected(t *testing.T) {
+	const name = "TestSharedSessionStoreCollected"
+	sharedSessionStore(name, 1<<20)
+	for i := 0; i < 50; i++ {
+		runtime.GC()
+		sharedStores.Lock()
+		_, ok := sharedStores.m[name]
+		sharedStores.Unlock()
+		if !ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("an unused shared cache stays in the registry")
 }
