@@ -39,7 +39,7 @@ func mailSSLDirectives() []*directive {
 		{name: "ssl_client_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
 		{name: "ssl_trusted_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
 		{name: "ssl_crl", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
-		{name: "ssl_conf_command", module: "mail_ssl", ctx: ms, args: take2, set: setKeyval, merge: mergeArray},
+		{name: "ssl_conf_command", module: "mail_ssl", ctx: ms, args: take2, set: setConfCommand, merge: mergeArray},
 		// 1.29.1+; accepted as newer nginx does.
 		// nginx 1.29.1+
 		{name: "ssl_certificate_compression", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar, mailgateOnly: true},

@@ -2,6 +2,7 @@ package confparse
 
 import (
 	"fmt"
+	"strings"
 
 	"mailgate/mail/tlsconf"
 )
@@ -30,8 +31,8 @@ func (l *loader) lintConfCommands(adv advise) {
 		if err != nil {
 			continue
 		}
-		pos := s.Sources["ssl_conf_command"]
 		for _, u := range cmds.Unhonoured {
+			pos := l.confCmdAt(s, u.Index)
 			msg := fmt.Sprintf(`"ssl_conf_command %s %s" is not honoured`, u.Name, u.Value)
 			if k := msg + pos.String(); !seen[k] {
 				seen[k] = true
@@ -62,7 +63,7 @@ func (l *loader) lintTLSOrder(adv advise) {
 		if cmds.MaxSet && cmds.MaxVersion != 0 && cmds.MaxVersion < 0x0304 {
 			tls13 = false
 		}
-		if pos := s.Sources["ssl_conf_command"]; cmds.NoTLS13 && tls13 && !seen[pos] {
+		if pos := l.confCmdAt(s, -1); cmds.NoTLS13 && tls13 && !seen[pos] {
 			seen[pos] = true
 			adv(pos, `"ssl_conf_command Ciphersuites" leaves TLS 1.3 no suite while TLS 1.3 is enabled`,
 				"OpenSSL then refuses every handshake (\"no ciphers available\"), in nginx and in mailgate alike; "+
@@ -71,7 +72,7 @@ func (l *loader) lintTLSOrder(adv advise) {
 		prefer := s.SSL.PreferServerCiphers
 		pos, ok := s.Sources["ssl_prefer_server_ciphers"]
 		if cmds.ServerPreference != nil {
-			prefer, pos, ok = *cmds.ServerPreference, s.Sources["ssl_conf_command"], true
+			prefer, pos, ok = *cmds.ServerPreference, l.confCmdAt(s, cmds.ServerPreferenceAt), true
 		}
 		if prefer && ok && tls13 && !seen[pos] {
 			seen[pos] = true
@@ -114,4 +115,36 @@ func (l *loader) sslZone(n *node, name string, size int64) error {
 	}
 	l.sslZones[name] = size
 	return nil
+}
+
+// setConfCommand is setKeyval, remembering where each command was
+// written.
+func setConfCommand(l *loader, lv *level, n *node) error {
+	if l.confCmdPos == nil {
+		l.confCmdPos = map[[2]string]Pos{}
+	}
+	k := [2]string{n.args()[0], n.args()[1]}
+	if _, ok := l.confCmdPos[k]; !ok {
+		l.confCmdPos[k] = n.pos
+	}
+	return setKeyval(l, lv, n)
+}
+
+// confCmdAt is where server s's i-th ssl_conf_command was written (i < 0:
+// the last one with an empty Ciphersuites, else the directive's source).
+func (l *loader) confCmdAt(s *Server, i int) Pos {
+	cmds := s.SSL.ConfCommands
+	if i < 0 {
+		for j, kv := range cmds {
+			if strings.EqualFold(kv[0], "Ciphersuites") && kv[1] == "" {
+				i = j
+			}
+		}
+	}
+	if i >= 0 && i < len(cmds) {
+		if p, ok := l.confCmdPos[cmds[i]]; ok {
+			return p
+		}
+	}
+	return s.Sources["ssl_conf_command"]
 }

@@ -96,6 +96,12 @@ func TestConfCommandCheckNamesUnhonoured(t *testing.T) {
 		if strings.Contains(d.Msg, "ssl_conf_command") {
 			got = append(got, d.Msg+" | "+d.Extra)
 		}
+		// each at its own line
+		for line, what := range map[int]string{6: "PrioritizeChaCha", 7: "Ciphersuites", 8: "NumTickets"} {
+			if strings.Contains(d.Msg, what) && d.Pos.Line != line {
+				t.Errorf("%q at line %d, want %d", d.Msg, d.Pos.Line, line)
+			}
+		}
 		if d.Sev != SevWarn {
 			t.Errorf("not a warning: %+v", d)
 		}

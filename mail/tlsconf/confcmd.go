@@ -15,6 +15,9 @@ import (
 type ConfCommands struct {
 	Tickets          *bool // Options [-]SessionTicket
 	ServerPreference *bool // Options [-]ServerPreference
+	// ServerPreferenceAt is the index of the command that set
+	// ServerPreference.
+	ServerPreferenceAt int
 	// MinVersion, MaxVersion: set when MinSet/MaxSet; 0 is "None" (no
 	// bound).
 	MinVersion, MaxVersion uint16
@@ -32,12 +35,15 @@ type ConfCommands struct {
 	// Unhonoured lists the known commands crypto/tls cannot honour (or
 	// honours only in part), with why.
 	Unhonoured []Unhonoured
+
+	index int // of the command being applied
 }
 
 // Unhonoured is one ssl_conf_command mailgate accepts, as nginx does, but
 // cannot apply as OpenSSL would.
 type Unhonoured struct {
 	Name, Value, Why string
+	Index            int // of the command in the list given
 }
 
 // confCommandNames are the commands OpenSSL 3.0's SSL_CONF_cmd knows with
@@ -107,7 +113,8 @@ func badValue(name, value, cause string) error {
 // message for the first command OpenSSL refuses.
 func ParseConfCommands(cmds [][2]string) (*ConfCommands, error) {
 	cc := &ConfCommands{}
-	for _, kv := range cmds {
+	for i, kv := range cmds {
+		cc.index = i
 		if err := cc.apply(kv[0], kv[1]); err != nil {
 			return nil, err
 		}
@@ -116,7 +123,7 @@ func ParseConfCommands(cmds [][2]string) (*ConfCommands, error) {
 }
 
 func (cc *ConfCommands) unhonoured(name, value, why string) {
-	cc.Unhonoured = append(cc.Unhonoured, Unhonoured{Name: name, Value: value, Why: why})
+	cc.Unhonoured = append(cc.Unhonoured, Unhonoured{Name: name, Value: value, Why: why, Index: cc.index})
 }
 
 func (cc *ConfCommands) apply(name, value string) error {
@@ -234,7 +241,7 @@ func (cc *ConfCommands) options(name, value string) error {
 		case "SessionTicket":
 			cc.Tickets = &on
 		case "ServerPreference":
-			cc.ServerPreference = &on
+			cc.ServerPreference, cc.ServerPreferenceAt = &on, cc.index
 		default:
 			why := optionNotes[opt]
 			if why == "" {
