@@ -21,11 +21,11 @@ func TestConfCommandTestAgainstNginx(t *testing.T) {
 		"NoSuchCommand value", "no_ticket x", "Options Bogus", "Options SessionTicket,Bogus", "Options ''",
 		"MinProtocol TLSv9", "MinProtocol tlsv1.2", "MaxProtocol ''", "Groups nosuch", "Groups X25519:nosuch",
 		"Ciphersuites nosuch", "CipherString nosuch", "Certificate /nonexist", "PrivateKey /nonexist",
-		"DHParameters /nonexist",
+		"DHParameters /nonexist", "Certificate {{dir}}/garbage.pem", "PrivateKey {{dir}}/garbage.pem", "PrivateKey {{dir}}/cert.pem",
 		// accepted
 		"Options -SessionTicket", "options sessionticket", "Options 'SessionTicket, -ServerPreference'", "NumTickets 2",
 		"MinProtocol None", "MaxProtocol TLSv1.2", "Ciphersuites ''", "Ciphersuites TLS_AES_128_GCM_SHA256:nosuch",
-		"Curves X25519", "VerifyMode Request", "Certificate {{dir}}/cert.pem",
+		"Curves X25519", "VerifyMode Request", "Certificate {{dir}}/cert.pem", "PrivateKey {{dir}}/key.pem",
 	}
 	for _, c := range cmds {
 		t.Run(c, func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestConfCommandTestAgainstNginx(t *testing.T) {
 				conf := "load_module " + harness.NginxMailModule + ";\nerror_log stderr;\npid " + dir + "/nginx.pid;\nevents {}\nmail {\n" +
 					"  auth_http 127.0.0.1:9/auth;\n  ssl_certificate cert.pem; ssl_certificate_key key.pem;\n" +
 					"  server { listen 127.0.0.1:19993 ssl; protocol imap; ssl_conf_command " + strings.ReplaceAll(c, "{{dir}}", dir) + "; }\n}\n"
-				for name, body := range map[string]string{"nginx.conf": conf, "cert.pem": cert, "key.pem": key} {
+				for name, body := range map[string]string{"nginx.conf": conf, "cert.pem": cert, "key.pem": key, "garbage.pem": "garbage\n"} {
 					if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 						t.Fatal(err)
 					}

@@ -2,6 +2,8 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -179,8 +181,15 @@ func (cc *ConfCommands) apply(name, value string) error {
 		v := value
 		cc.Groups = &v
 	case "Certificate", "PrivateKey":
-		if _, err := os.ReadFile(value); err != nil {
+		data, err := os.ReadFile(value)
+		if err != nil {
 			return badValue(name, value, fileCause(value, err))
+		}
+		if canon == "Certificate" && !hasPEMCertificate(data) {
+			return badValue(name, value, "error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE error:0A080009:SSL routines::PEM lib")
+		}
+		if canon == "PrivateKey" && !hasPEMKey(data) {
+			return badValue(name, value, "error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM error:0A080009:SSL routines::PEM lib")
 		}
 		if canon == "Certificate" {
 			cc.Certificates = append(cc.Certificates, value)
@@ -285,4 +294,43 @@ func (cc *ConfCommands) ciphersuites(name, value string) error {
 		cc.unhonoured(name, value, "crypto/tls chooses among its TLS 1.3 suites in its own order, not in the order listed")
 	}
 	return nil
+}
+
+// hasPEMCertificate reports whether data has a PEM certificate crypto/x509
+// reads, as SSL_CTX_use_certificate_chain_file needs.
+func hasPEMCertificate(data []byte) bool {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return false
+		}
+		if b.Type == "CERTIFICATE" || b.Type == "TRUSTED CERTIFICATE" {
+			_, err := x509.ParseCertificate(b.Bytes)
+			return err == nil
+		}
+	}
+}
+
+// hasPEMKey reports whether data has an unencrypted PEM private key.
+func hasPEMKey(data []byte) bool {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return false
+		}
+		if !strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			continue
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(b.Bytes); err == nil {
+			return true
+		}
+		if _, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
+			return true
+		}
+		if _, err := x509.ParseECPrivateKey(b.Bytes); err == nil {
+			return true
+		}
+	}
 }
