@@ -28,6 +28,9 @@ func (l *loader) lint() {
 	l.lintAuthHTTPResolve(adv)
 	l.lintServerNameCertificates(adv)
 	l.lintOldProtocols(adv)
+	l.lintConfCommands(adv)      // sslconfcmd.go
+	l.lintTLSOrder(adv)          // sslconfcmd.go
+	l.lintSessionResumption(adv) // sslconfcmd.go
 	l.lintPlainPasswords(adv)
 	l.lintUpstreamTLS(adv) // mailgate-only (upstream_tls.go)
 }

@@ -136,6 +136,7 @@ mail {
 		`[warn] "ssl_session_cache shared:" is per process in mailgate in nginx.conf:12`,
 		`[warn] the "ssl" directive was removed in nginx 1.25.1 in nginx.conf:18`,
 		`[warn] "xclient on" has no effect with "protocol imap" in nginx.conf:14`,
+		`[warn] "ssl_session_cache" resumes TLS 1.2 sessions only for clients that accept session tickets in nginx.conf:12`,
 		`[warn] passwords may be sent in plain text on 127.0.0.1:27143 in nginx.conf:13`,
 		`[warn] passwords may be sent in plain text on 127.0.0.1:27587 in nginx.conf:17`,
 	}

@@ -131,6 +131,13 @@ type loader struct {
 
 	hostname string
 
+	// sslZones are the sizes of ssl_session_cache's shared:NAME:size
+	// zones by name (ngx_shared_memory_add's check).
+	sslZones map[string]int64
+	// confCmdPos is where each ssl_conf_command (name and value) was
+	// first written, for check's advice (sslconfcmd.go).
+	confCmdPos map[[2]string]Pos
+
 	// httpsAuth are auth_http/auth_http_backup URLs with https:// and the
 	// level they were set at, checked at the end of mail{}.
 	httpsAuth []httpsAuth

@@ -39,7 +39,7 @@ func mailSSLDirectives() []*directive {
 		{name: "ssl_client_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
 		{name: "ssl_trusted_certificate", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
 		{name: "ssl_crl", module: "mail_ssl", ctx: ms, args: take1, set: setStr, merge: mergeScalar},
-		{name: "ssl_conf_command", module: "mail_ssl", ctx: ms, args: take2, set: setKeyval, merge: mergeArray},
+		{name: "ssl_conf_command", module: "mail_ssl", ctx: ms, args: take2, set: setConfCommand, merge: mergeArray},
 		// 1.29.1+; accepted as newer nginx does.
 		// nginx 1.29.1+
 		{name: "ssl_certificate_compression", module: "mail_ssl", ctx: ms, args: take1, set: setFlag, def: "off", merge: mergeScalar, mailgateOnly: true},
@@ -129,6 +129,9 @@ func setSessionCache(l *loader, lv *level, n *node) error {
 			}
 			if sz < 8*4096 {
 				return l.fail(errAt(n, `session cache "%s" is too small`, a))
+			}
+			if err := l.sslZone(n, rest[:i], sz); err != nil {
+				return err
 			}
 		default:
 			return l.fail(errAt(n, `invalid session cache "%s"`, a))
@@ -248,7 +251,10 @@ func (l *loader) mergeSSL(s *Server, sv *level) error {
 		l.unportable(s.Sources["ssl_verify_client"], `"ssl_verify_client" with "ssl_trusted_certificate" only`,
 			"no ssl_client_certificate for ssl_verify_client")
 	}
-	return l.checkSSLFiles(c)
+	if err := l.checkSSLFiles(c); err != nil {
+		return err
+	}
+	return l.checkConfCommands(c) // sslconfcmd.go
 }
 
 func rawLast(v any) string {

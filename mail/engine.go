@@ -296,7 +296,7 @@ func (e *engine) handshake(deadline time.Time, starttls bool) bool {
 		case errors.Is(err, io.EOF):
 			s.Logf(errlog.Info, "peer closed connection in SSL handshake")
 		default:
-			s.Logf(errlog.Info, "SSL_do_handshake() failed (SSL: %s)", handshakeErrorText(err))
+			s.Logf(handshakeErrorLevel(err), "SSL_do_handshake() failed (SSL: %s)", handshakeErrorText(err))
 		}
 		e.obs().TLSHandshake(e.labels(), tlsFailure(err))
 		return false

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,13 +39,20 @@ var tlsVersions = map[string]uint16{
 // configurable (as in nginx, ssl_ciphers leaves them alone) and Go picks
 // among them by its own preference; ssl_dhparam is only checked (Go has no
 // finite-field DHE); groups Go lacks (x448, ffdhe, brainpool) are left out
-// of ssl_ecdh_curve; ssl_session_cache has no effect (Go keeps no
-// server-side session-ID cache; tickets work as configured).
+// of ssl_ecdh_curve; ssl_session_cache resumes sessions only through
+// tickets that carry an id into the cache (Go has no TLS 1.2 session-ID
+// resumption; see tlscache.go and docs/tls.md).
 //
 // An empty ssl_ciphers or ssl_ecdh_curve (a Server not made by confparse,
 // which refuses both) means nginx's default.
 func loadTLS(sc *confparse.Server) (*tls.Config, error) {
-	ssl := &sc.SSL
+	// ssl_conf_command comes last in nginx and overrides the directives
+	// it has a meaning for (confcmd.go); the others are only checked.
+	cmds, err := tlsconf.ParseConfCommands(sc.SSL.ConfCommands)
+	if err != nil {
+		return nil, err
+	}
+	ssl := applyConfCommands(&sc.SSL, cmds)
 	c := &tls.Config{NextProtos: []string{sc.Protocol}}
 	ciphers, curve := ssl.Ciphers, ssl.ECDHCurve
 	if ciphers == "" {
@@ -97,6 +105,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 			hi = v
 		}
 	}
+	lo, hi = confCommandVersions(cmds, lo, hi)
 	if lo != 0 {
 		c.MinVersion, c.MaxVersion = lo, hi
 	}
@@ -112,7 +121,7 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	if len(curves) > 0 {
 		c.CurvePreferences = curves
 	}
-	if err := setSessions(c, ssl); err != nil {
+	if err := setSessions(c, ssl, certs); err != nil {
 		return nil, err
 	}
 	if ssl.VerifyClient != confparse.VerifyOff {
@@ -134,16 +143,36 @@ func loadTLS(sc *confparse.Server) (*tls.Config, error) {
 	// versions stay in MinVersion so that the same version is negotiated,
 	// and then refused.
 	c.GetConfigForClient = opensslSuiteChoice(c, certs, ssl.PreferServerCiphers, level >= 1, ssl.SNI.CertificateByName)
+	if cmds.NoTLS13 && c.MaxVersion >= tls.VersionTLS13 {
+		// "ssl_conf_command Ciphersuites" with no suite while TLS 1.3 is
+		// enabled: OpenSSL refuses every handshake (tlsconfcmd.go).
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return nil, errNoTLS13Suites }
+	}
 	return c, nil
 }
 
-// setSessions applies ssl_session_tickets, ssl_session_ticket_key and
-// ssl_session_timeout. A ticket carries its expiry (in SessionState.Extra)
-// and is refused after ssl_session_timeout, as OpenSSL refuses a session
-// older than its timeout; the lifetime hint Go sends stays its own.
-func setSessions(c *tls.Config, ssl *confparse.SSLConf) error {
+// setSessions applies ssl_session_cache, ssl_session_tickets,
+// ssl_session_ticket_key and ssl_session_timeout. A ticket carries its
+// expiry (in SessionState.Extra) and is refused after ssl_session_timeout,
+// as OpenSSL refuses a session older than its timeout; the lifetime hint
+// Go sends stays its own. With tickets off, a session cache (builtin or
+// shared) resumes sessions from a store in the process (tlscache.go);
+// without one nothing resumes.
+func setSessions(c *tls.Config, ssl *confparse.SSLConf, certs []tls.Certificate) error {
+	spec, err := tlsconf.ParseSessionCache(ssl.SessionCache)
+	if err != nil {
+		return err
+	}
 	if !ssl.SessionTickets {
-		c.SessionTicketsDisabled = true
+		if !spec.Stores() {
+			c.SessionTicketsDisabled = true
+			return nil
+		}
+		var cas []byte
+		if ssl.VerifyClient != confparse.VerifyOff && ssl.ClientCertificate != "" {
+			cas, _ = os.ReadFile(ssl.ClientCertificate) // a failure is loadVerifier's error
+		}
+		setSessionCache(c, ssl, spec, sessionContext(certs, cas))
 		return nil
 	}
 	if len(ssl.SessionTicketKeys) > 0 {
@@ -401,6 +430,7 @@ var handshakeErrors = []struct{ goText, openssl string }{
 	{"no key exchanges supported by both client and server", "error:0A000065:SSL routines::no suitable key share"},
 	{"no application protocol", "error:0A0000EA:SSL routines::no application protocol"},
 	{errNoSigalg.Error(), "error:0A000076:SSL routines::no suitable signature algorithm"},
+	{errNoTLS13Suites.Error(), "error:0A0000B5:SSL routines::no ciphers available:No ciphers enabled for max supported SSL/TLS version"},
 }
 
 func handshakeErrorText(err error) string {
