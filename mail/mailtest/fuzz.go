@@ -34,12 +34,12 @@ import (
 //   - the client receives the same bytes whatever the split, except where
 //     nginx's own answer depends on how the bytes arrived (SplitDependent).
 type SessionFuzzer struct {
-	env  *Env
+	env *Env
 	// parked is the same server with parking after a microsecond: every
 	// wait for the client over TCP parks the session (mail/park).
 	parked *Env
 	auth   *AuthServer
-	up   atomic.Pointer[Upstream]
+	up     atomic.Pointer[Upstream]
 	// SplitDependent reports whether a difference between the one-read
 	// and the split run is one nginx has too (its buffer is rewound only
 	// when every byte in it is used, so a "too long command" depends on
