@@ -232,6 +232,11 @@ func NewServer(cfg *confparse.Config, o Options) (*Server, error) {
 		s.reg = NewRegistry()
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if o.ParkAfter > 0 {
+		// Asked for explicitly (tests): the parker and its goroutine
+		// exist from the start, not from the first quiet client.
+		s.parkerOf()
+	}
 	s.expired, s.expire = context.WithCancel(context.Background())
 	if cfg == nil || cfg.Mail == nil {
 		return s, nil

@@ -439,6 +439,12 @@ func (pp *parsePass) run(buf []byte) parseOutcome {
 				if sync {
 					pp.syncLits++
 				}
+				if n == 0 {
+					// An empty literal: the next byte is already the
+					// list's again (psIDLiteral would look at it twice).
+					pp.idLine = i + 1
+					break
+				}
 				pp.litLen = uint64(n)
 				pp.argStart = i + 1
 				pp.st = psIDLiteral
